@@ -1,0 +1,27 @@
+# Two commands a newcomer needs: `make demo` and `make test`. Both make .venv and install into it.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/till: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@bash scripts/install-fonts.sh || true
+	@touch $@
+
+demo: $(BIN)/till
+	$(BIN)/till demo
+
+test: $(BIN)/till
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/till
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

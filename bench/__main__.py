@@ -1,0 +1,26 @@
+"""Run every benchmark and print JSON: {"results": [...], "all_within_target": bool}."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from bench.sale import bench_sale
+from bench.startup import bench_demo_rss, bench_help, bench_ready
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
+    args = parser.parse_args()
+    reps = 3 if args.quick else 15
+    results = [bench_sale(reps), bench_ready(reps), bench_help(reps), bench_demo_rss()]
+    out = {"results": results, "all_within_target": all(r["within_target"] for r in results)}
+    json.dump(out, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""A full emulated sale over emu:// with the fsync'd journal, against the durable-commit floor.
+
+The floor is what durability alone costs: the sale's number of journal commits times the median
+time of one WAL + synchronous=FULL commit on the same disk, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import median
+
+__all__ = ["bench_sale", "commit_floor"]
+
+
+def commit_floor(folder: Path, reps: int) -> float:
+    db = sqlite3.connect(folder / "floor.sqlite3", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    times = []
+    for i in range(max(reps * 4, 20)):
+        start = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t (v) VALUES (?)", (str(i) * 20,))
+        db.execute("COMMIT")
+        times.append(time.perf_counter() - start)
+    db.close()
+    return median(times)
+
+
+def bench_sale(reps: int) -> dict[str, Any]:
+    from terminal.app import build_till
+    from terminal.clock import FakeClock
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        floor = commit_floor(folder, reps)
+        till = build_till(var_dir=folder / "var", clock=FakeClock())
+        try:
+            assert till.emulators.card_reader is not None
+            times, commits = [], []
+            for _ in range(reps + 1):
+                till.emulators.card_reader.present("approved")
+                before = till.journal.commits
+                start = time.perf_counter()
+                sale = till.sale(1234)
+                times.append(time.perf_counter() - start)
+                commits.append(till.journal.commits - before)
+                assert sale.outcome == "APPROVED", sale
+        finally:
+            till.close()
+    times = times[1:]  # the first sale warms imports (qrcode, codecs) once
+    per_sale = median(times)
+    n_commits = int(median(commits))
+    ratio = per_sale / (n_commits * floor)
+    return {"name": "emulated_sale_vs_durable_commit_floor", "median_s": per_sale, "commits_per_sale": n_commits,
+            "commit_median_s": floor, "baseline": "commits_per_sale x median synchronous=FULL commit",
+            "ratio": ratio, "target_ratio": 3.0, "within_target": ratio <= 3.0}

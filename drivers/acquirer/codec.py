@@ -1,0 +1,137 @@
+"""Sans-I/O codec for the acquirer link: 2-byte length framing + ISO 8583 via pyiso8583.
+
+Frame = `LL LL` (big-endian length of what follows, header excluded) + one ISO 8583 message
+(layout in drivers/acquirer/spec.py and docs/host-link.md). h11-style: `receive_data(bytes)`,
+`next_event() -> HostMessage | None` (None = need more bytes), `send(HostMessage) -> bytes`.
+
+Roles: Role.HOST is the terminal (sends requests and advices, receives their responses);
+Role.DEVICE is the acquirer. Network management (08xx) may go either way.
+
+Errors never quote field contents: a message may hold a PAN or track 2.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import iso8583
+
+from drivers.acquirer.events import HostMessage
+from drivers.acquirer.spec import BINARY_FIELDS, FIELDS, MTI_FIELD, SPEC, content_ok
+from drivers.errors import FrameError, LocalProtocolError, RemoteProtocolError
+from drivers.events import Role
+
+__all__ = ["HEADER_SIZE", "MAX_MESSAGE", "AcquirerCodec"]
+
+HEADER_SIZE: Final = 2
+MAX_MESSAGE: Final = 8 * 1024  # bytes after the header; a larger header is a broken stream
+
+
+def _is_request(mti: str) -> bool:
+    # Third MTI digit: 0 request, 2 advice, 4 notification (even) vs 1/3 their responses (odd).
+    return int(mti[2]) % 2 == 0
+
+
+def _bad_content(key: str) -> str:
+    return f"field {key} has characters outside its '{FIELDS[key].content}' class"
+
+
+def _may_send(sender: Role, mti: str) -> bool:
+    if mti.startswith("08"):
+        return True
+    return _is_request(mti) == (sender is Role.HOST)
+
+
+class AcquirerCodec:
+    """One connection's framing state. After a FrameError the stream cannot be resynchronised
+    (the next length header is unknown): the buffer is dropped and the caller must close."""
+
+    def __init__(self, role: Role) -> None:
+        self.role = role
+        self._buffer = bytearray()
+        self._broken = False
+
+    # -- outbound ---------------------------------------------------------------------------
+    def send(self, message: HostMessage) -> bytes:
+        if not _may_send(self.role, message.mti):
+            raise LocalProtocolError(f"{self.role.value} side does not send MTI {message.mti}")
+        doc: dict[str, str] = {MTI_FIELD: message.mti}
+        for key, value in message.fields.items():
+            doc[key] = self._outbound_field(key, value)
+        try:
+            raw, _ = iso8583.encode(doc, SPEC)
+        except iso8583.EncodeError as exc:
+            # Lengths and classes were checked above; not chained: the error holds the document.
+            raise LocalProtocolError(f"cannot encode field {exc.field}") from None
+        if len(raw) > MAX_MESSAGE:
+            raise LocalProtocolError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE}")
+        return len(raw).to_bytes(HEADER_SIZE, "big") + bytes(raw)
+
+    @staticmethod
+    def _outbound_field(key: str, value: str | bytes) -> str:
+        fmt = FIELDS.get(key)
+        if fmt is None:
+            raise LocalProtocolError(f"field {key} is not in the acquirer spec")
+        if isinstance(value, bytes) != (fmt.content == "b"):
+            raise LocalProtocolError(
+                f"field {key} is {'binary: give bytes' if fmt.content == 'b' else 'text: give str'}"
+            )
+        # Checked here, not left to pyiso8583, for an error that says what is wrong without the value.
+        if len(value) > fmt.length or (not fmt.var and len(value) != fmt.length):
+            bound = f"at most {fmt.length}" if fmt.var else f"exactly {fmt.length}"
+            raise LocalProtocolError(f"field {key} is {len(value)} long; the spec says {bound}")
+        if isinstance(value, bytes):
+            return value.hex().upper()
+        if not content_ok(key, value):
+            raise LocalProtocolError(_bad_content(key))
+        return value
+
+    # -- inbound ----------------------------------------------------------------------------
+    def receive_data(self, data: bytes) -> None:
+        if not self._broken:
+            self._buffer += data
+
+    def next_event(self) -> HostMessage | None:
+        if self._broken:
+            raise FrameError("the stream lost framing earlier; close the connection")
+        if len(self._buffer) < HEADER_SIZE:
+            return None
+        size = int.from_bytes(self._buffer[:HEADER_SIZE], "big")
+        if size > MAX_MESSAGE:
+            self._broken = True
+            self._buffer.clear()
+            raise FrameError(f"length header {size} exceeds {MAX_MESSAGE}")
+        end = HEADER_SIZE + size
+        if len(self._buffer) < end:
+            return None
+        body = bytes(self._buffer[HEADER_SIZE:end])
+        del self._buffer[:end]  # the frame is consumed either way: framing stays in sync
+        return self._decode(body)
+
+    def _decode(self, body: bytes) -> HostMessage:
+        try:
+            doc, _ = iso8583.decode(body, SPEC)
+        except iso8583.DecodeError as exc:
+            # Not chained: the DecodeError keeps the raw bytes and the partial document (.s,
+            # .doc_dec), which would carry the PAN into any traceback that renders causes.
+            raise RemoteProtocolError(f"undecodable message: field {exc.field} at byte {exc.pos}") from None
+        except KeyError as exc:
+            # The bitmap names a field that is not in our spec (pyiso8583 looks it up raw).
+            raise RemoteProtocolError(f"message carries field {exc.args[0]}, not in the spec") from None
+        mti = doc.pop(MTI_FIELD)
+        if not (mti.isascii() and mti.isdigit()):
+            raise RemoteProtocolError("MTI is not four digits")
+        peer = Role.DEVICE if self.role is Role.HOST else Role.HOST
+        if not _may_send(peer, mti):
+            raise RemoteProtocolError(f"the peer may not send MTI {mti} to the {self.role.value} side")
+        fields: dict[str, str | bytes] = {}
+        for key, value in doc.items():
+            if key in ("p", "1"):
+                continue
+            if key in BINARY_FIELDS:
+                fields[key] = bytes.fromhex(value)
+            elif content_ok(key, value):
+                fields[key] = value
+            else:
+                raise RemoteProtocolError(_bad_content(key))
+        return HostMessage(mti=mti, fields=fields)

@@ -1,0 +1,1 @@
+"""pyserial URL handlers: module `protocol_<scheme>` with a `Serial` class each."""

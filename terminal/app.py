@@ -1,0 +1,238 @@
+"""The composition root: profiles -> emulators (when asked) -> drivers -> flow -> runtime.
+
+This is the only module of terminal/ that may import emulator/. A device whose profile URL is
+`emu://<kind>` gets an in-process emulator attached to the transport; any other URL (a serial
+device, a pty, `socket://`) is opened as it is, so the same wiring runs a real till.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drivers.card_reader.driver import CardReaderDriver
+from drivers.printer.driver import PrinterDriver
+from drivers.transport import attach_peer, detach_peer, register_peer_factory
+from emulator.card_reader import CardReaderEmulator
+from emulator.host import AcquirerSimulator
+from emulator.printer import PrinterEmulator
+from firmware_profiles import ProfileError, load_profile
+from terminal.checkout import CheckoutState
+from terminal.clock import Clock, SystemClock
+from terminal.errors import ConfigError
+from terminal.flow import Sale, SaleFlow
+from terminal.host.client import HostClient, HostLinkError
+from terminal.journal import Journal
+from terminal.runtime import Runtime
+from terminal.security import PanTokenizer, load_or_create_key
+
+__all__ = ["Emulators", "Till", "build_till", "load_terminal_profile"]
+
+log = logging.getLogger(__name__)
+SETTLED_STATES = {CheckoutState.IDLE, CheckoutState.OUTCOME_UNKNOWN}
+
+
+@dataclass
+class Emulators:
+    """The in-process peers of an emulated till, so a demo or test can act on them."""
+
+    printer: PrinterEmulator | None = None
+    card_reader: CardReaderEmulator | None = None
+    host: AcquirerSimulator | None = None
+    urls: list[str] = field(default_factory=list)
+
+
+def register_emulator_factories() -> None:
+    """Let `emu://printer?profile=NAME` and `emu://card-reader?profile=NAME` build fresh emulators."""
+    register_peer_factory("printer", lambda q: PrinterEmulator(_device_profile("printer", q.get("profile", "cn-80mm"))))
+    register_peer_factory(
+        "card-reader", lambda q: CardReaderEmulator(_device_profile("card_reader", q.get("profile", "generic-pinpad")))
+    )
+
+
+def load_terminal_profile(name: str) -> dict[str, Any]:
+    try:
+        return load_profile("terminal", name)
+    except ProfileError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _device_profile(kind: str, name: str) -> dict[str, Any]:
+    try:
+        return load_profile(kind, name)
+    except ProfileError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+class Till:
+    """A whole terminal: drivers, host link, journal, the checkout flow and its runtime."""
+
+    def __init__(
+        self,
+        *,
+        terminal: Mapping[str, Any],
+        clock: Clock,
+        var_dir: Path,
+        device_urls: Mapping[str, str] | None = None,
+        host_address: tuple[str, int] | None = None,
+        display: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.terminal = terminal
+        self.clock = clock
+        self.var_dir = var_dir
+        self.emulators = Emulators()
+        self._closers: list[Callable[[], None]] = []
+        try:
+            self._build(dict(device_urls or {}), host_address, display)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(
+        self, urls: dict[str, str], host_address: tuple[str, int] | None, display: Callable[[str], None]
+    ) -> None:
+        register_emulator_factories()
+        devices = self.terminal["devices"]
+        self.printer_profile = _device_profile("printer", devices["printer"]["profile"])
+        self.card_reader_profile = _device_profile("card_reader", devices["card_reader"]["profile"])
+
+        printer_url = urls.get("printer") or self._emulate_if_asked(
+            devices["printer"]["url"], "printer", lambda: PrinterEmulator(self.printer_profile))
+        reader_url = urls.get("card_reader") or self._emulate_if_asked(
+            devices["card_reader"]["url"], "card-reader", lambda: CardReaderEmulator(self.card_reader_profile))
+
+        self.journal = Journal(self.var_dir / "journal.sqlite3",
+                               capacity=int(self.terminal["limits"]["journal_capacity"]),
+                               warn_ratio=float(self.terminal["limits"]["journal_warn_ratio"]))
+        self._closers.append(self.journal.close)
+        tokenizer = PanTokenizer(load_or_create_key(self.var_dir / "keys" / "pan.key"))
+
+        self.printer = PrinterDriver(printer_url, self.printer_profile)
+        self.card_reader = CardReaderDriver(reader_url, self.card_reader_profile)
+        for driver in (self.printer, self.card_reader):
+            driver.open()
+            self._closers.append(driver.close)
+
+        if host_address is None:
+            host_address = self._host_address(str(self.terminal["host"]["url"]))
+        self.host = HostClient(host_address, connect_timeout=float(self.terminal["host"]["connect_timeout_s"]))
+        self._closers.append(self.host.close)
+        try:
+            self.host.connect()
+        except HostLinkError as exc:  # the flow connects again when a sale needs the host
+            log.warning("acquirer not reachable at start-up: %s", exc)
+
+        recovered = self.journal.recover_unanswered(at=self.clock.wall())
+        if recovered:
+            log.warning("%d sale(s) had no answer before the restart; reversals queued", len(recovered))
+        self.flow = SaleFlow(
+            clock=self.clock, journal=self.journal, tokenizer=tokenizer, card_reader=self.card_reader,
+            printer=self.printer, host=self.host, terminal=self.terminal, printer_profile=self.printer_profile,
+            display=display,
+        )
+        self.runtime = Runtime(self.clock, self.flow, [self.card_reader, self.printer, self.host])
+
+    def _emulate_if_asked(self, url: str, kind: str, make: Callable[[], Any]) -> str:
+        if not url.startswith("emu://"):
+            return url
+        peer = make()
+        setattr(self.emulators, kind.replace("-", "_"), peer)
+        attached = attach_peer(kind, peer)
+        self.emulators.urls.append(attached)
+        self._closers.append(lambda: detach_peer(attached))
+        return attached
+
+    def _host_address(self, url: str) -> tuple[str, int]:
+        if url == "emulated":
+            sim = AcquirerSimulator()
+            sim.start()
+            self.emulators.host = sim
+            self._closers.append(sim.stop)
+            return sim.address
+        if url.startswith("tcp://"):
+            host, _, port = url.removeprefix("tcp://").rpartition(":")
+            if host and port.isdigit():
+                return host, int(port)
+        raise ConfigError(f"host url {url!r} is neither 'emulated' nor tcp://HOST:PORT")
+
+    # -- use ---------------------------------------------------------------------------------
+    def sale(self, amount_minor: int, *, io_wait: float = 10.0) -> Sale:
+        """Run one sale to its end (or to OUTCOME_UNKNOWN) and return it."""
+        sale = self.flow.begin_sale(amount_minor)
+        self.runtime.run_until(lambda: self.flow.state in SETTLED_STATES, io_wait=io_wait)
+        return sale
+
+    def close(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception:  # closing must go on whatever one part says
+                log.exception("error while closing the till")
+
+    def __enter__(self) -> Till:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_till(
+    *, profile: str = "emulated-counter", clock: Clock | None = None, var_dir: Path | str = "var",
+    overrides: Mapping[str, Any] | None = None, **kwargs: Any,
+) -> Till:
+    terminal = load_terminal_profile(profile)
+    for key, value in (overrides or {}).items():
+        section, _, name = key.partition(".")
+        if name:
+            terminal.setdefault(section, {})[name] = value
+        else:
+            terminal[section] = value
+    return Till(terminal=terminal, clock=clock or SystemClock(), var_dir=Path(var_dir), **kwargs)
+
+
+# -- emulator services for the CLI (emulator/ is reachable only through this module) ---------------
+
+def test_cards() -> list[tuple[str, str, str]]:
+    """(name, entry modes, description) of every test card the emulated reader knows."""
+    from emulator.cards import load_catalogue
+
+    return [(c.name, "/".join(c.entry_modes), c.description) for c in load_catalogue().values()]
+
+
+def check_test_card(name: str) -> None:
+    from emulator.cards import UnknownCardError, get_card
+
+    try:
+        get_card(name)
+    except UnknownCardError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+EMULATOR_KINDS = {"printer": "printer", "card-reader": "card_reader"}
+
+
+def serve_emulator(kind: str, *, profile: str | None, pty: bool, listen: str | None) -> Any:
+    """Start one emulator on a pty or a TCP socket; returns the running link (call .stop())."""
+    from emulator.link import PtyLink, TcpLink
+
+    if kind not in EMULATOR_KINDS:
+        raise ConfigError(f"unknown emulator {kind!r} (known: {', '.join(EMULATOR_KINDS)})")
+    profile_kind = EMULATOR_KINDS[kind]
+    name = profile or load_terminal_profile("emulated-counter")["devices"][profile_kind]["profile"]
+    device = _device_profile(profile_kind, name)
+    peer: Any = PrinterEmulator(device) if kind == "printer" else CardReaderEmulator(device)
+    serial = device.get("serial", {})
+    settings = {"baud": int(serial.get("baud", 9600)), "framing": str(serial.get("framing", "8N1"))}
+    if pty:
+        return PtyLink(peer, **settings).start()
+    host, _, port = (listen or "").rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"--listen wants HOST:PORT, got {listen!r}")
+    try:
+        return TcpLink(peer, host=host, port=int(port), **settings).start()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc

@@ -1,0 +1,113 @@
+"""The checkout state machine: every state and every transition of a sale, in one table.
+
+The table is data (h11's `_state.py`): `docs/checkout-states.md` is generated from it and a
+test fails when the diagram is stale (`python -m terminal.checkout > docs/checkout-states.md`).
+Effects (talking to devices, the host, the journal) live on the model, `terminal.flow.SaleFlow`;
+this module only says which moves are legal.
+
+Outcome unknown is a state: a request whose answer never came is neither approved nor declined,
+and no new sale starts until its reversal is settled.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any
+
+from transitions import Machine
+
+__all__ = ["CANCELLABLE", "TRANSITIONS", "CheckoutState", "Triggers", "build_machine", "mermaid"]
+
+
+class CheckoutState(enum.Enum):
+    IDLE = "idle"
+    AMOUNT_ENTRY = "amount_entry"
+    AWAITING_CARD = "awaiting_card"
+    READING_CARD = "reading_card"
+    AUTHORIZING = "authorizing"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    PRINTING = "printing"
+    CANCELLED = "cancelled"
+
+
+S = CheckoutState
+
+# Before AUTHORIZING nothing has left for the host, so a sale can simply be cancelled.
+CANCELLABLE = [S.AMOUNT_ENTRY, S.AWAITING_CARD, S.READING_CARD]
+
+# trigger,          source,                  dest,               conditions
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "start_sale", "source": S.IDLE, "dest": S.AMOUNT_ENTRY},
+    {"trigger": "enter_amount", "source": S.AMOUNT_ENTRY, "dest": S.AWAITING_CARD},
+    {"trigger": "detect_card", "source": S.AWAITING_CARD, "dest": S.READING_CARD},
+    {"trigger": "accept_card", "source": S.READING_CARD, "dest": S.AUTHORIZING},
+    {"trigger": "approve", "source": S.AUTHORIZING, "dest": S.APPROVED},
+    {"trigger": "decline", "source": S.AUTHORIZING, "dest": S.DECLINED},
+    {"trigger": "lose_host", "source": S.AUTHORIZING, "dest": S.OUTCOME_UNKNOWN},
+    {"trigger": "print_receipts", "source": [S.APPROVED, S.DECLINED], "dest": S.PRINTING},
+    {"trigger": "finish", "source": S.PRINTING, "dest": S.IDLE},
+    {"trigger": "cancel", "source": CANCELLABLE, "dest": S.CANCELLED},
+    {"trigger": "reset", "source": S.CANCELLED, "dest": S.IDLE},
+    {"trigger": "resolve", "source": S.OUTCOME_UNKNOWN, "dest": S.IDLE},
+]
+
+
+class Triggers:
+    """The trigger methods transitions adds to a model, typed for mypy.
+
+    Annotations only (no values), so transitions still installs the real methods; a test checks
+    that these names are exactly the triggers of TRANSITIONS.
+    """
+
+    state: CheckoutState
+    start_sale: Callable[..., bool]
+    enter_amount: Callable[..., bool]
+    detect_card: Callable[..., bool]
+    accept_card: Callable[..., bool]
+    approve: Callable[..., bool]
+    decline: Callable[..., bool]
+    lose_host: Callable[..., bool]
+    print_receipts: Callable[..., bool]
+    finish: Callable[..., bool]
+    cancel: Callable[..., bool]
+    reset: Callable[..., bool]
+    resolve: Callable[..., bool]
+
+
+def build_machine(model: object, initial: CheckoutState = S.IDLE) -> Machine:
+    """Bind the table to a model. Callbacks are the model's `on_enter_<STATE>` methods."""
+    return Machine(
+        model=model,
+        states=CheckoutState,
+        transitions=TRANSITIONS,
+        initial=initial,
+        auto_transitions=False,
+        queued=True,  # a callback that fires a trigger runs it after the current transition
+        send_event=True,
+        ignore_invalid_triggers=False,
+    )
+
+
+def mermaid() -> str:
+    """The state diagram as a mermaid block, generated from TRANSITIONS."""
+    lines = ["```mermaid", "stateDiagram-v2", f"    [*] --> {S.IDLE.name}"]
+    for row in TRANSITIONS:
+        sources = row["source"] if isinstance(row["source"], list) else [row["source"]]
+        lines += [f"    {src.name} --> {row['dest'].name}: {row['trigger']}" for src in sources]
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def render_doc() -> str:
+    return (
+        "# Checkout states\n\n"
+        "Generated from `terminal/checkout.py` by `python -m terminal.checkout`; "
+        "a test fails when this file is stale.\n\n" + mermaid()
+    )
+
+
+if __name__ == "__main__":
+    print(render_doc(), end="")

@@ -1,0 +1,71 @@
+"""`till demo`: one scripted card sale with every device and the host emulated."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from terminal.app import Till, build_till, check_test_card, load_terminal_profile
+from terminal.money import format_amount, parse_amount
+
+__all__ = ["run_demo"]
+
+
+def run_demo(*, card: str, amount: str, as_json: bool, profile: str, var_dir: Path) -> int:
+    check_test_card(card)  # refuse bad input before anything starts
+    limit = int(load_terminal_profile(profile)["limits"]["max_amount_minor"])
+    amount_minor = parse_amount(amount, max_minor=limit)
+    lines: list[str] = []
+    with build_till(profile=profile, var_dir=var_dir, display=lines.append) as till:
+        assert till.emulators.card_reader is not None, "the demo needs an emulated card reader"
+        till.emulators.card_reader.present(card)
+        sale = till.sale(amount_minor)
+        receipts = _receipts(till, sale.txn_id, var_dir)
+        result: dict[str, Any] = {
+            "outcome": sale.outcome,
+            "txn_id": sale.txn_id,
+            "amount": format_amount(sale.amount_minor),
+            "response_code": sale.response_code,
+            "receipts": receipts,
+            "journal_path": str(till.journal.path.resolve()),
+        }
+        if sale.cancel_reason:
+            result["cancel_reason"] = sale.cancel_reason
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        _print_text(result, lines)
+    return 0
+
+
+def _receipts(till: Till, txn_id: str, var_dir: Path) -> list[dict[str, Any]]:
+    printer = till.emulators.printer
+    sale = till.flow.completed[-1] if till.flow.completed else None
+    if printer is None or sale is None:
+        return []
+    out_dir = var_dir / "receipts"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pages = printer.pages[-len(sale.printed):] if sale.printed else []
+    receipts = []
+    for copy, page in zip(sale.printed, pages, strict=True):
+        png = out_dir / f"{txn_id}-{copy.copy.value}.png"
+        page.save_png(png)
+        receipts.append({"copy": copy.copy.value, "text": page.text, "png": str(png.resolve()),
+                         "bytes": copy.bytes_sent})
+    return receipts
+
+
+def _print_text(result: dict[str, Any], lines: list[str]) -> None:
+    out = sys.stdout
+    for line in lines:
+        out.write(f"  display: {line}\n")
+    out.write(f"\noutcome: {result['outcome']}  amount: {result['amount']}  "
+              f"response code: {result['response_code']}  txn: {result['txn_id']}\n")
+    if "cancel_reason" in result:
+        out.write(f"cancelled because: {result['cancel_reason']}\n")
+    for receipt in result["receipts"]:
+        out.write(f"\n===== {receipt['copy']} copy ({receipt['bytes']} bytes, {receipt['png']}) =====\n")
+        out.write(receipt["text"].rstrip("\n") + "\n")
+    out.write(f"\njournal: {result['journal_path']}\n")

@@ -1,0 +1,26 @@
+"""Operator and cardholder texts in Chinese and English; both are shown, Chinese first."""
+
+from __future__ import annotations
+
+__all__ = ["TEXTS", "bilingual"]
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "enter_amount": ("请输入金额", "ENTER AMOUNT"),
+    "present_card": ("请插卡/刷卡/挥卡", "INSERT, SWIPE OR TAP CARD"),
+    "reading_card": ("读卡中,请勿拔卡", "READING CARD, DO NOT REMOVE"),
+    "processing": ("处理中,请稍候", "PROCESSING, PLEASE WAIT"),
+    "approved": ("交易成功", "APPROVED"),
+    "declined": ("交易失败", "DECLINED"),
+    "cancelled": ("交易已取消", "CANCELLED"),
+    "outcome_unknown": ("交易结果未知,将自动冲正", "NO ANSWER FROM HOST, WILL REVERSE"),
+    "printing": ("打印中", "PRINTING"),
+    "remove_card": ("请拔卡", "PLEASE REMOVE CARD"),
+    "journal_warn": ("交易流水将满,请尽快结算", "JOURNAL NEARLY FULL, PLEASE SETTLE SOON"),
+    "journal_full": ("交易流水已满，请先结算", "JOURNAL FULL, SETTLE FIRST"),
+    "printer_problem": ("打印机故障,请检查", "PRINTER PROBLEM, PLEASE CHECK"),
+}
+
+
+def bilingual(key: str, detail: str = "") -> str:
+    zh, en = TEXTS[key]
+    return f"{zh} / {en}" + (f": {detail}" if detail else "")

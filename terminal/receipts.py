@@ -1,0 +1,224 @@
+"""Receipts: a small model (what a slip says) and its translation into printer commands.
+
+The model is the same for every printer; `to_commands` decides by the printer profile whether
+Chinese is printed (GB18030, `FS &`), how many columns fit, and whether the lookup QR goes out as
+a native `GS ( k` symbol or, where the printer has none, as a raster image (5-10x the bytes).
+"""
+
+from __future__ import annotations
+
+import enum
+import textwrap
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from drivers.printer.events import (
+    Align,
+    ChineseMode,
+    Cut,
+    FeedLines,
+    Initialize,
+    PrinterCommand,
+    PrintRasterImage,
+    PrintText,
+    QrPrint,
+    QrSelectModel,
+    QrSetErrorCorrection,
+    QrSetModuleSize,
+    QrStore,
+    SelectPrintMode,
+    SetAlignment,
+)
+from drivers.sensitive import mask_pan
+from terminal.journal import TxnRecord
+from terminal.money import format_amount
+
+__all__ = ["Copy", "Line", "Receipt", "build_receipt", "to_commands"]
+
+
+class Copy(enum.Enum):
+    MERCHANT = "merchant"
+    CARDHOLDER = "cardholder"
+
+
+COPY_TITLES = {Copy.MERCHANT: ("商户存根", "MERCHANT COPY"), Copy.CARDHOLDER: ("持卡人存根", "CARDHOLDER COPY")}
+ENTRY_MODES = {"chip": ("芯片", "CHIP"), "swipe": ("刷卡", "SWIPE"), "tap": ("挥卡", "TAP")}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Line:
+    """One printed line: a label/value pair, a centred text, a rule, or the lookup QR."""
+
+    zh: str = ""
+    en: str = ""
+    value: str = ""
+    align: Align = Align.LEFT
+    bold: bool = False
+    large: bool = False
+    rule: bool = False
+    qr: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Receipt:
+    txn_id: str
+    copy: Copy
+    lines: tuple[Line, ...]
+
+
+def build_receipt(
+    record: TxnRecord, *, copy: Copy, terminal: Mapping[str, Any], when: str, reprint: bool = False,
+) -> Receipt:
+    approved = record.state == "APPROVED"
+    merchant = terminal["merchant_name"]
+    symbol = str(terminal.get("currency_symbol", ""))
+    title = ("POS签购单", "SALE SLIP") if approved else ("交易失败", "DECLINED")
+    url = str(terminal["receipts"]["lookup_url"]).format(terminal_id=terminal["terminal_id"], txn_id=record.txn_id)
+    zh_mode, en_mode = ENTRY_MODES.get(record.entry_mode, (record.entry_mode, record.entry_mode.upper()))
+    lines = [
+        Line(zh=merchant["zh"], align=Align.CENTER, large=True),
+        Line(en=merchant["en"], align=Align.CENTER),
+        Line(zh=title[0], en=title[1], align=Align.CENTER, bold=True),
+        Line(zh=COPY_TITLES[copy][0], en=COPY_TITLES[copy][1], align=Align.CENTER),
+    ]
+    if reprint:
+        lines.append(Line(zh="重打印", en="REPRINT", align=Align.CENTER, bold=True))
+    lines += [
+        Line(rule=True),
+        Line(zh="商户编号", en="MERCHANT NO", value=str(terminal["merchant_id"])),
+        Line(zh="终端编号", en="TERMINAL NO", value=str(terminal["terminal_id"])),
+        Line(zh="卡号", en="CARD NO", value=mask_pan(record.pan_last4)),
+        Line(zh="输入方式", en="ENTRY", value=f"{zh_mode} {en_mode}"),
+        Line(zh="交易类型", en="TXN TYPE", value="消费 SALE"),
+        Line(zh="批次号", en="BATCH NO", value=f"{record.batch:06d}"),
+        Line(zh="凭证号", en="TRACE NO", value=f"{record.stan:06d}"),
+        Line(zh="参考号", en="REF NO", value=record.rrn or "-"),
+    ]
+    if approved:
+        lines.append(Line(zh="授权码", en="AUTH NO", value=record.auth_code or "-"))
+    else:
+        lines.append(Line(zh="应答码", en="RESPONSE", value=record.response_code or "-"))
+    lines += [
+        Line(zh="日期时间", en="DATE/TIME", value=when),
+        Line(zh="金额", en="AMOUNT", value=format_amount(record.amount_minor, symbol), bold=True),
+        Line(rule=True),
+        Line(qr=url, align=Align.CENTER),
+        Line(zh="扫码查询交易", en="SCAN TO LOOK UP", align=Align.CENTER),
+    ]
+    if approved and copy is Copy.MERCHANT:
+        lines += [
+            Line(zh="持卡人签名", en="CARDHOLDER SIGNATURE"),
+            Line(),
+            Line(),
+            Line(rule=True),
+            Line(zh="本人确认以上交易,同意将其记入本卡账户",
+                 en="I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES"),
+        ]
+    return Receipt(txn_id=record.txn_id, copy=copy, lines=tuple(lines))
+
+
+# -- printer commands ----------------------------------------------------------------------------
+
+def _width(text: str) -> int:
+    """Printed columns: CJK and fullwidth characters take two font-A cells."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _label(line: Line, chinese: bool) -> str:
+    if chinese and line.zh and line.en:
+        return f"{line.zh} {line.en}"
+    return line.en or (line.zh if chinese else "")
+
+
+class _Encoder:
+    def __init__(self, printer: Mapping[str, Any]) -> None:
+        text = printer.get("text", {})
+        self.chinese = str(text.get("encoding", "")).lower() in {"gb18030", "gbk", "gb2312"}
+        self.encoding = "gb18030" if self.chinese else str(text.get("encoding", "cp437"))
+        self.columns = int(printer["fonts"]["a"]["columns"])
+
+    def encode(self, text: str) -> bytes:
+        if self.chinese:
+            text = text.replace("¥", "￥")  # U+00A5 is a 4-byte GB18030 code no CN printer prints
+        return text.encode(self.encoding, errors="replace")
+
+
+def to_commands(receipt: Receipt, printer: Mapping[str, Any]) -> list[PrinterCommand]:
+    enc = _Encoder(printer)
+    out: list[PrinterCommand] = [Initialize()]
+    if enc.chinese:
+        out.append(ChineseMode(on=True))
+    for line in receipt.lines:
+        out += _line_commands(line, enc, printer)
+    out += [FeedLines(lines=3), Cut(partial=True)]
+    return out
+
+
+def _line_commands(line: Line, enc: _Encoder, printer: Mapping[str, Any]) -> list[PrinterCommand]:
+    if line.rule:
+        return [SetAlignment(align=Align.LEFT), PrintText(data=b"-" * enc.columns + b"\n")]
+    if line.qr:
+        return [SetAlignment(align=Align.CENTER), *_qr_commands(line.qr, printer)]
+    label = _label(line, enc.chinese)
+    columns = enc.columns // 2 if line.large else enc.columns
+    mode = SelectPrintMode(bold=line.bold, double_height=line.large, double_width=line.large)
+    if not line.value:
+        text = "".join(row + "\n" for row in _wrap(line, label, columns, enc.chinese))
+    elif _width(label) + 1 + _width(line.value) <= columns:
+        text = label + " " * (columns - _width(label) - _width(line.value)) + line.value + "\n"
+    else:  # too long for one line: the label, then the value flush right
+        text = label + "\n" + " " * max(0, columns - _width(line.value)) + line.value + "\n"
+    return [SetAlignment(align=line.align), mode, PrintText(data=enc.encode(text)), SelectPrintMode()]
+
+
+def _wrap(line: Line, label: str, columns: int, chinese: bool) -> list[str]:
+    """A text too wide for one line: Chinese and English on lines of their own, English by words."""
+    if _width(label) <= columns:
+        return [label]
+    rows: list[str] = []
+    if chinese and line.zh:
+        row = ""
+        for ch in line.zh:
+            if _width(row + ch) > columns:
+                rows.append(row)
+                row = ""
+            row += ch
+        rows.append(row)
+    rows += textwrap.wrap(line.en, columns) if line.en else []
+    return rows
+
+
+def _qr_commands(data: str, printer: Mapping[str, Any]) -> Sequence[PrinterCommand]:
+    if printer.get("features", {}).get("native_qr", False):
+        return [
+            QrSelectModel(model=2),
+            QrSetModuleSize(size=6),
+            QrSetErrorCorrection(level="M"),
+            QrStore(data=data.encode("ascii")),
+            QrPrint(),
+        ]
+    return [_raster_qr(data, dots=int(printer["media"]["dots"]))]
+
+
+def _raster_qr(data: str, *, dots: int) -> PrintRasterImage:
+    import qrcode  # lazy: Pillow and qrcode cost start-up time and most receipts use native QR
+
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2, box_size=1)
+    qr.add_data(data)
+    qr.make(fit=True)
+    modules = qr.get_matrix()  # list of rows of bools, border included
+    scale = max(1, min(6, (dots // 2) // len(modules)))
+    size = len(modules) * scale
+    width_bytes = (size + 7) // 8
+    rows = bytearray()
+    for row in modules:
+        bits = bytearray(width_bytes)
+        for x, dark in enumerate(row):
+            if dark:
+                for dx in range(scale):
+                    px = x * scale + dx
+                    bits[px // 8] |= 0x80 >> (px % 8)
+        rows += bytes(bits) * scale
+    return PrintRasterImage(width_bytes=width_bytes, height=size, data=bytes(rows))

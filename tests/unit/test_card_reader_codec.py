@@ -1,0 +1,400 @@
+"""Card reader codec: §7 link vectors and our message set, both directions, byte at a time, fuzzed."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from drivers.card_reader.codec import ACK, EOT, NAK, CardReaderCodec, Link, LinkSettings
+from drivers.card_reader.events import (
+    CancelRead,
+    CardRead,
+    CardReaderCommand,
+    CardReaderEvent,
+    CardRemoved,
+    ChipCompleted,
+    CompleteChip,
+    DeviceInfo,
+    EntryMode,
+    Event,
+    FrameAcked,
+    FrameNaked,
+    FrameReceived,
+    LinkEvent,
+    Message,
+    PeerAborted,
+    ReadCancelled,
+    ReadFailed,
+    RequestDeviceInfo,
+    ShowMessage,
+    StartRead,
+    decode_message,
+    encode_message,
+)
+from drivers.errors import FrameError, LocalProtocolError
+from drivers.events import Role
+from drivers.sensitive import Secret
+
+PAN = "4761739001010010"
+TRACK2 = PAN + "=2512201" + "0" * 13
+
+# PROTOCOLS.md §7 "PIN pad / card": (length field, payload, frame).
+P12 = bytes.fromhex("A0 01 00 00 00 01 25 00 31 32 33 34")
+LINK_VECTORS = [
+    ("none", b"00", "02 30 30 03 03"),
+    ("none", b"Z2hello", "02 5A 32 68 65 6C 6C 6F 03 09"),
+    ("bcd", P12, "02 00 12 A0 01 00 00 00 01 25 00 31 32 33 34 03 90"),
+    ("binary", P12, "02 00 0C A0 01 00 00 00 01 25 00 31 32 33 34 03 8E"),
+]
+
+# Our application layer (docs/card-reader-protocol.md): message -> payload. The CompleteChip TLV
+# is the §7 issuer response vector and the ShowMessage text the §7 GB18030 vector.
+MESSAGES: list[tuple[Message, str]] = [
+    (RequestDeviceInfo(), "10"),
+    (
+        StartRead(amount_minor=12500, currency="156", modes=frozenset({EntryMode.CHIP, EntryMode.TAP}), timeout_s=60),
+        "20 00 00 00 01 25 00 01 56 05 3C",
+    ),
+    (CancelRead(), "21"),
+    (
+        CompleteChip(approved=True, response_code="00", issuer_data=bytes.fromhex("9E16BF16B1E390A23030")),
+        "22 01 8A 02 30 30 91 0A 9E 16 BF 16 B1 E3 90 A2 30 30",
+    ),
+    (CompleteChip(approved=False, response_code="05"), "22 00 8A 02 30 35"),
+    (ShowMessage(text="中文测试"), "30 D6 D0 CE C4 B2 E2 CA D4"),
+    (DeviceInfo(model="PP-1", serial_number="S1", firmware="1.0"), "90 C1 04 50 50 2D 31 C2 02 53 31 C3 03 31 2E 30"),
+    (
+        CardRead(entry_mode=EntryMode.SWIPE, pan=Secret(PAN), expiry=Secret("2512"), track2=Secret(TRACK2)),
+        "A0 02 C1 10" + PAN.encode().hex() + "C2 04 32 35 31 32 C3 25" + TRACK2.encode().hex(),
+    ),
+    (
+        CardRead(
+            entry_mode=EntryMode.CHIP,
+            pan=Secret(PAN),
+            expiry=Secret("2512"),
+            icc_data=Secret(bytes.fromhex("9F270180")),
+            pan_sequence="01",
+        ),
+        "A0 01 C1 10" + PAN.encode().hex() + "C2 04 32 35 31 32 C4 04 9F 27 01 80 C5 02 30 31",
+    ),
+    (ReadFailed(reason="chip error", fallback_allowed=True), "A1 01 63 68 69 70 20 65 72 72 6F 72"),
+    (CardRemoved(), "A2"),
+    (ChipCompleted(approved=False, icc_data=Secret(bytes.fromhex("9F270100"))), "A3 00 9F 27 01 00"),
+    (ReadCancelled(), "A4"),
+]
+
+# Whole frames with the generic-pinpad profile (BCD length).
+FRAMES: list[tuple[Message, str]] = [
+    (RequestDeviceInfo(), "02 00 01 10 03 12"),
+    (CancelRead(), "02 00 01 21 03 23"),
+    (
+        StartRead(amount_minor=12500, currency="156", modes=frozenset({EntryMode.CHIP, EntryMode.TAP}), timeout_s=60),
+        "02 00 11 20 00 00 00 01 25 00 01 56 05 3C 03 78",
+    ),
+    (CardRemoved(), "02 00 01 A2 03 A0"),
+    (ReadCancelled(), "02 00 01 A4 03 A6"),
+]
+
+
+def sender_of(message: Message) -> Role:
+    return Role.HOST if isinstance(message, CardReaderCommand) else Role.DEVICE
+
+
+def drain(codec: CardReaderCodec | Link) -> tuple[list[Event], bytes, int]:
+    """Every event the codec can produce now, what it owes the peer, and FrameErrors raised."""
+    events: list[Event] = []
+    sent, errors = b"", 0
+    while True:
+        try:
+            event = codec.next_event()
+        except FrameError:
+            errors += 1
+            sent += codec.data_to_send()
+            continue
+        sent += codec.data_to_send()
+        if event is None:
+            return events, sent, errors
+        events.append(event)
+
+
+# -- link layer: §7 vectors --------------------------------------------------------------------
+@pytest.mark.parametrize(("length_field", "payload", "frame"), LINK_VECTORS)
+def test_link_vector_encodes_to_exact_bytes(length_field: str, payload: bytes, frame: str) -> None:
+    link = Link(LinkSettings(length_field=length_field))
+    assert link.frame(payload) == bytes.fromhex(frame)
+    assert link.send(payload) == bytes.fromhex(frame)
+    assert link.awaiting_ack
+
+
+@pytest.mark.parametrize("byte_at_a_time", [False, True])
+@pytest.mark.parametrize(("length_field", "payload", "frame"), LINK_VECTORS)
+def test_link_vector_decodes_and_is_acked(length_field: str, payload: bytes, frame: str, byte_at_a_time: bool) -> None:
+    link = Link(LinkSettings(length_field=length_field))
+    data = bytes.fromhex(frame)
+    events: list[Event] = []
+    sent = b""
+    for chunk in [data[i : i + 1] for i in range(len(data))] if byte_at_a_time else [data]:
+        link.receive_data(chunk)
+        new, out, errors = drain(link)
+        events += new
+        sent += out
+        assert errors == 0
+    assert events == [FrameReceived(payload=payload)]
+    assert sent == bytes([ACK])
+    assert link.buffered == 0 and link.stats.frames_received == 1
+
+
+def test_ack_nak_and_eot_after_max_naks() -> None:
+    link = Link(LinkSettings(length_field="bcd", max_naks=3))
+    frame = link.send(b"\x10")
+    for _ in range(2):
+        link.receive_data(bytes([NAK]))
+        assert drain(link) == ([FrameNaked(resent=True)], frame, 0)
+    link.receive_data(bytes([NAK]))  # the third NAK in a row: give up
+    assert drain(link) == ([FrameNaked(resent=False)], bytes([EOT]), 0)
+    assert not link.awaiting_ack and link.stats.eots_sent == 1 and link.stats.resends == 2
+
+
+def test_ack_clears_the_frame_and_resets_the_nak_count() -> None:
+    link = Link(LinkSettings(max_naks=2))
+    link.send(b"\x10")
+    link.receive_data(bytes([NAK, ACK]))
+    assert drain(link)[0] == [FrameNaked(resent=True), FrameAcked()]
+    link.send(b"\x21")
+    link.receive_data(bytes([NAK]))  # a fresh frame starts counting again
+    assert drain(link)[0] == [FrameNaked(resent=True)]
+    link.receive_data(bytes([ACK, ACK]))  # the second ACK is stray: ignored
+    assert drain(link)[0] == [FrameAcked()]
+
+
+def test_ack_timeout_resends_then_gives_up_with_eot() -> None:
+    link = Link(LinkSettings(max_naks=3))
+    frame = link.send(b"\x10")
+    assert link.ack_timed_out() and link.data_to_send() == frame
+    assert link.ack_timed_out() and link.data_to_send() == frame
+    assert not link.ack_timed_out() and link.data_to_send() == bytes([EOT])
+    with pytest.raises(LocalProtocolError):
+        link.ack_timed_out()
+
+
+def test_peer_eot_is_reported_and_one_frame_at_a_time() -> None:
+    link = Link()
+    link.receive_data(bytes([EOT]))
+    assert drain(link)[0] == [PeerAborted()]
+    link.send(b"\x10")
+    with pytest.raises(LocalProtocolError):
+        link.send(b"\x21")
+
+
+def test_garbage_is_skipped_and_a_bad_lrc_is_naked() -> None:
+    link = Link()
+    good = bytes.fromhex("02 00 01 A2 03 A0")
+    link.receive_data(b"\xff\x00\x30noise" + good[:-1] + b"\xa1" + good)
+    assert drain(link) == ([FrameReceived(payload=b"\xa2")], bytes([NAK, ACK]), 1)
+    assert link.stats.garbage_bytes == 8 and link.stats.naks_sent == 1
+
+
+@pytest.mark.parametrize(
+    ("length_field", "max_frame", "noise"),
+    [
+        ("binary", 32, "02 00 40" + " 00" * 10),  # over max_frame: FrameError, resync
+        ("none", 16, "02" + " 41" * 20),  # no ETX within max_frame
+        ("none", 4096, "02 41 42"),  # STX before ETX: the frame is abandoned
+        # "02 00 03" claims 3 bytes but no ETX follows them: a false start, and the real frame
+        # that starts inside it must still be found.
+        ("bcd", 4096, "02 00 03 55"),
+    ],
+)
+def test_malformed_frame_is_one_frame_error_then_resync(length_field: str, max_frame: int, noise: str) -> None:
+    link = Link(LinkSettings(length_field=length_field, max_frame=max_frame))
+    good = Link(link.settings).frame(b"\xa2")
+    link.receive_data(bytes.fromhex(noise) + good)
+    assert drain(link) == ([FrameReceived(payload=b"\xa2")], bytes([ACK]), 1)
+
+
+def test_line_idle_abandons_a_stalled_false_frame() -> None:
+    link = Link()
+    link.receive_data(bytes.fromhex("02 00 40") + bytes.fromhex("02 00 01 A2 03 A0"))
+    assert drain(link) == ([], b"", 0) and link.in_frame  # waiting for 40 bytes that never come
+    assert link.line_idle()
+    assert drain(link) == ([FrameReceived(payload=b"\xa2")], bytes([ACK]), 0)
+    assert not link.line_idle()
+
+
+def test_settings_from_profile_and_validation() -> None:
+    settings = LinkSettings.from_profile({"link": {"length_field": "binary", "max_naks": 2, "max_frame": 64}})
+    assert (settings.length_field, settings.max_naks, settings.max_frame) == ("binary", 2, 64)
+    with pytest.raises(ValueError):
+        LinkSettings(length_field="ascii")
+    with pytest.raises(ValueError):
+        LinkSettings.from_profile({"link": {"lrc": "crc16"}})
+    with pytest.raises(LocalProtocolError):
+        Link(LinkSettings(length_field="none")).frame(b"\x20\x03")  # nothing would mark its end
+
+
+# -- application layer: our message set --------------------------------------------------------
+@pytest.mark.parametrize(("message", "payload"), MESSAGES)
+def test_message_payloads_both_directions(message: Message, payload: str) -> None:
+    assert encode_message(message) == bytes.fromhex(payload)
+    assert decode_message(bytes.fromhex(payload), sender=sender_of(message)) == message
+
+
+@pytest.mark.parametrize(("message", "frame"), FRAMES)
+def test_message_frames_both_directions_byte_at_a_time(message: Message, frame: str) -> None:
+    sender = CardReaderCodec(role=sender_of(message), link=LinkSettings(length_field="bcd"))
+    assert sender.send(message) == bytes.fromhex(frame)
+    receiver = CardReaderCodec(role=Role.DEVICE if sender.role is Role.HOST else Role.HOST)
+    events: list[Event] = []
+    for byte in bytes.fromhex(frame):
+        receiver.receive_data(bytes([byte]))
+        events += drain(receiver)[0]
+    assert events == [message]
+
+
+def test_roles_refuse_the_other_direction() -> None:
+    with pytest.raises(LocalProtocolError):
+        CardReaderCodec(role=Role.HOST).send(CardRemoved())
+    with pytest.raises(LocalProtocolError):
+        CardReaderCodec(role=Role.DEVICE).send(CancelRead())
+    host = CardReaderCodec(role=Role.HOST)
+    host.receive_data(bytes.fromhex("02 00 01 21 03 23"))  # CancelRead, a host command
+    assert drain(host) == ([], bytes([ACK]), 1)  # intact frame: ACKed, then refused
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ["", "7F", "40", "C0", "10 00", "20 00", "20 00 00 00 01 25 00 01 56 00 3C", "20 00 00 00 01 25 00 11 56 01 3C",
+     "A1 02", "A0 09 C1 01 31", "A0 01 C2 04 32 35 31 32", "A0 01 C1 02 34 37 C2 04 32 35 31 32", "90 C1 01",
+     "22 01 8A 01 30", "30 FF"],
+)  # fmt: skip
+def test_malformed_payloads_raise_frame_error(payload: str) -> None:
+    sender = Role.DEVICE if payload[:1] in "89ABCDEF" and payload else Role.HOST
+    with pytest.raises(FrameError):
+        decode_message(bytes.fromhex(payload), sender=sender)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        StartRead(amount_minor=-1, currency="156", modes=frozenset({EntryMode.CHIP}), timeout_s=60),
+        StartRead(amount_minor=10**12, currency="156", modes=frozenset({EntryMode.CHIP}), timeout_s=60),
+        StartRead(amount_minor=1, currency="CNY", modes=frozenset({EntryMode.CHIP}), timeout_s=60),
+        StartRead(amount_minor=1, currency="156", modes=frozenset(), timeout_s=60),
+        StartRead(amount_minor=1, currency="156", modes=frozenset({EntryMode.TAP}), timeout_s=0),
+        CompleteChip(approved=True, response_code="000"),
+        ShowMessage(text="\ud800"),
+        CardRead(entry_mode=EntryMode.SWIPE, pan=Secret("47617390"), expiry=Secret("2512")),
+    ],
+)
+def test_misuse_raises_local_protocol_error(message: Message) -> None:
+    with pytest.raises(LocalProtocolError):
+        encode_message(message)
+
+
+def test_card_data_never_reaches_reprs_or_errors() -> None:
+    read = CardRead(entry_mode=EntryMode.CHIP, pan=Secret(PAN), expiry=Secret("2512"), track2=Secret(TRACK2))
+    assert PAN not in repr(read) and "2512" not in repr(read)
+    assert read.pan_last4 == "0010"
+    payload = encode_message(read)
+    assert PAN not in repr(FrameReceived(payload=payload))
+    with pytest.raises(FrameError) as caught:  # expiry one byte short: the TLV after it misparses
+        decode_message(payload.replace(b"\xc2\x04", b"\xc2\x03"), sender=Role.DEVICE)
+    assert PAN not in str(caught.value) and PAN.encode().hex() not in str(caught.value)
+    with pytest.raises(LocalProtocolError) as misuse:
+        encode_message(CardRead(entry_mode=EntryMode.SWIPE, pan=Secret(PAN + "X"), expiry=Secret("2512")))
+    assert PAN not in str(misuse.value)
+
+
+# -- fuzzing -----------------------------------------------------------------------------------
+KNOWN = (LinkEvent, CardReaderCommand, CardReaderEvent)
+length_fields = st.sampled_from(["bcd", "binary", "none"])
+
+
+@settings(deadline=None)
+@given(
+    length_field=length_fields,
+    role=st.sampled_from([Role.HOST, Role.DEVICE]),
+    chunks=st.lists(st.tuples(st.binary(max_size=80), st.booleans()), max_size=12),
+    send_first=st.booleans(),
+)
+def test_random_bytes_only_raise_frame_error(
+    length_field: str, role: Role, chunks: list[tuple[bytes, bool]], send_first: bool
+) -> None:
+    settings_ = LinkSettings(length_field=length_field, max_frame=64)
+    codec = CardReaderCodec(role=role, link=settings_)
+    if send_first:
+        codec.send(CancelRead() if role is Role.HOST else CardRemoved())
+    for chunk, idle in chunks:
+        codec.receive_data(chunk)
+        events, _, _ = drain(codec)
+        assert all(isinstance(event, KNOWN) for event in events)
+        if idle:
+            codec.line_idle()
+            assert all(isinstance(event, KNOWN) for event in drain(codec)[0])
+        assert codec.link.buffered <= settings_.max_frame
+
+
+@settings(deadline=None)
+@given(length_field=length_fields, garbage=st.binary(max_size=120), split=st.integers(0, 40))
+def test_valid_frame_after_garbage_is_still_decoded(length_field: str, garbage: bytes, split: int) -> None:
+    codec = CardReaderCodec(role=Role.HOST, link=LinkSettings(length_field=length_field))
+    frame = Link(LinkSettings(length_field=length_field)).frame(encode_message(CardRemoved()))
+
+    def deliver(data: bytes) -> tuple[list[Event], bytes]:
+        events: list[Event] = []
+        sent = b""
+        for part in (data[:split], data[split:]):
+            codec.receive_data(part)
+            new, out, _ = drain(codec)
+            events, sent = events + new, sent + out
+        while codec.in_frame:  # the line goes quiet: stalled (false) frames are abandoned
+            codec.line_idle()
+            new, out, _ = drain(codec)
+            events, sent = events + new, sent + out
+        return events, sent
+
+    deliver(garbage)
+    events, sent = deliver(frame)
+    if CardRemoved() not in events:
+        # Garbage plus the frame's head made up a frame of their own, which the link answered:
+        # a NAK (the sender resends) or an ACK (as on any unsequenced link). Never silence.
+        assert NAK in sent or ACK in sent
+        events, sent = deliver(frame)  # the resend
+    assert CardRemoved() in events
+    assert codec.link.buffered == 0
+
+
+messages = st.one_of(
+    st.builds(
+        StartRead,
+        amount_minor=st.integers(0, 10**12 - 1),
+        currency=st.from_regex(r"\A[0-9]{3}\Z"),
+        modes=st.frozensets(st.sampled_from(EntryMode), min_size=1),
+        timeout_s=st.integers(1, 255),
+    ),
+    st.builds(ShowMessage, text=st.text(max_size=40)),
+    st.builds(ReadFailed, reason=st.text(max_size=40), fallback_allowed=st.booleans()),
+    st.builds(
+        CompleteChip,
+        approved=st.booleans(),
+        response_code=st.from_regex(r"\A[0-9A-Z]{2}\Z"),
+        issuer_data=st.binary(min_size=1, max_size=16),
+    ),
+    st.builds(
+        DeviceInfo, model=st.text(max_size=30), serial_number=st.text(max_size=20), firmware=st.text(max_size=10)
+    ),
+)
+
+
+@settings(deadline=None)
+@given(message=messages, length_field=st.sampled_from(["bcd", "binary"]))
+def test_messages_round_trip_through_both_codecs(message: Message, length_field: str) -> None:
+    link = LinkSettings(length_field=length_field)
+    sender = CardReaderCodec(role=sender_of(message), link=link)
+    receiver = CardReaderCodec(role=Role.DEVICE if sender.role is Role.HOST else Role.HOST, link=link)
+    receiver.receive_data(sender.send(message))
+    events, sent, errors = drain(receiver)
+    assert (events, errors) == ([message], 0)
+    sender.receive_data(sent)
+    assert drain(sender)[0] == [FrameAcked()]
