@@ -6,7 +6,8 @@ Codecs and event modules import this, never drivers/base.py (which pulls in pyse
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from drivers.record import Record
 
 __all__ = ["DeviceEvent", "DeviceFault", "FaultKind", "Role"]
 
@@ -18,8 +19,7 @@ class Role(enum.Enum):
     DEVICE = "device"  # the peripheral: used by emulators
 
 
-@dataclass(frozen=True, kw_only=True)
-class DeviceEvent:
+class DeviceEvent(Record):
     """Base of every event a driver reports to the terminal."""
 
 
@@ -30,7 +30,6 @@ class FaultKind(enum.Enum):
     DEVICE = "device"
 
 
-@dataclass(frozen=True, kw_only=True)
 class DeviceFault(DeviceEvent):
     """A transport failure or protocol violation, reported as a fact, not raised."""
 

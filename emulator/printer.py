@@ -12,12 +12,13 @@ accepted and modes still change, but nothing reaches the paper: real-time status
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any, Literal
 
 from drivers.events import Role
 from drivers.printer import events as ev
 from drivers.printer.codec import PrinterCodec
+from drivers.record import field_names
 from emulator.printer_render import (
     Barcode,
     Block,
@@ -125,7 +126,7 @@ class PrinterEmulator:
         for name, value in attrs.items():
             setattr(self, name, value)
         after = self.status()
-        changed = {f.name for f in fields(after) if getattr(before, f.name) != getattr(after, f.name)}
+        changed = {n for n in field_names(after) if getattr(before, n) != getattr(after, n)}
         if any(bit & self._asb_mask and changed.intersection(g) for bit, g in _ASB_GROUPS.items()):
             self._push_asb()
 

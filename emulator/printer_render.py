@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import glob
 import os
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,11 +61,19 @@ _MONO_FONTS = (
 )
 
 
+_FOUR_BYTE_START = re.compile(rb"[\x81-\xfe][\x30-\x39]")
+
+
 def decode_text(data: bytes, code_page: int, chinese: bool) -> str:
     """Printer bytes to text: the code page for single bytes; in Chinese mode, bytes 0x81..0xFE
     and the byte after them are one GB18030 2-byte character (as the codec framed them)."""
     if not chinese:
         return data.decode(_CODE_PAGES.get(code_page, "cp437"), errors="replace")
+    if data.isascii():
+        return data.decode("ascii")
+    if not _FOUR_BYTE_START.search(data):
+        # No lead byte followed by a digit: GB18030's own decoder splits it exactly as the printer does.
+        return data.decode("gb18030", errors="replace")
     out: list[str] = []
     i = 0
     while i < len(data):

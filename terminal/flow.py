@@ -43,6 +43,8 @@ class CardReader(Protocol):
 
 
 class Printer(Protocol):
+    last_job_bytes: int
+
     def print_job(self, commands: list[PrinterCommand]) -> list[DeviceEvent]: ...
 
 
@@ -260,7 +262,7 @@ class SaleFlow(Triggers):
                 txn_id=sale.txn_id, copy=copy.value, reprint=False,
                 outcome="ok" if not problems else ",".join(problems), at=self.clock.wall(),
             )
-            sale.printed.append(PrintedCopy(copy=copy, bytes_sent=_encoded_size(commands), problems=problems))
+            sale.printed.append(PrintedCopy(copy=copy, bytes_sent=self.printer.last_job_bytes, problems=problems))
         self.finish()
 
     def on_enter_CANCELLED(self, event: Any) -> None:
@@ -309,11 +311,3 @@ class SaleFlow(Triggers):
         if self.sale is not None:
             self.sale.messages.append(line)
         self._display(line)
-
-
-def _encoded_size(commands: list[PrinterCommand]) -> int:
-    from drivers.base import Role
-    from drivers.printer.codec import PrinterCodec
-
-    codec = PrinterCodec(role=Role.HOST)
-    return sum(len(codec.send(c)) for c in commands)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
 from drivers.errors import LocalProtocolError
+from drivers.record import Record
 from drivers.sensitive import mask_pan
 
 __all__ = ["HIDDEN_FIELDS", "HostMessage", "response_mti"]
@@ -23,8 +23,7 @@ def response_mti(mti: str) -> str:
     return f"{mti[:2]}{int(mti[2]) | 1}0"
 
 
-@dataclass(frozen=True, kw_only=True)
-class HostMessage:
+class HostMessage(Record):
     """One ISO 8583 message. `fields` maps pyiso8583 keys ("2", "39") to text, or to `bytes` for
     the binary fields (52, 55, 64); MTI and bitmaps are not in `fields`, the codec derives them.
 

@@ -16,8 +16,9 @@ To add a field, add a row to `FIELDS`; the codec, the checks and the docs follow
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Final
+
+from drivers.record import Record
 
 __all__ = [
     "BINARY_FIELDS",
@@ -29,8 +30,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, kw_only=True)
-class FieldFormat:
+class FieldFormat(Record):
     """One data element: ISO content class, length rule and what it carries."""
 
     content: str  # "n" digits, "an" alphanumeric (+ space), "ans" printable ASCII, "z" track 2, "b" binary

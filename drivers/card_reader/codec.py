@@ -21,6 +21,7 @@ from drivers.card_reader import events as ev
 from drivers.card_reader.events import decode_message, encode_message
 from drivers.errors import FrameError, LocalProtocolError
 from drivers.events import Role
+from drivers.record import Record
 
 __all__ = [
     "ACK",
@@ -47,8 +48,7 @@ def lrc(data: bytes | bytearray) -> int:
     return out
 
 
-@dataclass(frozen=True, kw_only=True)
-class LinkSettings:
+class LinkSettings(Record):
     """The profile's `[link]` table; `max_frame` counts every byte from STX to LRC."""
 
     length_field: str = "bcd"

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 from drivers.card_reader import tlv
 from drivers.errors import FrameError, LocalProtocolError
 from drivers.events import DeviceEvent, Role
+from drivers.record import Record, field
 from drivers.sensitive import Secret
 
 __all__ = [
@@ -68,17 +68,14 @@ class EntryMode(enum.Enum):
 
 
 # -- link layer --------------------------------------------------------------------------------
-@dataclass(frozen=True, kw_only=True)
-class LinkEvent:
+class LinkEvent(Record):
     """Base of the framing-level facts (ACK, NAK, EOT, a whole frame)."""
 
 
-@dataclass(frozen=True, kw_only=True)
 class FrameAcked(LinkEvent):
     """The peer acknowledged (06) the frame we were waiting on."""
 
 
-@dataclass(frozen=True, kw_only=True)
 class FrameNaked(LinkEvent):
     """The peer rejected (15) our frame. `resent`: the codec queued it again; otherwise it gave
     up after `max_naks` failures in a row and queued EOT (04) instead."""
@@ -86,12 +83,10 @@ class FrameNaked(LinkEvent):
     resent: bool
 
 
-@dataclass(frozen=True, kw_only=True)
 class PeerAborted(LinkEvent):
     """The peer sent EOT (04): it gave up on a frame it was sending us."""
 
 
-@dataclass(frozen=True, kw_only=True)
 class FrameReceived(LinkEvent):
     """A frame with a good LRC (already ACKed). Only the bare `Link` yields it; the codec turns
     the payload into a message. The payload may hold card data, so the repr leaves it out."""
@@ -100,17 +95,14 @@ class FrameReceived(LinkEvent):
 
 
 # -- host -> device ----------------------------------------------------------------------------
-@dataclass(frozen=True, kw_only=True)
-class CardReaderCommand:
+class CardReaderCommand(Record):
     """Base of what the host asks the device to do."""
 
 
-@dataclass(frozen=True, kw_only=True)
 class RequestDeviceInfo(CardReaderCommand):
     """Ask for model, serial number and firmware version (answered by `DeviceInfo`)."""
 
 
-@dataclass(frozen=True, kw_only=True)
 class StartRead(CardReaderCommand):
     """Wait for a card. `currency` is ISO 4217 numeric (`"156"` = CNY, as in ISO 8583 DE 49)."""
 
@@ -120,14 +112,12 @@ class StartRead(CardReaderCommand):
     timeout_s: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class ShowMessage(CardReaderCommand):
     """Text for the PIN pad's display (GB18030 on the wire: Chinese and English)."""
 
     text: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class CompleteChip(CardReaderCommand):
     """The host's answer for the second GENERATE AC: ARC (8A) and issuer authentication (91)."""
 
@@ -136,25 +126,21 @@ class CompleteChip(CardReaderCommand):
     issuer_data: bytes = b""
 
 
-@dataclass(frozen=True, kw_only=True)
 class CancelRead(CardReaderCommand):
     """Stop waiting for a card (answered by `ReadCancelled`)."""
 
 
 # -- device -> host ----------------------------------------------------------------------------
-@dataclass(frozen=True, kw_only=True)
 class CardReaderEvent(DeviceEvent):
     """Base of what the device reports."""
 
 
-@dataclass(frozen=True, kw_only=True)
 class DeviceInfo(CardReaderEvent):
     model: str
     serial_number: str
     firmware: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class CardRead(CardReaderEvent):
     """A card was read. Chip and tap reads carry ICC data (field 55 TLV); a swipe carries track 2."""
 
@@ -171,7 +157,6 @@ class CardRead(CardReaderEvent):
         return self.pan.reveal()[-4:]
 
 
-@dataclass(frozen=True, kw_only=True)
 class ReadFailed(CardReaderEvent):
     """The card could not be read. `fallback_allowed`: the terminal may offer another entry mode."""
 
@@ -179,12 +164,10 @@ class ReadFailed(CardReaderEvent):
     fallback_allowed: bool
 
 
-@dataclass(frozen=True, kw_only=True)
 class CardRemoved(CardReaderEvent):
     pass
 
 
-@dataclass(frozen=True, kw_only=True)
 class ChipCompleted(CardReaderEvent):
     """Outcome of the second GENERATE AC: TC (approved) or AAC (declined), with the card's data."""
 
@@ -192,7 +175,6 @@ class ChipCompleted(CardReaderEvent):
     icc_data: Secret[bytes]
 
 
-@dataclass(frozen=True, kw_only=True)
 class ReadCancelled(CardReaderEvent):
     pass
 

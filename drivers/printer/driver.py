@@ -58,6 +58,7 @@ class PrinterDriver(Driver):
         self._pending: list[DeviceEvent] = []  # ASB conditions seen while waiting for something else
         self._last: ev.PrinterStatus | None = None
         self._paused = False  # the printer sent XOFF
+        self.last_job_bytes = 0  # bytes of the last print job that reached the port
 
     # -- public API --------------------------------------------------------------------------------
     def status(self) -> ev.PrinterStatus | DeviceFault:
@@ -93,6 +94,7 @@ class PrinterDriver(Driver):
         """Check, print, check again. Returns the conditions found (empty = printed and fine);
         a blocking condition before the job means nothing was sent."""
         data = self._encode(commands)
+        self.last_job_bytes = 0
         before = self.status()
         if isinstance(before, DeviceFault):
             return [before]
@@ -103,6 +105,7 @@ class PrinterDriver(Driver):
                 if self._paused and not self._wait_for_xon():
                     return [self._fault(FaultKind.NO_ANSWER, f"printer held XOFF for {self.timeout:g} s")]
                 self._write(data[start : start + CHUNK])
+                self.last_job_bytes += len(data[start : start + CHUNK])
                 self._take(self._read_available(0))
         except RemoteProtocolError as exc:
             return [self._fault(FaultKind.PROTOCOL, str(exc))]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from drivers.events import DeviceEvent
+from drivers.record import Record
 
 __all__ = [
     "Align", "AutoStatus", "ChineseMode", "CoverOpen", "Cut", "CutterError", "FeedLines", "FlowControl",
@@ -25,8 +25,7 @@ __all__ = [
 
 
 # -- host -> printer -----------------------------------------------------------------------------
-@dataclass(frozen=True, kw_only=True)
-class PrinterCommand:
+class PrinterCommand(Record):
     """Base of everything the host sends to the printer."""
 
 
@@ -36,12 +35,10 @@ class Align(enum.IntEnum):
     RIGHT = 2
 
 
-@dataclass(frozen=True, kw_only=True)
 class Initialize(PrinterCommand):
     """ESC @: clear the print buffer, modes back to power-on."""
 
 
-@dataclass(frozen=True, kw_only=True)
 class SelectPrintMode(PrinterCommand):
     """ESC ! n: sets font, bold, double size and underline in one go."""
 
@@ -52,69 +49,57 @@ class SelectPrintMode(PrinterCommand):
     underline: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
 class SetEmphasis(PrinterCommand):
     on: bool
 
 
-@dataclass(frozen=True, kw_only=True)
 class SetUnderline(PrinterCommand):
     dots: int  # 0 = off, 1 or 2 dots thick
 
 
-@dataclass(frozen=True, kw_only=True)
 class SetAlignment(PrinterCommand):
     align: Align
 
 
-@dataclass(frozen=True, kw_only=True)
 class SelectFont(PrinterCommand):
     font: int  # 0 = A, 1 = B
 
 
-@dataclass(frozen=True, kw_only=True)
 class SetCharacterSize(PrinterCommand):
     width: int = 1  # multiplier 1..8
     height: int = 1
 
 
-@dataclass(frozen=True, kw_only=True)
 class SelectCodePage(PrinterCommand):
     page: int  # 0 = CP437, 16 = WPC1252
 
 
-@dataclass(frozen=True, kw_only=True)
 class SelectInternationalCharset(PrinterCommand):
     charset: int  # 15 = China
 
 
-@dataclass(frozen=True, kw_only=True)
 class ChineseMode(PrinterCommand):
     """FS & (on) / FS . (off): bytes >= 0x81 start a 2-byte GB18030 code while on."""
 
     on: bool
 
 
-@dataclass(frozen=True, kw_only=True)
 class SelectPeripheral(PrinterCommand):
     """ESC = n: part of the common POS handshake (`1B 40 1B 3D 01 10 04 01`)."""
 
     device: int = 1
 
 
-@dataclass(frozen=True, kw_only=True)
 class PrintText(PrinterCommand):
     """Already-encoded printable bytes; LF ends a line. The device role yields maximal runs."""
 
     data: bytes
 
 
-@dataclass(frozen=True, kw_only=True)
 class FeedLines(PrinterCommand):
     lines: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class Cut(PrinterCommand):
     """GS V: `feed` None = cut where the paper is; otherwise feed that many dots, then cut."""
 
@@ -122,35 +107,29 @@ class Cut(PrinterCommand):
     feed: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
 class SetBarcodeHeight(PrinterCommand):
     dots: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class SetBarcodeWidth(PrinterCommand):
     module: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class SetHriPosition(PrinterCommand):
     pos: int  # 0 none, 1 above, 2 below, 3 both
 
 
-@dataclass(frozen=True, kw_only=True)
 class SetHriFont(PrinterCommand):
     """GS f n: font of the human-readable barcode text (sent by python-escpos' barcode())."""
 
     font: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class PrintBarcode(PrinterCommand):
     symbology: int  # 0-6: function A (NUL-terminated); 65-79: function B (length-prefixed)
     data: bytes
 
 
-@dataclass(frozen=True, kw_only=True)
 class PrintRasterImage(PrinterCommand):
     """GS v 0: rows of `width_bytes` bytes, MSB = leftmost dot, 1 = black."""
 
@@ -160,51 +139,42 @@ class PrintRasterImage(PrinterCommand):
     mode: int = 0  # 0 normal, 1 double width, 2 double height, 3 both
 
 
-@dataclass(frozen=True, kw_only=True)
 class QrSelectModel(PrinterCommand):
     model: int = 2
 
 
-@dataclass(frozen=True, kw_only=True)
 class QrSetModuleSize(PrinterCommand):
     size: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class QrSetErrorCorrection(PrinterCommand):
     level: str  # "L", "M", "Q" or "H"
 
 
-@dataclass(frozen=True, kw_only=True)
 class QrStore(PrinterCommand):
     data: bytes
 
 
-@dataclass(frozen=True, kw_only=True)
 class QrPrint(PrinterCommand):
     """Print the symbol stored by QrStore."""
 
 
-@dataclass(frozen=True, kw_only=True)
 class RequestStatus(PrinterCommand):
     """DLE EOT n: real-time, answered with one byte even while the printer is offline."""
 
     kind: int  # 1 printer, 2 offline cause, 3 error cause, 4 roll paper
 
 
-@dataclass(frozen=True, kw_only=True)
 class SetAutoStatus(PrinterCommand):
     mask: int  # GS a n: bit0 drawer, bit1 online, bit2 error, bit3 paper; 0 = off
 
 
-@dataclass(frozen=True, kw_only=True)
 class PulseDrawer(PrinterCommand):
     pin: int  # 2 or 5
     on_ms: int  # multiples of 2 ms, up to 510
     off_ms: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class UnknownCommand(PrinterCommand):
     """Device role only: a command this codec does not model, skipped by its documented length."""
 
@@ -212,23 +182,19 @@ class UnknownCommand(PrinterCommand):
 
 
 # -- printer -> host -----------------------------------------------------------------------------
-@dataclass(frozen=True, kw_only=True)
-class PrinterReply:
+class PrinterReply(Record):
     """Base of everything the printer sends to the host."""
 
 
-@dataclass(frozen=True, kw_only=True)
 class StatusReply(PrinterReply):
     kind: int  # which DLE EOT n this byte answers
     value: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class AutoStatus(PrinterReply):
     data: bytes  # the 4 ASB bytes
 
 
-@dataclass(frozen=True, kw_only=True)
 class FlowControl(PrinterReply):
     paused: bool  # XOFF (13) = True, XON (11) = False
 
@@ -238,8 +204,7 @@ FIXED = 0x12  # DLE EOT reply: bits 1 and 4 set, bits 0 and 7 clear
 ASB_FIXED = 0x10  # ASB byte 1: bit 4 set
 
 
-@dataclass(frozen=True, kw_only=True)
-class PrinterStatus:
+class PrinterStatus(Record):
     """What the printer's sensors say; idle answers 0x12 to every DLE EOT n."""
 
     online: bool = True
@@ -343,31 +308,25 @@ def _bits(*pairs: tuple[bool, int]) -> int:
 
 
 # -- conditions the driver reports ---------------------------------------------------------------
-@dataclass(frozen=True, kw_only=True)
 class PaperOut(DeviceEvent):
     pass
 
 
-@dataclass(frozen=True, kw_only=True)
 class PaperNearEnd(DeviceEvent):
     """Printing still works; the roll needs changing soon."""
 
 
-@dataclass(frozen=True, kw_only=True)
 class CoverOpen(DeviceEvent):
     pass
 
 
-@dataclass(frozen=True, kw_only=True)
 class PrinterOffline(DeviceEvent):
     cause: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class CutterError(DeviceEvent):
     pass
 
 
-@dataclass(frozen=True, kw_only=True)
 class PrinterReady(DeviceEvent):
     """The printer came back: online with nothing stopping it (reported by poll())."""

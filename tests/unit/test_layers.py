@@ -63,7 +63,7 @@ def _top(name: str) -> str:
 
 @pytest.mark.parametrize(
     "path",
-    [p for p in _modules("drivers") if p.name in {"codec.py", "events.py", "tlv.py", "spec.py", "sensitive.py"}],
+    [p for p in _modules("drivers") if p.name in {"codec.py", "events.py", "tlv.py", "spec.py", "sensitive.py", "record.py"}],
     ids=str,
 )
 def test_codecs_are_sans_io(path: Path) -> None:
@@ -73,7 +73,7 @@ def test_codecs_are_sans_io(path: Path) -> None:
 
 @pytest.mark.parametrize("path", _modules("emulator"), ids=str)
 def test_emulators_use_only_codecs_and_events(path: Path) -> None:
-    allowed = ("codec", "events", "tlv", "spec", "base", "sensitive", "errors", "transport")
+    allowed = ("codec", "events", "tlv", "spec", "record", "sensitive", "errors", "transport")
 
     def forbidden(name: str) -> bool:
         parts = name.split(".")
