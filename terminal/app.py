@@ -32,7 +32,7 @@ from terminal.security import PanTokenizer, load_or_create_key
 __all__ = ["Emulators", "Till", "build_till", "load_terminal_profile"]
 
 log = logging.getLogger(__name__)
-SETTLED_STATES = {CheckoutState.IDLE, CheckoutState.OUTCOME_UNKNOWN}
+SETTLED_STATES = {CheckoutState.IDLE, CheckoutState.OUTCOME_UNKNOWN, CheckoutState.PRINTER_PAUSED}
 
 
 @dataclass
@@ -236,3 +236,14 @@ def serve_emulator(kind: str, *, profile: str | None, pty: bool, listen: str | N
         return TcpLink(peer, host=host, port=int(port), **settings).start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
+
+
+def control_emulator(link: Any, line: str) -> str:
+    """Apply one operator control line (`fault paper-out`, `present approved chip`, ...) to a
+    served emulator; returns the one-line reply."""
+    try:
+        from emulator.control import apply
+    except ImportError:  # pragma: no cover - control verbs arrive with the device issues
+        return "error: this emulator takes no control commands yet"
+    reply: str = link.control(lambda peer: apply(peer, line))
+    return reply

@@ -30,6 +30,7 @@ class CheckoutState(enum.Enum):
     DECLINED = "declined"
     OUTCOME_UNKNOWN = "outcome_unknown"
     PRINTING = "printing"
+    PRINTER_PAUSED = "printer_paused"
     CANCELLED = "cancelled"
 
 
@@ -48,6 +49,9 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "decline", "source": S.AUTHORIZING, "dest": S.DECLINED},
     {"trigger": "lose_host", "source": S.AUTHORIZING, "dest": S.OUTCOME_UNKNOWN},
     {"trigger": "print_receipts", "source": [S.APPROVED, S.DECLINED], "dest": S.PRINTING},
+    {"trigger": "pause_printing", "source": S.PRINTING, "dest": S.PRINTER_PAUSED},
+    {"trigger": "resume_printing", "source": S.PRINTER_PAUSED, "dest": S.PRINTING},
+    {"trigger": "abandon_printing", "source": S.PRINTER_PAUSED, "dest": S.IDLE},
     {"trigger": "finish", "source": S.PRINTING, "dest": S.IDLE},
     {"trigger": "cancel", "source": CANCELLABLE, "dest": S.CANCELLED},
     {"trigger": "reset", "source": S.CANCELLED, "dest": S.IDLE},
@@ -71,6 +75,9 @@ class Triggers:
     decline: Callable[..., bool]
     lose_host: Callable[..., bool]
     print_receipts: Callable[..., bool]
+    pause_printing: Callable[..., bool]
+    resume_printing: Callable[..., bool]
+    abandon_printing: Callable[..., bool]
     finish: Callable[..., bool]
     cancel: Callable[..., bool]
     reset: Callable[..., bool]

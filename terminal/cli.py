@@ -63,18 +63,40 @@ def _cards() -> int:
 
 
 def _emulate(device: str, *, profile: str | None, pty: bool, listen: str | None) -> int:
-    from terminal.app import serve_emulator
+    """Serve until SIGINT/SIGTERM; lines on stdin are control commands for the emulator."""
+    import os
+    import select
 
-    # Block the signals first: the link thread inherits the mask, and sigwait() gets them here.
-    stop = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+    from terminal.app import control_emulator, serve_emulator
+
     link = serve_emulator(device, profile=profile, pty=pty, listen=listen)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    stop = {signal.SIGINT, signal.SIGTERM}
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in stop}
+    old_fd = signal.set_wakeup_fd(wake_w)  # a signal writes a byte here and wakes select()
+    watch = [wake_r]
+    if sys.stdin is not None and not sys.stdin.closed:
+        watch.append(sys.stdin.fileno())
     try:
         print(link.endpoint, flush=True)
-        signal.sigwait(stop)
+        while True:
+            readable, _, _ = select.select(watch, [], [])
+            if wake_r in readable:
+                return 0
+            line = sys.stdin.readline()
+            if not line:  # stdin closed: keep serving, only a signal stops us now
+                watch.remove(sys.stdin.fileno())
+                continue
+            if line.strip():
+                print(control_emulator(link, line), flush=True)
     finally:
+        signal.set_wakeup_fd(old_fd)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         link.stop()
-    return 0
+        os.close(wake_r)
+        os.close(wake_w)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from drivers.acquirer.events import HostMessage
-from drivers.base import DeviceEvent, DeviceFault
+from drivers.base import DeviceFault
 from drivers.card_reader.events import CardRead, CardRemoved, EntryMode, ReadFailed
-from drivers.printer.events import PrinterCommand
+from drivers.printer.events import PrinterReady
 from drivers.sensitive import luhn_ok
 from terminal import i18n
 from terminal.checkout import CANCELLABLE, CheckoutState, Triggers, build_machine
@@ -24,7 +24,8 @@ from terminal.errors import InputError, JournalError
 from terminal.host.client import HostLinkError
 from terminal.host.messages import parse_sale_response, sale_request
 from terminal.journal import JOURNAL_FULL_MESSAGE, Journal, TxnRecord, new_txn_id
-from terminal.receipts import Copy, build_receipt, to_commands
+from terminal.printing import PrintedCopy, Printer, PrintJob, Spool
+from terminal.receipts import Copy
 from terminal.runtime import SourceFailed
 from terminal.security import PanTokenizer
 
@@ -32,6 +33,7 @@ __all__ = ["CardReader", "HostLink", "PrintedCopy", "Printer", "Sale", "SaleFlow
 
 log = logging.getLogger(__name__)
 S = CheckoutState
+PRINTER_RECHECK_S = 2.0  # while paused, how often to ask the printer whether it is ready again
 
 
 class CardReader(Protocol):
@@ -42,24 +44,11 @@ class CardReader(Protocol):
     def complete(self, *, approved: bool, response_code: str, issuer_data: bytes = b"") -> DeviceFault | None: ...
 
 
-class Printer(Protocol):
-    last_job_bytes: int
-
-    def print_job(self, commands: list[PrinterCommand]) -> list[DeviceEvent]: ...
-
-
 class HostLink(Protocol):
     @property
     def connected(self) -> bool: ...
     def connect(self) -> None: ...
     def send(self, msg: Any) -> None: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class PrintedCopy:
-    copy: Copy
-    bytes_sent: int
-    problems: tuple[str, ...]
 
 
 @dataclass(kw_only=True)
@@ -94,6 +83,8 @@ class SaleFlow(Triggers):
         self.card_reader, self.printer, self.host = card_reader, printer, host
         self.terminal, self.printer_profile = terminal, printer_profile
         self._display = display
+        self.spool = Spool(printer=printer, journal=journal, clock=clock, terminal=terminal,
+                           printer_profile=printer_profile)
         self.sale: Sale | None = None
         self.completed: list[Sale] = []
         self._timer: Timer | None = None
@@ -126,7 +117,9 @@ class SaleFlow(Triggers):
         if isinstance(event, Deadline):
             if event.token != self._token:
                 return  # a deadline of a wait that is already over
-            if event.name == "card_wait" and state is S.AWAITING_CARD:
+            if event.name == "printer_check" and state is S.PRINTER_PAUSED:
+                self.resume_printing_now()
+            elif event.name == "card_wait" and state is S.AWAITING_CARD:
                 self.cancel(reason="no card presented in time", actor="terminal")
             elif event.name == "host" and state is S.AUTHORIZING:
                 self.lose_host()
@@ -138,6 +131,8 @@ class SaleFlow(Triggers):
             self.cancel(reason="card removed during the read", actor="cardholder")
         elif isinstance(event, DeviceFault) and event.blocking and state in CANCELLABLE:
             self.cancel(reason=f"{event.device}: {event.detail}", actor="terminal")
+        elif isinstance(event, PrinterReady) and state is S.PRINTER_PAUSED:
+            self.resume_printing_now()
         elif isinstance(event, SourceFailed):
             if event.source is self.host and state is S.AUTHORIZING:
                 self.lose_host()  # the answer cannot come on a connection that is gone
@@ -247,23 +242,55 @@ class SaleFlow(Triggers):
         self.journal.record_timeout(sale.txn_id, reason="no answer from host", at=self.clock.wall())
         self._show("outcome_unknown")
 
-    def on_enter_PRINTING(self, _: Any) -> None:
+    def on_enter_PRINTING(self, event: Any) -> None:
         sale, record = self._sale(), self._record()
+        if event.transition.source in (S.APPROVED.name, S.DECLINED.name):
+            self.spool.load([Copy.MERCHANT, Copy.CARDHOLDER] if record.state == "APPROVED" else [Copy.CARDHOLDER])
         self._show("printing")
-        copies = [Copy.MERCHANT, Copy.CARDHOLDER] if record.state == "APPROVED" else [Copy.CARDHOLDER]
-        when = self.clock.wall().strftime("%Y-%m-%d %H:%M:%S")
-        for copy in copies:
-            receipt = build_receipt(record, copy=copy, terminal=self.terminal, when=when)
-            commands = to_commands(receipt, self.printer_profile)
-            problems = tuple(type(e).__name__ for e in self.printer.print_job(commands))
-            if problems:
-                self._show("printer_problem", ", ".join(problems))
-            self.journal.record_print(
-                txn_id=sale.txn_id, copy=copy.value, reprint=False,
-                outcome="ok" if not problems else ",".join(problems), at=self.clock.wall(),
-            )
-            sale.printed.append(PrintedCopy(copy=copy, bytes_sent=self.printer.last_job_bytes, problems=problems))
-        self.finish()
+        printed, stopped_by = self.spool.run(record)
+        sale.printed += printed
+        for copy in printed:
+            if copy.warnings:
+                self._show("printer_warning", ", ".join(copy.warnings))
+        if stopped_by:
+            self.pause_printing(reason=stopped_by)
+        else:
+            self.finish()
+
+    def on_enter_PRINTER_PAUSED(self, event: Any) -> None:
+        # The sale stays approved; the operator fixes the printer and printing resumes by itself
+        # (an ASB "ready" push, or the periodic status check) or on `resume_printing_now()`.
+        self._show("printer_paused", event.kwargs.get("reason", ""))
+        self._arm("printer_check", PRINTER_RECHECK_S)
+
+    def resume_printing_now(self) -> bool:
+        """Operator: "paper loaded". True when printing resumed."""
+        if self.state is not S.PRINTER_PAUSED:
+            raise InputError(f"the printer is not paused (now {self.state.name})")
+        if not self.spool.ready():
+            self._arm("printer_check", PRINTER_RECHECK_S)
+            return False
+        self.resume_printing()
+        return True
+
+    def abandon_receipts(self, *, reason: str, actor: str) -> None:
+        """Operator: give up on the rest of this sale's receipts (they can be reprinted later)."""
+        if self.state is not S.PRINTER_PAUSED:
+            raise InputError(f"the printer is not paused (now {self.state.name})")
+        log.warning("receipts abandoned for %s by %s: %s", self._sale().txn_id, actor, reason)
+        self.spool.pending.clear()
+        self.abandon_printing()
+
+    def reprint_last(self, copy: Copy = Copy.CARDHOLDER) -> list[str]:
+        """Operator: print the last sale's copy again, marked REPRINT / 重打印. Returns problems."""
+        if self.state is not S.IDLE:
+            raise InputError(f"reprint only when idle (now {self.state.name})")
+        last = next((s for s in reversed(self.completed) if s.record is not None and s.record.state != "SENT"), None)
+        record = self.journal.get(last.record.txn_id) if last and last.record else None
+        if record is None or record.state not in ("APPROVED", "DECLINED"):
+            raise InputError("there is no receipt to reprint")
+        events = self.spool.print_one(record, PrintJob(copy=copy, reprint=True))
+        return [type(e).__name__ for e in events]
 
     def on_enter_CANCELLED(self, event: Any) -> None:
         sale = self._sale()

@@ -17,7 +17,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "remove_card": ("请拔卡", "PLEASE REMOVE CARD"),
     "journal_warn": ("交易流水将满,请尽快结算", "JOURNAL NEARLY FULL, PLEASE SETTLE SOON"),
     "journal_full": ("交易流水已满，请先结算", "JOURNAL FULL, SETTLE FIRST"),
-    "printer_problem": ("打印机故障,请检查", "PRINTER PROBLEM, PLEASE CHECK"),
+    "printer_warning": ("打印机提示", "PRINTER NOTICE"),
+    "printer_paused": ("打印暂停,请检查打印机(缺纸/开盖)后继续", "PRINTING PAUSED: CHECK PAPER AND COVER"),
 }
 
 

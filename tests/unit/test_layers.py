@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+SANS_IO_MODULES = {"codec.py", "events.py", "messages.py", "tlv.py", "spec.py", "sensitive.py", "record.py"}
 SANS_IO_FORBIDDEN = {"serial", "socket", "threading", "asyncio", "time", "select", "terminal", "emulator"}
 
 
@@ -63,7 +64,7 @@ def _top(name: str) -> str:
 
 @pytest.mark.parametrize(
     "path",
-    [p for p in _modules("drivers") if p.name in {"codec.py", "events.py", "tlv.py", "spec.py", "sensitive.py", "record.py"}],
+    [p for p in _modules("drivers") if p.name in SANS_IO_MODULES],
     ids=str,
 )
 def test_codecs_are_sans_io(path: Path) -> None:
