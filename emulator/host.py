@@ -1,184 +1,158 @@
-"""ISO 8583 acquirer simulator: a TCP server speaking the shared codec (drivers/acquirer).
+"""ISO 8583 acquirer simulator: the host's decisions served over TCP, with network faults on tap.
 
-Decisions live in `respond()`, a plain method tests can call without sockets; the server is a
-`selectors` loop on one background thread (woken by a socketpair to stop, so nothing polls or
-sleeps). The issuer's answer comes from the test-card catalogue (emulator/cards.toml).
+`AcquirerSimulator` is an `emulator.host_acquirer.Acquirer` (ledger, duplicate detection,
+reversals, settlement, the faults that change an answer) served by the reactor of
+emulator/host_server.py, plus the faults of the network between terminal and host: latency,
+lost answers, late answers and dropped connections. Every control is thread-safe and takes
+effect for the next request; delays are timers on the selector's timeout — nothing sleeps.
 
-Ledger: one entry per (terminal id, STAN, date), created when the host decides. A repeat of
-the same key replays the first answer and adds nothing (duplicate detection), so a terminal
-that retries after a timeout never pays twice. With `hold_responses` the host still decides
-and books, but the answer is lost on the way back: the case a reversal exists for.
-
-Nothing sensitive is logged: log lines carry MTI, terminal id, STAN and response code only.
+`till host --listen 127.0.0.1:PORT` calls `serve_forever_main(listen)`, which prints nothing.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import selectors
-import socket
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
 
-from drivers.acquirer.codec import AcquirerCodec
-from drivers.acquirer.events import HostMessage, response_mti
-from drivers.errors import ProtocolError
-from drivers.events import Role
-from emulator.cards import card_by_pan
+from drivers.acquirer.events import HostMessage
+from emulator.host_acquirer import Acquirer
+from emulator.host_ledger import LateApproval, LedgerEntry, Settlement, UploadedDetail
+from emulator.host_server import Connection, Reactor
 
-__all__ = ["AcquirerSimulator", "LedgerEntry"]
+__all__ = [
+    "AcquirerSimulator",
+    "LateApproval",
+    "LedgerEntry",
+    "Settlement",
+    "UploadedDetail",
+    "parse_listen",
+    "serve_forever_main",
+]
 
 log = logging.getLogger(__name__)
 
-APPROVED: Final = "00"
-DO_NOT_HONOUR: Final = "05"  # also the answer for a PAN the issuer does not know
-INVALID_TRANSACTION: Final = "12"
-FORMAT_ERROR: Final = "30"
-_ECHOED: Final = ("3", "4", "11", "41", "42", "49", "60")  # copied into the answer
-_RECV_SIZE: Final = 4096
-_JOIN_TIMEOUT: Final = 10.0  # a bound on a bug, not a wait: the loop exits at the first wake
+
+class _Pending:
+    """An answer decided and booked but not sent yet (late, or delayed by latency)."""
+
+    def __init__(self, conn: Connection, request: HostMessage, answer: HostMessage) -> None:
+        self.conn, self.request, self.answer = conn, request, answer
 
 
-@dataclass(frozen=True, kw_only=True)
-class LedgerEntry:
-    terminal_id: str
-    stan: str
-    date: str  # DE 13, MMDD
-    amount_minor: int
-    response_code: str
-    answer: HostMessage  # replayed verbatim for a duplicate; carries no card data
+class AcquirerSimulator(Acquirer):
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, now: Callable[[], datetime] = datetime.now,
+        require_sign_on: bool = False,
+    ) -> None:
+        super().__init__(now=now, require_sign_on=require_sign_on)
+        self.host, self.port = host, port
+        self._reactor = Reactor(host, port, on_message=self._on_request, on_error=self.internal_errors.append)
+        self._held: list[_Pending] = []  # late answers waiting for release_late()
+        self._late: list[LateApproval] = []
+        self._clear_network_faults()
+
+    def _clear_network_faults(self) -> None:
+        self._latency = 0.0
+        self._hold = False
+        self._drop_left = 0
+        self._late_left = 0
+        self._late_delay: float | None = None
+        self._drop_on_request: bool | None = None  # None: off; True: after deciding; False: before
+
+    # -- faults of the network (thread-safe) --------------------------------------------------
+    @property
+    def latency(self) -> float:
+        """Seconds between deciding and sending every answer (0: at once)."""
+        with self._lock:
+            return self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        if not seconds >= 0:
+            raise ValueError("latency is a number of seconds, not negative")
+        with self._lock:
+            self._latency = float(seconds)
 
     @property
-    def approved(self) -> bool:
-        return self.response_code == APPROVED
-
-
-@dataclass(eq=False)
-class _Connection:
-    sock: socket.socket
-    codec: AcquirerCodec = field(default_factory=lambda: AcquirerCodec(Role.DEVICE))
-    outbox: bytearray = field(default_factory=bytearray)
-
-
-_ACCEPT: Final = object()
-_WAKE: Final = object()
-
-
-class AcquirerSimulator:
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, now: Callable[[], datetime] = datetime.now) -> None:
-        self.host = host
-        self.port = port
-        self.hold_responses = False  # read by the server thread; a plain bool is atomic enough
-        self.internal_errors: list[BaseException] = []  # bugs in respond(); tests assert it empty
-        self._now = now
-        self._lock = threading.Lock()
-        self._ledger: dict[tuple[str, str, str], LedgerEntry] = {}
-        self._auth_codes = itertools.count(1)
-        self._rrns = itertools.count(1)
-        self._thread: threading.Thread | None = None
-        self._listener: socket.socket | None = None
-        self._selector: selectors.BaseSelector | None = None
-        self._wake_r: socket.socket | None = None
-        self._wake_w: socket.socket | None = None
-        self._stopping = False
-        self._connections: set[_Connection] = set()
-
-    # -- decisions (no sockets) -------------------------------------------------------------
-    def respond(self, request: HostMessage) -> HostMessage | None:
-        """The host's answer to one request; None for a message that gets no answer."""
-        if request.mti == "0200":
-            return self._sale(request)
-        if request.mti == "0800":
-            return self._answer(request, "0810", APPROVED)
-        if int(request.mti[2]) % 2:
-            return None  # a response or advice response: nothing to answer
-        return self._answer(request, response_mti(request.mti), INVALID_TRANSACTION)
-
-    def _answer(self, request: HostMessage, mti: str, code: str, **extra: str) -> HostMessage:
-        fields: dict[str, str | bytes] = {k: v for k in _ECHOED if (v := request.get(k)) is not None}
-        now = self._now()
-        fields.update({"12": now.strftime("%H%M%S"), "13": now.strftime("%m%d"), "39": code, **extra})
-        return HostMessage(mti=mti, fields=fields)
-
-    def _sale(self, request: HostMessage) -> HostMessage:
-        terminal_id, stan, date = request.terminal_id, request.stan, request.text("13")
-        amount, processing = request.text("4"), request.text("3")
-        if not (terminal_id and stan and date and amount and processing):
-            return self._answer(request, "0210", FORMAT_ERROR)
-        if not processing.startswith("00"):
-            return self._answer(request, "0210", INVALID_TRANSACTION)  # voids etc.: not yet
-        key = (terminal_id, stan, date)
+    def hold_responses(self) -> bool:
+        """While True the host decides and books, but every answer is lost on the way back."""
         with self._lock:
-            first = self._ledger.get(key)
-            if first is not None:
-                log.info("duplicate 0200 terminal=%s stan=%s: replaying %s", terminal_id, stan, first.response_code)
-                return first.answer
-            card = card_by_pan(_pan_of(request))
-            code = card.response_code if card is not None else DO_NOT_HONOUR
-            extra: dict[str, str] = {}
-            if code == APPROVED:
-                extra = {"37": f"{next(self._rrns):012d}", "38": f"{next(self._auth_codes):06d}"}
-            answer = self._answer(request, "0210", code, **extra)
-            self._ledger[key] = LedgerEntry(
-                terminal_id=terminal_id,
-                stan=stan,
-                date=date,
-                amount_minor=int(amount),
-                response_code=code,
-                answer=answer,
-            )
-        log.info("0200 terminal=%s stan=%s -> %s", terminal_id, stan, code)
-        return answer
+            return self._hold
+
+    @hold_responses.setter
+    def hold_responses(self, value: bool) -> None:
+        with self._lock:
+            self._hold = value
+
+    def drop_responses(self, count: int = 1) -> None:
+        """The next `count` answers are decided and booked, then lost."""
+        if count < 0:
+            raise ValueError("a count is not negative")
+        with self._lock:
+            self._drop_left = count
+
+    def answer_late(self, count: int = 1, *, delay: float | None = None) -> None:
+        """The next `count` answers are decided and booked now but sent late: after `delay`
+        seconds, or — with None — when `release_late()` is called, after the terminal gave up."""
+        if count < 0 or (delay is not None and not delay >= 0):
+            raise ValueError("a count and a delay are not negative")
+        with self._lock:
+            self._late_left, self._late_delay = count, delay
+
+    def release_late(self) -> int:
+        """Send the answers `answer_late(delay=None)` is holding; returns how many."""
+        return self._reactor.call_in_loop(self._release_held, 0)
+
+    def drop_connections(self) -> int:
+        """Close every terminal connection now; returns how many were open."""
+        return self._reactor.call_in_loop(self._drop_all, 0)
+
+    def drop_connection_on_next_request(self, *, processed: bool = True) -> None:
+        """Close the connection the next request arrives on instead of answering. `processed`:
+        the host decides and books first (the answer is lost with the link); otherwise the
+        request never reaches the host."""
+        with self._lock:
+            self._drop_on_request = processed
+
+    def clear_faults(self) -> None:
+        """Lift every fault, of the answers and of the network. Held late answers stay held."""
+        with self._lock:
+            super().clear_faults()
+            self._clear_network_faults()
 
     @property
-    def ledger(self) -> tuple[LedgerEntry, ...]:
-        with self._lock:
-            return tuple(self._ledger.values())
+    def connection_count(self) -> int:
+        return self._reactor.call_in_loop(lambda: len(self._reactor.connections), 0)
 
-    def net_effect(self, terminal_id: str, stan: str) -> int:
-        """Minor units the cardholder pays for this terminal's STAN (approved sales)."""
+    @property
+    def late_approvals(self) -> tuple[LateApproval, ...]:
+        """Approvals sent after their transaction had been reversed (see `note_delivery`)."""
         with self._lock:
-            return sum(
-                e.amount_minor
-                for e in self._ledger.values()
-                if e.terminal_id == terminal_id and e.stan == stan and e.approved
-            )
+            return tuple(self._late)
 
-    # -- server lifecycle -------------------------------------------------------------------
+    def note_delivery(self, request: HostMessage, answer: HostMessage) -> None:
+        """Called as an answer leaves: an approval for a transaction reversed meanwhile is logged
+        and kept in `late_approvals`. The reversal stands; the ledger does not change."""
+        if answer.response_code != "00" or answer.mti not in ("0210", "0230"):
+            return
+        key = (request.terminal_id or "", request.stan or "", request.text("13") or "")
+        with self._lock:
+            if not self._ledger.was_reversed(key):
+                return
+            self._late.append(LateApproval(terminal_id=key[0], stan=key[1], date=key[2], mti=answer.mti))
+        log.warning("late approval %s terminal=%s stan=%s after its reversal: the reversal stands",
+                    answer.mti, key[0], key[1])
+
+    # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("the acquirer simulator is already running")
-        selector = selectors.DefaultSelector()
-        listener = socket.create_server((self.host, self.port))
-        wake_r, wake_w = socket.socketpair()
-        for sock in (listener, wake_r):
-            sock.setblocking(False)
-        selector.register(listener, selectors.EVENT_READ, _ACCEPT)
-        selector.register(wake_r, selectors.EVENT_READ, _WAKE)
-        self._selector, self._listener, self._wake_r, self._wake_w = selector, listener, wake_r, wake_w
-        self._stopping = False
-        self._thread = threading.Thread(target=self._serve, name="acquirer-simulator", daemon=True)
-        self._thread.start()
+        self._reactor.start()
         log.info("acquirer simulator listening on %s", self.url)
 
     def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stopping = True
-        assert self._wake_w is not None
-        self._wake_w.send(b"\0")
-        thread.join(_JOIN_TIMEOUT)
-        for sock in (self._wake_r, self._wake_w):
-            if sock is not None:
-                sock.close()
-        self._wake_r = self._wake_w = None
-        if thread.is_alive():
-            raise RuntimeError("the acquirer simulator thread did not stop")
+        self._reactor.stop()
+        with self._lock:
+            self._held.clear()  # answers of a host that went away never arrive
 
     def __enter__(self) -> AcquirerSimulator:
         self.start()
@@ -189,102 +163,92 @@ class AcquirerSimulator:
 
     @property
     def address(self) -> tuple[str, int]:
-        if self._listener is None or self._thread is None:
-            raise RuntimeError("the acquirer simulator is not running")
-        host, port = self._listener.getsockname()[:2]
-        return str(host), int(port)
+        return self._reactor.address
 
     @property
     def url(self) -> str:
         host, port = self.address
         return f"tcp://{host}:{port}"
 
-    # -- server loop (background thread) ----------------------------------------------------
-    def _serve(self) -> None:
-        selector = self._selector
-        assert selector is not None
-        try:
-            while not self._stopping:
-                for key, mask in selector.select():
-                    if key.data is _WAKE:
-                        return
-                    if key.data is _ACCEPT:
-                        self._accept(selector)
-                        continue
-                    conn: _Connection = key.data
-                    if mask & selectors.EVENT_READ:
-                        self._on_readable(selector, conn)
-                    if mask & selectors.EVENT_WRITE and conn in self._connections:
-                        self._flush(selector, conn)
-        finally:
-            for conn in list(self._connections):
-                self._drop(selector, conn)
-            if self._listener is not None:
-                self._listener.close()
-                self._listener = None
-            selector.close()
+    # -- the loop thread's side ---------------------------------------------------------------
+    def _on_request(self, conn: Connection, request: HostMessage) -> None:
+        with self._lock:
+            drop, self._drop_on_request = self._drop_on_request, None
+        if drop is False:
+            log.info("connection dropped before %s stan=%s reached the host", request.mti, request.stan)
+            self._reactor.drop(conn)
+            return
+        answer = self.respond(request)
+        if drop:
+            log.info("connection dropped after deciding %s stan=%s", request.mti, request.stan)
+            self._reactor.drop(conn)
+        elif answer is not None:
+            self._schedule(_Pending(conn, request, answer))
 
-    def _accept(self, selector: selectors.BaseSelector) -> None:
-        assert self._listener is not None
-        try:
-            sock, _ = self._listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        sock.setblocking(False)
-        conn = _Connection(sock=sock)
-        self._connections.add(conn)
-        selector.register(sock, selectors.EVENT_READ, conn)
+    def _schedule(self, pending: _Pending) -> None:
+        what = f"{pending.answer.mti} stan={pending.answer.stan}"
+        with self._lock:
+            lost = self._hold or self._drop_left > 0
+            if lost and not self._hold:
+                self._drop_left -= 1
+            delay, held = self._latency, False
+            if not lost and self._late_left > 0:
+                self._late_left -= 1
+                if self._late_delay is None:
+                    self._held.append(pending)
+                    held = True
+                else:
+                    delay = max(delay, self._late_delay)
+        if lost:
+            log.info("answer %s lost on the way back", what)
+        elif held:
+            log.info("answer %s held until released", what)
+        elif delay > 0:
+            self._reactor.call_later(delay, lambda: self._deliver(pending))
+        else:
+            self._deliver(pending)
 
-    def _drop(self, selector: selectors.BaseSelector, conn: _Connection) -> None:
-        self._connections.discard(conn)
-        selector.unregister(conn.sock)
-        conn.sock.close()
+    def _deliver(self, pending: _Pending) -> None:
+        conn = pending.conn
+        if not conn.open:
+            # The link it came on is gone: the host routes the answer to the terminal's newest one.
+            newer = [c for c in self._reactor.connections if c.terminal_id and c.terminal_id == conn.terminal_id]
+            if not newer:
+                log.info("answer %s stan=%s lost: its connection is closed", pending.answer.mti, pending.answer.stan)
+                return
+            conn = newer[-1]
+        self.note_delivery(pending.request, pending.answer)
+        self._reactor.send(conn, pending.answer)
 
-    def _on_readable(self, selector: selectors.BaseSelector, conn: _Connection) -> None:
-        try:
-            data = conn.sock.recv(_RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._drop(selector, conn)
-            return
-        conn.codec.receive_data(data)
-        try:
-            while (request := conn.codec.next_event()) is not None:
-                answer = self.respond(request)
-                if answer is not None and not self.hold_responses:
-                    conn.outbox += conn.codec.send(answer)
-        except ProtocolError as exc:
-            # The message is content-free by the codec's contract, so logging it is safe.
-            log.warning("dropping a terminal connection: %s", exc)
-            self._drop(selector, conn)
-            return
-        except Exception as exc:  # a bug in respond(): keep serving others, let tests see it
-            log.error("internal error (%s); dropping the connection", type(exc).__name__)
-            self.internal_errors.append(exc)
-            self._drop(selector, conn)
-            return
-        self._flush(selector, conn)
+    def _release_held(self) -> int:
+        with self._lock:
+            held, self._held = self._held, []
+        for pending in held:
+            self._deliver(pending)
+        return len(held)
 
-    def _flush(self, selector: selectors.BaseSelector, conn: _Connection) -> None:
-        try:
-            sent = conn.sock.send(conn.outbox) if conn.outbox else 0
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            self._drop(selector, conn)
-            return
-        del conn.outbox[:sent]
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.outbox else 0)
-        selector.modify(conn.sock, events, conn)
+    def _drop_all(self) -> int:
+        conns = list(self._reactor.connections)
+        for conn in conns:
+            self._reactor.drop(conn)
+        log.info("dropped %d terminal connection(s) on request", len(conns))
+        return len(conns)
 
 
-def _pan_of(request: HostMessage) -> str:
-    """DE 2, or the PAN part of track 2 (DE 35) for a swipe that sent no DE 2."""
-    pan = request.text("2")
-    if pan:
-        return pan
-    track2 = request.text("35") or ""
-    return track2.replace("D", "=").split("=", 1)[0]
+def parse_listen(listen: str) -> tuple[str, int]:
+    """"HOST:PORT" (IPv6 as "[::1]:PORT") -> (host, port); ValueError when it is not one."""
+    host, sep, port = listen.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not (sep and host and port.isdigit() and 0 <= int(port) <= 65535):
+        raise ValueError(f"--listen wants HOST:PORT, not {listen!r}")
+    return host, int(port)
+
+
+def serve_forever_main(listen: str, *, now: Callable[[], datetime] = datetime.now) -> AcquirerSimulator:
+    """Start a simulator on `listen` ("127.0.0.1:PORT"; port 0 picks one) and return it running.
+    The caller waits (e.g. until Ctrl-C) and calls `stop()`; `url` says where it listens.
+    Prints nothing; ValueError for a malformed address, OSError when it cannot be bound."""
+    host, port = parse_listen(listen)
+    simulator = AcquirerSimulator(host=host, port=port, now=now)
+    simulator.start()
+    return simulator

@@ -134,6 +134,7 @@ class Till:
             display=display,
         )
         self.runtime = Runtime(self.clock, self.flow, [self.card_reader, self.printer, self.host])
+        self.flow.recover_if_needed()  # reversals owed from before the restart go out first
 
     def _emulate_if_asked(self, url: str, kind: str, make: Callable[[], Any]) -> str:
         if not url.startswith("emu://"):
@@ -160,7 +161,11 @@ class Till:
 
     # -- use ---------------------------------------------------------------------------------
     def sale(self, amount_minor: int, *, io_wait: float = 10.0) -> Sale:
-        """Run one sale to its end (or to OUTCOME_UNKNOWN) and return it."""
+        """Run one sale to its end (or until it needs outside help) and return it."""
+        # Owed reversals go out before any other online message: escalated ones get another try.
+        self.flow.recover_if_needed()
+        if self.flow.state is CheckoutState.OUTCOME_UNKNOWN:
+            self.runtime.run_until(lambda: self.flow.state is not CheckoutState.OUTCOME_UNKNOWN, io_wait=io_wait)
         sale = self.flow.begin_sale(amount_minor)
         self.runtime.run_until(lambda: self.flow.state in SETTLED_STATES, io_wait=io_wait)
         return sale

@@ -56,6 +56,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "cancel", "source": CANCELLABLE, "dest": S.CANCELLED},
     {"trigger": "reset", "source": S.CANCELLED, "dest": S.IDLE},
     {"trigger": "resolve", "source": S.OUTCOME_UNKNOWN, "dest": S.IDLE},
+    {"trigger": "recover", "source": S.IDLE, "dest": S.OUTCOME_UNKNOWN},
 ]
 
 
@@ -82,6 +83,7 @@ class Triggers:
     cancel: Callable[..., bool]
     reset: Callable[..., bool]
     resolve: Callable[..., bool]
+    recover: Callable[..., bool]
 
 
 def build_machine(model: object, initial: CheckoutState = S.IDLE) -> Machine:

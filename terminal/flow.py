@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from drivers.acquirer.events import HostMessage
@@ -26,6 +27,7 @@ from terminal.host.messages import parse_sale_response, sale_request
 from terminal.journal import JOURNAL_FULL_MESSAGE, Journal, TxnRecord, new_txn_id
 from terminal.printing import PrintedCopy, Printer, PrintJob, Spool
 from terminal.receipts import Copy
+from terminal.reversal import ReversalDesk
 from terminal.runtime import SourceFailed
 from terminal.security import PanTokenizer
 
@@ -83,6 +85,7 @@ class SaleFlow(Triggers):
         self.card_reader, self.printer, self.host = card_reader, printer, host
         self.terminal, self.printer_profile = terminal, printer_profile
         self._display = display
+        self.reversals = ReversalDesk(journal=journal, host=host, clock=clock, terminal=terminal)
         self.spool = Spool(printer=printer, journal=journal, clock=clock, terminal=terminal,
                            printer_profile=printer_profile)
         self.sale: Sale | None = None
@@ -99,12 +102,23 @@ class SaleFlow(Triggers):
         capacity = self.journal.capacity_status()
         if capacity.full:
             raise JournalError(JOURNAL_FULL_MESSAGE)
+        if self.journal.pending_reversals():
+            raise InputError(i18n.bilingual("reversal_pending"))
+        if len(self.journal.unresolved_reversals()) >= int(self.terminal["limits"].get("unresolved_capacity", 10)):
+            raise JournalError(i18n.bilingual("unresolved_full"))
         self.sale = Sale(txn_id=new_txn_id(), amount_minor=amount_minor)
         if capacity.warn:
             self._show("journal_warn", f"{capacity.used}/{capacity.limit}")
         self.start_sale()
         self.enter_amount()
         return self.sale
+
+    def recover_if_needed(self) -> bool:
+        """At start-up: deliver the reversals the journal still owes. True when recovery began."""
+        if self.state is S.IDLE and self.journal.unresolved_reversals():
+            self.recover()
+            return True
+        return False
 
     def cancel_sale(self, reason: str = "operator cancelled", actor: str = "operator") -> None:
         if self.state not in CANCELLABLE:
@@ -117,7 +131,9 @@ class SaleFlow(Triggers):
         if isinstance(event, Deadline):
             if event.token != self._token:
                 return  # a deadline of a wait that is already over
-            if event.name == "printer_check" and state is S.PRINTER_PAUSED:
+            if event.name == "reversal" and state is S.OUTCOME_UNKNOWN:
+                self._reversal_deadline()
+            elif event.name == "printer_check" and state is S.PRINTER_PAUSED:
                 self.resume_printing_now()
             elif event.name == "card_wait" and state is S.AWAITING_CARD:
                 self.cancel(reason="no card presented in time", actor="terminal")
@@ -144,13 +160,21 @@ class SaleFlow(Triggers):
             log.debug("event %s ignored in %s", type(event).__name__, state.name)
 
     def _host_message(self, msg: HostMessage) -> None:
+        if self.state is S.OUTCOME_UNKNOWN and self.reversals.answered(msg):
+            self._next_reversal()
+            return
         sale = self.sale
         if (
             self.state is not S.AUTHORIZING or sale is None or sale.record is None
             or msg.mti != "0210" or msg.stan != f"{sale.record.stan:06d}"
         ):
-            # QMUX's "unhandled" queue: a late or stray answer never changes a decided sale.
+            # QMUX's "unhandled" queue: a late or stray answer never changes a decided sale; an
+            # approval after its reversal was queued is recorded, and the reversal stands.
             log.warning("unmatched host message %s (STAN %s) in %s", msg.mti, msg.stan, self.state.name)
+            if msg.mti == "0210":
+                txn_id = self.journal.txn_id_for_stan(int(msg.stan)) if (msg.stan or "").isdigit() else None
+                self.journal.record_incident("late_response", txn_id=txn_id, at=self.clock.wall(),
+                                             detail=f"0210 STAN {msg.stan} code {msg.response_code} after timeout")
             return
         answer = parse_sale_response(msg)
         sale.record = self.journal.record_answer(
@@ -207,7 +231,7 @@ class SaleFlow(Triggers):
             stan=record.stan, amount_minor=record.amount_minor, pan=card.pan, entry_mode=card.entry_mode.value,
             expiry=card.expiry, track2=card.track2, icc_data=card.icc_data, pan_sequence=card.pan_sequence,
             terminal_id=str(self.terminal["terminal_id"]), merchant_id=str(self.terminal["merchant_id"]),
-            currency=str(self.terminal["currency"]), batch=record.batch, when=self.clock.wall(),
+            currency=str(self.terminal["currency"]), batch=record.batch, when=datetime.fromisoformat(record.created_at),
         )
         sale.card = None  # SAD lives only until the request is built
         try:
@@ -236,11 +260,31 @@ class SaleFlow(Triggers):
                 log.warning("card reader did not confirm completion: %s", fault.detail)
         self.print_receipts()
 
-    def on_enter_OUTCOME_UNKNOWN(self, _: Any) -> None:
-        sale = self._sale()
-        sale.outcome = "OUTCOME_UNKNOWN"
-        self.journal.record_timeout(sale.txn_id, reason="no answer from host", at=self.clock.wall())
-        self._show("outcome_unknown")
+    def on_enter_OUTCOME_UNKNOWN(self, event: Any) -> None:
+        """Resolve unknown outcomes: reverse every unresolved sale, oldest first, then go idle."""
+        if event.transition.source == S.AUTHORIZING.name:
+            sale = self._sale()
+            sale.outcome = "OUTCOME_UNKNOWN"
+            self.journal.record_timeout(sale.txn_id, reason="no answer from host", at=self.clock.wall())
+            self._show("outcome_unknown")
+        self.reversals.start_round()
+        self._next_reversal()
+
+    def _next_reversal(self) -> None:
+        if self.reversals.pick():
+            self._arm("reversal", self.reversals.send())
+        else:
+            self._disarm()
+            self.resolve()
+
+    def _reversal_deadline(self) -> None:
+        if self.reversals.exhausted():
+            txn_id = self.reversals.current
+            self.reversals.escalate()
+            self._show("reversal_failed", str(txn_id))
+            self._next_reversal()
+        else:
+            self._arm("reversal", self.reversals.send())
 
     def on_enter_PRINTING(self, event: Any) -> None:
         sale, record = self._sale(), self._record()

@@ -23,6 +23,7 @@ from terminal.errors import JournalError
 __all__ = ["JOURNAL_FULL_MESSAGE", "Capacity", "Journal", "TxnRecord", "new_txn_id"]
 
 JOURNAL_FULL_MESSAGE = "journal full, settle first / 交易流水已满，请先结算"
+REVERSAL_FAILED_MESSAGE = "reversal failed, handle manually / 冲正不成功,请人工处理"
 STAN_MAX = 999_999
 
 _SCHEMA = """
@@ -30,7 +31,7 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS transactions (
     txn_id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('SENT', 'APPROVED', 'DECLINED', 'TIMEOUT')),
+    state TEXT NOT NULL CHECK (state IN ('SENT', 'APPROVED', 'DECLINED', 'TIMEOUT', 'REVERSED')),
     stan INTEGER NOT NULL,
     batch INTEGER NOT NULL,
     amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
@@ -49,8 +50,17 @@ CREATE TABLE IF NOT EXISTS reversals (
     txn_id TEXT PRIMARY KEY REFERENCES transactions (txn_id),
     state TEXT NOT NULL CHECK (state IN ('PENDING', 'DONE', 'FAILED')),
     reason TEXT NOT NULL,
+    reason_code TEXT NOT NULL DEFAULT '98',
     attempts INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    updated_at TEXT
+);
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    txn_id TEXT,
+    detail TEXT NOT NULL,
+    at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cancellations (
     id INTEGER PRIMARY KEY,
@@ -201,7 +211,7 @@ class Journal:
         assert record is not None
         return record
 
-    def record_timeout(self, txn_id: str, *, reason: str, at: datetime) -> None:
+    def record_timeout(self, txn_id: str, *, reason: str, at: datetime, reason_code: str = "98") -> None:
         """Outcome unknown: mark TIMEOUT and queue its reversal in one transaction."""
         with self._tx() as db:
             cur = db.execute(
@@ -210,10 +220,73 @@ class Journal:
             )
             if cur.rowcount != 1:
                 raise JournalError(f"transaction {txn_id} is not awaiting an answer")
-            db.execute(
-                "INSERT OR IGNORE INTO reversals (txn_id, state, reason, created_at) VALUES (?, 'PENDING', ?, ?)",
-                (txn_id, reason, at.isoformat()),
-            )
+            self._queue_reversal(db, txn_id, reason, reason_code, at)
+
+    def queue_reversal(self, txn_id: str, *, reason: str, reason_code: str, at: datetime) -> None:
+        """Reverse an approved transaction (e.g. the card refused the host's approval)."""
+        with self._tx() as db:
+            if self._get(db, txn_id) is None:
+                raise JournalError(f"no transaction {txn_id} to reverse")
+            self._queue_reversal(db, txn_id, reason, reason_code, at)
+
+    @staticmethod
+    def _queue_reversal(db: sqlite3.Connection, txn_id: str, reason: str, code: str, at: datetime) -> None:
+        db.execute(
+            "INSERT OR IGNORE INTO reversals (txn_id, state, reason, reason_code, created_at)"
+            " VALUES (?, 'PENDING', ?, ?, ?)",
+            (txn_id, reason, code, at.isoformat()),
+        )
+
+    def reversal_attempt(self, txn_id: str, *, at: datetime) -> int:
+        """Count one more send of this reversal (committed before it leaves); returns the count."""
+        with self._tx() as db:
+            db.execute("UPDATE reversals SET attempts = attempts + 1, updated_at = ? WHERE txn_id = ?",
+                       (at.isoformat(), txn_id))
+            row = db.execute("SELECT attempts FROM reversals WHERE txn_id = ?", (txn_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"no reversal queued for {txn_id}")
+        return int(row[0])
+
+    def record_reversed(self, txn_id: str, *, at: datetime) -> None:
+        """The host acknowledged the reversal: the transaction has no financial effect any more."""
+        with self._tx() as db:
+            db.execute("UPDATE reversals SET state = 'DONE', updated_at = ? WHERE txn_id = ?", (at.isoformat(), txn_id))
+            db.execute("UPDATE transactions SET state = 'REVERSED', updated_at = ? WHERE txn_id = ?",
+                       (at.isoformat(), txn_id))
+
+    def escalate_reversal(self, txn_id: str, *, at: datetime) -> None:
+        """Undeliverable for now: FAILED is shown on the exception report and retried, never dropped."""
+        with self._tx() as db:
+            db.execute("UPDATE reversals SET state = 'FAILED', updated_at = ? WHERE txn_id = ?",
+                       (at.isoformat(), txn_id))
+            self._incident(db, "reversal_failed", txn_id, REVERSAL_FAILED_MESSAGE, at)
+
+    def reversal_info(self, txn_id: str) -> tuple[str, str, int]:
+        """(state, reason_code, attempts) of a queued reversal."""
+        row = self._db.execute(
+            "SELECT state, reason_code, attempts FROM reversals WHERE txn_id = ?", (txn_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"no reversal queued for {txn_id}")
+        return str(row[0]), str(row[1]), int(row[2])
+
+    def unresolved_reversals(self) -> list[str]:
+        """Every reversal not yet acknowledged, oldest first: PENDING and escalated (FAILED)."""
+        return [r[0] for r in self._db.execute(
+            "SELECT txn_id FROM reversals WHERE state IN ('PENDING', 'FAILED') ORDER BY created_at, txn_id")]
+
+    def record_incident(self, kind: str, *, txn_id: str | None, detail: str, at: datetime) -> None:
+        with self._tx() as db:
+            self._incident(db, kind, txn_id, detail, at)
+
+    @staticmethod
+    def _incident(db: sqlite3.Connection, kind: str, txn_id: str | None, detail: str, at: datetime) -> None:
+        db.execute("INSERT INTO incidents (kind, txn_id, detail, at) VALUES (?, ?, ?, ?)",
+                   (kind, txn_id, detail, at.isoformat()))
+
+    def exception_report(self) -> list[dict[str, object]]:
+        """What a person must look at: escalated reversals and every incident, oldest first."""
+        cur = self._db.execute("SELECT kind, txn_id, detail, at FROM incidents ORDER BY id")
+        return [dict(zip(("kind", "txn_id", "detail", "at"), row, strict=True)) for row in cur]
 
     def recover_unanswered(self, *, at: datetime) -> list[str]:
         """On boot: every row still SENT lost its answer with the power; queue its reversal."""
@@ -222,11 +295,7 @@ class Journal:
             for txn_id in ids:
                 db.execute("UPDATE transactions SET state = 'TIMEOUT', updated_at = ? WHERE txn_id = ?",
                            (at.isoformat(), txn_id))
-                db.execute(
-                    "INSERT OR IGNORE INTO reversals (txn_id, state, reason, created_at)"
-                    " VALUES (?, 'PENDING', 'no answer before restart', ?)",
-                    (txn_id, at.isoformat()),
-                )
+                self._queue_reversal(db, txn_id, "no answer before restart", "98", at)
         return ids
 
     def pending_reversals(self) -> list[str]:
@@ -260,6 +329,12 @@ class Journal:
     # -- queries ----------------------------------------------------------------------------
     def get(self, txn_id: str) -> TxnRecord | None:
         return self._get(self._db, txn_id)
+
+    def txn_id_for_stan(self, stan: int) -> str | None:
+        """The most recent transaction sent with this STAN (STANs wrap, so the newest wins)."""
+        row = self._db.execute(
+            "SELECT txn_id FROM transactions WHERE stan = ? ORDER BY created_at DESC LIMIT 1", (stan,)).fetchone()
+        return None if row is None else str(row[0])
 
     def capacity_status(self) -> Capacity:
         return Capacity(used=self._used(self._db), limit=self.capacity, warn_ratio=self.warn_ratio)

@@ -13,8 +13,8 @@ from drivers.sensitive import mask_pan
 __all__ = ["HIDDEN_FIELDS", "HostMessage", "response_mti"]
 
 # Never shown, not even in part: track 2, PIN block, ICC data (it embeds the PAN and track 2
-# equivalent), and the expiry date that would complete a masked PAN.
-HIDDEN_FIELDS: Final = frozenset({"14", "35", "52", "55"})
+# equivalent), the expiry date that would complete a masked PAN, and the working keys (62).
+HIDDEN_FIELDS: Final = frozenset({"14", "35", "52", "55", "62"})
 _PAN: Final = "2"
 
 

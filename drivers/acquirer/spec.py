@@ -1,31 +1,50 @@
-"""The acquirer link's ISO 8583 field layout: one table, shared by the terminal and the simulator.
+"""The acquirer link's ISO 8583 layout: one module, shared by the terminal and the simulator.
 
-`FIELDS` is the single source of truth; `SPEC` (the dict pyiso8583 wants) and the content checks
-are derived from it, and docs/host-link.md prints the same table. Layout choices:
+`FIELDS` is the single source of truth for the data elements; `SPEC` (the dict pyiso8583 wants)
+and the content checks are derived from it, and docs/host-link.md prints the same table. The
+codes (processing, response, reversal reason), the MTI pairs and the private sub-field layouts
+(DE 61 original transaction, DE 62 working keys, DE 63 batch totals) live here too, so the
+builders in terminal/host/messages.py and the simulator read and write them the same way.
 
+Layout choices:
 - MTI and every text field are ASCII; variable lengths are ASCII digits (LL = 2, LLL = 3 bytes).
   ASCII PANs cost a few bytes over BCD but make a hexdump readable and golden vectors checkable
   by hand, which matters more on a TCP link than the bytes.
 - Bitmaps, the PIN block (52), ICC data (55) and the MAC (64) are binary. pyiso8583 takes binary
   data as hex text; the codec converts so that `HostMessage` carries real `bytes`.
-- Fields 65-128 are not defined: a secondary bitmap naming one is rejected as unknown.
+- Fields 65-128 are not defined: a secondary bitmap naming one is rejected as unknown. So the
+  network management function (ISO DE 70) travels in DE 3, as many POS host specs do.
 
 To add a field, add a row to `FIELDS`; the codec, the checks and the docs follow.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from datetime import datetime
 from typing import Any, Final
 
+from drivers.errors import LocalProtocolError, RemoteProtocolError
 from drivers.record import Record
+from drivers.sensitive import Secret
 
 __all__ = [
     "BINARY_FIELDS",
     "FIELDS",
+    "FINANCIAL_CODES",
     "MTI_FIELD",
+    "NETWORK_CODES",
+    "RESPONSE_CODES",
+    "RESPONSE_MTI",
+    "REVERSAL_REASONS",
+    "SETTLEMENT_CODES",
     "SPEC",
+    "BatchTotals",
     "FieldFormat",
+    "OriginalRef",
+    "WorkingKeys",
+    "check_value",
     "content_ok",
 ]
 
@@ -62,12 +81,57 @@ FIELDS: Final[dict[str, FieldFormat]] = {
     "52": FieldFormat(content="b", length=8, desc="PIN data (PIN block)"),
     "55": FieldFormat(content="b", length=255, var=3, desc="ICC system related data (EMV TLV)"),
     "60": FieldFormat(content="ans", length=999, var=3, desc="Reserved private: batch number"),
-    "62": FieldFormat(content="ans", length=999, var=3, desc="Reserved private"),
-    "63": FieldFormat(content="ans", length=999, var=3, desc="Reserved private: totals"),
+    "61": FieldFormat(content="n", length=16, desc="Reserved private: original batch, STAN, date"),
+    "62": FieldFormat(content="ans", length=999, var=3, desc="Reserved private: working keys"),
+    "63": FieldFormat(content="ans", length=999, var=3, desc="Reserved private: batch totals"),
     "64": FieldFormat(content="b", length=8, desc="Message authentication code (reserved)"),
 }
 
 BINARY_FIELDS: Final = frozenset(key for key, fmt in FIELDS.items() if fmt.content == "b")
+
+# -- codes ------------------------------------------------------------------------------------
+# DE 3 of financial messages (0200, 0220, 0400/0401, 0320): the ISO 8583:1987 transaction types
+# most POS host specs use (00 goods and services, 02 debit adjustment = void, 20 returns).
+FINANCIAL_CODES: Final = {"sale": "000000", "void": "020000", "refund": "200000"}
+# DE 3 of 0800: the network management function (ISO puts it in DE 70, which we do not define).
+NETWORK_CODES: Final = {"sign-on": "920000", "sign-off": "930000", "echo": "990000"}
+# DE 3 of 0500: the first settlement request, and the one that follows a batch upload.
+SETTLEMENT_CODES: Final = {"settle": "920000", "settle-after-upload": "960000"}
+
+# Requests the terminal sends -> the response class that answers them (repeats share it).
+RESPONSE_MTI: Final = {
+    "0200": "0210", "0201": "0210",
+    "0220": "0230", "0221": "0230",
+    "0320": "0330",
+    "0400": "0410", "0401": "0410",
+    "0500": "0510",
+    "0800": "0810",
+}
+
+# DE 39 as this link uses it (PROTOCOLS.md §8 plus the host's own outcomes).
+RESPONSE_CODES: Final = {
+    "00": "approved",
+    "05": "do not honour",
+    "12": "invalid transaction",
+    "13": "invalid amount",
+    "25": "unable to locate the original transaction",
+    "30": "format error",
+    "51": "insufficient funds",
+    "54": "expired card",
+    "55": "incorrect PIN",
+    "64": "original amount incorrect",
+    "91": "issuer unavailable",
+    "94": "duplicate transmission",
+    "95": "reconciliation error: batch out of balance",
+    "96": "system malfunction",
+    "A0": "MAC error: sign on again",
+}
+# DE 39 of a 0400/0401 request: why the terminal reverses (CUP practice).
+REVERSAL_REASONS: Final = {
+    "98": "no answer from the host in time",
+    "06": "the card declined the completion (second GENERATE AC)",
+    "96": "an answer arrived but could not be used (system malfunction)",
+}
 
 _PATTERNS: Final = {
     "n": re.compile(r"[0-9]*"),
@@ -75,11 +139,139 @@ _PATTERNS: Final = {
     "ans": re.compile(r"[\x20-\x7e]*"),
     "z": re.compile(r"[0-9=D]*"),  # ISO 7813 track 2 without sentinels; '=' or 'D' separates
 }
+_HEX: Final = re.compile(r"[0-9A-F]*")
 
 
 def content_ok(key: str, value: str) -> bool:
     """Does a text field's value fit its content class? (Lengths are pyiso8583's job.)"""
     return _PATTERNS[FIELDS[key].content].fullmatch(value) is not None
+
+
+def _digits(value: int, width: int, name: str) -> str:
+    if not 0 <= value < 10**width:
+        raise LocalProtocolError(f"{name} does not fit {width} digits")
+    return f"{value:0{width}d}"
+
+
+# -- DE 61: the original transaction of a void, a refund or a batch-upload detail ---------------
+class OriginalRef(Record):
+    """DE 61 = batch (n6) + STAN (n6) + local date MMDD (n4) of the original transaction: the
+    host's key for it is (DE 41, STAN, date)."""
+
+    batch: int
+    stan: int
+    date: str  # MMDD, as the original's DE 13
+
+    @classmethod
+    def of(cls, *, batch: int, stan: int, when: datetime) -> OriginalRef:
+        """The reference of a transaction made at local time `when` (its DE 13)."""
+        return cls(batch=batch, stan=stan, date=when.strftime("%m%d"))
+
+    def to_field(self) -> str:
+        if not (len(self.date) == 4 and self.date.isascii() and self.date.isdigit()):
+            raise LocalProtocolError("an original date is MMDD")
+        return _digits(self.batch, 6, "original batch") + _digits(self.stan, 6, "original STAN") + self.date
+
+    @classmethod
+    def from_field(cls, value: str) -> OriginalRef:
+        if len(value) != 16 or not (value.isascii() and value.isdigit()):
+            raise RemoteProtocolError("DE 61 is 16 digits: batch, STAN, date")
+        return cls(batch=int(value[:6]), stan=int(value[6:12]), date=value[12:])
+
+
+# -- DE 63: settlement totals --------------------------------------------------------------------
+_TOTALS_KINDS: Final = ("sales", "voids", "refunds")
+_COUNT_WIDTH: Final = 4
+_AMOUNT_WIDTH: Final = 12
+_TOTALS_SIZE: Final = len(_TOTALS_KINDS) * (_COUNT_WIDTH + _AMOUNT_WIDTH)
+
+
+class BatchTotals(Record):
+    """A batch's totals by type. DE 63 = for sales, voids, refunds in turn: count (n4) + amount in
+    minor units (n12), 48 digits. Sales include offline sales forwarded by advice and sales that
+    were later voided (the void is counted under voids); reversed transactions count nowhere."""
+
+    sales_count: int = 0
+    sales_amount: int = 0
+    voids_count: int = 0
+    voids_amount: int = 0
+    refunds_count: int = 0
+    refunds_amount: int = 0
+
+    @property
+    def net_amount(self) -> int:
+        """What the merchant is owed: sales less voids and refunds."""
+        return self.sales_amount - self.voids_amount - self.refunds_amount
+
+    def plus(self, kind: str, amount_minor: int) -> BatchTotals:
+        """These totals with one more transaction of `kind` ("sale", "void" or "refund")."""
+        name = f"{kind}s"
+        if name not in _TOTALS_KINDS:
+            raise LocalProtocolError(f"kind must be one of {[k[:-1] for k in _TOTALS_KINDS]}")
+        values = {n: getattr(self, n) for n in self._fields}
+        values[f"{name}_count"] += 1
+        values[f"{name}_amount"] += amount_minor
+        return BatchTotals(**values)
+
+    def to_field(self) -> str:
+        parts = []
+        for kind in _TOTALS_KINDS:
+            parts.append(_digits(getattr(self, f"{kind}_count"), _COUNT_WIDTH, f"{kind} count"))
+            parts.append(_digits(getattr(self, f"{kind}_amount"), _AMOUNT_WIDTH, f"{kind} amount"))
+        return "".join(parts)
+
+    @classmethod
+    def from_field(cls, value: str) -> BatchTotals:
+        if len(value) != _TOTALS_SIZE or not (value.isascii() and value.isdigit()):
+            raise RemoteProtocolError(f"DE 63 totals are {_TOTALS_SIZE} digits")
+        values: dict[str, int] = {}
+        pos = 0
+        for kind in _TOTALS_KINDS:
+            values[f"{kind}_count"] = int(value[pos:pos + _COUNT_WIDTH])
+            pos += _COUNT_WIDTH
+            values[f"{kind}_amount"] = int(value[pos:pos + _AMOUNT_WIDTH])
+            pos += _AMOUNT_WIDTH
+        return cls(**values)
+
+
+# -- DE 62: working keys from a sign-on ------------------------------------------------------------
+_KEY_HEX: Final = 32  # a double-length key, as hex
+_CHECK_HEX: Final = 8
+
+
+def check_value(key_hex: str) -> str:
+    """The check value of a key as this link defines it: the first 4 bytes of SHA-256 over the
+    key bytes, as hex. A test scheme: a real host sends a DES/AES KCV, which needs the TMK."""
+    return hashlib.sha256(bytes.fromhex(key_hex)).hexdigest()[:_CHECK_HEX].upper()
+
+
+class WorkingKeys(Record):
+    """DE 62 of an approved 0810: PIN key (32 hex) + its check value (8 hex) + MAC key (32 hex) +
+    its check value (8 hex), 80 characters. The keys are test material, kept in `Secret`."""
+
+    pin_key: Secret[str]
+    mac_key: Secret[str]
+
+    def to_field(self) -> str:
+        parts = []
+        for key in (self.pin_key.reveal(), self.mac_key.reveal()):
+            if len(key) != _KEY_HEX or _HEX.fullmatch(key) is None:
+                raise LocalProtocolError(f"a working key is {_KEY_HEX} upper-case hex digits")
+            parts += [key, check_value(key)]
+        return "".join(parts)
+
+    @classmethod
+    def from_field(cls, value: str) -> WorkingKeys:
+        size = _KEY_HEX + _CHECK_HEX
+        if len(value) != 2 * size or _HEX.fullmatch(value) is None:
+            raise RemoteProtocolError(f"DE 62 working keys are {2 * size} upper-case hex digits")
+        keys = []
+        for start in (0, size):
+            key, check = value[start:start + _KEY_HEX], value[start + _KEY_HEX:start + size]
+            if check_value(key) != check:
+                raise RemoteProtocolError("a working key in DE 62 fails its check value")
+            keys.append(Secret(key))
+        return cls(pin_key=keys[0], mac_key=keys[1])
 
 
 def _entry(fmt: FieldFormat) -> dict[str, Any]:
