@@ -1,17 +1,40 @@
-"""The test-card catalogue (data in cards.toml), shared by the card reader and the host simulator."""
+"""The test-card catalogue (data in cards.toml), shared by the card reader and the host simulator.
+
+cards.toml documents every field at its top. The loader checks each card (a typo in the data is a
+CatalogueError at load, not a strange read later) and keeps PAN, PINs and track data out of reprs.
+"""
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import Any
 
-__all__ = ["TestCard", "UnknownCardError", "card_by_pan", "get_card", "load_catalogue"]
+from drivers.card_reader.events import Cvm
+
+__all__ = [
+    "BEHAVIOURS",
+    "CatalogueError",
+    "TestCard",
+    "UnknownCardError",
+    "card_by_pan",
+    "get_card",
+    "load_catalogue",
+    "parse_catalogue",
+]
+
+BEHAVIOURS = frozenset({"normal", "chip-error", "removed-during-read", "removed-before-second-ac", "slow"})
+_MODES = frozenset({"chip", "swipe", "tap"})
 
 
 class UnknownCardError(LookupError):
     pass
+
+
+class CatalogueError(ValueError):
+    """cards.toml breaks its own rules (documented at its top)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,14 +43,21 @@ class TestCard:
 
     name: str
     description: str
-    pan: str
-    expiry: str  # YYMM
+    pan: str = field(repr=False)
+    expiry: str = field(repr=False)  # YYMM
     service_code: str
     pan_sequence: str
     cardholder: str
     entry_modes: tuple[str, ...]
     default_mode: str
     response_code: str
+    pin: str = field(default="1234", repr=False)  # what the cardholder knows (the issuer checks it)
+    typed_pin: str = field(default="1234", repr=False)  # what the emulated cardholder types
+    cvm: Cvm = Cvm.NONE
+    behaviour: str = "normal"
+    delay_s: float = 0.0
+    fallback_mode: str | None = None
+    demo_amount_minor: int | None = None
 
     @property
     def track2(self) -> str:
@@ -36,24 +66,56 @@ class TestCard:
         return head + "0" * max(0, 37 - len(head))
 
 
+def _card(name: str, raw: dict[str, Any]) -> TestCard:
+    pin = str(raw.get("pin", "1234"))
+    card = TestCard(
+        name=name,
+        description=str(raw["description"]),
+        pan=str(raw["pan"]),
+        expiry=str(raw["expiry"]),
+        service_code=str(raw["service_code"]),
+        pan_sequence=str(raw.get("pan_sequence", "")),
+        cardholder=str(raw.get("cardholder", "")),
+        entry_modes=tuple(raw["entry_modes"]),
+        default_mode=str(raw["default_mode"]),
+        response_code=str(raw["response_code"]),
+        pin=pin,
+        typed_pin=str(raw.get("typed_pin", pin)),
+        cvm=Cvm(raw.get("cvm", "none")),
+        behaviour=str(raw.get("behaviour", "normal")),
+        delay_s=float(raw.get("delay_s", 0.0)),
+        fallback_mode=None if raw.get("fallback_mode") is None else str(raw["fallback_mode"]),
+        demo_amount_minor=None if raw.get("demo_amount_minor") is None else int(raw["demo_amount_minor"]),
+    )
+    problems = [
+        not (card.pan.isdigit() and 12 <= len(card.pan) <= 19) and "pan must be 12-19 digits",
+        not (card.expiry.isdigit() and len(card.expiry) == 4 and 1 <= int(card.expiry[2:]) <= 12) and "expiry is YYMM",
+        not set(card.entry_modes) <= _MODES and "unknown entry mode",
+        card.default_mode not in card.entry_modes and "default_mode is not one of entry_modes",
+        card.fallback_mode is not None and card.fallback_mode not in card.entry_modes and "bad fallback_mode",
+        card.behaviour not in BEHAVIOURS and f"behaviour must be one of {sorted(BEHAVIOURS)}",
+        any(not (p.isdigit() and 4 <= len(p) <= 12) for p in (card.pin, card.typed_pin)) and "PINs are 4-12 digits",
+        card.delay_s < 0 and "delay_s cannot be negative",
+    ]
+    found = [p for p in problems if p]
+    if found:
+        raise CatalogueError(f"cards.toml [{name}]: {'; '.join(found)}")  # never the values themselves
+    return card
+
+
+def parse_catalogue(text: str) -> dict[str, TestCard]:
+    try:
+        data = tomllib.loads(text)
+        return {name: _card(name, raw) for name, raw in data.items()}
+    except (tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
+        if isinstance(exc, CatalogueError):
+            raise
+        raise CatalogueError(f"cards.toml: {type(exc).__name__}: {exc}") from exc
+
+
 @cache
 def load_catalogue() -> dict[str, TestCard]:
-    text = resources.files(__package__).joinpath("cards.toml").read_text(encoding="utf-8")
-    cards: dict[str, TestCard] = {}
-    for name, raw in tomllib.loads(text).items():
-        cards[name] = TestCard(
-            name=name,
-            description=str(raw["description"]),
-            pan=str(raw["pan"]),
-            expiry=str(raw["expiry"]),
-            service_code=str(raw["service_code"]),
-            pan_sequence=str(raw.get("pan_sequence", "")),
-            cardholder=str(raw.get("cardholder", "")),
-            entry_modes=tuple(raw["entry_modes"]),
-            default_mode=str(raw["default_mode"]),
-            response_code=str(raw["response_code"]),
-        )
-    return cards
+    return parse_catalogue(resources.files(__package__).joinpath("cards.toml").read_text(encoding="utf-8"))
 
 
 def get_card(name: str) -> TestCard:

@@ -27,9 +27,11 @@ from drivers.acquirer.spec import (
     OriginalRef,
     WorkingKeys,
 )
+from drivers.card_reader import tlv
 from drivers.errors import RemoteProtocolError
 from drivers.sensitive import Secret
-from emulator.cards import card_by_pan, get_card
+from emulator.cards import TestCard, card_by_pan, get_card
+from emulator.emv import make_arpc, verify_arqc, verify_pin_block
 from emulator.host_ledger import APPROVED, Key, Ledger, LedgerEntry, Settlement, UploadedDetail
 
 __all__ = ["Acquirer"]
@@ -39,6 +41,7 @@ log = logging.getLogger("emulator.host")
 DO_NOT_HONOUR: Final = "05"  # also the answer for a PAN the issuer does not know
 INVALID_TRANSACTION: Final = "12"
 INVALID_AMOUNT: Final = "13"
+WRONG_PIN: Final = "55"
 ORIGINAL_NOT_FOUND: Final = "25"
 FORMAT_ERROR: Final = "30"
 ORIGINAL_AMOUNT_WRONG: Final = "64"
@@ -170,7 +173,7 @@ class Acquirer:
         log.info("%s terminal=%s stan=%s -> %s", request.mti, request.terminal_id, request.stan, answer.response_code)
         return answer
 
-    def _answer(self, request: HostMessage, mti: str, code: str, **extra: str) -> HostMessage:
+    def _answer(self, request: HostMessage, mti: str, code: str, **extra: str | bytes) -> HostMessage:
         fields: dict[str, str | bytes] = {k: v for k in _ECHOED if (v := request.get(k)) is not None}
         now = self._now()
         fields.update({"12": now.strftime("%H%M%S"), "13": now.strftime("%m%d"), "39": code, **extra})
@@ -219,7 +222,9 @@ class Acquirer:
         else:
             original = OriginalRef.from_field(_need(request, "61")[0]) if kind != "sale" else None
             code = self._forced_code(request) or self._issuer(request, kind, key, int(amount), original)
-            answer = self._answer(request, "0210", code, **(self._approval_refs() if code == APPROVED else {}))
+            extra: dict[str, str | bytes] = dict(self._approval_refs()) if code == APPROVED else {}
+            extra.update(_issuer_script(request, code))
+            answer = self._answer(request, "0210", code, **extra)
             self._ledger.book(LedgerEntry(
                 terminal_id=terminal_id, stan=stan, date=date, batch=_batch_of(request), kind=kind,
                 amount_minor=int(amount), response_code=code, answer=answer,
@@ -238,7 +243,9 @@ class Acquirer:
     def _issuer(self, request: HostMessage, kind: str, key: Key, amount: int, original: OriginalRef | None) -> str:
         if original is None:
             card = card_by_pan(_pan_of(request))
-            return card.response_code if card is not None else DO_NOT_HONOUR
+            if card is None:
+                return DO_NOT_HONOUR
+            return _card_checks(request, card) or card.response_code
         sale = self._ledger.get((key[0], f"{original.stan:06d}", original.date))
         if sale is None or sale.kind != "sale" or not sale.effective:
             return ORIGINAL_NOT_FOUND
@@ -372,6 +379,39 @@ def _batch_of(request: HostMessage) -> int:
 def _test_key(label: str, terminal_id: str, serial: int) -> Secret[str]:
     # Test key material: derived, not random, so a run can be replayed; never a production key.
     return Secret(hashlib.sha256(f"{label}:{terminal_id}:{serial}".encode()).hexdigest()[:32].upper())
+
+
+def _card_checks(request: HostMessage, card: TestCard) -> str | None:
+    """The issuer's own checks before its answer for the card: the chip's ARQC, then the PIN."""
+    icc = request.get("55")
+    if isinstance(icc, bytes) and icc and not verify_arqc(icc, card.pan, _psn(request)):
+        log.warning("ARQC did not verify for terminal=%s stan=%s", request.terminal_id, request.stan)
+        return DO_NOT_HONOUR
+    if card.cvm.value == "online-pin":
+        block = request.get("52")
+        if not isinstance(block, bytes) or not verify_pin_block(block, card.pan, card.pin):
+            return WRONG_PIN
+    return None
+
+
+def _issuer_script(request: HostMessage, code: str) -> dict[str, str | bytes]:
+    """For a chip sale, DE 55 of the answer: 8A (ARC) and 91 (ARPC + ARC) so the card can trust it."""
+    icc = request.get("55")
+    if not isinstance(icc, bytes) or not icc:
+        return {}
+    try:
+        arqc = tlv.find(icc, "9F26")
+    except RemoteProtocolError:
+        return {}
+    arc = code.encode("ascii")
+    if arqc is None or len(arc) != 2:
+        return {}
+    arpc = make_arpc(arqc, arc, pan=_pan_of(request), psn=_psn(request))
+    return {"55": tlv.encode([("8A", arc), ("91", arpc)])}
+
+
+def _psn(request: HostMessage) -> str:
+    return (request.text("23") or "0")[-2:].zfill(2)
 
 
 def _pan_of(request: HostMessage) -> str:

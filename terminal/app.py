@@ -32,7 +32,8 @@ from terminal.security import PanTokenizer, load_or_create_key
 __all__ = ["Emulators", "Till", "build_till", "load_terminal_profile"]
 
 log = logging.getLogger(__name__)
-SETTLED_STATES = {CheckoutState.IDLE, CheckoutState.OUTCOME_UNKNOWN, CheckoutState.PRINTER_PAUSED}
+# Where `Till.sale` hands back: done, or waiting for a person (paper, a signature).
+SETTLED_STATES = {CheckoutState.IDLE, CheckoutState.PRINTER_PAUSED, CheckoutState.SIGNATURE_REQUIRED}
 
 
 @dataclass
@@ -65,6 +66,29 @@ def _device_profile(kind: str, name: str) -> dict[str, Any]:
         return load_profile(kind, name)
     except ProfileError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+class EmulatorTime:
+    """Gives an in-process emulator the till's time, so a slow card answers after its delay on
+    a FakeClock (when the test moves time) and on a real clock (polled every WAKE_S)."""
+
+    WAKE_S = 0.05
+
+    def __init__(self, clock: Clock, emulator: Any) -> None:
+        self.clock, self.emulator, self._last = clock, emulator, clock.now()
+
+    def poll(self) -> list[object]:
+        now = self.clock.now()
+        if now > self._last:
+            self.emulator.advance(now - self._last)
+            self._last = now
+        return []
+
+    def fileno(self) -> int | None:
+        return None
+
+    def wake_in(self) -> float | None:
+        return self.WAKE_S
 
 
 class Till:
@@ -133,7 +157,10 @@ class Till:
             printer=self.printer, host=self.host, terminal=self.terminal, printer_profile=self.printer_profile,
             display=display,
         )
-        self.runtime = Runtime(self.clock, self.flow, [self.card_reader, self.printer, self.host])
+        sources: list[Any] = [self.card_reader, self.printer, self.host]
+        if self.emulators.card_reader is not None:  # first, so what time released is read at once
+            sources.insert(0, EmulatorTime(self.clock, self.emulators.card_reader))
+        self.runtime = Runtime(self.clock, self.flow, sources)
         self.flow.recover_if_needed()  # reversals owed from before the restart go out first
 
     def _emulate_if_asked(self, url: str, kind: str, make: Callable[[], Any]) -> str:
@@ -208,11 +235,12 @@ def test_cards() -> list[tuple[str, str, str]]:
     return [(c.name, "/".join(c.entry_modes), c.description) for c in load_catalogue().values()]
 
 
-def check_test_card(name: str) -> None:
+def check_test_card(name: str) -> int | None:
+    """Refuse an unknown card; returns the amount that shows the card's behaviour, if it has one."""
     from emulator.cards import UnknownCardError, get_card
 
     try:
-        get_card(name)
+        return get_card(name).demo_amount_minor
     except UnknownCardError as exc:
         raise ConfigError(str(exc)) from exc
 

@@ -25,10 +25,13 @@ class CheckoutState(enum.Enum):
     AMOUNT_ENTRY = "amount_entry"
     AWAITING_CARD = "awaiting_card"
     READING_CARD = "reading_card"
+    PIN_ENTRY = "pin_entry"
     AUTHORIZING = "authorizing"
+    COMPLETING = "completing"  # chip: the card's second GENERATE AC with the issuer's answer
     APPROVED = "approved"
     DECLINED = "declined"
-    OUTCOME_UNKNOWN = "outcome_unknown"
+    SIGNATURE_REQUIRED = "signature_required"
+    OUTCOME_UNKNOWN = "outcome_unknown"  # also where owed reversals are delivered
     PRINTING = "printing"
     PRINTER_PAUSED = "printer_paused"
     CANCELLED = "cancelled"
@@ -37,18 +40,23 @@ class CheckoutState(enum.Enum):
 S = CheckoutState
 
 # Before AUTHORIZING nothing has left for the host, so a sale can simply be cancelled.
-CANCELLABLE = [S.AMOUNT_ENTRY, S.AWAITING_CARD, S.READING_CARD]
+CANCELLABLE = [S.AMOUNT_ENTRY, S.AWAITING_CARD, S.READING_CARD, S.PIN_ENTRY]
 
-# trigger,          source,                  dest,               conditions
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "start_sale", "source": S.IDLE, "dest": S.AMOUNT_ENTRY},
     {"trigger": "enter_amount", "source": S.AMOUNT_ENTRY, "dest": S.AWAITING_CARD},
+    {"trigger": "retry_read", "source": S.AWAITING_CARD, "dest": S.AWAITING_CARD},  # fallback
     {"trigger": "detect_card", "source": S.AWAITING_CARD, "dest": S.READING_CARD},
+    {"trigger": "ask_pin", "source": S.READING_CARD, "dest": S.PIN_ENTRY},
     {"trigger": "accept_card", "source": S.READING_CARD, "dest": S.AUTHORIZING},
-    {"trigger": "approve", "source": S.AUTHORIZING, "dest": S.APPROVED},
-    {"trigger": "decline", "source": S.AUTHORIZING, "dest": S.DECLINED},
+    {"trigger": "accept_pin", "source": S.PIN_ENTRY, "dest": S.AUTHORIZING},
+    {"trigger": "retry_pin", "source": S.AUTHORIZING, "dest": S.PIN_ENTRY},  # issuer said 55
+    {"trigger": "complete_chip", "source": S.AUTHORIZING, "dest": S.COMPLETING},
+    {"trigger": "approve", "source": [S.AUTHORIZING, S.COMPLETING], "dest": S.APPROVED},
+    {"trigger": "decline", "source": [S.AUTHORIZING, S.COMPLETING], "dest": S.DECLINED},
     {"trigger": "lose_host", "source": S.AUTHORIZING, "dest": S.OUTCOME_UNKNOWN},
-    {"trigger": "print_receipts", "source": [S.APPROVED, S.DECLINED], "dest": S.PRINTING},
+    {"trigger": "ask_signature", "source": S.APPROVED, "dest": S.SIGNATURE_REQUIRED},
+    {"trigger": "print_receipts", "source": [S.APPROVED, S.DECLINED, S.SIGNATURE_REQUIRED], "dest": S.PRINTING},
     {"trigger": "pause_printing", "source": S.PRINTING, "dest": S.PRINTER_PAUSED},
     {"trigger": "resume_printing", "source": S.PRINTER_PAUSED, "dest": S.PRINTING},
     {"trigger": "abandon_printing", "source": S.PRINTER_PAUSED, "dest": S.IDLE},
@@ -70,11 +78,17 @@ class Triggers:
     state: CheckoutState
     start_sale: Callable[..., bool]
     enter_amount: Callable[..., bool]
+    retry_read: Callable[..., bool]
     detect_card: Callable[..., bool]
+    ask_pin: Callable[..., bool]
     accept_card: Callable[..., bool]
+    accept_pin: Callable[..., bool]
+    retry_pin: Callable[..., bool]
+    complete_chip: Callable[..., bool]
     approve: Callable[..., bool]
     decline: Callable[..., bool]
     lose_host: Callable[..., bool]
+    ask_signature: Callable[..., bool]
     print_receipts: Callable[..., bool]
     pause_printing: Callable[..., bool]
     resume_printing: Callable[..., bool]

@@ -19,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run one card sale with every device and the host emulated")
     demo.add_argument("--card", default="approved", help="test card name (see `till cards`)")
-    demo.add_argument("--amount", default="12.34", help="amount, e.g. 12.34")
+    demo.add_argument("--amount", help="amount, e.g. 12.34 (default: 12.34, or the card's own demo amount)")
     demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.add_argument("--profile", default="emulated-counter", help="terminal profile")
     demo.add_argument("--var", default="var", type=Path, help="data folder (journal, keys, receipts)")

@@ -8,20 +8,27 @@ from pathlib import Path
 from typing import Any
 
 from terminal.app import Till, build_till, check_test_card, load_terminal_profile
+from terminal.checkout import CheckoutState
 from terminal.money import format_amount, parse_amount
 
 __all__ = ["run_demo"]
 
 
-def run_demo(*, card: str, amount: str, as_json: bool, profile: str, var_dir: Path) -> int:
-    check_test_card(card)  # refuse bad input before anything starts
+def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_dir: Path) -> int:
+    demo_amount = check_test_card(card)  # refuse bad input before anything starts
     limit = int(load_terminal_profile(profile)["limits"]["max_amount_minor"])
+    if amount is None:  # a card whose behaviour needs a particular amount brings its own
+        amount = format_amount(demo_amount) if demo_amount else "12.34"
     amount_minor = parse_amount(amount, max_minor=limit)
     lines: list[str] = []
     with build_till(profile=profile, var_dir=var_dir, display=lines.append) as till:
         assert till.emulators.card_reader is not None, "the demo needs an emulated card reader"
         till.emulators.card_reader.present(card)
         sale = till.sale(amount_minor)
+        if till.flow.state is CheckoutState.SIGNATURE_REQUIRED:
+            lines.append("(demo: the cardholder signs the merchant copy; the cashier confirms)")
+            till.flow.confirm_signature(actor="demo-cashier")
+            till.runtime.run_until(lambda: till.flow.state is CheckoutState.IDLE)
         receipts = _receipts(till, sale.txn_id, var_dir)
         result: dict[str, Any] = {
             "outcome": sale.outcome,
@@ -31,8 +38,8 @@ def run_demo(*, card: str, amount: str, as_json: bool, profile: str, var_dir: Pa
             "receipts": receipts,
             "journal_path": str(till.journal.path.resolve()),
         }
-        if sale.cancel_reason:
-            result["cancel_reason"] = sale.cancel_reason
+        if sale.reason:
+            result["reason"] = sale.reason
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
     else:
@@ -63,8 +70,8 @@ def _print_text(result: dict[str, Any], lines: list[str]) -> None:
         out.write(f"  display: {line}\n")
     out.write(f"\noutcome: {result['outcome']}  amount: {result['amount']}  "
               f"response code: {result['response_code']}  txn: {result['txn_id']}\n")
-    if "cancel_reason" in result:
-        out.write(f"cancelled because: {result['cancel_reason']}\n")
+    if "reason" in result:
+        out.write(f"because: {result['reason']}\n")
     for receipt in result["receipts"]:
         out.write(f"\n===== {receipt['copy']} copy ({receipt['bytes']} bytes, {receipt['png']}) =====\n")
         out.write(receipt["text"].rstrip("\n") + "\n")

@@ -7,6 +7,10 @@ __all__ = ["TEXTS", "bilingual"]
 TEXTS: dict[str, tuple[str, str]] = {
     "enter_amount": ("请输入金额", "ENTER AMOUNT"),
     "present_card": ("请插卡/刷卡/挥卡", "INSERT, SWIPE OR TAP CARD"),
+    "fallback": ("请刷卡或插卡", "PLEASE SWIPE OR INSERT CARD"),
+    "enter_pin": ("请输入密码", "PLEASE ENTER PIN"),
+    "wrong_pin": ("密码错误,请重新输入", "WRONG PIN, TRY AGAIN; TRIES LEFT"),
+    "sign_here": ("请持卡人签名", "CARDHOLDER PLEASE SIGN"),
     "reading_card": ("读卡中,请勿拔卡", "READING CARD, DO NOT REMOVE"),
     "processing": ("处理中,请稍候", "PROCESSING, PLEASE WAIT"),
     "approved": ("交易成功", "APPROVED"),

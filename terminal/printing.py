@@ -58,9 +58,11 @@ class Spool:
         self.printer, self.journal, self.clock = printer, journal, clock
         self.terminal, self.printer_profile = terminal, printer_profile
         self.pending: list[PrintJob] = []
+        self.approved = True  # what the slips say: approval, or a decline
 
-    def load(self, copies: Sequence[Copy]) -> None:
+    def load(self, copies: Sequence[Copy], *, approved: bool) -> None:
         self.pending = [PrintJob(copy=c) for c in copies]
+        self.approved = approved
 
     def run(self, record: TxnRecord) -> tuple[list[PrintedCopy], str | None]:
         """Print pending jobs in order. Returns what printed and, if the printer stopped, why."""
@@ -81,7 +83,8 @@ class Spool:
 
     def print_one(self, record: TxnRecord, job: PrintJob) -> list[DeviceEvent]:
         when = self.clock.wall().strftime("%Y-%m-%d %H:%M:%S")
-        receipt = build_receipt(record, copy=job.copy, terminal=self.terminal, when=when, reprint=job.reprint)
+        receipt = build_receipt(record, copy=job.copy, terminal=self.terminal, when=when, reprint=job.reprint,
+                                approved=self.approved)
         events = self.printer.print_job(to_commands(receipt, self.printer_profile))
         self.journal.record_print(
             txn_id=record.txn_id, copy=job.copy.value, reprint=job.reprint,

@@ -70,8 +70,11 @@ class Receipt:
 
 def build_receipt(
     record: TxnRecord, *, copy: Copy, terminal: Mapping[str, Any], when: str, reprint: bool = False,
+    approved: bool | None = None,
 ) -> Receipt:
-    approved = record.state == "APPROVED"
+    """`approved` says what the slip reports; by default what the journal row says (a host
+    approval the card then refused is printed as a decline)."""
+    approved = record.state == "APPROVED" if approved is None else approved
     merchant = terminal["merchant_name"]
     symbol = str(terminal.get("currency_symbol", ""))
     title = ("POS签购单", "SALE SLIP") if approved else ("交易失败", "DECLINED")

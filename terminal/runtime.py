@@ -16,7 +16,7 @@ from typing import Protocol
 
 from terminal.clock import Clock, FakeClock
 
-__all__ = ["Runtime", "Source", "SourceFailed"]
+__all__ = ["Runtime", "Source", "SourceFailed", "Ticking"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,12 @@ class Source(Protocol):
 
     def fileno(self) -> int | None:
         """A descriptor to select() on, or None for a synchronous in-process peer."""
+
+
+class Ticking(Protocol):
+    def wake_in(self) -> float | None:
+        """Seconds until this source may have something without any I/O (an emulator's timed
+        behaviour), or None. Only a real clock needs it: virtual time moves when told."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,9 +81,14 @@ class Runtime:
         return True
 
     def _wait(self, io_wait: float) -> bool:
-        fds = [fd for fd in (s.fileno() for s in self.sources) if fd is not None]
+        # A source that says it expects nothing (an idle host link) is not worth waiting on.
+        waiting = [s for s in self.sources if getattr(s, "expecting", lambda: True)()]
+        fds = [fd for fd in (s.fileno() for s in waiting) if fd is not None]
         timeout = io_wait
         deadline = self.clock.next_deadline()
+        wakes = [w for s in self.sources if (w := getattr(s, "wake_in", lambda: None)()) is not None]
+        if wakes and not isinstance(self.clock, FakeClock):
+            deadline = min([self.clock.now() + min(wakes)] + ([deadline] if deadline is not None else []))
         if not isinstance(self.clock, FakeClock) and deadline is not None:
             timeout = max(0.0, min(io_wait, deadline - self.clock.now()))
             if not fds:

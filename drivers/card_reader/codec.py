@@ -7,8 +7,9 @@ EOT after `max_naks` failures in a row. `Link` keeps that state; what it owes th
 NAK, resends, EOT) accumulates in `data_to_send()`. Timers are the caller's: it reports an ACK
 timeout with `ack_timed_out()` and a silent line in the middle of a frame with `line_idle()`.
 
-The application layer (payload = command byte + data) is in events.py, next to the messages it
-encodes. `CardReaderCodec(role=...)` joins both layers and is what drivers and emulators use.
+The application layer (payload = command byte + data) is in messages.py; the events it
+carries are in events.py. `CardReaderCodec(role=...)` joins both layers and is what drivers and
+emulators use.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.card_reader import events as ev
-from drivers.card_reader.events import decode_message, encode_message
+from drivers.card_reader.messages import decode_message, encode_message
 from drivers.errors import FrameError, LocalProtocolError
 from drivers.events import Role
 from drivers.record import Record
@@ -143,6 +144,11 @@ class Link:
         """ACK/NAK for received frames, resends and EOT, in order; the caller writes them."""
         out, self._tx = bytes(self._tx), bytearray()
         return out
+
+    def abandon(self) -> None:
+        """Forget the frame awaiting ACK without sending EOT: the line itself failed (a port
+        error), so nobody can ACK it and the next send must not be refused."""
+        self._outstanding, self._failures = None, 0
 
     def ack_timed_out(self) -> bool:
         """No answer within the ACK timeout: queue a resend (True) or give up with EOT (False)."""
@@ -333,6 +339,9 @@ class CardReaderCodec:
 
     def ack_timed_out(self) -> bool:
         return self.link.ack_timed_out()
+
+    def abandon(self) -> None:
+        self.link.abandon()
 
     def line_idle(self) -> bool:
         return self.link.line_idle()

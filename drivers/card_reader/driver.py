@@ -2,13 +2,24 @@
 
 Every command is one frame, sent stop-and-wait: the driver waits (bounded) for ACK or NAK,
 resends on NAK or silence and gives up with EOT after the profile's `link.max_naks` failures,
-returning a DeviceFault. Answers and unsolicited events (CardRead, CardRemoved...) are ACKed as
-they are decoded and queued for `poll()`; `device_info()` is the one request that also waits for
-its answer. Nothing sleeps: waiting is a bounded read.
+returning a DeviceFault. Answers and unsolicited events (CardRead, CardRemoved, PinEntered...)
+are ACKed as they are decoded and queued for `poll()`; `device_info()` is the one request that
+also waits for its answer. Nothing sleeps: waiting is a bounded read.
 
-Timing: each attempt waits min(self.timeout, link.ack_timeout_s) for the ACK. Over a
-synchronous port (emu://, loop://: no file descriptor) a read that returns nothing means the
-peer has nothing to say, so the driver treats it as a timeout at once instead of spinning.
+What the terminal calls, and what then arrives through poll():
+
+    start_read(...)     -> CardRead | ReadFailed (| CardRemoved)
+    request_pin(...)    -> PinEntered | PinCancelled | PinTimeout
+    complete(...)       -> ChipCompleted (| CardRemoved when the card was pulled first)
+    cancel()            -> ReadCancelled (waiting for a card) | PinCancelled (PIN entry)
+    show_message(text)  -> nothing
+Each returns None once the pad ACKed the command, or the DeviceFault that stopped it.
+
+Timing: each attempt waits the profile's `link.ack_timeout_s` for the ACK (resending earlier
+would make a slow device see the frame twice: the link has no sequence numbers), so a command
+blocks at most `link.max_naks` x `link.ack_timeout_s`; `timeout` bounds the wait for an answer
+(device_info). Over a synchronous port (emu://, loop://: no file descriptor) a read that returns
+nothing means the peer has nothing to say, so the driver treats it as a timeout at once.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ from drivers.card_reader.events import (
     FrameNaked,
     PeerAborted,
     RequestDeviceInfo,
+    RequestPin,
     ShowMessage,
     StartRead,
 )
@@ -84,8 +96,31 @@ class CardReaderDriver(Driver):
         request = StartRead(amount_minor=amount_minor, currency=currency, modes=frozenset(modes), timeout_s=timeout_s)
         return self._send(request)
 
+    def request_pin(
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        timeout_s: int = 30,
+        min_length: int = 4,
+        max_length: int = 12,
+        prompt: str = "",
+    ) -> DeviceFault | None:
+        """Ask for the online PIN of the card just read; PinEntered (an encrypted ISO 9564
+        format-0 block), PinCancelled or PinTimeout arrives through poll()."""
+        request = RequestPin(
+            amount_minor=amount_minor,
+            currency=currency,
+            timeout_s=timeout_s,
+            min_length=min_length,
+            max_length=max_length,
+            prompt=prompt,
+        )
+        return self._send(request)
+
     def cancel(self) -> DeviceFault | None:
-        """Ask the reader to stop waiting; `ReadCancelled` arrives through poll()."""
+        """Ask the reader to stop waiting for a card or a PIN; ReadCancelled (or PinCancelled)
+        arrives through poll()."""
         return self._send(CancelRead())
 
     def complete(self, *, approved: bool, response_code: str, issuer_data: bytes = b"") -> DeviceFault | None:
@@ -123,10 +158,11 @@ class CardReaderDriver(Driver):
             self._write(frame)
             return self._await_ack(codec, type(command).__name__)
         except PortError as exc:
+            codec.abandon()  # the line failed: the next command must not wait on this frame
             return self._fault(FaultKind.DISCONNECTED, str(exc))
 
     def _await_ack(self, codec: CardReaderCodec, what: str) -> DeviceFault | None:
-        wait = min(self.timeout, self.link_settings.ack_timeout_s)
+        wait = self.link_settings.ack_timeout_s
         deadline = time.monotonic() + wait
         self._gave_up = False
         while True:

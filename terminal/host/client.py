@@ -37,6 +37,7 @@ class HostClient:
         # A failure found while messages were still being decoded: reported on the next poll,
         # so the messages that arrived before it are not lost.
         self._deferred: HostLinkError | None = None
+        self._outstanding = 0  # requests sent and not answered yet (a hint for the runtime's wait)
 
     @property
     def connected(self) -> bool:
@@ -60,6 +61,7 @@ class HostClient:
         self._deferred = None
 
     def close(self) -> None:
+        self._outstanding = 0
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
@@ -92,6 +94,7 @@ class HostClient:
             sock.settimeout(self.connect_timeout)
             sock.sendall(frame)
             sock.setblocking(False)
+            self._outstanding += 1
         except OSError as exc:
             raise self._fail(f"send failed: {exc}") from exc
 
@@ -123,6 +126,7 @@ class HostClient:
         try:
             while (message := self._codec.next_event()) is not None:
                 messages.append(message)
+                self._outstanding = max(0, self._outstanding - 1)
         except ProtocolError as exc:
             failure = self._fail(f"protocol violation: {exc}")
             failure.__cause__ = exc
@@ -133,6 +137,10 @@ class HostClient:
                 raise failure
             self._deferred = failure
         return messages
+
+    def expecting(self) -> bool:
+        """Is an answer still due? The runtime waits on this link only then."""
+        return self._outstanding > 0
 
     def fileno(self) -> int | None:
         return None if self._sock is None else self._sock.fileno()

@@ -190,15 +190,19 @@ def sale_request(
     currency: str,
     batch: int,
     when: datetime,
+    pin_block: Secret[bytes] | None = None,
 ) -> HostMessage:
     """An 0200 sale (消费). `when` is the terminal's local time of the sale; a retry must reuse
-    it, because the host detects duplicates on (DE 41, DE 11, DE 13)."""
+    it, because the host detects duplicates on (DE 41, DE 11, DE 13). An online PIN travels as
+    the pad's encrypted block in DE 52 (format 0 under the PIN key), never in clear."""
     fields = _common(SALE_PROCESSING_CODE, stan=stan, when=when, terminal_id=terminal_id, merchant_id=merchant_id)
     fields.update(_money(amount_minor, currency, batch))
     fields.update(_card(pan, expiry, icc_data, pan_sequence))
     fields.update({"22": _entry_mode(entry_mode), "25": _NORMAL_CONDITION})
     if track2 is not None:
         fields["35"] = track2.reveal()
+    if pin_block is not None:
+        fields["52"] = pin_block.reveal()
     return HostMessage(mti="0200", fields=fields)
 
 

@@ -13,9 +13,11 @@ import pytest
 from drivers.acquirer.codec import AcquirerCodec
 from drivers.acquirer.events import HostMessage
 from drivers.base import Role
+from drivers.card_reader.events import EntryMode, StartRead
 from drivers.errors import RemoteProtocolError
 from drivers.sensitive import Secret
-from emulator.cards import get_card
+from emulator.cards import TestCard, get_card
+from emulator.emv import field_55, first_ac
 from emulator.host import AcquirerSimulator
 from terminal.errors import TerminalError
 from terminal.host.client import HostClient, HostLinkError
@@ -27,6 +29,12 @@ WHEN = datetime(2025, 1, 15, 14, 30, 15)
 HOST_NOW = datetime(2025, 1, 15, 14, 30, 16)  # the simulator's clock, fixed for exact assertions
 
 
+def _icc(card: TestCard, amount: int) -> bytes:
+    """Field 55 as the card would give it: a real ARQC the issuer can verify."""
+    read = StartRead(amount_minor=amount, currency="156", modes=frozenset({EntryMode.CHIP}), timeout_s=30)
+    return field_55(first_ac(card, read, country="156", today=WHEN.date(), atc=1), contactless=False)
+
+
 def _sale(card: str = "approved", *, stan: int = 1, amount: int = 12500, mode: str = "chip") -> HostMessage:
     c = get_card(card)
     return sale_request(
@@ -36,7 +44,7 @@ def _sale(card: str = "approved", *, stan: int = 1, amount: int = 12500, mode: s
         entry_mode=mode,
         expiry=Secret(c.expiry),
         track2=Secret(c.track2) if mode == "swipe" else None,
-        icc_data=Secret(bytes.fromhex("9F2701805F340101")) if mode == "chip" else None,
+        icc_data=Secret(_icc(c, amount)) if mode == "chip" else None,
         pan_sequence=c.pan_sequence,
         terminal_id=TERMINAL,
         merchant_id="MERCHANT0000001",

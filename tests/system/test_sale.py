@@ -81,7 +81,7 @@ def test_no_card_in_time_cancels_on_the_virtual_clock(till: Till, clock: FakeClo
     assert not till.runtime.run_until(lambda: till.flow.state is S.IDLE, io_wait=0.01)
     clock.advance(float(till.terminal["limits"]["card_wait_timeout_s"]))
     assert till.runtime.run_until(lambda: till.flow.state is S.IDLE, io_wait=0.01)
-    assert sale.outcome == "CANCELLED" and sale.cancel_reason == "no card presented in time"
+    assert sale.outcome == "CANCELLED" and "no card presented in time" in (sale.cancel_reason or "")
 
 
 def test_host_silence_is_outcome_unknown_with_a_queued_reversal(till: Till, clock: FakeClock) -> None:

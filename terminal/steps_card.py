@@ -1,0 +1,126 @@
+"""The card side of a sale: waiting for a card, reading it, PIN entry, and the chip's second
+GENERATE AC. Bounded everywhere: two fallbacks, three PIN tries, a deadline on every wait."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drivers.card_reader.events import (
+    CardRead,
+    CardRemoved,
+    ChipCompleted,
+    Cvm,
+    EntryMode,
+    PinCancelled,
+    PinEntered,
+    PinTimeout,
+    ReadFailed,
+)
+from drivers.events import DeviceFault
+from drivers.sensitive import luhn_ok
+from terminal.checkout import CANCELLABLE, CheckoutState
+from terminal.flow_base import FlowBase, log
+
+__all__ = ["MAX_FALLBACKS", "MAX_PIN_TRIES", "CardSteps"]
+
+S = CheckoutState
+MAX_FALLBACKS = 2  # chip error -> swipe, tap refused -> insert: then give up
+MAX_PIN_TRIES = 3
+PIN_TIMEOUT_S = 30
+COMPLETION_TIMEOUT_S = 15.0
+
+
+class CardSteps(FlowBase):
+    def on_enter_AMOUNT_ENTRY(self, _: Any) -> None:
+        self._show("enter_amount")
+
+    def on_enter_AWAITING_CARD(self, _: Any) -> None:
+        sale = self._sale()
+        self._show("present_card" if not sale.fallbacks else "fallback")
+        wait_s = int(self.terminal["limits"]["card_wait_timeout_s"])
+        fault = self.card_reader.start_read(
+            amount_minor=sale.amount_minor, currency=self.currency, modes=sale.modes, timeout_s=wait_s)
+        if fault is not None:
+            self.cancel(reason=f"card reader: {fault.detail}", actor="terminal")
+            return
+        self._arm("card_wait", float(wait_s))
+
+    def card_read_failed(self, event: ReadFailed) -> None:
+        sale = self._sale()
+        if event.fallback_allowed and sale.fallbacks < MAX_FALLBACKS and self.state is S.AWAITING_CARD:
+            # Chip error: swipe instead. Tap refused (over the contactless limit): insert.
+            sale.fallbacks += 1
+            sale.modes = frozenset({EntryMode.CHIP, EntryMode.SWIPE})
+            log.info("card read failed (%s); fallback %d", event.reason, sale.fallbacks)
+            self.retry_read()
+        elif self.state in CANCELLABLE:
+            self.cancel(reason=f"card read failed: {event.reason}", actor="card_reader")
+
+    def on_enter_READING_CARD(self, event: Any) -> None:
+        sale = self._sale()
+        card: CardRead = event.kwargs["card"]
+        sale.card = card
+        self._show("reading_card")
+        if not luhn_ok(card.pan.reveal()):
+            self.cancel(reason="card number fails its check digit", actor="card_reader")
+        elif card.entry_mode not in sale.modes:
+            self.cancel(reason=f"{card.entry_mode.value} was not allowed for this read", actor="card_reader")
+        elif card.cvm is Cvm.ONLINE_PIN:
+            self.ask_pin()
+        else:
+            self.accept_card()
+
+    def on_enter_PIN_ENTRY(self, event: Any) -> None:
+        sale = self._sale()
+        self._show("enter_pin" if event.transition.source != S.AUTHORIZING.name else "wrong_pin",
+                    f"{MAX_PIN_TRIES - sale.pin_tries}")
+        fault = self.card_reader.request_pin(amount_minor=sale.amount_minor, currency=self.currency,
+                                             timeout_s=PIN_TIMEOUT_S)
+        if fault is not None:
+            self.cancel(reason=f"card reader: {fault.detail}", actor="terminal")
+            return
+        self._arm("pin", PIN_TIMEOUT_S + 5.0)  # the pad times out first; this is the backstop
+
+    def pin_entered(self, event: PinEntered) -> None:
+        self._sale().pin_block = event.pin_block
+        self.accept_pin()
+
+    def pin_refused(self, event: PinCancelled | PinTimeout) -> None:
+        why = "PIN entry timed out" if isinstance(event, PinTimeout) else "PIN entry cancelled"
+        self.cancel(reason=why, actor="cardholder")
+
+    def on_enter_COMPLETING(self, _: Any) -> None:
+        sale = self._sale()
+        fault = self.card_reader.complete(approved=True, response_code=sale.response_code or "00",
+                                          issuer_data=sale.issuer_data)
+        if fault is not None:
+            self.card_refused(f"card reader: {fault.detail}")
+            return
+        self._arm("completion", COMPLETION_TIMEOUT_S)
+
+    def chip_completed(self, event: ChipCompleted) -> None:
+        if event.approved:
+            self.approve()
+        else:
+            self.card_refused("the card declined the issuer's approval")
+
+    def card_refused(self, reason: str) -> None:
+        """The host approved but the card did not finish (AAC, pulled, silent): reverse it."""
+        sale = self._sale()
+        sale.reason = reason
+        self.journal.queue_reversal(sale.txn_id, reason=reason, reason_code="06", at=self.clock.wall())
+        self.decline()
+
+    def card_event(self, event: Any) -> None:
+        """Card facts that are not answers to what the flow asked, by state."""
+        state = self.state
+        if isinstance(event, CardRemoved):
+            if state is S.COMPLETING:
+                self.card_refused("card removed before completion")
+            elif state in (S.READING_CARD, S.PIN_ENTRY, S.AWAITING_CARD):
+                self.cancel(reason="card removed during the read", actor="cardholder")
+        elif isinstance(event, DeviceFault) and event.blocking:
+            if state is S.COMPLETING:
+                self.card_refused(f"card reader: {event.detail}")
+            elif state in CANCELLABLE:
+                self.cancel(reason=f"{event.device}: {event.detail}", actor="terminal")
