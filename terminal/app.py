@@ -197,6 +197,14 @@ class Till:
         self.runtime.run_until(lambda: self.flow.state in SETTLED_STATES, io_wait=io_wait)
         return sale
 
+    def settle(self, *, actor: str = "operator", io_wait: float = 10.0) -> Any:
+        """Settle the open batch (owed reversals go out first); returns the SettlementResult."""
+        self.flow.recover_if_needed()
+        self.runtime.run_until(lambda: self.flow.state is not CheckoutState.OUTCOME_UNKNOWN, io_wait=io_wait)
+        self.flow.start_settlement(actor=actor)
+        self.runtime.run_until(lambda: self.flow.state is not CheckoutState.SETTLING, io_wait=io_wait)
+        return self.flow.last_settlement
+
     def close(self) -> None:
         while self._closers:
             closer = self._closers.pop()

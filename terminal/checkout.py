@@ -35,6 +35,8 @@ class CheckoutState(enum.Enum):
     PRINTING = "printing"
     PRINTER_PAUSED = "printer_paused"
     CANCELLED = "cancelled"
+    SETTLE_REQUIRED = "settle_required"  # journal full: no sales until the batch is settled
+    SETTLING = "settling"
 
 
 S = CheckoutState
@@ -65,6 +67,9 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "reset", "source": S.CANCELLED, "dest": S.IDLE},
     {"trigger": "resolve", "source": S.OUTCOME_UNKNOWN, "dest": S.IDLE},
     {"trigger": "recover", "source": S.IDLE, "dest": S.OUTCOME_UNKNOWN},
+    {"trigger": "require_settlement", "source": S.IDLE, "dest": S.SETTLE_REQUIRED},
+    {"trigger": "settle", "source": [S.IDLE, S.SETTLE_REQUIRED], "dest": S.SETTLING},
+    {"trigger": "end_settlement", "source": S.SETTLING, "dest": S.IDLE},
 ]
 
 
@@ -98,6 +103,9 @@ class Triggers:
     reset: Callable[..., bool]
     resolve: Callable[..., bool]
     recover: Callable[..., bool]
+    require_settlement: Callable[..., bool]
+    settle: Callable[..., bool]
+    end_settlement: Callable[..., bool]
 
 
 def build_machine(model: object, initial: CheckoutState = S.IDLE) -> Machine:

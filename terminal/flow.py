@@ -33,20 +33,24 @@ from terminal.runtime import SourceFailed
 from terminal.steps_card import CardSteps
 from terminal.steps_host import HostSteps
 from terminal.steps_receipt import PRINTER_RECHECK_S, ReceiptSteps
+from terminal.steps_settle import SettleSteps
 
 __all__ = ["PRINTER_RECHECK_S", "CardReader", "HostLink", "PrintedCopy", "Printer", "Sale", "SaleFlow"]
 
 S = CheckoutState
 
 
-class SaleFlow(CardSteps, HostSteps, ReceiptSteps):
+class SaleFlow(CardSteps, HostSteps, ReceiptSteps, SettleSteps):
     def __init__(self, **deps: Any) -> None:
         super().__init__(**deps)
+        self._init_settlement()
         build_machine(self)
 
     # -- operator actions ---------------------------------------------------------------------
     def begin_sale(self, amount_minor: int) -> Sale:
         """Start a sale for an already-validated amount (the CLI parses operator text)."""
+        if self.state is S.SETTLE_REQUIRED:
+            raise JournalError(JOURNAL_FULL_MESSAGE)
         if self.state is not S.IDLE:
             raise InputError(f"a sale can only start when idle (now {self.state.name})")
         capacity = self.journal.capacity_status()
@@ -105,6 +109,7 @@ DEADLINES: dict[tuple[str, CheckoutState], Callable[[SaleFlow], Any]] = {
     ("completion", S.COMPLETING): lambda f: f.card_refused("the card did not complete in time"),
     ("reversal", S.OUTCOME_UNKNOWN): lambda f: f.reversal_deadline(),
     ("printer_check", S.PRINTER_PAUSED): lambda f: f.resume_printing_now(),
+    ("settlement", S.SETTLING): lambda f: f.settlement_deadline(),
 }
 
 # Which step a fact belongs to: (event type, states it matters in or None for any, handler).
@@ -118,6 +123,7 @@ ROUTES: list[tuple[type, frozenset[CheckoutState] | None, Callable[[SaleFlow, An
     (CardRemoved, None, SaleFlow.card_event),
     (DeviceFault, None, lambda f, e: f.card_event(e) if e.device == "card_reader" else None),
     (PrinterReady, frozenset({S.PRINTER_PAUSED}), lambda f, e: f.resume_printing_now()),
+    (HostMessage, frozenset({S.SETTLING}), SaleFlow.settlement_message),
     (HostMessage, None, SaleFlow.host_message),
     (SourceFailed, None, SaleFlow._source_failed),
 ]

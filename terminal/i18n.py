@@ -24,6 +24,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "reversal_failed": ("冲正不成功,请人工处理", "REVERSAL FAILED, HANDLE MANUALLY"),
     "reversal_pending": ("有未完成的冲正,正在处理", "A REVERSAL IS PENDING, RESOLVING IT FIRST"),
     "unresolved_full": ("未完成交易已满,请先处理/结算", "TOO MANY UNRESOLVED TRANSACTIONS, RESOLVE OR SETTLE FIRST"),
+    "settling": ("结算中", "SETTLING"),
+    "settled": ("结算成功", "SETTLED"),
+    "settle_failed": ("结算未完成", "SETTLEMENT NOT COMPLETED"),
     "printer_warning": ("打印机提示", "PRINTER NOTICE"),
     "printer_paused": ("打印暂停,请检查打印机(缺纸/开盖)后继续", "PRINTING PAUSED: CHECK PAPER AND COVER"),
 }

@@ -326,6 +326,41 @@ class Journal:
                 (txn_id, copy, int(reprint), outcome, at.isoformat()),
             )
 
+    # -- batch and settlement ---------------------------------------------------------------
+    def current_batch(self) -> int:
+        return int(self._db.execute("SELECT value FROM counters WHERE name = 'batch'").fetchone()[0])
+
+    def next_stan(self) -> int:
+        """A STAN for a message that is not a transaction (settlement, sign-on), committed first."""
+        with self._tx() as db:
+            stan = db.execute("SELECT value FROM counters WHERE name = 'stan'").fetchone()[0] % STAN_MAX + 1
+            db.execute("UPDATE counters SET value = ? WHERE name = 'stan'", (stan,))
+        return int(stan)
+
+    def batch_records(self, batch: int) -> list[TxnRecord]:
+        """Every transaction of a batch, in the order it was made."""
+        ids = [r[0] for r in self._db.execute(
+            "SELECT txn_id FROM transactions WHERE batch = ? ORDER BY created_at, stan", (batch,))]
+        return [r for r in (self.get(i) for i in ids) if r is not None]
+
+    def close_batch(self, batch: int, *, at: datetime) -> None:
+        """After the host agreed and the archive is on disk: the batch leaves the live journal
+        and the next batch number starts, in one transaction."""
+        with self._tx() as db:
+            if db.execute("SELECT value FROM counters WHERE name = 'batch'").fetchone()[0] != batch:
+                raise JournalError(f"batch {batch} is not the open batch")
+            unsettled = db.execute(
+                "SELECT COUNT(*) FROM transactions WHERE batch = ? AND state IN ('SENT', 'TIMEOUT')", (batch,)
+            ).fetchone()[0]
+            if unsettled:
+                raise JournalError(f"batch {batch} still has {unsettled} unresolved transaction(s)")
+            ids = "SELECT txn_id FROM transactions WHERE batch = ?"
+            db.execute(f"DELETE FROM prints WHERE txn_id IN ({ids})", (batch,))
+            db.execute(f"DELETE FROM reversals WHERE state = 'DONE' AND txn_id IN ({ids})", (batch,))
+            db.execute("DELETE FROM transactions WHERE batch = ?", (batch,))
+            db.execute("UPDATE counters SET value = value + 1 WHERE name = 'batch'")
+            self._incident(db, "batch_settled", None, f"batch {batch:06d} settled and archived", at)
+
     # -- queries ----------------------------------------------------------------------------
     def get(self, txn_id: str) -> TxnRecord | None:
         return self._get(self._db, txn_id)

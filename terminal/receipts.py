@@ -35,7 +35,7 @@ from drivers.sensitive import mask_pan
 from terminal.journal import TxnRecord
 from terminal.money import format_amount
 
-__all__ = ["Copy", "Line", "Receipt", "build_receipt", "to_commands"]
+__all__ = ["Copy", "Line", "Receipt", "build_receipt", "settlement_slip", "to_commands"]
 
 
 class Copy(enum.Enum):
@@ -120,6 +120,33 @@ def build_receipt(
                  en="I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES"),
         ]
     return Receipt(txn_id=record.txn_id, copy=copy, lines=tuple(lines))
+
+
+def settlement_slip(result: Any, *, terminal: Mapping[str, Any], when: str) -> Receipt:
+    """结算单 SETTLEMENT: the batch's totals as the host agreed them."""
+    symbol = str(terminal.get("currency_symbol", ""))
+    totals = result.totals
+    lines = [
+        Line(zh=terminal["merchant_name"]["zh"], align=Align.CENTER, large=True),
+        Line(en=terminal["merchant_name"]["en"], align=Align.CENTER),
+        Line(zh="结算单", en="SETTLEMENT", align=Align.CENTER, bold=True),
+        Line(rule=True),
+        Line(zh="商户编号", en="MERCHANT NO", value=str(terminal["merchant_id"])),
+        Line(zh="终端编号", en="TERMINAL NO", value=str(terminal["terminal_id"])),
+        Line(zh="批次号", en="BATCH NO", value=f"{result.batch:06d}"),
+        Line(zh="日期时间", en="DATE/TIME", value=when),
+        Line(rule=True),
+        Line(zh="消费", en="SALES", value=f"{totals.sales_count} / {format_amount(totals.sales_amount, symbol)}"),
+        Line(zh="撤销", en="VOIDS", value=f"{totals.voids_count} / {format_amount(totals.voids_amount, symbol)}"),
+        Line(zh="退货", en="REFUNDS", value=f"{totals.refunds_count} / {format_amount(totals.refunds_amount, symbol)}"),
+        Line(zh="净额", en="NET", value=format_amount(totals.net_amount, symbol), bold=True),
+        Line(rule=True),
+        Line(zh="对账平" if result.balanced else "对账不平", en="BALANCED" if result.balanced else "OUT OF BALANCE",
+             align=Align.CENTER, bold=True),
+    ]
+    if result.uploaded:
+        lines.append(Line(zh="批上送笔数", en="UPLOADED", value=str(result.uploaded)))
+    return Receipt(txn_id="", copy=Copy.MERCHANT, lines=tuple(lines))
 
 
 # -- printer commands ----------------------------------------------------------------------------

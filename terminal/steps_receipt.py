@@ -101,7 +101,7 @@ class ReceiptSteps(FlowBase):
 
     def reprint_last(self, copy: Copy = Copy.CARDHOLDER) -> list[str]:
         """Operator: print the last sale's copy again, marked REPRINT / 重打印. Returns problems."""
-        if self.state is not S.IDLE:
+        if self.state not in (S.IDLE, S.SETTLE_REQUIRED):
             raise InputError(f"reprint only when idle (now {self.state.name})")
         last = next((s for s in reversed(self.completed) if s.record is not None), None)
         record = self.journal.get(last.txn_id) if last is not None else None
@@ -133,3 +133,5 @@ class ReceiptSteps(FlowBase):
             self.sale = None
         if self.journal.pending_reversals():
             self.recover()  # e.g. a card that refused its approval: reverse it now
+        elif self.journal.capacity_status().full:
+            self.require_settlement()

@@ -1,0 +1,162 @@
+"""Settlement (结算) and reconciliation (对账): the batch's totals to the host, the detail when
+the host disagrees, and an archive before any row leaves the live journal.
+
+One exchange at a time: 0500 with the totals; 00 closes the batch; 95 (out of balance) sends
+every transaction as 0320 and settles again (DE 3 960000); a second disagreement leaves the batch
+open. The archive (JSON + CSV + a SHA-256 of both) is written and fsynced before the rows are
+deleted, so a crash in between only means the same batch is archived again.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from drivers.acquirer.events import HostMessage
+from drivers.acquirer.spec import BatchTotals
+from drivers.record import field_names
+from terminal.clock import Clock
+from terminal.host.messages import (
+    batch_upload_request,
+    match,
+    parse_settlement_response,
+    parse_upload_response,
+    settlement_request,
+)
+from terminal.journal import Journal, TxnRecord
+
+__all__ = ["Archive", "SettlementDesk", "SettlementResult", "batch_totals"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettlementResult:
+    batch: int
+    balanced: bool
+    totals: BatchTotals
+    uploaded: int
+    detail: str
+
+
+def batch_totals(records: list[TxnRecord]) -> BatchTotals:
+    """What the terminal says the batch holds: approved sales (reversed ones count nowhere)."""
+    totals = BatchTotals()
+    for record in records:
+        if record.state == "APPROVED":
+            totals = totals.plus(record.kind, record.amount_minor)
+    return totals
+
+
+class Archive:
+    """var/batches/batch-NNNNNN.{json,csv,sha256}: what a settled batch held, kept off the live journal."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def write(self, batch: int, records: list[TxnRecord], totals: BatchTotals, settled_at: datetime) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        rows = [asdict(r) for r in records]
+        sums = {name: getattr(totals, name) for name in field_names(totals)}
+        doc = {"batch": batch, "settled_at": settled_at.isoformat(), "totals": sums, "transactions": rows}
+        json_bytes = json.dumps(doc, ensure_ascii=False, indent=2).encode()
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["txn_id"])
+        writer.writeheader()
+        writer.writerows(rows)
+        csv_bytes = out.getvalue().encode()
+        base = self.folder / f"batch-{batch:06d}"
+        digest = hashlib.sha256(json_bytes + csv_bytes).hexdigest()
+        for suffix, data in ((".json", json_bytes), (".csv", csv_bytes), (".sha256", f"{digest}\n".encode())):
+            _write_durably(base.with_suffix(suffix), data)
+        return base.with_suffix(".json")
+
+    @staticmethod
+    def verify(json_path: Path) -> bool:
+        base = json_path.with_suffix("")
+        data = base.with_suffix(".json").read_bytes() + base.with_suffix(".csv").read_bytes()
+        return hashlib.sha256(data).hexdigest() == base.with_suffix(".sha256").read_text().strip()
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class SettlementDesk:
+    def __init__(self, *, journal: Journal, clock: Clock, terminal: Mapping[str, Any], archive: Archive) -> None:
+        self.journal, self.clock, self.terminal, self.archive = journal, clock, terminal, archive
+        self.batch = 0
+        self.totals = BatchTotals()
+        self._upload: list[TxnRecord] = []
+        self._uploaded = 0
+        self._after_upload = False
+        self.request: HostMessage | None = None
+
+    def begin(self) -> HostMessage:
+        self.batch = self.journal.current_batch()
+        self.totals = batch_totals(self.journal.batch_records(self.batch))
+        self._upload, self._uploaded, self._after_upload = [], 0, False
+        return self._settle()
+
+    def _settle(self) -> HostMessage:
+        self.request = settlement_request(
+            stan=self.journal.next_stan(), totals=self.totals, batch=self.batch, when=self.clock.wall(),
+            after_upload=self._after_upload, **self._ids(),
+        )
+        return self.request
+
+    def answer(self, msg: HostMessage) -> HostMessage | SettlementResult | None:
+        """Feed a host message: the next request to send, the result, or None (not ours)."""
+        if self.request is None or not match(self.request, msg):
+            return None
+        if self.request.mti == "0320":
+            if not parse_upload_response(msg).approved:
+                return self._done(False, f"batch upload refused ({msg.response_code})")
+            self._uploaded += 1
+            return self._next_upload()
+        answer = parse_settlement_response(msg)
+        if answer.balanced:
+            records = self.journal.batch_records(self.batch)
+            self.archive.write(self.batch, records, self.totals, self.clock.wall())
+            self.journal.close_batch(self.batch, at=self.clock.wall())
+            return self._done(True, "balanced")
+        if answer.out_of_balance and not self._after_upload:
+            self._upload = [r for r in self.journal.batch_records(self.batch) if r.state == "APPROVED"]
+            self._after_upload = True
+            return self._next_upload()
+        return self._done(False, f"out of balance ({answer.response_code}); the batch stays open")
+
+    def _next_upload(self) -> HostMessage:
+        if not self._upload:
+            return self._settle()
+        record = self._upload.pop(0)
+        self.request = batch_upload_request(
+            stan=record.stan, kind=record.kind, amount_minor=record.amount_minor,
+            when=datetime.fromisoformat(record.created_at), auth_code=record.auth_code, rrn=record.rrn,
+            batch=record.batch, entry_mode=record.entry_mode, terminal_id=str(self.terminal["terminal_id"]),
+            merchant_id=str(self.terminal["merchant_id"]), currency=record.currency,
+        )
+        return self.request
+
+    def failed(self, why: str) -> SettlementResult:
+        return self._done(False, why)
+
+    def _done(self, balanced: bool, detail: str) -> SettlementResult:
+        self.request = None
+        return SettlementResult(batch=self.batch, balanced=balanced, totals=self.totals,
+                                uploaded=self._uploaded, detail=detail)
+
+    def _ids(self) -> dict[str, str]:
+        return {"terminal_id": str(self.terminal["terminal_id"]), "merchant_id": str(self.terminal["merchant_id"]),
+                "currency": str(self.terminal["currency"])}
