@@ -203,7 +203,10 @@ def second_ac(session: ChipSession, *, host_approved: bool, arc: str, issuer_dat
     code = arc.encode("ascii")
     expected = make_arpc(values["9F26"], code, pan=card.pan, psn=card.pan_sequence)
     authenticated = bool(issuer_data) and issuer_data == expected
-    approved = host_approved and arc == "00" and authenticated
+    # Y3 "unable to go online": the card approves offline on its own risk rules (here: any card
+    # that does not need an online PIN), with no issuer data to check.
+    offline = arc == "Y3" and not issuer_data and card.cvm.value != "online-pin"
+    approved = host_approved and ((arc == "00" and authenticated) or offline)
     cvr = (_CVR_TC if approved else _CVR_AAC) | (_CVR_ISSUER_AUTH_FAILED if issuer_data and not authenticated else 0)
     tvr = _TVR_ISSUER_AUTH_FAILED if issuer_data and not authenticated else bytes(5)
     iad = _IAD_HEAD + bytes([0x03, cvr, 0, 0])

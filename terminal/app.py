@@ -200,7 +200,10 @@ class Till:
     def settle(self, *, actor: str = "operator", io_wait: float = 10.0) -> Any:
         """Settle the open batch (owed reversals go out first); returns the SettlementResult."""
         self.flow.recover_if_needed()
-        self.runtime.run_until(lambda: self.flow.state is not CheckoutState.OUTCOME_UNKNOWN, io_wait=io_wait)
+        self.runtime.run_until(lambda: self.flow.state is CheckoutState.IDLE, io_wait=io_wait)
+        if self.journal.pending_advices() and self.flow.state is CheckoutState.IDLE:
+            self.flow.forward()
+            self.runtime.run_until(lambda: self.flow.state is not CheckoutState.FORWARDING, io_wait=io_wait)
         self.flow.start_settlement(actor=actor)
         self.runtime.run_until(lambda: self.flow.state is not CheckoutState.SETTLING, io_wait=io_wait)
         return self.flow.last_settlement

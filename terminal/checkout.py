@@ -37,6 +37,7 @@ class CheckoutState(enum.Enum):
     CANCELLED = "cancelled"
     SETTLE_REQUIRED = "settle_required"  # journal full: no sales until the batch is settled
     SETTLING = "settling"
+    FORWARDING = "forwarding"  # stored offline sales (advices) going to the host
 
 
 S = CheckoutState
@@ -70,6 +71,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "require_settlement", "source": S.IDLE, "dest": S.SETTLE_REQUIRED},
     {"trigger": "settle", "source": [S.IDLE, S.SETTLE_REQUIRED], "dest": S.SETTLING},
     {"trigger": "end_settlement", "source": S.SETTLING, "dest": S.IDLE},
+    {"trigger": "forward", "source": S.IDLE, "dest": S.FORWARDING},
+    {"trigger": "end_forwarding", "source": S.FORWARDING, "dest": S.IDLE},
 ]
 
 
@@ -106,6 +109,8 @@ class Triggers:
     require_settlement: Callable[..., bool]
     settle: Callable[..., bool]
     end_settlement: Callable[..., bool]
+    forward: Callable[..., bool]
+    end_forwarding: Callable[..., bool]
 
 
 def build_machine(model: object, initial: CheckoutState = S.IDLE) -> Machine:

@@ -110,6 +110,8 @@ DEADLINES: dict[tuple[str, CheckoutState], Callable[[SaleFlow], Any]] = {
     ("reversal", S.OUTCOME_UNKNOWN): lambda f: f.reversal_deadline(),
     ("printer_check", S.PRINTER_PAUSED): lambda f: f.resume_printing_now(),
     ("settlement", S.SETTLING): lambda f: f.settlement_deadline(),
+    ("advice", S.FORWARDING): lambda f: f.advice_deadline(),
+    ("housekeeping", S.IDLE): lambda f: f.idle_tick(),
 }
 
 # Which step a fact belongs to: (event type, states it matters in or None for any, handler).
@@ -124,6 +126,7 @@ ROUTES: list[tuple[type, frozenset[CheckoutState] | None, Callable[[SaleFlow, An
     (DeviceFault, None, lambda f, e: f.card_event(e) if e.device == "card_reader" else None),
     (PrinterReady, frozenset({S.PRINTER_PAUSED}), lambda f, e: f.resume_printing_now()),
     (HostMessage, frozenset({S.SETTLING}), SaleFlow.settlement_message),
+    (HostMessage, frozenset({S.FORWARDING}), SaleFlow.advice_message),
     (HostMessage, None, SaleFlow.host_message),
     (SourceFailed, None, SaleFlow._source_failed),
 ]

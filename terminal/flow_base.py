@@ -57,6 +57,7 @@ class Sale:
     pin_tries: int = 0
     record: TxnRecord | None = None
     issuer_data: bytes = b""
+    offline: bool = False  # approved by the terminal with the host unreachable
     outcome: str | None = None
     response_code: str | None = None
     reason: str | None = None  # why it was declined or cancelled, in words
@@ -76,12 +77,16 @@ class FlowBase(Triggers):
         self.terminal, self.printer_profile = terminal, printer_profile
         self._display = display
         self.reversals = ReversalDesk(journal=journal, host=host, clock=clock, terminal=terminal)
+        from terminal.advice import AdviceDesk  # advice.py uses this module's HostLink type
+
+        self.advices = AdviceDesk(journal=journal, host=host, clock=clock, terminal=terminal)
         self.spool = Spool(printer=printer, journal=journal, clock=clock, terminal=terminal,
                            printer_profile=printer_profile)
         self.sale: Sale | None = None
         self.completed: list[Sale] = []
         self._timer: Timer | None = None
         self._token = 0
+        self._escalated_retry_at = 0.0
 
     @property
     def currency(self) -> str:

@@ -49,7 +49,7 @@ def batch_totals(records: list[TxnRecord]) -> BatchTotals:
     """What the terminal says the batch holds: approved sales (reversed ones count nowhere)."""
     totals = BatchTotals()
     for record in records:
-        if record.state == "APPROVED":
+        if record.state in ("APPROVED", "OFFLINE"):
             totals = totals.plus(record.kind, record.amount_minor)
     return totals
 

@@ -91,8 +91,8 @@ class CardSteps(FlowBase):
 
     def on_enter_COMPLETING(self, _: Any) -> None:
         sale = self._sale()
-        fault = self.card_reader.complete(approved=True, response_code=sale.response_code or "00",
-                                          issuer_data=sale.issuer_data)
+        arc = "Y3" if sale.offline else sale.response_code or "00"  # Y3: unable to go online
+        fault = self.card_reader.complete(approved=True, response_code=arc, issuer_data=sale.issuer_data)
         if fault is not None:
             self.card_refused(f"card reader: {fault.detail}")
             return
@@ -108,7 +108,10 @@ class CardSteps(FlowBase):
         """The host approved but the card did not finish (AAC, pulled, silent): reverse it."""
         sale = self._sale()
         sale.reason = reason
-        self.journal.queue_reversal(sale.txn_id, reason=reason, reason_code="06", at=self.clock.wall())
+        if sale.offline:  # nothing reached the host: the offline sale is simply void
+            self.journal.void_offline(sale.txn_id, reason=reason, at=self.clock.wall())
+        else:
+            self.journal.queue_reversal(sale.txn_id, reason=reason, reason_code="06", at=self.clock.wall())
         self.decline()
 
     def card_event(self, event: Any) -> None:

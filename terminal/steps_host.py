@@ -26,6 +26,7 @@ __all__ = ["HostSteps"]
 
 S = CheckoutState
 WRONG_PIN = "55"
+ESCALATED_RETRY_S = 600.0  # an escalated reversal gets another round this long after (while idle)
 
 
 class HostSteps(FlowBase):
@@ -35,6 +36,13 @@ class HostSteps(FlowBase):
         assert card is not None, "authorising without a card"
         if sale.record is not None:  # a PIN retry is a new host transaction
             sale.txn_id, sale.record = new_txn_id(), None
+        try:
+            if not self.host.connected:
+                self.host.connect()
+        except HostLinkError as exc:  # nothing has left: the terminal may decide offline
+            log.warning("host unreachable for %s: %s", sale.txn_id, exc)
+            self._offline(str(exc))
+            return
         try:
             sale.record = record = self.journal.record_sent(
                 txn_id=sale.txn_id, amount_minor=sale.amount_minor, currency=self.currency,
@@ -57,8 +65,6 @@ class HostSteps(FlowBase):
         )
         sale.pin_block = None  # the PIN block lives only until the request is built
         try:
-            if not self.host.connected:
-                self.host.connect()
             self.host.send(request)
         except HostLinkError as exc:
             # Some bytes may have left: treat it as no answer, so the reversal covers it.
@@ -99,6 +105,56 @@ class HostSteps(FlowBase):
         else:
             self.decline()
 
+    def _offline(self, why: str) -> None:
+        """Host unreachable before a byte left: approve offline within the floor limits, or decline."""
+        sale = self._sale()
+        card = sale.card
+        assert card is not None
+        refusal = self.advices.limits.refusal(sale.amount_minor, self.journal)
+        if card.cvm is Cvm.ONLINE_PIN:
+            refusal = "an online PIN needs the host"
+        if refusal is not None:
+            sale.reason = f"host unreachable / 主机不可达: {refusal}"
+            self.decline()
+            return
+        try:
+            sale.record = self.journal.record_offline(
+                txn_id=sale.txn_id, amount_minor=sale.amount_minor, currency=self.currency,
+                entry_mode=card.entry_mode.value, pan_last4=card.pan_last4, pan_token=self.tokenizer.token(card.pan),
+                at=self.clock.wall(),
+            )
+        except JournalError as exc:
+            sale.reason = str(exc)
+            self.decline()
+            return
+        sale.offline, sale.response_code = True, "Y1"
+        self._show("offline_approved", why)
+        if card.entry_mode is EntryMode.CHIP:
+            self.complete_chip()  # the card decides too: Y3 = unable to go online
+        else:
+            self.approve()
+
+    # -- store and forward --------------------------------------------------------------------
+    def on_enter_FORWARDING(self, _: Any) -> None:
+        self._forward_next()
+
+    def _forward_next(self) -> None:
+        if self.advices.send_next():
+            self._arm("advice", float(self.terminal["host"]["timeout_s"]))
+        else:
+            self._disarm()
+            self.end_forwarding()
+
+    def advice_message(self, msg: HostMessage) -> None:
+        if self.advices.answered(msg):
+            self._forward_next()
+        else:
+            self._unmatched(msg)
+
+    def advice_deadline(self) -> None:
+        self.advices.give_up_round()
+        self.end_forwarding()
+
     def _unmatched(self, msg: HostMessage) -> None:
         # QMUX's "unhandled" queue: a late or stray answer never changes a decided sale; an
         # approval after its reversal was queued is recorded, and the reversal stands.
@@ -131,6 +187,7 @@ class HostSteps(FlowBase):
         if self.reversals.exhausted():
             txn_id = self.reversals.current
             self.reversals.escalate()
+            self._escalated_retry_at = self.clock.now() + ESCALATED_RETRY_S
             self._show("reversal_failed", str(txn_id))
             self._next_reversal()
         else:

@@ -10,11 +10,13 @@ from terminal.errors import InputError
 from terminal.flow_base import FlowBase, log
 from terminal.printing import PrintJob
 from terminal.receipts import Copy
+from terminal.steps_host import ESCALATED_RETRY_S
 
 __all__ = ["PRINTER_RECHECK_S", "ReceiptSteps"]
 
 S = CheckoutState
 PRINTER_RECHECK_S = 2.0  # while paused, how often to ask the printer whether it is ready again
+HOUSEKEEPING_S = 60.0  # while idle, how often to look for reversals and advices owed to the host
 
 
 class ReceiptSteps(FlowBase):
@@ -131,7 +133,26 @@ class ReceiptSteps(FlowBase):
             self.sale.card = self.sale.pin_block = None  # card data never outlives its sale
             self.completed.append(self.sale)
             self.sale = None
+        if self.journal.capacity_status().full:
+            self.require_settlement()
+        elif not self.housekeeping():
+            self._arm("housekeeping", HOUSEKEEPING_S)
+
+    def idle_tick(self) -> None:
+        if not self.housekeeping():
+            self._arm("housekeeping", HOUSEKEEPING_S)
+
+    def housekeeping(self) -> bool:
+        """When idle: deliver what is owed to the host. True when that started (the state moved)."""
+        if self.state is not S.IDLE:
+            return False
         if self.journal.pending_reversals():
             self.recover()  # e.g. a card that refused its approval: reverse it now
-        elif self.journal.capacity_status().full:
-            self.require_settlement()
+        elif self.advices.due():
+            self.forward()  # the host may be back: stored offline sales go
+        elif self.journal.unresolved_reversals() and self.clock.now() >= self._escalated_retry_at:
+            self._escalated_retry_at = self.clock.now() + ESCALATED_RETRY_S
+            self.recover()  # escalated reversals: another round now and then, never dropped
+        else:
+            return False
+        return True

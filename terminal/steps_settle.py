@@ -34,6 +34,8 @@ class SettleSteps(FlowBase):
             raise InputError(f"settlement starts when idle (now {self.state.name})")
         if self.journal.pending_reversals():
             raise InputError("a reversal is pending; it goes out before settlement")
+        if self.journal.pending_advices():
+            raise InputError("stored offline sales go to the host before settlement")
         log.info("settlement of batch %06d started by %s", self.journal.current_batch(), actor)
         self.settle()
 

@@ -1,0 +1,339 @@
+"""The journal's core: schema, durable transactions, sales, prints, incidents, batches.
+
+terminal/journal.py composes it with the owed-message queues (journal_queues.py) into `Journal`;
+read that module's docstring for the money invariants.
+
+Money invariants (ARCHITECTURE.md §5), enforced here:
+- `record_sent` allocates the STAN and commits the row as SENT (WAL, synchronous=FULL) before the
+  request may leave; calling it again with the same txn_id returns the same STAN (retries reuse it).
+- `record_timeout` marks TIMEOUT and queues the reversal in one transaction.
+- Only last 4 + a keyed hash of the PAN are stored; nothing else of the card.
+- Capacity: at the profile's limit new sales are refused until the batch is settled.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from terminal.errors import JournalError
+
+__all__ = [
+    "JOURNAL_FULL_MESSAGE", "REVERSAL_FAILED_MESSAGE", "STAN_MAX", "Capacity", "JournalCore", "TxnRecord", "new_txn_id",
+]
+
+JOURNAL_FULL_MESSAGE = "journal full, settle first / 交易流水已满，请先结算"
+REVERSAL_FAILED_MESSAGE = "reversal failed, handle manually / 冲正不成功,请人工处理"
+STAN_MAX = 999_999
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS transactions (
+    txn_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('SENT', 'APPROVED', 'DECLINED', 'TIMEOUT', 'REVERSED', 'OFFLINE')),
+    stan INTEGER NOT NULL,
+    batch INTEGER NOT NULL,
+    amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL,
+    entry_mode TEXT NOT NULL,
+    pan_last4 TEXT NOT NULL,
+    pan_token TEXT NOT NULL,
+    response_code TEXT,
+    auth_code TEXT,
+    rrn TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (batch, stan)
+);
+CREATE TABLE IF NOT EXISTS reversals (
+    txn_id TEXT PRIMARY KEY REFERENCES transactions (txn_id),
+    state TEXT NOT NULL CHECK (state IN ('PENDING', 'DONE', 'FAILED')),
+    reason TEXT NOT NULL,
+    reason_code TEXT NOT NULL DEFAULT '98',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT
+);
+CREATE TABLE IF NOT EXISTS advices (
+    txn_id TEXT PRIMARY KEY REFERENCES transactions (txn_id),
+    state TEXT NOT NULL CHECK (state IN ('PENDING', 'DONE', 'FAILED')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT
+);
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    txn_id TEXT,
+    detail TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cancellations (
+    id INTEGER PRIMARY KEY,
+    txn_id TEXT NOT NULL,
+    amount_minor INTEGER,
+    at_state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    terminal_id TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS prints (
+    id INTEGER PRIMARY KEY,
+    txn_id TEXT NOT NULL REFERENCES transactions (txn_id),
+    copy TEXT NOT NULL,
+    reprint INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"""
+
+
+def new_txn_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, kw_only=True)
+class TxnRecord:
+    txn_id: str
+    kind: str
+    state: str
+    stan: int
+    batch: int
+    amount_minor: int
+    currency: str
+    entry_mode: str
+    pan_last4: str
+    response_code: str | None
+    auth_code: str | None
+    rrn: str | None
+    created_at: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capacity:
+    used: int
+    limit: int
+    warn_ratio: float
+
+    @property
+    def full(self) -> bool:
+        return self.used >= self.limit
+
+    @property
+    def warn(self) -> bool:
+        return self.used >= self.limit * self.warn_ratio
+
+
+class JournalCore:
+    def __init__(self, path: Path | str, *, capacity: int = 500, warn_ratio: float = 0.9) -> None:
+        self.path = Path(path)
+        self.capacity = capacity
+        self.warn_ratio = warn_ratio
+        self.commits = 0  # durable commits made, for the benchmarks
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # isolation_level=None: we open every transaction ourselves with BEGIN IMMEDIATE.
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            with self._tx() as db:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT OR IGNORE INTO counters VALUES ('stan', 0), ('batch', 1)")
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open the journal at {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self.commits += 1
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal write failed: {exc}") from exc
+
+    # -- sales ------------------------------------------------------------------------------
+    def record_sent(
+        self,
+        *,
+        txn_id: str,
+        amount_minor: int,
+        currency: str,
+        entry_mode: str,
+        pan_last4: str,
+        pan_token: str,
+        at: datetime,
+        kind: str = "sale",
+    ) -> TxnRecord:
+        """Allocate the STAN and commit the row as SENT. Idempotent on txn_id."""
+        with self._tx() as db:
+            existing = self._get(db, txn_id)
+            if existing is not None:
+                if (existing.amount_minor, existing.kind) != (amount_minor, kind):
+                    raise JournalError(f"transaction {txn_id} was recorded with other details")
+                return existing
+            if self._used(db) >= self.capacity:
+                raise JournalError(JOURNAL_FULL_MESSAGE)
+            stan, batch = self._allocate_stan(db), self._batch(db)
+            stamp = at.isoformat()
+            db.execute(
+                "INSERT INTO transactions (txn_id, kind, state, stan, batch, amount_minor, currency,"
+                " entry_mode, pan_last4, pan_token, created_at, updated_at)"
+                " VALUES (?, ?, 'SENT', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (txn_id, kind, stan, batch, amount_minor, currency, entry_mode, pan_last4, pan_token,
+                 stamp, stamp),
+            )
+            record = self._get(db, txn_id)
+        assert record is not None
+        return record
+
+    def record_answer(
+        self, txn_id: str, *, approved: bool, response_code: str, auth_code: str | None,
+        rrn: str | None, at: datetime,
+    ) -> TxnRecord:
+        """The host answered in time. Only a SENT row can take an answer."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE transactions SET state = ?, response_code = ?, auth_code = ?, rrn = ?, updated_at = ?"
+                " WHERE txn_id = ? AND state = 'SENT'",
+                ("APPROVED" if approved else "DECLINED", response_code, auth_code, rrn, at.isoformat(), txn_id),
+            )
+            if cur.rowcount != 1:
+                raise JournalError(f"transaction {txn_id} is not awaiting an answer")
+            record = self._get(db, txn_id)
+        assert record is not None
+        return record
+
+    def record_incident(self, kind: str, *, txn_id: str | None, detail: str, at: datetime) -> None:
+        with self._tx() as db:
+            self._incident(db, kind, txn_id, detail, at)
+
+    @staticmethod
+    def _incident(db: sqlite3.Connection, kind: str, txn_id: str | None, detail: str, at: datetime) -> None:
+        db.execute("INSERT INTO incidents (kind, txn_id, detail, at) VALUES (?, ?, ?, ?)",
+                   (kind, txn_id, detail, at.isoformat()))
+
+    def exception_report(self) -> list[dict[str, object]]:
+        """What a person must look at: escalated reversals and every incident, oldest first."""
+        cur = self._db.execute("SELECT kind, txn_id, detail, at FROM incidents ORDER BY id")
+        return [dict(zip(("kind", "txn_id", "detail", "at"), row, strict=True)) for row in cur]
+
+    # -- cancellations and prints -----------------------------------------------------------
+    def record_cancellation(
+        self, *, txn_id: str, amount_minor: int | None, at_state: str, reason: str, actor: str,
+        terminal_id: str, at: datetime,
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO cancellations (txn_id, amount_minor, at_state, reason, actor, terminal_id, at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (txn_id, amount_minor, at_state, reason, actor, terminal_id, at.isoformat()),
+            )
+
+    def cancellations(self) -> list[dict[str, object]]:
+        cur = self._db.execute("SELECT * FROM cancellations ORDER BY id")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
+
+    def record_print(self, *, txn_id: str, copy: str, reprint: bool, outcome: str, at: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO prints (txn_id, copy, reprint, outcome, at) VALUES (?, ?, ?, ?, ?)",
+                (txn_id, copy, int(reprint), outcome, at.isoformat()),
+            )
+
+    # -- batch and settlement ---------------------------------------------------------------
+    def current_batch(self) -> int:
+        return int(self._db.execute("SELECT value FROM counters WHERE name = 'batch'").fetchone()[0])
+
+    def next_stan(self) -> int:
+        """A STAN for a message that is not a transaction (settlement, sign-on), committed first."""
+        with self._tx() as db:
+            return self._allocate_stan(db)
+
+    @staticmethod
+    def _allocate_stan(db: sqlite3.Connection) -> int:
+        """The next trace number, 1..999999 and round again (call inside a transaction)."""
+        stan = int(db.execute("SELECT value FROM counters WHERE name = 'stan'").fetchone()[0]) % STAN_MAX + 1
+        db.execute("UPDATE counters SET value = ? WHERE name = 'stan'", (stan,))
+        return stan
+
+    @staticmethod
+    def _batch(db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT value FROM counters WHERE name = 'batch'").fetchone()[0])
+
+    def batch_records(self, batch: int) -> list[TxnRecord]:
+        """Every transaction of a batch, in the order it was made."""
+        ids = [r[0] for r in self._db.execute(
+            "SELECT txn_id FROM transactions WHERE batch = ? ORDER BY created_at, stan", (batch,))]
+        return [r for r in (self.get(i) for i in ids) if r is not None]
+
+    def close_batch(self, batch: int, *, at: datetime) -> None:
+        """After the host agreed and the archive is on disk: the batch leaves the live journal
+        and the next batch number starts, in one transaction."""
+        with self._tx() as db:
+            if db.execute("SELECT value FROM counters WHERE name = 'batch'").fetchone()[0] != batch:
+                raise JournalError(f"batch {batch} is not the open batch")
+            unsettled = db.execute(
+                "SELECT COUNT(*) FROM transactions WHERE batch = ? AND state IN ('SENT', 'TIMEOUT', 'OFFLINE')",
+                (batch,)).fetchone()[0]
+            if unsettled:
+                raise JournalError(f"batch {batch} still has {unsettled} unresolved transaction(s)")
+            ids = "SELECT txn_id FROM transactions WHERE batch = ?"
+            db.execute(f"DELETE FROM prints WHERE txn_id IN ({ids})", (batch,))
+            db.execute(f"DELETE FROM reversals WHERE state = 'DONE' AND txn_id IN ({ids})", (batch,))
+            db.execute(f"DELETE FROM advices WHERE state = 'DONE' AND txn_id IN ({ids})", (batch,))
+            db.execute("DELETE FROM transactions WHERE batch = ?", (batch,))
+            db.execute("UPDATE counters SET value = value + 1 WHERE name = 'batch'")
+            self._incident(db, "batch_settled", None, f"batch {batch:06d} settled and archived", at)
+
+    # -- queries ----------------------------------------------------------------------------
+    def get(self, txn_id: str) -> TxnRecord | None:
+        return self._get(self._db, txn_id)
+
+    def txn_id_for_stan(self, stan: int) -> str | None:
+        """The most recent transaction sent with this STAN (STANs wrap, so the newest wins)."""
+        row = self._db.execute(
+            "SELECT txn_id FROM transactions WHERE stan = ? ORDER BY created_at DESC LIMIT 1", (stan,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def capacity_status(self) -> Capacity:
+        return Capacity(used=self._used(self._db), limit=self.capacity, warn_ratio=self.warn_ratio)
+
+    def count_by_state(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT state, COUNT(*) FROM transactions GROUP BY state").fetchall())
+
+    @staticmethod
+    def _used(db: sqlite3.Connection) -> int:
+        batch = db.execute("SELECT value FROM counters WHERE name = 'batch'").fetchone()[0]
+        return int(db.execute("SELECT COUNT(*) FROM transactions WHERE batch = ?", (batch,)).fetchone()[0])
+
+    @staticmethod
+    def _get(db: sqlite3.Connection, txn_id: str) -> TxnRecord | None:
+        row = db.execute(
+            "SELECT txn_id, kind, state, stan, batch, amount_minor, currency, entry_mode, pan_last4,"
+            " response_code, auth_code, rrn, created_at FROM transactions WHERE txn_id = ?",
+            (txn_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("txn_id", "kind", "state", "stan", "batch", "amount_minor", "currency", "entry_mode",
+                "pan_last4", "response_code", "auth_code", "rrn", "created_at")
+        return TxnRecord(**dict(zip(keys, row, strict=True)))

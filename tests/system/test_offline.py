@@ -1,0 +1,82 @@
+"""Store and forward: with the host unreachable, small sales are approved offline within the floor
+limits and forwarded in order when it is back; over a limit the sale is declined with the reason."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulator.host import AcquirerSimulator
+from terminal.app import Till, build_till
+from terminal.checkout import CheckoutState
+from terminal.clock import FakeClock
+from terminal.steps_receipt import HOUSEKEEPING_S
+
+S = CheckoutState
+
+
+@pytest.fixture
+def host() -> Iterator[AcquirerSimulator]:
+    sim = AcquirerSimulator()
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def till(clock: FakeClock, var_dir: Path, host: AcquirerSimulator) -> Iterator[Till]:
+    url = f"tcp://{host.address[0]}:{host.address[1]}"
+    with build_till(clock=clock, var_dir=var_dir, overrides={"host.url": url}) as t:
+        yield t
+
+
+def _sell(till: Till, card: str, amount: int) -> tuple[str | None, str | None, str | None]:
+    assert till.emulators.card_reader is not None
+    till.emulators.card_reader.present(card)
+    sale = till.sale(amount, io_wait=2.0)
+    return sale.outcome, sale.response_code, sale.reason
+
+
+def _host_goes_away(till: Till, host: AcquirerSimulator) -> int:
+    port = host.address[1]
+    host.stop()
+    till.runtime.run_until(lambda: not till.host.connected, io_wait=2.0)  # the link notices
+    return port
+
+
+def test_offline_within_limits_then_forwarded_in_order(till: Till, host: AcquirerSimulator, clock: FakeClock) -> None:
+    port = _host_goes_away(till, host)
+    assert _sell(till, "approved-swipe", 10000)[:2] == ("APPROVED", "Y1")
+    assert _sell(till, "approved", 5000)[:2] == ("APPROVED", "Y1")  # chip: the card agrees offline (Y3)
+    assert till.journal.count_by_state() == {"OFFLINE": 2}
+    assert len(till.journal.pending_advices()) == 2
+
+    outcome, _, reason = _sell(till, "approved-swipe", 40000)  # over the 300.00 floor limit
+    assert outcome == "DECLINED" and reason is not None and "floor limit" in reason
+    outcome, _, reason = _sell(till, "pin-required", 1000)
+    assert outcome == "DECLINED" and reason is not None and "online PIN" in reason
+
+    back = AcquirerSimulator(port=port)  # the host comes back on the same address
+    back.start()
+    try:
+        clock.advance(HOUSEKEEPING_S)  # the idle terminal looks for what it owes
+        assert till.runtime.run_until(lambda: not till.journal.pending_advices() and till.flow.state is S.IDLE,
+                                      io_wait=2.0)
+        assert till.journal.count_by_state() == {"APPROVED": 2}
+        tid = str(till.terminal["terminal_id"])
+        assert [e.amount_minor for e in back.ledger if e.terminal_id == tid] == [10000, 5000]  # in order
+        result = till.settle(io_wait=2.0)
+        assert result is not None and result.balanced and result.totals.sales_amount == 15000
+    finally:
+        back.stop()
+
+
+def test_the_offline_count_limit_is_enforced(till: Till, host: AcquirerSimulator) -> None:
+    _host_goes_away(till, host)
+    limit = int(till.terminal["offline"]["max_count"])
+    for _ in range(limit):
+        assert _sell(till, "approved-swipe", 100)[0] == "APPROVED"
+    outcome, _, reason = _sell(till, "approved-swipe", 100)
+    assert outcome == "DECLINED" and reason is not None and "waiting to be forwarded" in reason
