@@ -291,3 +291,19 @@ def control_emulator(link: Any, line: str) -> str:
         return "error: this emulator takes no control commands yet"
     reply: str = link.control(lambda peer: apply(peer, line))
     return reply
+
+
+def serve_acquirer(listen: str, *, now: Callable[[], Any] | None = None) -> AcquirerSimulator:
+    """Start the acquirer simulator on "HOST:PORT" (port 0 picks one) and return it running; the
+    caller stops it. `now` is the host's wall clock (a scenario passes its virtual one).
+    ConfigError for a malformed address or one that cannot be bound."""
+    from datetime import datetime
+
+    from emulator.host import serve_forever_main
+
+    try:
+        return serve_forever_main(listen, now=now or datetime.now)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc

@@ -32,6 +32,16 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     where.add_argument("--listen", metavar="HOST:PORT", help="serve on TCP (socket:// URL)")
     emu.add_argument("--profile", help="device profile (default: the emulated-counter terminal's)")
+
+    host = sub.add_parser("host", help="serve the ISO 8583 acquirer simulator on TCP")
+    host.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to serve on (port 0 picks one)")
+
+    scenario = sub.add_parser("scenario", help="scripted, replayable sessions (see docs/scenarios.md)")
+    scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True, metavar="SUBCOMMAND")
+    run = scenario_sub.add_parser("run", help="run one scenario file against every emulator and the host")
+    run.add_argument("file", type=Path, help="scenario TOML, e.g. emulator/scenarios/01-host-timeout.toml")
+    run.add_argument("--seed", type=int, help="seed for steps that draw at random (default: the file's)")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
 
@@ -48,6 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                             var_dir=args.var)
         if args.command == "cards":
             return _cards()
+        if args.command == "host":
+            return _host(args.listen)
+        if args.command == "scenario":
+            from terminal.scenario import run_scenario
+
+            return run_scenario(args.file, seed=args.seed, as_json=args.json)
         return _emulate(args.device, profile=args.profile, pty=args.pty, listen=args.listen)
     except (TerminalError, ProfileError) as exc:
         print(f"till: {exc}", file=sys.stderr)
@@ -95,6 +111,33 @@ def _emulate(device: str, *, profile: str | None, pty: bool, listen: str | None)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         link.stop()
+        os.close(wake_r)
+        os.close(wake_w)
+
+
+def _host(listen: str) -> int:
+    """Serve the acquirer simulator until SIGINT/SIGTERM; its tcp:// URL is the first line."""
+    import os
+    import select
+
+    from terminal.app import serve_acquirer
+
+    simulator = serve_acquirer(listen)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    stop = {signal.SIGINT, signal.SIGTERM}
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in stop}
+    old_fd = signal.set_wakeup_fd(wake_w)  # a signal writes a byte here and wakes select()
+    try:
+        print(simulator.url, flush=True)
+        while not select.select([wake_r], [], [])[0]:
+            pass
+        return 0
+    finally:
+        signal.set_wakeup_fd(old_fd)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        simulator.stop()
         os.close(wake_r)
         os.close(wake_w)
 

@@ -6,6 +6,7 @@ The flow is split along the sale's seams — card (steps_card.py), host (steps_h
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from terminal.security import PanTokenizer
 __all__ = ["CardReader", "FlowBase", "HostLink", "Sale"]
 
 log = logging.getLogger("terminal.flow")
+# Deadline tokens are unique across flows: a clock that outlives a restarted terminal may still
+# hold the old flow's timers, and they must never match a wait of the new one.
+_TOKENS = itertools.count(1)
 
 
 class CardReader(Protocol):
@@ -85,7 +89,7 @@ class FlowBase(Triggers):
         self.sale: Sale | None = None
         self.completed: list[Sale] = []
         self._timer: Timer | None = None
-        self._token = 0
+        self._token = next(_TOKENS)
         self._escalated_retry_at = 0.0
 
     @property
@@ -104,14 +108,13 @@ class FlowBase(Triggers):
     def _arm(self, name: str, seconds: float) -> None:
         """Start the one wait the flow has at a time; an older deadline is ignored when it fires."""
         self._disarm()
-        self._token += 1
         self._timer = self.clock.call_later(seconds, Deadline(name=name, token=self._token))
 
     def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._token += 1
+        self._token = next(_TOKENS)
 
     def _show(self, key: str, detail: str = "") -> None:
         line = i18n.bilingual(key, detail)

@@ -308,6 +308,13 @@ class JournalCore:
     def get(self, txn_id: str) -> TxnRecord | None:
         return self._get(self._db, txn_id)
 
+    def last_decided(self) -> TxnRecord | None:
+        """The most recent transaction with an outcome a receipt can show (what "reprint" prints)."""
+        row = self._db.execute(
+            "SELECT txn_id FROM transactions WHERE state IN ('APPROVED', 'DECLINED', 'REVERSED', 'OFFLINE')"
+            " ORDER BY rowid DESC LIMIT 1").fetchone()
+        return None if row is None else self.get(str(row[0]))
+
     def txn_id_for_stan(self, stan: int) -> str | None:
         """The most recent transaction sent with this STAN (STANs wrap, so the newest wins)."""
         row = self._db.execute(

@@ -102,14 +102,15 @@ class ReceiptSteps(FlowBase):
         self.abandon_printing()
 
     def reprint_last(self, copy: Copy = Copy.CARDHOLDER) -> list[str]:
-        """Operator: print the last sale's copy again, marked REPRINT / 重打印. Returns problems."""
+        """Operator: print the last decided transaction's copy again, marked REPRINT / 重打印.
+        Read from the journal, so it works after a restart too. Returns the printer's problems."""
         if self.state not in (S.IDLE, S.SETTLE_REQUIRED):
             raise InputError(f"reprint only when idle (now {self.state.name})")
-        last = next((s for s in reversed(self.completed) if s.record is not None), None)
-        record = self.journal.get(last.txn_id) if last is not None else None
-        if record is None or record.state not in ("APPROVED", "DECLINED", "REVERSED"):
+        record = self.journal.last_decided()
+        if record is None:
             raise InputError("there is no receipt to reprint")
-        self.spool.approved = record.state == "APPROVED" and last is not None and last.outcome == "APPROVED"
+        # A host approval the card then refused was reversed: its slip says declined.
+        self.spool.approved = record.state in ("APPROVED", "OFFLINE")
         events = self.spool.print_one(record, PrintJob(copy=copy, reprint=True))
         return [type(e).__name__ for e in events]
 
