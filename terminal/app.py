@@ -20,6 +20,8 @@ from emulator.card_reader import CardReaderEmulator
 from emulator.host import AcquirerSimulator
 from emulator.printer import PrinterEmulator
 from firmware_profiles import ProfileError, load_profile
+from terminal.access import AccessControl, Approval
+from terminal.audit import AuditTrail
 from terminal.checkout import CheckoutState
 from terminal.clock import Clock, SystemClock
 from terminal.errors import ConfigError
@@ -133,6 +135,8 @@ class Till:
                                warn_ratio=float(self.terminal["limits"]["journal_warn_ratio"]))
         self._closers.append(self.journal.close)
         tokenizer = PanTokenizer(load_or_create_key(self.var_dir / "keys" / "pan.key"))
+        self.audit = AuditTrail(self.journal, load_or_create_key(self.var_dir / "keys" / "audit.key"))
+        self.access = AccessControl(self.terminal, self.audit, self.clock)
 
         self.printer = PrinterDriver(printer_url, self.printer_profile)
         self.card_reader = CardReaderDriver(reader_url, self.card_reader_profile)
@@ -197,14 +201,41 @@ class Till:
         self.runtime.run_until(lambda: self.flow.state in SETTLED_STATES, io_wait=io_wait)
         return sale
 
-    def settle(self, *, actor: str = "operator", io_wait: float = 10.0) -> Any:
-        """Settle the open batch (owed reversals go out first); returns the SettlementResult."""
+    def approve(
+        self, operation: str, *, operator_id: str, pin: str, reason: str, txn_id: str | None = None
+    ) -> Approval:
+        """A supervisor's own credentials for one privileged operation; audited granted or denied."""
+        return self.access.approve(operation, operator_id=operator_id, pin=pin, reason=reason, txn_id=txn_id)
+
+    def void(self, original_txn_id: str, *, supervisor: str, pin: str, reason: str, io_wait: float = 10.0) -> Sale:
+        """撤销: void a sale of the open batch, under a supervisor's own PIN."""
+        original = self.journal.get(original_txn_id)
+        approval = self.approve("void", operator_id=supervisor, pin=pin, reason=reason, txn_id=original_txn_id)
+        return self._credit("void", original_txn_id, original.amount_minor if original else 0, approval, io_wait)
+
+    def refund(self, original_txn_id: str, amount_minor: int, *, supervisor: str, pin: str, reason: str,
+               io_wait: float = 10.0) -> Sale:
+        """退货: refund part or all of an approved sale, under a supervisor's own PIN."""
+        approval = self.approve("refund", operator_id=supervisor, pin=pin, reason=reason, txn_id=original_txn_id)
+        return self._credit("refund", original_txn_id, amount_minor, approval, io_wait)
+
+    def _credit(self, kind: str, original: str, amount: int, approval: Approval, io_wait: float) -> Sale:
+        self.flow.recover_if_needed()
+        self.runtime.run_until(lambda: self.flow.state is CheckoutState.IDLE, io_wait=io_wait)
+        sale = self.flow.begin_credit(kind, original, amount, approval=approval)
+        self.runtime.run_until(lambda: self.flow.state in SETTLED_STATES, io_wait=io_wait)
+        return sale
+
+    def settle(self, *, supervisor: str, pin: str, reason: str = "end of day", io_wait: float = 10.0) -> Any:
+        """Settle the open batch under a supervisor's own PIN (owed reversals and advices go out
+        first); returns the SettlementResult."""
+        approval = self.approve("settle", operator_id=supervisor, pin=pin, reason=reason)
         self.flow.recover_if_needed()
         self.runtime.run_until(lambda: self.flow.state is CheckoutState.IDLE, io_wait=io_wait)
         if self.journal.pending_advices() and self.flow.state is CheckoutState.IDLE:
             self.flow.forward()
             self.runtime.run_until(lambda: self.flow.state is not CheckoutState.FORWARDING, io_wait=io_wait)
-        self.flow.start_settlement(actor=actor)
+        self.flow.start_settlement(approval=approval)
         self.runtime.run_until(lambda: self.flow.state is not CheckoutState.SETTLING, io_wait=io_wait)
         return self.flow.last_settlement
 

@@ -50,6 +50,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "enter_amount", "source": S.AMOUNT_ENTRY, "dest": S.AWAITING_CARD},
     {"trigger": "retry_read", "source": S.AWAITING_CARD, "dest": S.AWAITING_CARD},  # fallback
     {"trigger": "detect_card", "source": S.AWAITING_CARD, "dest": S.READING_CARD},
+    {"trigger": "start_credit", "source": S.IDLE, "dest": S.AUTHORIZING},  # void / refund of a sale
     {"trigger": "ask_pin", "source": S.READING_CARD, "dest": S.PIN_ENTRY},
     {"trigger": "accept_card", "source": S.READING_CARD, "dest": S.AUTHORIZING},
     {"trigger": "accept_pin", "source": S.PIN_ENTRY, "dest": S.AUTHORIZING},
@@ -88,6 +89,7 @@ class Triggers:
     enter_amount: Callable[..., bool]
     retry_read: Callable[..., bool]
     detect_card: Callable[..., bool]
+    start_credit: Callable[..., bool]
     ask_pin: Callable[..., bool]
     accept_card: Callable[..., bool]
     accept_pin: Callable[..., bool]

@@ -23,6 +23,7 @@ from drivers.card_reader.events import (
 from drivers.events import DeviceFault, FaultKind
 from drivers.printer.events import PrinterReady
 from terminal import i18n
+from terminal.access import Approval
 from terminal.checkout import CANCELLABLE, CheckoutState, build_machine
 from terminal.clock import Deadline
 from terminal.errors import InputError, JournalError
@@ -65,6 +66,35 @@ class SaleFlow(CardSteps, HostSteps, ReceiptSteps, SettleSteps):
             self._show("journal_warn", f"{capacity.used}/{capacity.limit}")
         self.start_sale()
         self.enter_amount()
+        return self.sale
+
+    def begin_credit(self, kind: str, original_txn_id: str, amount_minor: int, *, approval: Approval) -> Sale:
+        """Supervisor: void (撤销, the whole sale, same batch) or refund (退货, up to what is left)."""
+        self._require(approval, kind)
+        if kind not in ("void", "refund"):
+            raise InputError(f"{kind!r} is neither a void nor a refund")
+        if self.state is not S.IDLE:
+            raise InputError(f"a {kind} can only start when idle (now {self.state.name})")
+        original = self.journal.get(original_txn_id)
+        if original is None or original.kind != "sale" or original.state != "APPROVED":
+            raise InputError(f"{original_txn_id} is not an approved sale")
+        credits = self.journal.credits_against(original_txn_id)
+        if any(c.kind == "void" for c in credits):
+            raise InputError("that sale is already voided")
+        if kind == "void":
+            if original.batch != self.journal.current_batch():
+                raise InputError("only a sale of the open batch can be voided; refund it instead")
+            if credits:
+                raise InputError("that sale is partly refunded; refund the rest instead")
+            if amount_minor != original.amount_minor:
+                raise InputError("a void is for the sale's full amount")
+        elif not 0 < amount_minor <= original.amount_minor - sum(c.amount_minor for c in credits):
+            raise InputError("a refund is more than zero and at most what is left of the sale")
+        if self.journal.capacity_status().full:
+            raise JournalError(JOURNAL_FULL_MESSAGE)
+        log.info("%s of %s approved by %s: %s", kind, original_txn_id, approval.approver, approval.reason)
+        self.sale = Sale(txn_id=new_txn_id(), amount_minor=amount_minor, kind=kind, original=original)
+        self.start_credit()
         return self.sale
 
     def recover_if_needed(self) -> bool:

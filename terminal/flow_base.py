@@ -17,6 +17,7 @@ from drivers.card_reader.events import CardRead, EntryMode
 from drivers.events import DeviceFault
 from drivers.sensitive import Secret
 from terminal import i18n
+from terminal.access import AccessDenied, Approval
 from terminal.checkout import CheckoutState, Triggers
 from terminal.clock import Clock, Deadline, Timer
 from terminal.journal import Journal, TxnRecord
@@ -54,6 +55,8 @@ class Sale:
 
     txn_id: str
     amount_minor: int
+    kind: str = "sale"  # or "void" / "refund" of `original`
+    original: TxnRecord | None = None
     modes: frozenset[EntryMode] = frozenset(EntryMode)
     fallbacks: int = 0
     card: CardRead | None = None  # RAM only, dropped when the sale ends
@@ -122,8 +125,11 @@ class FlowBase(Triggers):
             self.sale.messages.append(line)
         self._display(line)
 
-    def _state_name(self, event: Any) -> str:
-        return str(event.transition.source)
+    @staticmethod
+    def _require(approval: Approval, operation: str) -> None:
+        """A privileged step goes on only with an approval for exactly that operation."""
+        if approval.operation != operation:
+            raise AccessDenied(f"an approval for {approval.operation!r} does not allow {operation!r}")
 
     def is_state(self, state: CheckoutState) -> bool:
         return self.state is state

@@ -30,6 +30,7 @@ __all__ = [
 JOURNAL_FULL_MESSAGE = "journal full, settle first / 交易流水已满，请先结算"
 REVERSAL_FAILED_MESSAGE = "reversal failed, handle manually / 冲正不成功,请人工处理"
 STAN_MAX = 999_999
+SCHEMA_VERSION = 1  # PRAGMA user_version; a journal of another version is refused, never migrated blindly
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     response_code TEXT,
     auth_code TEXT,
     rrn TEXT,
+    original_txn_id TEXT REFERENCES transactions (txn_id),
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     UNIQUE (batch, stan)
@@ -114,6 +116,7 @@ class TxnRecord:
     auth_code: str | None
     rrn: str | None
     created_at: str
+    original_txn_id: str | None = None  # the sale a void or refund credits
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,9 +149,16 @@ class JournalCore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             with self._tx() as db:
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                fresh = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+                if not fresh and version != SCHEMA_VERSION:
+                    raise JournalError(
+                        f"the journal at {path} has schema v{version}, this terminal needs v{SCHEMA_VERSION}:"
+                        " settle the batch with the old version, archive the file, then start a new one")
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     db.execute(statement)
                 db.execute("INSERT OR IGNORE INTO counters VALUES ('stan', 0), ('batch', 1)")
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open the journal at {path}: {exc}") from exc
 
@@ -181,6 +191,7 @@ class JournalCore:
         pan_token: str,
         at: datetime,
         kind: str = "sale",
+        original_txn_id: str | None = None,
     ) -> TxnRecord:
         """Allocate the STAN and commit the row as SENT. Idempotent on txn_id."""
         with self._tx() as db:
@@ -195,10 +206,10 @@ class JournalCore:
             stamp = at.isoformat()
             db.execute(
                 "INSERT INTO transactions (txn_id, kind, state, stan, batch, amount_minor, currency,"
-                " entry_mode, pan_last4, pan_token, created_at, updated_at)"
-                " VALUES (?, ?, 'SENT', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " entry_mode, pan_last4, pan_token, original_txn_id, created_at, updated_at)"
+                " VALUES (?, ?, 'SENT', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (txn_id, kind, stan, batch, amount_minor, currency, entry_mode, pan_last4, pan_token,
-                 stamp, stamp),
+                 original_txn_id, stamp, stamp),
             )
             record = self._get(db, txn_id)
         assert record is not None
@@ -308,6 +319,20 @@ class JournalCore:
     def get(self, txn_id: str) -> TxnRecord | None:
         return self._get(self._db, txn_id)
 
+    def pan_token_of(self, txn_id: str) -> str:
+        """The keyed hash of a transaction's card, so a void or refund names the same card."""
+        row = self._db.execute("SELECT pan_token FROM transactions WHERE txn_id = ?", (txn_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"no transaction {txn_id}")
+        return str(row[0])
+
+    def credits_against(self, txn_id: str) -> list[TxnRecord]:
+        """Voids and refunds of a sale that the host approved or may still book (not declined)."""
+        ids = [r[0] for r in self._db.execute(
+            "SELECT txn_id FROM transactions WHERE original_txn_id = ? AND state IN ('SENT', 'APPROVED', 'TIMEOUT')"
+            " ORDER BY rowid", (txn_id,))]
+        return [r for r in (self.get(i) for i in ids) if r is not None]
+
     def last_decided(self) -> TxnRecord | None:
         """The most recent transaction with an outcome a receipt can show (what "reprint" prints)."""
         row = self._db.execute(
@@ -336,11 +361,11 @@ class JournalCore:
     def _get(db: sqlite3.Connection, txn_id: str) -> TxnRecord | None:
         row = db.execute(
             "SELECT txn_id, kind, state, stan, batch, amount_minor, currency, entry_mode, pan_last4,"
-            " response_code, auth_code, rrn, created_at FROM transactions WHERE txn_id = ?",
+            " response_code, auth_code, rrn, created_at, original_txn_id FROM transactions WHERE txn_id = ?",
             (txn_id,),
         ).fetchone()
         if row is None:
             return None
         keys = ("txn_id", "kind", "state", "stan", "batch", "amount_minor", "currency", "entry_mode",
-                "pan_last4", "response_code", "auth_code", "rrn", "created_at")
+                "pan_last4", "response_code", "auth_code", "rrn", "created_at", "original_txn_id")
         return TxnRecord(**dict(zip(keys, row, strict=True)))

@@ -44,6 +44,7 @@ class Copy(enum.Enum):
 
 
 COPY_TITLES = {Copy.MERCHANT: ("商户存根", "MERCHANT COPY"), Copy.CARDHOLDER: ("持卡人存根", "CARDHOLDER COPY")}
+TXN_TYPES = {"sale": "消费 SALE", "void": "撤销 VOID", "refund": "退货 REFUND"}
 ENTRY_MODES = {"chip": ("芯片", "CHIP"), "swipe": ("刷卡", "SWIPE"), "tap": ("挥卡", "TAP")}
 
 
@@ -94,7 +95,7 @@ def build_receipt(
         Line(zh="终端编号", en="TERMINAL NO", value=str(terminal["terminal_id"])),
         Line(zh="卡号", en="CARD NO", value=mask_pan(record.pan_last4)),
         Line(zh="输入方式", en="ENTRY", value=f"{zh_mode} {en_mode}"),
-        Line(zh="交易类型", en="TXN TYPE", value="消费 SALE"),
+        Line(zh="交易类型", en="TXN TYPE", value=TXN_TYPES.get(record.kind, record.kind.upper())),
         Line(zh="批次号", en="BATCH NO", value=f"{record.batch:06d}"),
         Line(zh="凭证号", en="TRACE NO", value=f"{record.stan:06d}"),
         Line(zh="参考号", en="REF NO", value=record.rrn or "-"),

@@ -66,7 +66,7 @@ class ReversalDesk:
             stan=record.stan, amount_minor=record.amount_minor, reason=reason_code,
             original_when=datetime.fromisoformat(record.created_at), terminal_id=str(self.terminal["terminal_id"]),
             merchant_id=str(self.terminal["merchant_id"]), currency=record.currency, batch=record.batch,
-            rrn=record.rrn, auth_code=record.auth_code, repeat=attempts > 1,
+            kind=record.kind, rrn=record.rrn, auth_code=record.auth_code, repeat=attempts > 1,
         )
         try:
             if not self.host.connected:

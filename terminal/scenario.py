@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from terminal.access import Approval
 from terminal.app import Till
 from terminal.checkout import CheckoutState
 from terminal.money import format_amount
@@ -37,6 +38,8 @@ __all__ = ["ScenarioError", "ScenarioRunner", "run_scenario"]
 S = CheckoutState
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _LOST = "lost"  # rig.act's None: the power went during the action
+
+SUPERVISOR = ("supervisor-1", "8888")  # the emulated terminal's test supervisor
 
 
 def run_scenario(path: str | Path, *, seed: int | None = None, as_json: bool = False,
@@ -258,7 +261,7 @@ class ScenarioRunner:
             "resume-printing": lambda t: t.flow.resume_printing_now(),
             "cancel": lambda t: t.flow.cancel_sale(actor="operator"),
             "confirm-signature": lambda t: t.flow.confirm_signature(actor="operator"),
-            "abandon-receipts": lambda t: t.flow.abandon_receipts(reason="operator gave up", actor="operator"),
+            "abandon-receipts": lambda t: t.flow.abandon_receipts(approval=_supervisor(t, "abandon_receipts")),
             "recover": lambda t: t.flow.recover_if_needed(),
         }
         result = rig.act(actions[do])
@@ -273,7 +276,7 @@ class ScenarioRunner:
         # As Till.settle: owed reversals first, then stored offline sales, then the batch.
         rig.act(lambda t: t.flow.recover_if_needed())
         rig.act(lambda t: t.flow.forward() if t.journal.pending_advices() and t.flow.state is S.IDLE else None)
-        started = rig.act(lambda t: t.flow.start_settlement(actor="operator"))
+        started = rig.act(lambda t: t.flow.start_settlement(approval=_supervisor(t, "settle")))
         if isinstance(started, Refused):
             return started
         result = rig.till.flow.last_settlement if rig.till is not None else None
@@ -283,7 +286,8 @@ class ScenarioRunner:
                                "detail": result.detail, "totals": totals_dict(result.totals)}}
 
     def _reprint(self, copy: Copy) -> dict[str, Any] | Refused:
-        result = self.ctx.rig.act(lambda t: t.flow.reprint_last(copy))  # from the journal: works after a reboot
+        # From the journal, so it works after a reboot.
+        result = self.ctx.rig.act(lambda t: t.flow.reprint_last(copy, approval=_supervisor(t, "reprint")))
         if isinstance(result, Refused) or result is None:
             return result if isinstance(result, Refused) else {"from": "journal"}
         return {"from": "journal", "problems": list(result)}
@@ -294,6 +298,11 @@ class ScenarioRunner:
         failures = [self._scrub(f) for f in failures]
         self.failures += [f"step {self._current.number}: {f}" for f in failures]
         return {"ok": not failures, "failures": failures}
+
+
+def _supervisor(till: Till, operation: str) -> Approval:
+    """Scenarios act as the emulated terminal's test supervisor (docs/access.md); audited as usual."""
+    return till.approve(operation, operator_id=SUPERVISOR[0], pin=SUPERVISOR[1], reason="scenario step")
 
 
 def _print_text(report: dict[str, Any], out: TextIO) -> None:

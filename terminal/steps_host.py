@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from drivers.acquirer.events import HostMessage
+from drivers.acquirer.spec import OriginalRef
 from drivers.card_reader import tlv
 from drivers.card_reader.events import Cvm, EntryMode
 from drivers.errors import RemoteProtocolError
@@ -18,7 +19,7 @@ from terminal.checkout import CheckoutState
 from terminal.errors import JournalError
 from terminal.flow_base import FlowBase, log
 from terminal.host.client import HostLinkError
-from terminal.host.messages import parse_sale_response, sale_request
+from terminal.host.messages import parse_sale_response, refund_request, sale_request, void_request
 from terminal.journal import new_txn_id
 from terminal.steps_card import MAX_PIN_TRIES
 
@@ -32,6 +33,9 @@ ESCALATED_RETRY_S = 600.0  # an escalated reversal gets another round this long 
 class HostSteps(FlowBase):
     def on_enter_AUTHORIZING(self, _: Any) -> None:
         sale = self._sale()
+        if sale.kind != "sale":
+            self._authorize_credit()
+            return
         card = sale.card
         assert card is not None, "authorising without a card"
         if sale.record is not None:  # a PIN retry is a new host transaction
@@ -89,7 +93,7 @@ class HostSteps(FlowBase):
         )
         sale.response_code = answer.response_code
         self._disarm()
-        chip = sale.record.entry_mode == EntryMode.CHIP.value
+        chip = sale.kind == "sale" and sale.record.entry_mode == EntryMode.CHIP.value
         if answer.approved and chip:
             sale.issuer_data = _issuer_data(msg)
             self.complete_chip()
@@ -104,6 +108,40 @@ class HostSteps(FlowBase):
                 self.decline()
         else:
             self.decline()
+
+    def _authorize_credit(self) -> None:
+        """A void (撤销) or refund (退货): journalled first like a sale, no card, never offline."""
+        sale, original = self._sale(), self._sale().original
+        assert original is not None, "a credit names its sale"
+        try:
+            if not self.host.connected:
+                self.host.connect()
+            sale.record = record = self.journal.record_sent(
+                txn_id=sale.txn_id, amount_minor=sale.amount_minor, currency=original.currency,
+                entry_mode=original.entry_mode, pan_last4=original.pan_last4,
+                pan_token=self.journal.pan_token_of(original.txn_id), at=self.clock.wall(), kind=sale.kind,
+                original_txn_id=original.txn_id,
+            )
+        except (HostLinkError, JournalError) as exc:  # nothing has left for the host
+            sale.reason = f"{sale.kind} not possible now: {exc}"
+            self.decline()
+            return
+        self._show("processing")
+        self._arm("host", float(self.terminal["host"]["timeout_s"]))
+        build = void_request if sale.kind == "void" else refund_request
+        request = build(
+            stan=record.stan, amount_minor=record.amount_minor,
+            original=OriginalRef.of(batch=original.batch, stan=original.stan,
+                                    when=datetime.fromisoformat(original.created_at)),
+            original_rrn=original.rrn, original_auth_code=original.auth_code,
+            terminal_id=str(self.terminal["terminal_id"]), merchant_id=str(self.terminal["merchant_id"]),
+            currency=record.currency, batch=record.batch, when=datetime.fromisoformat(record.created_at),
+        )
+        try:
+            self.host.send(request)
+        except HostLinkError as exc:
+            log.warning("host send failed for %s: %s", sale.txn_id, exc)
+            self.lose_host()
 
     def _offline(self, why: str) -> None:
         """Host unreachable before a byte left: approve offline within the floor limits, or decline."""

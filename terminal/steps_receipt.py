@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drivers.card_reader.events import Cvm, EntryMode
+from terminal.access import Approval
 from terminal.checkout import CheckoutState
 from terminal.errors import InputError
 from terminal.flow_base import FlowBase, log
@@ -47,7 +48,8 @@ class ReceiptSteps(FlowBase):
         sale.outcome = "DECLINED"
         came_from = event.transition.source
         record = sale.record
-        if came_from == S.AUTHORIZING.name and record is not None and record.entry_mode == EntryMode.CHIP.value:
+        chip = sale.kind == "sale" and record is not None and record.entry_mode == EntryMode.CHIP.value
+        if came_from == S.AUTHORIZING.name and chip:
             # Tell the card the issuer said no, so it ends its session with an AAC.
             fault = self.card_reader.complete(approved=False, response_code=sale.response_code or "05")
             if fault is not None:
@@ -91,8 +93,10 @@ class ReceiptSteps(FlowBase):
         self.resume_printing()
         return True
 
-    def abandon_receipts(self, *, reason: str, actor: str) -> None:
-        """Operator: give up on the rest of this sale's receipts (they can be reprinted later)."""
+    def abandon_receipts(self, *, approval: Approval) -> None:
+        """Supervisor: give up on the rest of this sale's receipts (they can be reprinted later)."""
+        self._require(approval, "abandon_receipts")
+        reason, actor = approval.reason, approval.approver
         if self.state is not S.PRINTER_PAUSED:
             raise InputError(f"the printer is not paused (now {self.state.name})")
         sale = self._sale()
@@ -101,9 +105,10 @@ class ReceiptSteps(FlowBase):
         self.spool.pending.clear()
         self.abandon_printing()
 
-    def reprint_last(self, copy: Copy = Copy.CARDHOLDER) -> list[str]:
-        """Operator: print the last decided transaction's copy again, marked REPRINT / 重打印.
+    def reprint_last(self, copy: Copy = Copy.CARDHOLDER, *, approval: Approval) -> list[str]:
+        """Supervisor: print the last decided transaction's copy again, marked REPRINT / 重打印.
         Read from the journal, so it works after a restart too. Returns the printer's problems."""
+        self._require(approval, "reprint")
         if self.state not in (S.IDLE, S.SETTLE_REQUIRED):
             raise InputError(f"reprint only when idle (now {self.state.name})")
         record = self.journal.last_decided()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from drivers.acquirer.events import HostMessage
+from terminal.access import Approval
 from terminal.checkout import CheckoutState
 from terminal.errors import InputError
 from terminal.flow_base import FlowBase, log
@@ -28,15 +29,16 @@ class SettleSteps(FlowBase):
         self.settlement = SettlementDesk(journal=self.journal, clock=self.clock, terminal=self.terminal,
                                          archive=archive)
 
-    def start_settlement(self, *, actor: str) -> None:
-        """Operator: settle the open batch. Owed reversals must have gone out first."""
+    def start_settlement(self, *, approval: Approval) -> None:
+        """Supervisor: settle the open batch. Owed reversals and advices must have gone out first."""
+        self._require(approval, "settle")
         if self.state not in (S.IDLE, S.SETTLE_REQUIRED):
             raise InputError(f"settlement starts when idle (now {self.state.name})")
         if self.journal.pending_reversals():
             raise InputError("a reversal is pending; it goes out before settlement")
         if self.journal.pending_advices():
             raise InputError("stored offline sales go to the host before settlement")
-        log.info("settlement of batch %06d started by %s", self.journal.current_batch(), actor)
+        log.info("settlement of batch %06d started by %s", self.journal.current_batch(), approval.approver)
         self.settle()
 
     def on_enter_SETTLE_REQUIRED(self, _: Any) -> None:

@@ -13,6 +13,7 @@ from terminal.app import Till, build_till
 from terminal.checkout import CheckoutState
 from terminal.clock import FakeClock
 from terminal.steps_receipt import HOUSEKEEPING_S
+from tests.system.conftest import SUPERVISOR
 
 S = CheckoutState
 
@@ -67,7 +68,7 @@ def test_offline_within_limits_then_forwarded_in_order(till: Till, host: Acquire
         assert till.journal.count_by_state() == {"APPROVED": 2}
         tid = str(till.terminal["terminal_id"])
         assert [e.amount_minor for e in back.ledger if e.terminal_id == tid] == [10000, 5000]  # in order
-        result = till.settle(io_wait=2.0)
+        result = till.settle(**SUPERVISOR, io_wait=2.0)
         assert result is not None and result.balanced and result.totals.sales_amount == 15000
     finally:
         back.stop()

@@ -17,6 +17,7 @@ from terminal.checkout import CheckoutState
 from terminal.clock import FakeClock
 from terminal.flow import PRINTER_RECHECK_S
 from terminal.receipts import Copy
+from tests.system.conftest import approve
 
 S = CheckoutState
 
@@ -123,9 +124,9 @@ def test_operator_can_abandon_receipts_and_reprint_later(
         sale = till.sale(800)
         assert _state(till) is S.PRINTER_PAUSED
         assert not till.flow.resume_printing_now()  # cover still open
-        till.flow.abandon_receipts(reason="printer broken", actor="supervisor-1")
+        till.flow.abandon_receipts(approval=approve(till, "abandon_receipts", "printer broken"))
         assert _state(till) is S.IDLE and sale.outcome == "APPROVED"
 
         printer.close_cover()
-        assert till.flow.reprint_last(Copy.CARDHOLDER) == []
+        assert till.flow.reprint_last(Copy.CARDHOLDER, approval=approve(till, "reprint")) == []
         assert "重打印 REPRINT" in printer.pages[-1].text and "CARDHOLDER COPY" in printer.pages[-1].text

@@ -13,6 +13,7 @@ from terminal.clock import FakeClock
 from terminal.errors import JournalError
 from terminal.receipts import Copy
 from terminal.settlement import Archive
+from tests.system.conftest import SUPERVISOR, approve
 
 S = CheckoutState
 
@@ -36,7 +37,7 @@ def test_a_balanced_batch_is_archived_closed_and_the_next_one_starts(till: Till,
     tid = str(till.terminal["terminal_id"])
     assert till.emulators.host.batch_totals(tid, 1).sales_amount == 1250
 
-    result = till.settle(io_wait=2.0)
+    result = till.settle(**SUPERVISOR, io_wait=2.0)
     assert result is not None and result.balanced and result.uploaded == 0
     assert (result.totals.sales_count, result.totals.sales_amount) == (2, 1250)
     archive = var_dir / "batches" / "batch-000001.json"
@@ -54,7 +55,7 @@ def test_out_of_balance_uploads_the_detail_and_settles_again(till: Till) -> None
     _sell(till, "approved", 1000)
     _sell(till, "approved", 2000)
     till.emulators.host.report_out_of_balance_once()
-    result = till.settle(io_wait=2.0)
+    result = till.settle(**SUPERVISOR, io_wait=2.0)
     assert result is not None and result.balanced and result.uploaded == 2
     assert till.journal.current_batch() == 2
 
@@ -63,7 +64,7 @@ def test_a_silent_host_leaves_the_batch_open(till: Till, clock: FakeClock) -> No
     assert till.emulators.host is not None
     _sell(till, "approved", 1000)
     till.emulators.host.hold_responses = True
-    till.flow.start_settlement(actor="supervisor-1")
+    till.flow.start_settlement(approval=approve(till, "settle"))
     assert _state(till) is S.SETTLING
     clock.advance(float(till.terminal["host"]["timeout_s"]))
     till.runtime.step()
@@ -79,8 +80,8 @@ def test_a_full_journal_refuses_sales_until_settled(clock: FakeClock, var_dir: P
         assert _state(till) is S.SETTLE_REQUIRED
         with pytest.raises(JournalError, match="交易流水已满，请先结算"):
             till.flow.begin_sale(400)
-        assert till.flow.reprint_last(Copy.CARDHOLDER) == []  # reprints still work
-        result = till.settle(io_wait=2.0)
+        assert till.flow.reprint_last(Copy.CARDHOLDER, approval=approve(till, "reprint")) == []  # reprints still work
+        result = till.settle(**SUPERVISOR, io_wait=2.0)
         assert result is not None and result.balanced
         assert _state(till) is S.IDLE
         assert _sell(till, "approved", 400) == "APPROVED"
