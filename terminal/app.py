@@ -290,8 +290,13 @@ def check_test_card(name: str) -> int | None:
 EMULATOR_KINDS = {"printer": "printer", "card-reader": "card_reader"}
 
 
-def serve_emulator(kind: str, *, profile: str | None, pty: bool, listen: str | None) -> Any:
-    """Start one emulator on a pty or a TCP socket; returns the running link (call .stop())."""
+def serve_emulator(
+    kind: str, *, profile: str | None, pty: bool, listen: str | None, baud: int | None = None,
+    faults: list[str] | None = None,
+) -> Any:
+    """Start one emulator on a pty or a TCP socket; returns the running link (call .stop()).
+    `faults` are control lines applied before serving (e.g. "fault paper-out")."""
+    from emulator.control import apply
     from emulator.link import PtyLink, TcpLink
 
     if kind not in EMULATOR_KINDS:
@@ -300,8 +305,14 @@ def serve_emulator(kind: str, *, profile: str | None, pty: bool, listen: str | N
     name = profile or load_terminal_profile("emulated-counter")["devices"][profile_kind]["profile"]
     device = _device_profile(profile_kind, name)
     peer: Any = PrinterEmulator(device) if kind == "printer" else CardReaderEmulator(device)
+    for line in faults or []:
+        reply = apply(peer, line)
+        if reply.startswith("error"):
+            raise ConfigError(f"{line!r}: {reply}")
     serial = device.get("serial", {})
-    settings = {"baud": int(serial.get("baud", 9600)), "framing": str(serial.get("framing", "8N1"))}
+    if baud is not None and not 50 <= baud <= 4_000_000:
+        raise ConfigError(f"--baud {baud} is not a serial line speed")
+    settings = {"baud": baud or int(serial.get("baud", 9600)), "framing": str(serial.get("framing", "8N1"))}
     if pty:
         return PtyLink(peer, **settings).start()
     host, _, port = (listen or "").rpartition(":")
@@ -311,6 +322,14 @@ def serve_emulator(kind: str, *, profile: str | None, pty: bool, listen: str | N
         return TcpLink(peer, host=host, port=int(port), **settings).start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
+
+
+def render_escpos(data: bytes, *, profile: str | None) -> Any:
+    """What a printer of this profile makes of an ESC/POS byte stream (pages, unknown commands)."""
+    from emulator.printer import render_stream
+
+    name = profile or load_terminal_profile("emulated-counter")["devices"]["printer"]["profile"]
+    return render_stream(data, _device_profile("printer", name))
 
 
 def control_emulator(link: Any, line: str) -> str:

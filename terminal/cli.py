@@ -32,6 +32,16 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     where.add_argument("--listen", metavar="HOST:PORT", help="serve on TCP (socket:// URL)")
     emu.add_argument("--profile", help="device profile (default: the emulated-counter terminal's)")
+    emu.add_argument("--fault", action="append", default=[], metavar="FAULT",
+                     help="start with a fault, e.g. paper-out, near-end, cover-open (repeatable)")
+    emu.add_argument("--baud", type=int, help="line rate to pace to (default: the profile's)")
+
+    escpos = sub.add_parser("escpos", help="ESC/POS tools")
+    escpos_sub = escpos.add_subparsers(dest="escpos_command", required=True, metavar="TOOL")
+    render = escpos_sub.add_parser("render", help="render a captured ESC/POS byte stream to text and PNG")
+    render.add_argument("file", type=Path, help="the byte stream (.bin)")
+    render.add_argument("--profile", help="printer profile (default: the emulated-counter terminal's printer)")
+    render.add_argument("--png", type=Path, help="write the picture here (OUT-1.png, OUT-2.png... for several)")
 
     host = sub.add_parser("host", help="serve the ISO 8583 acquirer simulator on TCP")
     host.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to serve on (port 0 picks one)")
@@ -64,7 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from terminal.scenario import run_scenario
 
             return run_scenario(args.file, seed=args.seed, as_json=args.json)
-        return _emulate(args.device, profile=args.profile, pty=args.pty, listen=args.listen)
+        if args.command == "escpos":
+            return _render(args.file, profile=args.profile, png=args.png)
+        faults = [f"fault {f}" for f in args.fault]
+        return _emulate(args.device, profile=args.profile, pty=args.pty, listen=args.listen, baud=args.baud,
+                        faults=faults)
     except (TerminalError, ProfileError) as exc:
         print(f"till: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -78,14 +92,36 @@ def _cards() -> int:
     return 0
 
 
-def _emulate(device: str, *, profile: str | None, pty: bool, listen: str | None) -> int:
+def _render(path: Path, *, profile: str | None, png: Path | None) -> int:
+    """Text to stdout (`--- cut ---` between receipts), unknown commands to stderr, PNGs on request.
+    Exit 0 when every command was understood, 1 when some were skipped."""
+    from terminal.app import render_escpos
+    from terminal.errors import InputError
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    result = render_escpos(data, profile=profile)
+    sys.stdout.write("\n--- cut ---\n".join(page.text.rstrip("\n") for page in result.pages) + "\n")
+    if png is not None:
+        many = len(result.pages) > 1
+        for number, page in enumerate(result.pages, 1):
+            page.save_png(png.with_name(f"{png.stem}-{number}{png.suffix or '.png'}") if many else png)
+    for command in result.unknown:
+        print(f"unknown command: {command.hex(' ')}", file=sys.stderr)
+    return 0 if result.understood else 1
+
+
+def _emulate(device: str, *, profile: str | None, pty: bool, listen: str | None, baud: int | None = None,
+             faults: list[str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; lines on stdin are control commands for the emulator."""
     import os
     import select
 
     from terminal.app import control_emulator, serve_emulator
 
-    link = serve_emulator(device, profile=profile, pty=pty, listen=listen)
+    link = serve_emulator(device, profile=profile, pty=pty, listen=listen, baud=baud, faults=faults)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     stop = {signal.SIGINT, signal.SIGTERM}

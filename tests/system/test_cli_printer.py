@@ -1,0 +1,77 @@
+"""`till escpos render` and `till emulate printer` with faults, as a user runs them."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from drivers.transport import open_port
+from terminal.cli import main
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "escpos-php"
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not present at {CORPUS}")
+
+
+@needs_corpus
+def test_render_prints_text_and_one_png_per_receipt(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out_png = tmp_path / "out.png"
+    assert main(["escpos", "render", str(CORPUS / "demo.bin"), "--png", str(out_png)]) == 0
+    text = capsys.readouterr().out
+    cuts = text.count("--- cut ---")
+    assert cuts >= 1
+    pngs = sorted(tmp_path.glob("out-*.png"))
+    assert len(pngs) == cuts + 1 and pngs[0].name == "out-1.png"
+
+
+def test_render_a_simple_stream_with_the_chinese_default(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    stream = tmp_path / "r.bin"
+    stream.write_bytes(b"\x1b@" + "中文测试 OK\n".encode("gb18030") + b"\x1dV\x00")
+    png = tmp_path / "r.png"
+    assert main(["escpos", "render", str(stream), "--png", str(png)]) == 0
+    assert "中文测试 OK" in capsys.readouterr().out and png.is_file()
+
+
+def test_render_reports_unknown_commands_and_missing_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    stream = tmp_path / "odd.bin"
+    stream.write_bytes(b"\x1b@HELLO\n\x1b\xfe\x00WORLD\n")
+    assert main(["escpos", "render", str(stream)]) == 1
+    out, err = capsys.readouterr()
+    assert "HELLO" in out and "unknown command: 1b fe" in err
+    assert main(["escpos", "render", str(tmp_path / "missing.bin")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_emulate_starts_with_a_fault_and_takes_control_lines() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "terminal.cli", "emulate", "printer", "--pty", "--fault", "paper-out"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        port = open_port(proc.stdout.readline().strip(), timeout=5)
+        try:
+            port.write(b"\x10\x04\x04")  # roll paper sensor
+            assert port.read(1) == b"\x72"  # paper end
+            proc.stdin.write("clear\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().startswith("ok")
+            port.write(b"\x10\x04\x04")
+            assert port.read(1) == b"\x12"
+            proc.stdin.write("fault nonsense\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().startswith("error")
+        finally:
+            port.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
