@@ -24,6 +24,7 @@ __all__ = ["Link", "PtyLink", "TcpLink", "active_links", "bits_per_char"]
 
 T = TypeVar("T")
 _TICK = 0.02  # how often an idle link asks the peer for unsolicited output (ASB, timed events)
+_SLICE = 0.005  # inbound pacing: the line time of bytes taken off the wire at once
 _active: set[Link] = set()
 _active_lock = threading.Lock()
 
@@ -51,8 +52,13 @@ class Link:
         self._wake_r, self._wake_w = os.pipe()
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._out = bytearray()
-        self._next_send = 0.0
+        self._out = bytearray()  # from the peer, not on the line yet
+        self._on_line = b""  # outbound pacing: bytes on their way to the host
+        self._out_at = 0.0  # when the last bit of _on_line reaches the host
+        self._in = b""  # read off the wire, not delivered yet (inbound pacing)
+        self._deliver_at = 0.0  # when the last bit of _in would have arrived on a real line
+        self._tick: Callable[[float], object] | None = getattr(peer, "tick", None)
+        self._last_tick = time.monotonic()
 
     @property
     def endpoint(self) -> str:
@@ -95,8 +101,8 @@ class Link:
     def _wire_fd(self) -> int | None:
         raise NotImplementedError
 
-    def _read_wire(self) -> bytes | None:
-        """Bytes from the host; None when the other end went away."""
+    def _read_wire(self, size: int) -> bytes | None:
+        """Up to `size` bytes from the host; None when the other end went away."""
         raise NotImplementedError
 
     def _write_wire(self, data: bytes) -> int:
@@ -115,40 +121,72 @@ class Link:
     def _serve(self) -> None:
         while not self._stopping:
             wire = self._wire_fd()
-            fds = [self._wake_r] + [fd for fd in (wire, self._listen_fd()) if fd is not None]
+            listen = self._listen_fd()
+            # While a paced chunk is on its way, the wire is not read: the line is busy.
+            fds = [self._wake_r] + [fd for fd in (None if self._in else wire, listen) if fd is not None]
+            now = time.monotonic()
             timeout = _TICK
-            if self._out:
-                timeout = max(0.0, min(timeout, self._next_send - time.monotonic()))
+            if self._out and not self._on_line:
+                timeout = 0.0
+            if self._on_line:
+                timeout = max(0.0, min(timeout, self._out_at - now))
+            if self._in:
+                timeout = max(0.0, min(timeout, self._deliver_at - now))
             readable, _, _ = select.select(fds, [], [], timeout)
             if self._wake_r in readable:
                 os.read(self._wake_r, 64)
-            if self._listen_fd() in readable:
+            if listen is not None and listen in readable:
                 self._accept()
                 continue
             if wire is not None and wire in readable:
-                data = self._read_wire()
-                if data:
-                    with self._lock:
-                        self.peer.receive(data)
+                self._take_in()
+            now = time.monotonic()
             with self._lock:
+                if self._tick is not None:
+                    self._tick(now - self._last_tick)
+                    self._last_tick = now
+                if self._in and now >= self._deliver_at:
+                    data, self._in = self._in, b""
+                    self.peer.receive(data)
                 self._out += self.peer.transmit()
             if self._wire_fd() is None:
                 self._out.clear()  # nobody listening: a real device's bytes fall on the floor
+                self._on_line = self._in = b""
             self._pace_out()
 
-    def _pace_out(self) -> None:
-        now = time.monotonic()
-        if not self._out or now < self._next_send:
+    def _take_in(self) -> None:
+        """Read what the line could carry in one slice; unpaced, whatever is there."""
+        size = max(1, int(_SLICE / self._byte_time)) if self._byte_time else 4096
+        data = self._read_wire(size)
+        if not data:
             return
-        # Send what the line could have carried since the last chunk, at most one tick's worth.
-        budget = len(self._out) if not self._byte_time else max(1, int(_TICK / self._byte_time))
-        chunk = bytes(self._out[:budget])
+        if not self._byte_time:
+            with self._lock:
+                self.peer.receive(data)
+            return
+        now = time.monotonic()
+        # Bytes already waiting when the last chunk landed follow it back to back on the line.
+        start = self._deliver_at if now - self._deliver_at < _SLICE else now
+        self._in = data
+        self._deliver_at = start + len(data) * self._byte_time
+
+    def _pace_out(self) -> None:
+        """Put the device's bytes on the wire when their last bit would have reached the host."""
+        now = time.monotonic()
+        if not self._on_line and self._out:  # the next slice goes on the line
+            size = max(1, int(_SLICE / self._byte_time)) if self._byte_time else len(self._out)
+            self._on_line, self._out = bytes(self._out[:size]), self._out[size:]
+            start = self._out_at if now - self._out_at < _SLICE else now
+            self._out_at = start + len(self._on_line) * self._byte_time
+        if not self._on_line or now < self._out_at:
+            return
         try:
-            sent = self._write_wire(chunk)
+            sent = self._write_wire(self._on_line)
         except OSError:
-            sent = len(chunk)  # the host vanished mid-write; what a device does: keep going
-        del self._out[:sent]
-        self._next_send = max(now, self._next_send) + sent * self._byte_time
+            sent = len(self._on_line)  # the host vanished mid-write; what a device does: keep going
+        self._on_line = self._on_line[sent:]
+        if self._on_line and not sent:
+            self._out_at = now + _SLICE  # a full kernel buffer: try again a little later
 
 
 class PtyLink(Link):
@@ -169,9 +207,9 @@ class PtyLink(Link):
     def _wire_fd(self) -> int | None:
         return self._master
 
-    def _read_wire(self) -> bytes | None:
+    def _read_wire(self, size: int) -> bytes | None:
         try:
-            return os.read(self._master, 4096)
+            return os.read(self._master, size)
         except OSError:
             return None
 
@@ -206,10 +244,10 @@ class TcpLink(Link):
     def _wire_fd(self) -> int | None:
         return self._conn.fileno() if self._conn is not None else None
 
-    def _read_wire(self) -> bytes | None:
+    def _read_wire(self, size: int) -> bytes | None:
         assert self._conn is not None
         try:
-            data = self._conn.recv(4096)
+            data = self._conn.recv(size)
         except OSError:
             data = b""
         if not data:

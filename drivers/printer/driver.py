@@ -19,8 +19,15 @@ from drivers.printer.codec import PrinterCodec
 
 __all__ = ["CHUNK", "PrinterDriver", "condition_events"]
 
-CHUNK = 256  # bytes per write, so an XOFF is noticed before the printer's buffer overflows
+CHUNK = 256  # most bytes per write, so an XOFF is noticed before the printer's buffer overflows
 _KINDS = (1, 2, 3, 4)
+
+
+def _bits_per_char(framing: str) -> int:
+    """'8N1' -> 10 bits on the line per byte (start + data + parity + stop); 10 when unreadable."""
+    if len(framing) == 3 and framing[0].isdigit() and framing[2] in "12":
+        return 1 + int(framing[0]) + (framing[1].upper() != "N") + int(framing[2])
+    return 10
 
 
 def condition_events(status: ev.PrinterStatus) -> list[DeviceEvent]:
@@ -59,6 +66,13 @@ class PrinterDriver(Driver):
         self._last: ev.PrinterStatus | None = None
         self._paused = False  # the printer sent XOFF
         self.last_job_bytes = 0  # bytes of the last print job that reached the port
+        # A printer sends XOFF with `xoff_free` bytes of room left: half that in flight at most, the
+        # other half for what is already on the line when the XOFF comes back.
+        serial = profile.get("serial", {})
+        self.chunk = CHUNK
+        if serial.get("flow_control", "xonxoff") == "xonxoff":
+            self.chunk = max(16, min(CHUNK, int(serial.get("xoff_free", 2 * CHUNK)) // 2))
+        self._byte_time = _bits_per_char(str(serial.get("framing", "8N1"))) / int(serial.get("baud", 9600))
 
     # -- public API --------------------------------------------------------------------------------
     def status(self) -> ev.PrinterStatus | DeviceFault:
@@ -101,12 +115,21 @@ class PrinterDriver(Driver):
         if not before.printable:
             return condition_events(before)
         try:
-            for start in range(0, len(data), CHUNK):
+            for start in range(0, len(data), self.chunk):
                 if self._paused and not self._wait_for_xon():
+                    # A printer that stopped (paper out with its buffer full) says why in real time.
+                    held = self.status()
+                    if isinstance(held, ev.PrinterStatus) and not held.printable:
+                        return condition_events(held)
                     return [self._fault(FaultKind.NO_ANSWER, f"printer held XOFF for {self.timeout:g} s")]
-                self._write(data[start : start + CHUNK])
-                self.last_job_bytes += len(data[start : start + CHUNK])
-                self._take(self._read_available(0))
+                chunk = data[start : start + self.chunk]
+                sent = time.monotonic()
+                self._write(chunk)
+                self.last_job_bytes += len(chunk)
+                # On a real line flush() waited while the bytes went out. A pty or socket takes them
+                # at once, so wait out the line time here, listening: an XOFF ends the wait early.
+                left = len(chunk) * self._byte_time - (time.monotonic() - sent)
+                self._take(self._read_available(max(0.0, left)))
         except RemoteProtocolError as exc:
             return [self._fault(FaultKind.PROTOCOL, str(exc))]
         except PortError as exc:

@@ -1,26 +1,39 @@
-"""ESC/POS printer events: commands (host -> printer), replies (printer -> host), status, conditions.
+"""ESC/POS printer events: commands (host -> printer) and replies (printer -> host).
 
-Byte layouts live in codec.py; this module only names the facts. `PrinterStatus` is shared by the
-driver (decoding replies) and the emulator (producing them), so the status bit tables of
-PROTOCOLS.md §1.2 exist exactly once, here.
+Byte layouts live in codec.py (and its decoder table, decoders.py); this module only names the
+facts. Status bits and the conditions the driver reports live in status.py and are re-exported
+here, so `from drivers.printer import events as ev` reaches every printer event.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 
-from drivers.events import DeviceEvent
+from drivers.printer.status import (
+    ASB_FIXED,
+    FIXED,
+    CoverOpen,
+    CutterError,
+    PaperNearEnd,
+    PaperOut,
+    PrinterOffline,
+    PrinterReady,
+    PrinterStatus,
+)
 from drivers.record import Record
 
 __all__ = [
-    "Align", "AutoStatus", "ChineseMode", "CoverOpen", "Cut", "CutterError", "FeedLines", "FlowControl",
-    "Initialize", "PaperNearEnd", "PaperOut", "PrintBarcode", "PrintRasterImage", "PrintText",
-    "PrinterCommand", "PrinterOffline", "PrinterReady", "PrinterReply", "PrinterStatus", "PulseDrawer",
-    "QrPrint", "QrSelectModel", "QrSetErrorCorrection", "QrSetModuleSize", "QrStore", "RequestStatus",
-    "SelectCodePage", "SelectFont", "SelectInternationalCharset", "SelectPeripheral", "SelectPrintMode",
-    "SetAlignment", "SetAutoStatus", "SetBarcodeHeight", "SetBarcodeWidth", "SetCharacterSize",
-    "SetEmphasis", "SetHriFont", "SetHriPosition", "SetUnderline", "StatusReply", "UnknownCommand",
+    "ASB_FIXED", "FIXED", "Align", "AutoStatus", "CancelUserCharacter", "ChineseMode", "CoverOpen", "Cut",
+    "CutterError", "DefineUserCharacters", "FeedDots", "FeedLines", "FlowControl", "Initialize", "PaperNearEnd",
+    "PaperOut", "Pdf417Configure", "Pdf417Print", "Pdf417Store", "PrintBarcode", "PrintColumnImage",
+    "PrintGraphics", "PrintRasterImage", "PrintText", "PrinterCommand", "PrinterOffline", "PrinterReady",
+    "PrinterReply", "PrinterStatus", "PulseDrawer", "QrPrint", "QrSelectModel", "QrSetErrorCorrection",
+    "QrSetModuleSize", "QrStore", "RecoverFromError", "RequestStatus", "ReverseFeed", "SelectCodePage",
+    "SelectFont", "SelectInternationalCharset", "SelectPaperStopSensors", "SelectPeripheral",
+    "SelectPrintMode", "SelectUserCharacters", "SetAlignment", "SetAutoStatus", "SetBarcodeHeight",
+    "SetBarcodeWidth", "SetCharacterSize", "SetDoubleStrike", "SetEmphasis", "SetHriFont", "SetHriPosition",
+    "SetLeftMargin", "SetLineSpacing", "SetPrintAreaWidth", "SetReverse", "SetUnderline", "SetUpsideDown",
+    "StatusReply", "StoreGraphics", "UnknownCommand",
 ]
 
 
@@ -175,6 +188,128 @@ class PulseDrawer(PrinterCommand):
     off_ms: int
 
 
+class SetLineSpacing(PrinterCommand):
+    """ESC 3 n: line pitch in dots; ESC 2 (dots None) = the default pitch, 1/6 inch."""
+
+    dots: int | None = None
+
+
+class SetLeftMargin(PrinterCommand):
+    """GS L nL nH: left margin in dots (motion units; one dot on every profile here)."""
+
+    dots: int
+
+
+class SetPrintAreaWidth(PrinterCommand):
+    """GS W nL nH: width of the printable area in dots, from the left margin."""
+
+    dots: int
+
+
+class FeedDots(PrinterCommand):
+    """ESC J n: print the line buffer and feed n dots."""
+
+    dots: int
+
+
+class ReverseFeed(PrinterCommand):
+    """ESC e n: print the line buffer and feed n lines backwards."""
+
+    lines: int
+
+
+class SetDoubleStrike(PrinterCommand):
+    """ESC G n: looks like bold on a thermal head."""
+
+    on: bool
+
+
+class SetReverse(PrinterCommand):
+    """GS B n: white on black."""
+
+    on: bool
+
+
+class SetUpsideDown(PrinterCommand):
+    """ESC { n: lines printed rotated by 180 degrees."""
+
+    on: bool
+
+
+class SelectPaperStopSensors(PrinterCommand):
+    """ESC c 4 n: bit 0/1 set = a paper near-end stops printing too (not only the paper end)."""
+
+    near_end_stops: bool
+
+
+class PrintColumnImage(PrinterCommand):
+    """ESC * m nL nH d...: one band of a column-format image, printed in the current line.
+    m 0/1 = 8-dot single/double density (1 byte per column), 32/33 = 24-dot (3 bytes per column);
+    in each byte the MSB is the top dot."""
+
+    mode: int
+    columns: int
+    data: bytes
+
+
+class StoreGraphics(PrinterCommand):
+    """GS ( L / GS 8 L fn 112: raster graphics into the print buffer, rows of ceil(width/8) bytes,
+    MSB = leftmost dot, 1 = print; `scale_x`/`scale_y` are 1 or 2; PrintGraphics prints it."""
+
+    width: int
+    height: int
+    data: bytes
+    scale_x: int = 1
+    scale_y: int = 1
+    color: int = 1
+
+
+class PrintGraphics(PrinterCommand):
+    """GS ( L fn 50: print the graphics stored by StoreGraphics."""
+
+
+class Pdf417Configure(PrinterCommand):
+    """GS ( k cn 48, fn 65..70: columns, rows, module width, row height, error correction, options."""
+
+    function: int
+    params: bytes
+
+
+class Pdf417Store(PrinterCommand):
+    data: bytes
+
+
+class Pdf417Print(PrinterCommand):
+    """Print the symbol stored by Pdf417Store."""
+
+
+class DefineUserCharacters(PrinterCommand):
+    """ESC & y c1 c2 [x d1..d(y*x)]...: glyphs for codes c1..c2, each x columns of y bytes."""
+
+    height_bytes: int
+    first: int
+    glyphs: tuple[bytes, ...]
+
+
+class SelectUserCharacters(PrinterCommand):
+    """ESC % n: print the user-defined glyphs where defined (bit 0 of n)."""
+
+    on: bool
+
+
+class CancelUserCharacter(PrinterCommand):
+    """ESC ? n: forget the user-defined glyph of code n."""
+
+    code: int
+
+
+class RecoverFromError(PrinterCommand):
+    """DLE ENQ 1 (restart from the failed line) / 2 (after clearing the buffers): real time,
+    effective for recoverable errors such as an autocutter error."""
+
+    clear_buffers: bool = False
+
+
 class UnknownCommand(PrinterCommand):
     """Device role only: a command this codec does not model, skipped by its documented length."""
 
@@ -197,136 +332,3 @@ class AutoStatus(PrinterReply):
 
 class FlowControl(PrinterReply):
     paused: bool  # XOFF (13) = True, XON (11) = False
-
-
-# -- status bits (PROTOCOLS.md §1.2) -------------------------------------------------------------
-FIXED = 0x12  # DLE EOT reply: bits 1 and 4 set, bits 0 and 7 clear
-ASB_FIXED = 0x10  # ASB byte 1: bit 4 set
-
-
-class PrinterStatus(Record):
-    """What the printer's sensors say; idle answers 0x12 to every DLE EOT n."""
-
-    online: bool = True
-    cover_open: bool = False
-    paper_near_end: bool = False
-    paper_out: bool = False
-    cutter_error: bool = False
-    unrecoverable_error: bool = False
-    auto_recoverable_error: bool = False
-    drawer_high: bool = False
-    feed_pressed: bool = False
-
-    @property
-    def error(self) -> bool:
-        return self.cutter_error or self.unrecoverable_error or self.auto_recoverable_error
-
-    @property
-    def printable(self) -> bool:
-        """Online and nothing that stops printing (near end only warns)."""
-        return self.online and not (self.cover_open or self.paper_out or self.error)
-
-    def status_byte(self, kind: int) -> int:
-        """The one-byte answer to DLE EOT `kind`."""
-        if kind == 1:
-            bits = _bits((self.drawer_high, 0x04), (not self.online, 0x08), (self.feed_pressed, 0x40))
-        elif kind == 2:
-            bits = _bits((self.cover_open, 0x04), (self.paper_out, 0x20), (self.error, 0x40))
-        elif kind == 3:
-            bits = _bits(
-                (self.cutter_error, 0x08),
-                (self.unrecoverable_error, 0x20),
-                (self.auto_recoverable_error, 0x40),
-            )
-        elif kind == 4:
-            bits = _bits((self.paper_near_end, 0x0C), (self.paper_out, 0x60))
-        else:
-            raise ValueError(f"DLE EOT kind must be 1..4, not {kind}")
-        return FIXED | bits
-
-    def asb_bytes(self) -> bytes:
-        """The 4 bytes of an Automatic Status Back push."""
-        return bytes(
-            (
-                ASB_FIXED
-                | _bits(
-                    (self.drawer_high, 0x04),
-                    (not self.online, 0x08),
-                    (self.cover_open, 0x20),
-                    (self.feed_pressed, 0x40),
-                ),
-                _bits(
-                    (self.cutter_error, 0x08),
-                    (self.unrecoverable_error, 0x20),
-                    (self.auto_recoverable_error, 0x40),
-                ),
-                _bits((self.paper_near_end, 0x03), (self.paper_out, 0x0C)),
-                0,
-            )
-        )
-
-    @classmethod
-    def from_replies(cls, replies: Mapping[int, int]) -> PrinterStatus:
-        """Status from DLE EOT answers keyed by kind; a kind not asked reads as idle."""
-        r1, r2, r3, r4 = (replies.get(kind, FIXED) for kind in (1, 2, 3, 4))
-        return cls(
-            online=not r1 & 0x08,
-            drawer_high=bool(r1 & 0x04),
-            feed_pressed=bool(r1 & 0x40),
-            cover_open=bool(r2 & 0x04),
-            paper_out=bool(r2 & 0x20 or r4 & 0x60),
-            cutter_error=bool(r3 & 0x08),
-            unrecoverable_error=bool(r3 & 0x20),
-            auto_recoverable_error=bool(r3 & 0x40),
-            paper_near_end=bool(r4 & 0x0C),
-        )
-
-    @classmethod
-    def from_asb(cls, data: bytes) -> PrinterStatus:
-        if len(data) != 4:
-            raise ValueError(f"ASB is 4 bytes, not {len(data)}")
-        b1, b2, b3 = data[0], data[1], data[2]
-        return cls(
-            online=not b1 & 0x08,
-            drawer_high=bool(b1 & 0x04),
-            cover_open=bool(b1 & 0x20),
-            feed_pressed=bool(b1 & 0x40),
-            cutter_error=bool(b2 & 0x08),
-            unrecoverable_error=bool(b2 & 0x20),
-            auto_recoverable_error=bool(b2 & 0x40),
-            paper_near_end=bool(b3 & 0x03),
-            paper_out=bool(b3 & 0x0C),
-        )
-
-
-def _bits(*pairs: tuple[bool, int]) -> int:
-    out = 0
-    for flag, mask in pairs:
-        if flag:
-            out |= mask
-    return out
-
-
-# -- conditions the driver reports ---------------------------------------------------------------
-class PaperOut(DeviceEvent):
-    pass
-
-
-class PaperNearEnd(DeviceEvent):
-    """Printing still works; the roll needs changing soon."""
-
-
-class CoverOpen(DeviceEvent):
-    pass
-
-
-class PrinterOffline(DeviceEvent):
-    cause: str
-
-
-class CutterError(DeviceEvent):
-    pass
-
-
-class PrinterReady(DeviceEvent):
-    """The printer came back: online with nothing stopping it (reported by poll())."""

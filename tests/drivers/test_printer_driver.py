@@ -237,7 +237,7 @@ def test_xoff_pauses_the_job_until_xon() -> None:
     for driver in connect(peer):
         assert driver.print_job(long_job) == []
     assert sum(peer.chunks) == 41 * 20 + 3
-    assert max(peer.chunks) <= CHUNK
+    assert max(peer.chunks) <= min(CHUNK, PROFILE["serial"]["xoff_free"] // 2)
     assert len(peer.pages) == 1
 
 
@@ -246,7 +246,7 @@ def test_xoff_that_never_lifts_is_a_fault() -> None:
     for driver in connect(peer):
         (fault,) = driver.print_job([ev.PrintText(data=b"x" * 40 + b"\n")] * 20)
         assert isinstance(fault, DeviceFault) and fault.kind is FaultKind.NO_ANSWER
-    assert peer.chunks == [CHUNK]
+    assert peer.chunks == [min(CHUNK, PROFILE["serial"]["xoff_free"] // 2)]
 
 
 def test_a_bad_job_raises_before_anything_is_sent(driver: PrinterDriver, printer: PrinterEmulator) -> None:
@@ -256,3 +256,15 @@ def test_a_bad_job_raises_before_anything_is_sent(driver: PrinterDriver, printer
         driver.print_job([ev.RequestStatus(kind=1)])
     assert printer.current_page().text == ""
     assert driver.status() == ev.PrinterStatus()
+
+
+def test_a_stopped_printer_holding_xoff_is_asked_why() -> None:
+    """An Epson keeps what it cannot print; once its buffer is full it holds XOFF, and the driver
+    learns the reason in real time instead of reporting a silent printer."""
+    printer = PrinterEmulator(PROFILE)  # quirks.paper_out_data = "hold"
+    printer.set_fault("paper-out", after_bytes=300)
+    long_job = [ev.PrintText(data=b"x" * 40 + b"\n")] * 200 + [ev.Cut()]
+    for driver in connect(printer):
+        assert driver.print_job(long_job) == [ev.PaperOut(), ev.PrinterOffline(cause="paper out")]
+        assert driver.last_job_bytes < 41 * 200
+    assert printer.paused and printer.backlog >= printer.capacity - 128

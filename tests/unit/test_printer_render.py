@@ -17,7 +17,7 @@ from emulator.printer import PrinterEmulator
 from firmware_profiles import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus" / "escpos-php"
+H = bytes.fromhex
 
 
 def emulator(name: str = "epson-tm-t20iii") -> PrinterEmulator:
@@ -161,8 +161,8 @@ def test_text_layout_alignment_styles_and_cut_pages() -> None:
     assert img.getbbox() is not None
 
 
-def test_status_bytes_and_paper_out_prints_nothing() -> None:
-    printer = emulator()
+def test_status_bytes_and_paper_out_discards_on_a_discarding_model() -> None:
+    printer = emulator("cn-80mm")  # quirks.paper_out_data = "discard"
     assert send(printer, [ev.RequestStatus(kind=k) for k in (1, 2, 3, 4)]) == bytes([0x12] * 4)
     printer.set_paper("out")
     job: list[ev.PrinterCommand] = [ev.PrintText(data=b"lost\n"), ev.Cut()]
@@ -172,9 +172,22 @@ def test_status_bytes_and_paper_out_prints_nothing() -> None:
     assert printer.current_page().text == ""
     assert printer.ignored == job
     printer.set_paper("near-end")
+    assert printer.pages == []  # what came while it could not print is gone
     send(printer, job)
     assert printer.pages[0].text == "lost"
     assert send(printer, [ev.RequestStatus(kind=4)]) == b"\x1e"
+
+
+def test_paper_out_holds_the_data_on_an_epson_and_prints_it_on_recovery() -> None:
+    printer = emulator()  # quirks.paper_out_data = "hold"
+    printer.set_paper("out")
+    job: list[ev.PrinterCommand] = [ev.SetAlignment(align=ev.Align.RIGHT), ev.PrintText(data=b"kept\n"), ev.Cut()]
+    assert send(printer, [*job, ev.RequestStatus(kind=2)]) == b"\x32"  # real time still answers
+    assert printer.pages == [] and printer.ignored == []
+    assert printer.backlog > 0
+    printer.set_paper("ok")
+    assert printer.pages[0].text == " " * 44 + "kept"
+    assert printer.backlog == 0
 
 
 def test_asb_pushes_on_enable_and_on_change_of_enabled_groups() -> None:
@@ -205,33 +218,60 @@ def test_unknown_commands_are_recorded_and_garbage_never_crashes() -> None:
     printer.current_page().image()  # whatever arrived renders
 
 
-CORPUS_TEXT = {
-    "demo.bin": ["Hello world", "ABCDEFGHIJabcdefghijk", "ABC", "DEF", "GHI"],
-    "receipt-with-logo.bin": ["ExampleMart Ltd.", "SALES INVOICE", "Example item #1", "4.00", "Total",
-                              "14.25", "Thank you for shopping at ExampleMart"],
-    "qr-code.bin": ["Most simple example", "Same example, centred", "Error correction", "[QR: Testing 123]"],
-    "barcode.bin": ["Height and bar width", "Default look", "[barcode CODE39: ABC]"],
-    "pdf417-code.bin": ["PDF417 code demo", "Most simple example"],
-    "text-size.bin": ["The quick brown fox jumps over the lazy dog.", "Hello world!"],
-    # The corpus README also names "Line spacing", but the file does not hold it.
-    "margins-and-spacing.bin": ["Left margin", "Page width"],
-    "graphics.bin": ["Regular Tux.", "Wide Tux.", "Tall Tux."],
-    "bit-image.bin": ["Regular Tux (bit image).", "[image "],
-    "character-tables.bin": ["Table 0", "0123456789ABCDEF"],
-    "character-encodings.bin": ["Implemented languages"],
-    "unifont-print-buffer.bin": [],
-}
-
-
-@pytest.mark.parametrize("name", sorted(CORPUS_TEXT))
-def test_escpos_php_corpus_prints(name: str) -> None:
-    path = CORPUS / name
-    if not path.is_file():
-        pytest.skip(f"corpus not present at {CORPUS}")
+# -- layout and images beyond plain text ----------------------------------------------------------
+def test_column_image_bits_land_where_the_bytes_say() -> None:
     printer = emulator()
-    printer.receive(path.read_bytes())
-    text = "\n".join(page.text for page in [*printer.pages, printer.current_page()])
-    for expected in CORPUS_TEXT[name]:
-        assert expected in text
-    assert printer.pages  # every corpus file ends with a cut
-    printer.pages[0].image()
+    # ESC * 33 (24-dot double density): column 0 = top dot only, column 1 = bottom dot only.
+    printer.receive(H("1B 2A 21 02 00 80 00 00 00 00 01 0A"))
+    assert len(printer.current_page().blocks) == 1  # one line holding the image
+    img = printer.current_page().image()
+    assert img.getpixel((0, 0)) == 0 and img.getpixel((1, 23)) == 0
+    assert img.getpixel((1, 0)) == 255 and img.getpixel((0, 23)) == 255
+    assert printer.current_page().text == "[image 2x24]"
+
+
+def test_graphics_print_from_the_buffer_scaled() -> None:
+    printer = emulator()
+    printer.receive(H("1D 28 4C 0C 00 30 70 30 02 01 31 08 00 02 00 80 01 1D 28 4C 02 00 30 32"))
+    page = printer.current_page()
+    assert page.text == "[image 16x2]"  # 8 dots wide, scaled x2
+    img = page.image()
+    assert [img.getpixel((x, 0)) for x in (0, 1, 2)] == [0, 0, 255]
+    assert [img.getpixel((x, 1)) for x in (13, 14, 15)] == [255, 0, 0]
+
+
+def test_left_margin_print_area_and_line_spacing_shape_the_page() -> None:
+    printer = emulator()
+    printer.receive(b"\x1dL\x78\x00X\n\x1dL\x00\x00\x1dW\x60\x00" + b"W" * 20 + b"\n\x1b3\x50A\nB\n")
+    page = printer.current_page()
+    assert page.text.splitlines()[0] == " " * 10 + "X"  # 120 dots = 10 columns of font A
+    img = page.image()
+    first_ink = min(x for x in range(img.width) if any(img.getpixel((x, y)) == 0 for y in range(24)))
+    assert first_ink >= 120
+    assert img.height == 34 + 3 * 34 + 80 + 80  # the 20 W's wrap at 96 dots: 8 per row, 3 rows
+
+
+def test_reverse_prints_white_on_black() -> None:
+    printer = emulator()
+    printer.receive(H("1D 42 01") + b"  \n")
+    img = printer.current_page().image()
+    assert img.getpixel((0, 5)) == 0 and img.getpixel((30, 5)) == 255
+
+
+def test_pdf417_is_named_in_the_text_and_takes_room_on_paper() -> None:
+    printer = emulator()
+    printer.receive(H("1D 28 6B 0E 00 30 50 30") + b"Testing 123" + H("1D 28 6B 03 00 30 51 30"))
+    assert printer.current_page().text == "[PDF417: Testing 123]"
+    assert printer.current_page().image().height >= 90
+    printer = emulator("generic-58mm")  # no PDF417 on that module
+    printer.receive(H("1D 28 6B 0E 00 30 50 30") + b"Testing 123" + H("1D 28 6B 03 00 30 51 30"))
+    assert printer.current_page().text == "" and printer.ignored == [ev.Pdf417Print()]
+
+
+def test_a_180_dpi_printer_draws_512_dots_and_wraps_at_them() -> None:
+    printer = emulator("epson-tm-t88")
+    send(printer, qr_job(b"HELLO"))
+    assert printer.pages[0].image().width == 512
+    assert scan(printer.pages[0].image()) == ["HELLO"]
+    printer.receive(b"y" * 43 + b"\n")  # 42 columns of font A fit in 512 dots
+    assert printer.current_page().image().height == 2 * 30  # two rows at the 1/6 inch pitch of 180 dpi
