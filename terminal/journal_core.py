@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS transactions (
     txn_id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('SENT', 'APPROVED', 'DECLINED', 'TIMEOUT', 'REVERSED', 'OFFLINE')),
+    state TEXT NOT NULL
+        CHECK (state IN ('SENT', 'AUTHORIZED', 'APPROVED', 'DECLINED', 'TIMEOUT', 'REVERSED', 'OFFLINE')),
     stan INTEGER NOT NULL,
     batch INTEGER NOT NULL,
     amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     updated_at TEXT NOT NULL,
     UNIQUE (batch, stan)
 );
+CREATE INDEX IF NOT EXISTS transactions_by_batch ON transactions (batch, state);
 CREATE TABLE IF NOT EXISTS reversals (
     txn_id TEXT PRIMARY KEY REFERENCES transactions (txn_id),
     state TEXT NOT NULL CHECK (state IN ('PENDING', 'DONE', 'FAILED')),
@@ -217,20 +219,48 @@ class JournalCore:
 
     def record_answer(
         self, txn_id: str, *, approved: bool, response_code: str, auth_code: str | None,
-        rrn: str | None, at: datetime,
+        rrn: str | None, at: datetime, card_must_confirm: bool = False,
     ) -> TxnRecord:
-        """The host answered in time. Only a SENT row can take an answer."""
+        """The host answered in time. Only a SENT row can take an answer. A chip approval is
+        AUTHORIZED until the card confirms it (`confirm_approval`): a restart in between reverses
+        it, as the card never agreed."""
+        state = ("AUTHORIZED" if card_must_confirm else "APPROVED") if approved else "DECLINED"
         with self._tx() as db:
             cur = db.execute(
                 "UPDATE transactions SET state = ?, response_code = ?, auth_code = ?, rrn = ?, updated_at = ?"
                 " WHERE txn_id = ? AND state = 'SENT'",
-                ("APPROVED" if approved else "DECLINED", response_code, auth_code, rrn, at.isoformat(), txn_id),
+                (state, response_code, auth_code, rrn, at.isoformat(), txn_id),
             )
             if cur.rowcount != 1:
                 raise JournalError(f"transaction {txn_id} is not awaiting an answer")
             record = self._get(db, txn_id)
         assert record is not None
         return record
+
+    def confirm_approval(self, txn_id: str, *, at: datetime) -> TxnRecord:
+        """The card agreed with the issuer (TC): the approval is final."""
+        with self._tx() as db:
+            cur = db.execute("UPDATE transactions SET state = 'APPROVED', updated_at = ?"
+                             " WHERE txn_id = ? AND state = 'AUTHORIZED'", (at.isoformat(), txn_id))
+            if cur.rowcount != 1:
+                raise JournalError(f"transaction {txn_id} is not awaiting the card's confirmation")
+            record = self._get(db, txn_id)
+        assert record is not None
+        return record
+
+    def receipts_owed(self) -> list[tuple[TxnRecord, str]]:
+        """Approved sales of the open batch with a copy never printed whole (a restart or an
+        abandoned print job came between): (record, copy) pairs, oldest first."""
+        owed = []
+        for (txn_id,) in self._db.execute(
+            "SELECT txn_id FROM transactions WHERE state = 'APPROVED' AND batch = ? ORDER BY rowid",
+            (self.current_batch(),),
+        ).fetchall():
+            done = {c for (c,) in self._db.execute(
+                "SELECT copy FROM prints WHERE txn_id = ? AND outcome = 'ok'", (txn_id,))}
+            record = self.get(txn_id)
+            owed += [(record, copy) for copy in ("merchant", "cardholder") if copy not in done and record]
+        return owed
 
     def record_incident(self, kind: str, *, txn_id: str | None, detail: str, at: datetime) -> None:
         with self._tx() as db:
@@ -303,7 +333,8 @@ class JournalCore:
             if db.execute("SELECT value FROM counters WHERE name = 'batch'").fetchone()[0] != batch:
                 raise JournalError(f"batch {batch} is not the open batch")
             unsettled = db.execute(
-                "SELECT COUNT(*) FROM transactions WHERE batch = ? AND state IN ('SENT', 'TIMEOUT', 'OFFLINE')",
+                "SELECT COUNT(*) FROM transactions WHERE batch = ? AND state IN ('SENT', 'TIMEOUT', 'OFFLINE',"
+                " 'AUTHORIZED')",
                 (batch,)).fetchone()[0]
             if unsettled:
                 raise JournalError(f"batch {batch} still has {unsettled} unresolved transaction(s)")

@@ -79,14 +79,19 @@ class OwedMessages(JournalCore):
             "SELECT txn_id FROM reversals WHERE state IN ('PENDING', 'FAILED') ORDER BY rowid")]
 
     def recover_unanswered(self, *, at: datetime) -> list[str]:
-        """On boot: every row still SENT lost its answer with the power; queue its reversal."""
+        """On boot: a row still SENT lost its answer with the power (reverse it, 98); a row still
+        AUTHORIZED lost the card's confirmation (reverse it, 06: the card never agreed)."""
         with self._tx() as db:
-            ids = [r[0] for r in db.execute("SELECT txn_id FROM transactions WHERE state = 'SENT'")]
-            for txn_id in ids:
+            sent = [r[0] for r in db.execute("SELECT txn_id FROM transactions WHERE state = 'SENT' ORDER BY rowid")]
+            for txn_id in sent:
                 db.execute("UPDATE transactions SET state = 'TIMEOUT', updated_at = ? WHERE txn_id = ?",
                            (at.isoformat(), txn_id))
                 self._queue_reversal(db, txn_id, "no answer before restart", "98", at)
-        return ids
+            unconfirmed = [r[0] for r in db.execute(
+                "SELECT txn_id FROM transactions WHERE state = 'AUTHORIZED' ORDER BY rowid")]
+            for txn_id in unconfirmed:
+                self._queue_reversal(db, txn_id, "the card had not confirmed before restart", "06", at)
+        return sent + unconfirmed
 
     def pending_reversals(self) -> list[str]:
         return [r[0] for r in self._db.execute(

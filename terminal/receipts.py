@@ -154,6 +154,8 @@ def settlement_slip(result: Any, *, terminal: Mapping[str, Any], when: str) -> R
 
 def _width(text: str) -> int:
     """Printed columns: CJK and fullwidth characters take two font-A cells."""
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 

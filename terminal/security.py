@@ -7,9 +7,11 @@ The key is 32 random bytes in a file readable only by the till's user.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
+import tempfile
 from pathlib import Path
 
 from drivers.sensitive import Secret
@@ -21,20 +23,37 @@ def load_or_create_key(path: Path) -> bytes:
     try:
         key = path.read_bytes()
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = os.urandom(32)
-        # O_EXCL: two processes starting at once must not end up with two keys.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_bytes()
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-            fh.flush()
-            os.fsync(fh.fileno())
+        key = _create_key(path)
     if len(key) < 32:
         raise ValueError(f"PAN key {path} is shorter than 32 bytes")
     return key
+
+
+def _create_key(path: Path) -> bytes:
+    """Write a new key whole or not at all: a temp file, fsynced, then linked into place. A kill
+    mid-write leaves only a stray temp file (never a short key), and of two processes starting
+    at once the second to link reads the first one's key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = os.urandom(32)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, key)
+        os.fsync(fd)
+        os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_bytes()
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the new name survives a power cut too
+        finally:
+            os.close(dir_fd)
+        return key
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 class PanTokenizer:

@@ -100,6 +100,9 @@ class CardSteps(FlowBase):
 
     def chip_completed(self, event: ChipCompleted) -> None:
         if event.approved:
+            sale = self._sale()
+            if not sale.offline:
+                sale.record = self.journal.confirm_approval(sale.txn_id, at=self.clock.wall())
             self.approve()
         else:
             self.card_refused("the card declined the issuer's approval")

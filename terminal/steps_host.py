@@ -87,13 +87,13 @@ class HostSteps(FlowBase):
             self._unmatched(msg)
             return
         answer = parse_sale_response(msg)
+        chip = sale.kind == "sale" and sale.record.entry_mode == EntryMode.CHIP.value
         sale.record = self.journal.record_answer(
             sale.txn_id, approved=answer.approved, response_code=answer.response_code,
-            auth_code=answer.auth_code, rrn=answer.rrn, at=self.clock.wall(),
+            auth_code=answer.auth_code, rrn=answer.rrn, at=self.clock.wall(), card_must_confirm=chip,
         )
         sale.response_code = answer.response_code
         self._disarm()
-        chip = sale.kind == "sale" and sale.record.entry_mode == EntryMode.CHIP.value
         if answer.approved and chip:
             sale.issuer_data = _issuer_data(msg)
             self.complete_chip()
