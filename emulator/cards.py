@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from drivers.card_reader.events import Cvm
@@ -115,7 +115,7 @@ def parse_catalogue(text: str) -> dict[str, TestCard]:
 
 @cache
 def load_catalogue() -> dict[str, TestCard]:
-    return parse_catalogue(resources.files(__package__).joinpath("cards.toml").read_text(encoding="utf-8"))
+    return parse_catalogue((Path(__file__).resolve().parent / "cards.toml").read_text(encoding="utf-8"))
 
 
 def get_card(name: str) -> TestCard:

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import functools
 import hashlib
 import warnings
 from collections.abc import Mapping
-
-from cryptography.utils import CryptographyDeprecationWarning
-from pyemv import tools as _tools
-from pyemv.cvn import VisaCVN10
+from typing import TYPE_CHECKING, Any
 
 import drivers.card_reader.tlv as tlv
+
+if TYPE_CHECKING:
+    from pyemv.cvn import VisaCVN10
 from drivers.card_reader.events import Cvm, StartRead
 from drivers.errors import RemoteProtocolError
 from drivers.record import Record
@@ -54,8 +55,17 @@ __all__ = [
 
 # pyemv 1.5 uses 3DES through cryptography's old import path and with two-key (16-byte) keys,
 # as EMV does; cryptography >= 47 flags both with a CryptographyDeprecationWarning on every call.
-# They are pyemv's, not ours: pyproject.toml ignores them in the tests, this keeps `till` quiet.
-warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning, module=r"pyemv\.")
+# They are pyemv's, not ours: pyproject.toml ignores them in the tests, the filter below keeps
+# `till` quiet. pyemv (and cryptography under it) load on the first cryptogram, not at start-up.
+@functools.cache
+def _pyemv() -> tuple[Any, type[VisaCVN10]]:
+    from cryptography.utils import CryptographyDeprecationWarning
+    from pyemv import tools
+    from pyemv.cvn import VisaCVN10
+
+    warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning, module=r"pyemv\.")
+    return tools, VisaCVN10
+
 
 # TEST ONLY. PROTOCOLS.md §7: the issuer master key for AC, SMI and SMC of every test card.
 ISSUER_MASTER_KEY = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
@@ -87,7 +97,7 @@ _AC_TAGS = ("9F02", "9F03", "9F1A", "95", "5F2A", "9A", "9C", "9F37", "82", "9F3
 
 def _keys(pan: str, psn: str) -> VisaCVN10:
     digits = psn if psn.isdigit() else "0"
-    return VisaCVN10(
+    return _pyemv()[1](
         iss_mk_ac=ISSUER_MASTER_KEY,
         iss_mk_smi=ISSUER_MASTER_KEY,
         iss_mk_smc=ISSUER_MASTER_KEY,
@@ -238,7 +248,7 @@ def pin_block_format0(pin: str, pan: str) -> bytes:
 
 def encrypt_pin_block(pin: str, pan: str, key: bytes = TEST_PIN_KEY) -> bytes:
     """What the pad sends: the format-0 block encrypted (3DES ECB) under the PIN key."""
-    return bytes(_tools.encrypt_tdes_ecb(key, pin_block_format0(pin, pan)))
+    return bytes(_pyemv()[0].encrypt_tdes_ecb(key, pin_block_format0(pin, pan)))
 
 
 def verify_pin_block(pin_block: bytes, pan: str, pin: str, key: bytes = TEST_PIN_KEY) -> bool:

@@ -9,7 +9,6 @@ deleted, so a crash in between only means the same batch is archived again.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -66,6 +65,8 @@ class Archive:
         sums = {name: getattr(totals, name) for name in field_names(totals)}
         doc = {"batch": batch, "settled_at": settled_at.isoformat(), "totals": sums, "transactions": rows}
         json_bytes = json.dumps(doc, ensure_ascii=False, indent=2).encode()
+        import csv  # only a settlement needs it
+
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["txn_id"])
         writer.writeheader()

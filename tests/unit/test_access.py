@@ -38,7 +38,8 @@ def test_every_role_and_operation_follows_the_policy_table(access: AccessControl
 
 
 def test_wrong_pin_unknown_operator_and_missing_reason_are_denied(access: AccessControl) -> None:
-    for operator_id, pin, reason in [("supervisor-1", "1234", "r"), ("nobody", "8888", "r"), ("supervisor-1", "8888", " ")]:
+    attempts = [("supervisor-1", "1234", "r"), ("nobody", "8888", "r"), ("supervisor-1", "8888", " ")]
+    for operator_id, pin, reason in attempts:
         with pytest.raises(AccessDenied):
             access.approve("void", operator_id=operator_id, pin=pin, reason=reason)
     assert all(str(e["result"]).startswith("denied") for e in access.audit.entries())
