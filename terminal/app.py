@@ -36,6 +36,7 @@ from terminal.security import PanTokenizer, load_or_create_key
 __all__ = ["Emulators", "Till", "build_till", "load_terminal_profile"]
 
 log = logging.getLogger(__name__)
+BOOT_IO_WAIT_S = 5.0  # at boot, how long one wait for the host may take before the till gives up waiting
 # Where `Till.sale` hands back: done, or waiting for a person (paper, a signature).
 SETTLED_STATES = {CheckoutState.IDLE, CheckoutState.PRINTER_PAUSED, CheckoutState.SIGNATURE_REQUIRED}
 
@@ -168,7 +169,9 @@ class Till:
             sources.insert(0, EmulatorTime(self.clock, self.emulators.card_reader))
         self.runtime = Runtime(self.clock, self.flow, sources)
         self._print_owed_receipts()
-        self.flow.recover_if_needed()  # reversals owed from before the restart go out first
+        # Ready for sale: signed on, and what was owed from before the restart delivered.
+        if self.flow.housekeeping():
+            self.runtime.run_until(lambda: self.flow.state is CheckoutState.IDLE, io_wait=BOOT_IO_WAIT_S)
 
     def _print_owed_receipts(self) -> None:
         """Row 4 of the fault matrix: a sale approved just before a restart gets its receipts,

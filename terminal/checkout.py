@@ -38,6 +38,7 @@ class CheckoutState(enum.Enum):
     SETTLE_REQUIRED = "settle_required"  # journal full: no sales until the batch is settled
     SETTLING = "settling"
     FORWARDING = "forwarding"  # stored offline sales (advices) going to the host
+    SIGNING_ON = "signing_on"  # 签到: working keys from the host (at start, and after a MAC error)
 
 
 S = CheckoutState
@@ -72,6 +73,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "require_settlement", "source": S.IDLE, "dest": S.SETTLE_REQUIRED},
     {"trigger": "settle", "source": [S.IDLE, S.SETTLE_REQUIRED], "dest": S.SETTLING},
     {"trigger": "end_settlement", "source": S.SETTLING, "dest": S.IDLE},
+    {"trigger": "sign_on", "source": S.IDLE, "dest": S.SIGNING_ON},
+    {"trigger": "end_sign_on", "source": S.SIGNING_ON, "dest": S.IDLE},
     {"trigger": "forward", "source": S.IDLE, "dest": S.FORWARDING},
     {"trigger": "end_forwarding", "source": S.FORWARDING, "dest": S.IDLE},
 ]
@@ -111,6 +114,8 @@ class Triggers:
     require_settlement: Callable[..., bool]
     settle: Callable[..., bool]
     end_settlement: Callable[..., bool]
+    sign_on: Callable[..., bool]
+    end_sign_on: Callable[..., bool]
     forward: Callable[..., bool]
     end_forwarding: Callable[..., bool]
 

@@ -141,6 +141,7 @@ DEADLINES: dict[tuple[str, CheckoutState], Callable[[SaleFlow], Any]] = {
     ("printer_check", S.PRINTER_PAUSED): lambda f: f.resume_printing_now(),
     ("settlement", S.SETTLING): lambda f: f.settlement_deadline(),
     ("advice", S.FORWARDING): lambda f: f.advice_deadline(),
+    ("sign_on", S.SIGNING_ON): lambda f: f.sign_on_deadline(),
     ("housekeeping", S.IDLE): lambda f: f.idle_tick(),
 }
 
@@ -157,6 +158,7 @@ ROUTES: list[tuple[type, frozenset[CheckoutState] | None, Callable[[SaleFlow, An
     (PrinterReady, frozenset({S.PRINTER_PAUSED}), lambda f, e: f.resume_printing_now()),
     (HostMessage, frozenset({S.SETTLING}), SaleFlow.settlement_message),
     (HostMessage, frozenset({S.FORWARDING}), SaleFlow.advice_message),
+    (HostMessage, frozenset({S.SIGNING_ON}), SaleFlow.sign_on_message),
     (HostMessage, None, SaleFlow.host_message),
     (SourceFailed, None, SaleFlow._source_failed),
 ]

@@ -94,6 +94,10 @@ class FlowBase(Triggers):
         self._timer: Timer | None = None
         self._token = next(_TOKENS)
         self._escalated_retry_at = 0.0
+        self.signed_on = False
+        self.working_keys: Any = None  # DE 62 of the last sign-on (RAM only)
+        self._sign_on_at = 0.0  # earliest time for the next sign-on attempt
+        self._sign_on_request: HostMessage | None = None
 
     @property
     def currency(self) -> str:

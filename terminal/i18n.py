@@ -25,6 +25,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "reversal_pending": ("有未完成的冲正,正在处理", "A REVERSAL IS PENDING, RESOLVING IT FIRST"),
     "unresolved_full": ("未完成交易已满,请先处理/结算", "TOO MANY UNRESOLVED TRANSACTIONS, RESOLVE OR SETTLE FIRST"),
     "offline_approved": ("离线批准,联机后上送", "APPROVED OFFLINE, FORWARDED WHEN THE HOST IS BACK"),
+    "signed_on": ("签到成功", "SIGNED ON"),
+    "sign_on_failed": ("签到失败", "SIGN-ON FAILED"),
     "settling": ("结算中", "SETTLING"),
     "settled": ("结算成功", "SETTLED"),
     "settle_failed": ("结算未完成", "SETTLEMENT NOT COMPLETED"),

@@ -19,7 +19,15 @@ from terminal.checkout import CheckoutState
 from terminal.errors import JournalError
 from terminal.flow_base import FlowBase, log
 from terminal.host.client import HostLinkError
-from terminal.host.messages import parse_sale_response, refund_request, sale_request, void_request
+from terminal.host.messages import (
+    match,
+    parse_sale_response,
+    parse_sign_on_response,
+    refund_request,
+    sale_request,
+    sign_on_request,
+    void_request,
+)
 from terminal.journal import new_txn_id
 from terminal.steps_card import MAX_PIN_TRIES
 
@@ -27,6 +35,7 @@ __all__ = ["HostSteps"]
 
 S = CheckoutState
 WRONG_PIN = "55"
+SIGN_ON_RETRY_S = 60.0  # after a failed sign-on, wait this long before the next try
 ESCALATED_RETRY_S = 600.0  # an escalated reversal gets another round this long after (while idle)
 
 
@@ -99,6 +108,10 @@ class HostSteps(FlowBase):
             self.complete_chip()
         elif answer.approved:
             self.approve()
+        elif answer.sign_on_required:  # A0: the host no longer trusts our keys
+            self.signed_on, self._sign_on_at = False, 0.0
+            sale.reason = "MAC error: signing on again, please retry / MAC校验错,重新签到后请重试"
+            self.decline()
         elif answer.response_code == WRONG_PIN and sale.card is not None and sale.card.cvm is Cvm.ONLINE_PIN:
             sale.pin_tries += 1
             if sale.pin_tries < MAX_PIN_TRIES:
@@ -171,6 +184,44 @@ class HostSteps(FlowBase):
             self.complete_chip()  # the card decides too: Y3 = unable to go online
         else:
             self.approve()
+
+    # -- sign-on (签到) -------------------------------------------------------------------------
+    def on_enter_SIGNING_ON(self, _: Any) -> None:
+        self._sign_on_at = self.clock.now() + SIGN_ON_RETRY_S  # if this one fails, wait before the next
+        self._sign_on_request = sign_on_request(
+            stan=self.journal.next_stan(), terminal_id=str(self.terminal["terminal_id"]),
+            merchant_id=str(self.terminal["merchant_id"]), batch=self.journal.current_batch(), when=self.clock.wall(),
+        )
+        try:
+            if not self.host.connected:
+                self.host.connect()
+            self.host.send(self._sign_on_request)
+        except HostLinkError as exc:
+            log.info("sign-on not possible now: %s", exc)
+            self.end_sign_on()
+            return
+        self._arm("sign_on", float(self.terminal["host"]["timeout_s"]))
+
+    def sign_on_message(self, msg: HostMessage) -> None:
+        if self._sign_on_request is None or not match(self._sign_on_request, msg):
+            self._unmatched(msg)
+            return
+        try:
+            answer = parse_sign_on_response(msg)
+        except RemoteProtocolError as exc:
+            log.warning("unusable sign-on answer: %s", exc)
+            answer = None
+        if answer is not None and answer.approved:
+            self.signed_on, self.working_keys = True, answer.keys
+            self._show("signed_on")
+        else:
+            self._show("sign_on_failed", msg.response_code or "")
+        self._disarm()
+        self.end_sign_on()
+
+    def sign_on_deadline(self) -> None:
+        self._show("sign_on_failed", "no answer")
+        self.end_sign_on()
 
     # -- store and forward --------------------------------------------------------------------
     def on_enter_FORWARDING(self, _: Any) -> None:

@@ -152,7 +152,9 @@ class ReceiptSteps(FlowBase):
         """When idle: deliver what is owed to the host. True when that started (the state moved)."""
         if self.state is not S.IDLE:
             return False
-        if self.journal.pending_reversals():
+        if not self.signed_on and self.clock.now() >= self._sign_on_at:
+            self.sign_on()  # keys first: the messages below are MACed with them on a real host
+        elif self.journal.pending_reversals():
             self.recover()  # e.g. a card that refused its approval: reverse it now
         elif self.advices.due():
             self.forward()  # the host may be back: stored offline sales go

@@ -108,9 +108,10 @@ def test_a_restart_reverses_sales_left_without_an_answer(clock: FakeClock, var_d
         sale = till.flow.begin_sale(700)
         assert till.runtime.run_until(lambda: till.flow.state is S.AUTHORIZING)
         # power goes: the process state is dropped without the timeout ever firing
-    with build_till(clock=clock, var_dir=var_dir) as again:
-        assert again.journal.pending_reversals() == [sale.txn_id]
-        assert again.journal.count_by_state() == {"TIMEOUT": 1}
+    with build_till(clock=clock, var_dir=var_dir) as again:  # ready for sale = the reversal delivered
+        assert again.flow.state is S.IDLE and again.journal.pending_reversals() == []
+        assert again.journal.count_by_state() == {"REVERSED": 1}
+        assert again.journal.reversal_info(sale.txn_id)[0] == "DONE"
 
 
 def test_no_pan_or_track_data_reaches_the_disk(till: Till, var_dir: Path) -> None:
