@@ -105,3 +105,14 @@ def test_emulate_serves_until_sigterm(where: list[str]) -> None:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+@pytest.mark.parametrize("card", ["approved-tap", "wrong-pin", "signature-required", "removed-before-second-ac",
+                                  "tap-over-limit", "removed-during-read"])
+def test_demo_gives_each_cards_outcome(capsys: pytest.CaptureFixture[str], var_dir: Path, card: str) -> None:
+    from tests.system.test_cards import EXPECTED
+
+    code, out, err = _demo(capsys, var_dir, "--json", "--card", card)
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["outcome"], result["response_code"]) == EXPECTED[card][:2]
