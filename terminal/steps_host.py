@@ -187,7 +187,6 @@ class HostSteps(FlowBase):
 
     # -- sign-on (签到) -------------------------------------------------------------------------
     def on_enter_SIGNING_ON(self, _: Any) -> None:
-        self._sign_on_at = self.clock.now() + SIGN_ON_RETRY_S  # if this one fails, wait before the next
         self._sign_on_request = sign_on_request(
             stan=self.journal.next_stan(), terminal_id=str(self.terminal["terminal_id"]),
             merchant_id=str(self.terminal["merchant_id"]), batch=self.journal.current_batch(), when=self.clock.wall(),
@@ -198,9 +197,14 @@ class HostSteps(FlowBase):
             self.host.send(self._sign_on_request)
         except HostLinkError as exc:
             log.info("sign-on not possible now: %s", exc)
-            self.end_sign_on()
+            self._sign_on_failed()
             return
         self._arm("sign_on", float(self.terminal["host"]["timeout_s"]))
+
+    def _sign_on_failed(self) -> None:
+        # Counted from the failure, not the send: a silent host must leave room for sales between tries.
+        self._sign_on_at = self.clock.now() + SIGN_ON_RETRY_S
+        self.end_sign_on()
 
     def sign_on_message(self, msg: HostMessage) -> None:
         if self._sign_on_request is None or not match(self._sign_on_request, msg):
@@ -214,14 +218,16 @@ class HostSteps(FlowBase):
         if answer is not None and answer.approved:
             self.signed_on, self.working_keys = True, answer.keys
             self._show("signed_on")
-        else:
-            self._show("sign_on_failed", msg.response_code or "")
+            self._disarm()
+            self.end_sign_on()
+            return
+        self._show("sign_on_failed", msg.response_code or "")
         self._disarm()
-        self.end_sign_on()
+        self._sign_on_failed()
 
     def sign_on_deadline(self) -> None:
         self._show("sign_on_failed", "no answer")
-        self.end_sign_on()
+        self._sign_on_failed()
 
     # -- store and forward --------------------------------------------------------------------
     def on_enter_FORWARDING(self, _: Any) -> None:
