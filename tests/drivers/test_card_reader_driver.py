@@ -4,12 +4,8 @@ test_card_reader_cards.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
-from drivers.base import DeviceEvent
 from drivers.card_reader import tlv
 from drivers.card_reader.driver import CardReaderDriver
 from drivers.card_reader.events import (
@@ -22,50 +18,18 @@ from drivers.card_reader.events import (
     ReadFailed,
 )
 from drivers.errors import PortError
-from drivers.transport import Peer, attach_peer, detach_peer
+from drivers.transport import attach_peer, detach_peer
 from emulator import emv
 from emulator.card_reader import CONTACTLESS_TAGS, ICC_TAGS, CardReaderEmulator
 from emulator.cards import UnknownCardError, get_card
 from firmware_profiles import load_profile
+from tests.drivers.card_rig import PROFILE, only
 
-PROFILE = load_profile("card_reader", "generic-pinpad")
 REQUIRED_ICC_TAGS = {
     "5A", "57", "5F24", "5F34", "82", "95", "9A", "9C", "9F02", "5F2A", "9F1A", "9F10", "9F26", "9F27", "9F36", "9F37",
 }  # fmt: skip
 ALL_MODES = frozenset(EntryMode)
 ISSUER_DATA = bytes.fromhex("9E16BF16B1E390A23030")  # §7: ARPC + ARC, for the §7 ARQC only
-
-
-@pytest.fixture
-def connect() -> Iterator[Any]:
-    opened: list[tuple[CardReaderDriver, str]] = []
-
-    def _connect(peer: Peer) -> CardReaderDriver:
-        url = attach_peer("card_reader", peer)
-        driver = CardReaderDriver(url, PROFILE, timeout=0.5)
-        opened.append((driver, url))
-        driver.open()
-        return driver
-
-    yield _connect
-    for driver, url in opened:
-        driver.close()
-        detach_peer(url)
-
-
-@pytest.fixture
-def emulator() -> CardReaderEmulator:
-    return CardReaderEmulator(PROFILE)
-
-
-@pytest.fixture
-def reader(connect: Any, emulator: CardReaderEmulator) -> CardReaderDriver:
-    driver: CardReaderDriver = connect(emulator)
-    return driver
-
-
-def only(events: list[DeviceEvent], kind: type[DeviceEvent]) -> list[DeviceEvent]:
-    return [e for e in events if isinstance(e, kind)]
 
 
 def read_card(reader: CardReaderDriver, amount: int = 12500, modes: frozenset[EntryMode] = ALL_MODES) -> CardRead:

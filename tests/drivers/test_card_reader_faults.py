@@ -4,21 +4,19 @@ corrupted either way, NAK storms, silence, disconnects, and the emulator's own f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from drivers.base import DeviceEvent, DeviceFault, FaultKind
+from drivers.base import DeviceFault, FaultKind
 from drivers.card_reader.codec import ACK, EOT, NAK, STX
 from drivers.card_reader.driver import CardReaderDriver
 from drivers.card_reader.events import CardRead, DeviceInfo, EntryMode
-from drivers.transport import Peer, attach_peer, detach_peer
+from drivers.transport import Peer
 from emulator.card_reader import CardReaderEmulator
 from emulator.cards import get_card
-from firmware_profiles import load_profile
+from tests.drivers.card_rig import PROFILE, only
 
-PROFILE = load_profile("card_reader", "generic-pinpad")
 ALL_MODES = frozenset(EntryMode)
 
 
@@ -64,38 +62,6 @@ class ScriptedPeer:
 
     def close(self) -> None:
         pass
-
-
-@pytest.fixture
-def connect() -> Iterator[Any]:
-    opened: list[tuple[CardReaderDriver, str]] = []
-
-    def _connect(peer: Peer) -> CardReaderDriver:
-        url = attach_peer("card_reader", peer)
-        driver = CardReaderDriver(url, PROFILE, timeout=0.5)
-        opened.append((driver, url))
-        driver.open()
-        return driver
-
-    yield _connect
-    for driver, url in opened:
-        driver.close()
-        detach_peer(url)
-
-
-@pytest.fixture
-def emulator() -> CardReaderEmulator:
-    return CardReaderEmulator(PROFILE)
-
-
-@pytest.fixture
-def reader(connect: Any, emulator: CardReaderEmulator) -> CardReaderDriver:
-    driver: CardReaderDriver = connect(emulator)
-    return driver
-
-
-def only(events: list[DeviceEvent], kind: type[DeviceEvent]) -> list[DeviceEvent]:
-    return [e for e in events if isinstance(e, kind)]
 
 
 def read_card(reader: CardReaderDriver) -> CardRead:
