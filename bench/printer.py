@@ -34,12 +34,12 @@ def receipt_commands() -> tuple[list[Any], dict[str, Any]]:
     from drivers.events import Role
     from drivers.printer import events as ev
     from drivers.printer.codec import PrinterCodec
-    from terminal.app import build_till
+    from sim.wiring import build_emulated_till
     from terminal.clock import FakeClock
 
     writes: list[bytes] = []
     with tempfile.TemporaryDirectory() as tmp:
-        till = build_till(var_dir=Path(tmp) / "var", clock=FakeClock())
+        till = build_emulated_till(var_dir=Path(tmp) / "var", clock=FakeClock())
         try:
             printer, reader = till.emulators.printer, till.emulators.card_reader
             assert printer is not None and reader is not None
@@ -49,7 +49,7 @@ def receipt_commands() -> tuple[list[Any], dict[str, Any]]:
                 writes.append(bytes(data))
                 receive(data)
 
-            printer.receive = record  # type: ignore[method-assign]
+            printer.receive = record
             reader.present("approved")
             till.sale(1234)
             profile = dict(printer.profile)
@@ -115,7 +115,7 @@ def _wire(n: int) -> dict[str, float]:
 
 
 def bench_bytes(commands: list[Any], profile: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-    from emulator.printer import render_stream
+    from emulator.printer.emulator import render_stream
 
     standard = _encode(commands, profile)
     least = _encode(minimal(commands, profile), profile)
@@ -137,7 +137,7 @@ def bench_bytes(commands: list[Any], profile: dict[str, Any]) -> tuple[dict[str,
 
 
 def bench_render(commands: list[Any], profile: dict[str, Any], reps: int) -> dict[str, Any]:
-    from emulator.printer import render_stream
+    from emulator.printer.emulator import render_stream
 
     data = _encode(commands, profile)
     text_times, png_times = [], []
@@ -161,7 +161,7 @@ def line_rate(baud: int, n: int, reps: int) -> list[float]:
     """Measured over theoretical time of n non-printing bytes + DLE EOT 1 and its 1-byte answer."""
     from drivers.transport import open_port
     from emulator.link import PtyLink
-    from emulator.printer import PrinterEmulator
+    from emulator.printer.emulator import PrinterEmulator
     from firmware_profiles import load_profile
 
     payload = b"\x1b!\x00" * (n // 3) + b"\x10\x04\x01"

@@ -34,13 +34,13 @@ def commit_floor(folder: Path, reps: int) -> float:
 
 
 def bench_sale(reps: int) -> dict[str, Any]:
-    from terminal.app import build_till
+    from sim.wiring import build_emulated_till
     from terminal.clock import FakeClock
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         floor = commit_floor(folder, reps)
-        till = build_till(var_dir=folder / "var", clock=FakeClock())
+        till = build_emulated_till(var_dir=folder / "var", clock=FakeClock())
         try:
             assert till.emulators.card_reader is not None
             times, commits = [], []

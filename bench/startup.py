@@ -10,7 +10,7 @@ from bench.common import PYTHON, run_child, time_child
 __all__ = ["bench_demo_rss", "bench_help", "bench_ready"]
 
 READY = (
-    "import sys; from terminal.app import build_till; "
+    "import sys; from sim.wiring import build_emulated_till as build_till; "
     "t = build_till(var_dir=sys.argv[1]); t.close()"
 )
 

@@ -1,69 +1,219 @@
 """Firmware profiles: data (TOML) describing each device model and each terminal.
 
-This is the one loader. A profile file is `<kind-folder>/<name>.toml`, carries `schema = 1`
-and `name = "<name>"`, and may `inherits = "<other-name>"` (same folder; keys deep-merge).
+This is the one loader. A profile is `<kind>s/<name>.toml` (printers/cn-80mm.toml), carries
+`schema = <version>` and `name = "<name>"`, and may `inherits = "<other-name>"` (keys deep-merge).
+Every profile is checked against its kind's schema, `<kind>s/schema.toml` (data too: see
+firmware_profiles/schema.py), and comes back with every declared key, defaults filled in.
+
+Where a profile is found, first hit wins:
+1. a path (`./my-till.toml`: anything with a path separator or ending in .toml) is that file;
+2. a name is looked up in ROOT/<kind>s/ for each ROOT of `OPENTILL_PROFILE_PATH` (os.pathsep
+   separated), then of `search=` (a plugin's own profile folder), then in this package.
+A parent (`inherits`) is looked up in its child's folder first, then the same way; a file already
+in the chain is skipped, so `~/profiles/printers/cn-80mm.toml` may inherit the shipped `cn-80mm`.
+A kind's schema comes from this package first, then from `search=`/`OPENTILL_PROFILE_PATH` roots:
+a plugin can add a kind (`cash_drawers/schema.toml`) but not redefine a shipped one.
 Facts that vary by model live here, never in code.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KINDS", "SCHEMA_VERSION", "ProfileError", "list_profiles", "load_profile"]
+from firmware_profiles.schema import Key, ProfileError, Schema, check, compile_schema, complete
 
-SCHEMA_VERSION = 1
-KINDS = {
-    "printer": "printers",
-    "card_reader": "card_readers",
-    "terminal": "terminals",
-}
+__all__ = [
+    "KINDS",
+    "PROFILE_PATH_ENV",
+    "SCHEMA_VERSION",
+    "Key",
+    "ProfileError",
+    "Schema",
+    "list_kinds",
+    "list_profiles",
+    "load_profile",
+    "load_schema",
+    "profile_roots",
+    "validate_profile",
+]
 
+SCHEMA_VERSION = 1  # the version every schema shipped here has (each schema.toml states its own)
+PROFILE_PATH_ENV = "OPENTILL_PROFILE_PATH"
+SCHEMA_FILE = "schema.toml"
+# A plain path beside this file: the profiles ship as package data (importlib.resources would
+# cost ~4 ms of every start for nothing, as the package is never zipped).
+PACKAGE_ROOT = Path(__file__).resolve().parent
 
-class ProfileError(LookupError, ValueError):
-    """An unknown profile, or one that does not follow the schema."""
-
-
-def _folder(kind: str) -> Any:
-    if kind not in KINDS:
-        raise ProfileError(f"unknown profile kind {kind!r} (known: {', '.join(KINDS)})")
-    # A plain path beside this file: the profiles ship as package data (importlib.resources would
-    # cost ~4 ms of every start for nothing, as the package is never zipped).
-    return Path(__file__).resolve().parent / KINDS[kind]
-
-
-def list_profiles(kind: str) -> list[str]:
-    return sorted(p.name.removesuffix(".toml") for p in _folder(kind).iterdir() if p.name.endswith(".toml"))
-
-
-def load_profile(kind: str, name: str) -> dict[str, Any]:
-    return _load(kind, name, seen=())
+Roots = Sequence[str | os.PathLike[str]]
 
 
-def _load(kind: str, name: str, seen: tuple[str, ...]) -> dict[str, Any]:
-    if name in seen:
-        raise ProfileError(f"{kind} profile {name!r} inherits from itself via {' -> '.join(seen)}")
-    path = _folder(kind).joinpath(f"{name}.toml")
-    if not name or "/" in name or not path.is_file():
-        known = ", ".join(list_profiles(kind))
-        raise ProfileError(f"unknown {kind.replace('_', ' ')} profile {name!r} (known: {known})")
+def _kinds_in(root: Path) -> dict[str, str]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        folders = sorted(root.iterdir())
+    except OSError:
+        return {}
+    return {p.name[:-1]: p.name for p in folders if p.name.endswith("s") and (p / SCHEMA_FILE).is_file()}
+
+
+KINDS: dict[str, str] = _kinds_in(PACKAGE_ROOT)  # kind -> folder, for the kinds this package ships
+_schemas: dict[Path, tuple[int, Schema]] = {}  # schema file -> (mtime, compiled)
+
+
+def profile_roots(search: Roots = ()) -> list[Path]:
+    """Where names are looked up, in order: OPENTILL_PROFILE_PATH, then `search`, then this package."""
+    env = [Path(p).expanduser() for p in os.environ.get(PROFILE_PATH_ENV, "").split(os.pathsep) if p]
+    roots = [*env, *(Path(p) for p in search), PACKAGE_ROOT]
+    return list(dict.fromkeys(roots))
+
+
+def list_kinds(search: Roots = ()) -> list[str]:
+    """Every kind with a schema: this package's, and those the roots add."""
+    kinds: dict[str, str] = {}
+    for root in profile_roots(search):
+        kinds |= _kinds_in(root)
+    return sorted(kinds)
+
+
+def load_schema(kind: str, *, search: Roots = ()) -> Schema:
+    """The schema of `kind`: this package's `<kind>s/schema.toml`, else the first root that has one."""
+    roots = profile_roots(search)
+    for root in (PACKAGE_ROOT, *roots):
+        path = root / _folder(kind) / SCHEMA_FILE
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            continue
+        cached = _schemas.get(path)
+        if cached is None or cached[0] != stamp:
+            source = _display(path)
+            cached = stamp, compile_schema(_read_toml(path, source), source=source, kind=kind)
+            _schemas[path] = cached
+        return cached[1]
+    known = list_kinds(search)
+    raise ProfileError(f"unknown profile kind {kind!r}{_near(kind, known)} (known: {', '.join(known)})")
+
+
+def list_profiles(kind: str, *, search: Roots = ()) -> list[str]:
+    """The names a profile of `kind` can be loaded by, from every root."""
+    load_schema(kind, search=search)  # an unknown kind is an error, not an empty list
+    return sorted({name for root in profile_roots(search) for name in _names_in(root / _folder(kind))})
+
+
+def load_profile(kind: str, name_or_path: str | os.PathLike[str], *, search: Roots = ()) -> dict[str, Any]:
+    """The profile, inheritance merged, checked against its kind's schema, defaults filled in.
+    `name_or_path` is a profile name or a path to a .toml file; `search` adds roots laid out
+    like this package (ROOT/printers/NAME.toml) after OPENTILL_PROFILE_PATH."""
+    schema = load_schema(kind, search=search)
+    roots = profile_roots(search)
+    path = _locate(kind, name_or_path, roots, search)
+    chain: list[Path] = []
+    layers: list[dict[str, Any]] = []
+    while True:
+        chain.append(path.resolve())
+        layer = _read_profile(kind, path, schema)
+        layers.append(layer)
+        parent = layer.get("inherits", "")
+        if not parent:
+            break
+        path = _parent(kind, str(parent), path, chain, roots, search)
+    merged: dict[str, Any] = {}
+    for layer in reversed(layers):
+        merged = _merge(merged, layer)
+    return complete(merged, schema.fields, _display(chain[0]))
+
+
+def validate_profile(kind: str, data: Mapping[str, Any], *, source: str = "<profile>",
+                     search: Roots = ()) -> dict[str, Any]:
+    """`data` (no inheritance) checked against the schema of `kind`, as a new dict with defaults."""
+    schema = load_schema(kind, search=search)
+    return complete(check(data, schema.fields, source), schema.fields, source)
+
+
+# -- finding files --------------------------------------------------------------------------------
+def _folder(kind: str) -> str:
+    if not kind or not kind.replace("_", "a").isalnum() or not kind[0].isalpha() or kind != kind.lower():
+        raise ProfileError(f"profile kind {kind!r} is not a kind name (like printer or card_reader)")
+    return f"{kind}s"
+
+
+def _names_in(folder: Path) -> Iterable[str]:
+    try:
+        files = list(folder.iterdir())
+    except OSError:
+        return []
+    return [p.stem for p in files if p.suffix == ".toml" and p.name != SCHEMA_FILE and p.is_file()]
+
+
+def _is_path(name: str | os.PathLike[str]) -> bool:
+    if not isinstance(name, str):
+        return True
+    return name.endswith(".toml") or "/" in name or os.sep in name or bool(os.altsep and os.altsep in name)
+
+
+def _locate(kind: str, name_or_path: str | os.PathLike[str], roots: list[Path], search: Roots) -> Path:
+    if _is_path(name_or_path):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ProfileError(f"{_display(path)}: no such {_words(kind)} profile file")
+        return path
+    name = str(name_or_path)
+    if name and name != SCHEMA_FILE.removesuffix(".toml"):
+        for root in roots:
+            path = root / _folder(kind) / f"{name}.toml"
+            if path.is_file():
+                return path
+    known = list_profiles(kind, search=search)
+    raise ProfileError(f"unknown {_words(kind)} profile {name!r}{_near(name, known)} (known: {', '.join(known)})")
+
+
+def _parent(kind: str, name: str, child: Path, chain: list[Path], roots: list[Path], search: Roots) -> Path:
+    """The file `inherits = name` means: the child's folder, then the roots; not one already in the chain."""
+    looped = False
+    for folder in (child.parent, *(root / _folder(kind) for root in roots)):
+        path = folder / f"{name}.toml"
+        if not path.is_file():
+            continue
+        if path.resolve() in chain:
+            looped = True
+            continue
+        return path
+    where = _display(child)
+    if looped:
+        names = " -> ".join([*(p.stem for p in chain), name])
+        raise ProfileError(f"{where}: {_words(kind)} profile inherits from itself via {names}")
+    known = list_profiles(kind, search=search)
+    raise ProfileError(f"{where}: inherits unknown {_words(kind)} profile {name!r}{_near(name, known)} "
+                       f"(known: {', '.join(known)})")
+
+
+# -- reading files --------------------------------------------------------------------------------
+def _read_profile(kind: str, path: Path, schema: Schema) -> dict[str, Any]:
+    where = _display(path)
+    data = _read_toml(path, where)
+    if data.get("schema") != schema.version:
+        raise ProfileError(f"{where}: {_words(kind)} profile schema must be {schema.version}, "
+                           f"not {data.get('schema')!r}")
+    if data.get("name") != path.stem:
+        raise ProfileError(f"{where}: name field says {data.get('name')!r}, the file is {path.stem!r}")
+    return check(data, schema.fields, where)
+
+
+def _read_toml(path: Path, where: str) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{kind} profile {name!r} is not valid TOML: {exc}") from exc
-    if data.get("schema") != SCHEMA_VERSION:
-        raise ProfileError(f"{kind} profile {name!r}: schema must be {SCHEMA_VERSION}")
-    if data.get("name") != name:
-        raise ProfileError(f"{kind} profile {name!r}: name field says {data.get('name')!r}")
-    parent = data.pop("inherits", None)
-    if parent:
-        return _merge(_load(kind, str(parent), (*seen, name)), data)
-    return data
+        raise ProfileError(f"{where}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{where}: cannot be read: {exc}") from None
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key (map entries too); any other value replaces the parent's."""
     out = dict(base)
     for key, value in over.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
@@ -71,3 +221,24 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _display(path: Path) -> str:
+    """A path as messages show it: relative to the working directory when it is under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _words(kind: str) -> str:
+    return kind.replace("_", " ")
+
+
+def _near(word: str, known: list[str]) -> str:
+    if not known:
+        return ""
+    import difflib
+
+    close = difflib.get_close_matches(word, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,39 +1,36 @@
-"""The composition root: profiles -> emulators (when asked) -> drivers -> flow -> runtime.
+"""The composition root: a terminal profile and its parts -> drivers -> checkout -> runtime.
 
-This is the only module of terminal/ that may import emulator/. A device whose profile URL is
-`emu://<kind>` gets an in-process emulator attached to the transport; any other URL (a serial
-device, a pty, `socket://`) is opened as it is, so the same wiring runs a real till.
+`build_till` takes its parts: anything not given (journal, host link, drivers, extra sources) is
+made from the profile. Each device slot of the profile (`[devices.<slot>]`) is opened with the
+driver the device registry (terminal/devices.py) names for it; this module names no device
+family and never imports an emulator. The emulated world (sim/wiring.py) builds its emulators,
+then calls `build_till` with their URLs, so the same wiring runs a real till.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from drivers.card_reader.driver import CardReaderDriver
-from drivers.printer.driver import PrinterDriver
-from drivers.transport import attach_peer, detach_peer, register_peer_factory
-from emulator.card_reader import CardReaderEmulator
-from emulator.host import AcquirerSimulator
-from emulator.printer import PrinterEmulator
+from drivers.acquirer.driver import AcquirerDriver
 from firmware_profiles import ProfileError, load_profile
-from terminal.access import AccessControl, Approval
-from terminal.audit import AuditTrail
-from terminal.checkout import CheckoutState
+from terminal import devices
+from terminal.checkout.flow import Sale, SaleFlow
+from terminal.checkout.table import CheckoutState
 from terminal.clock import Clock, SystemClock
 from terminal.errors import ConfigError
-from terminal.flow import Sale, SaleFlow
-from terminal.host.client import HostClient, HostLinkError
+from terminal.host.link import HostLink
 from terminal.journal import Journal
-from terminal.printing import PrintJob
-from terminal.receipts import Copy
-from terminal.runtime import Runtime
-from terminal.security import PanTokenizer, load_or_create_key
+from terminal.receipts.layout import Copy
+from terminal.receipts.spool import PrintJob
+from terminal.runtime import Runtime, Source
+from terminal.security.access import AccessControl, Approval
+from terminal.security.audit import AuditTrail
+from terminal.security.pan import PanTokenizer, load_or_create_key
 
-__all__ = ["Emulators", "Till", "build_till", "load_terminal_profile"]
+__all__ = ["SETTLED_STATES", "Till", "build_till", "load_terminal_profile", "open_devices"]
 
 log = logging.getLogger(__name__)
 BOOT_IO_WAIT_S = 5.0  # at boot, how long one wait for the host may take before the till gives up waiting
@@ -41,137 +38,99 @@ BOOT_IO_WAIT_S = 5.0  # at boot, how long one wait for the host may take before 
 SETTLED_STATES = {CheckoutState.IDLE, CheckoutState.PRINTER_PAUSED, CheckoutState.SIGNATURE_REQUIRED}
 
 
-@dataclass
-class Emulators:
-    """The in-process peers of an emulated till, so a demo or test can act on them."""
-
-    printer: PrinterEmulator | None = None
-    card_reader: CardReaderEmulator | None = None
-    host: AcquirerSimulator | None = None
-    urls: list[str] = field(default_factory=list)
-
-
-def register_emulator_factories() -> None:
-    """Let `emu://printer?profile=NAME` and `emu://card-reader?profile=NAME` build fresh emulators."""
-    register_peer_factory("printer", lambda q: PrinterEmulator(_device_profile("printer", q.get("profile", "cn-80mm"))))
-    register_peer_factory(
-        "card-reader", lambda q: CardReaderEmulator(_device_profile("card_reader", q.get("profile", "generic-pinpad")))
-    )
-
-
-def load_terminal_profile(name: str) -> dict[str, Any]:
+def load_terminal_profile(name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A terminal profile by name or path, with "section.key" overrides applied."""
     try:
-        return load_profile("terminal", name)
+        terminal = load_profile("terminal", name)
     except ProfileError as exc:
         raise ConfigError(str(exc)) from exc
+    for key, value in (overrides or {}).items():
+        section, _, field = key.partition(".")
+        if field:
+            terminal.setdefault(section, {})[field] = value
+        else:
+            terminal[section] = value
+    return terminal
 
 
-def _device_profile(kind: str, name: str) -> dict[str, Any]:
+def device_profiles(terminal: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The firmware profile of every device slot the terminal profile names."""
+    out = {}
+    for slot, settings in terminal["devices"].items():
+        row = devices.resolve(slot, settings)
+        out[slot] = devices.load_device_profile(row, str(settings.get("profile") or row.default_profile))
+    return out
+
+
+def open_devices(
+    terminal: Mapping[str, Any], profiles: Mapping[str, Mapping[str, Any]], urls: Mapping[str, str],
+) -> dict[str, Any]:
+    """Open a driver for every device slot (URL from `urls`, else the profile's), closing what
+    was opened if one fails."""
+    opened: dict[str, Any] = {}
     try:
-        return load_profile(kind, name)
-    except ProfileError as exc:
-        raise ConfigError(str(exc)) from exc
-
-
-class EmulatorTime:
-    """Gives an in-process emulator the till's time, so a slow card answers after its delay on
-    a FakeClock (when the test moves time) and on a real clock (polled every WAKE_S)."""
-
-    WAKE_S = 0.05
-
-    def __init__(self, clock: Clock, emulator: Any) -> None:
-        self.clock, self.emulator, self._last = clock, emulator, clock.now()
-
-    def poll(self) -> list[object]:
-        now = self.clock.now()
-        if now > self._last:
-            self.emulator.advance(now - self._last)
-            self._last = now
-        return []
-
-    def fileno(self) -> int | None:
-        return None
-
-    def wake_in(self) -> float | None:
-        return self.WAKE_S
+        for slot, settings in terminal["devices"].items():
+            url = urls.get(slot) or str(settings["url"])
+            if url.startswith("emu://") and "instance=" not in url:
+                raise ConfigError(f"devices.{slot}: {url} is an emulator; start the terminal through the emulated "
+                                  "world (`till demo`, sim.wiring.build_emulated_till) or give a port")
+            driver = devices.resolve(slot, settings).driver_class()(url, profiles[slot])
+            driver.open()
+            opened[slot] = driver
+    except BaseException:
+        for driver in opened.values():
+            driver.close()
+        raise
+    return opened
 
 
 class Till:
     """A whole terminal: drivers, host link, journal, the checkout flow and its runtime."""
 
     def __init__(
-        self,
-        *,
-        terminal: Mapping[str, Any],
-        clock: Clock,
-        var_dir: Path,
-        device_urls: Mapping[str, str] | None = None,
-        host_address: tuple[str, int] | None = None,
-        display: Callable[[str], None] = lambda line: None,
+        self, *, terminal: Mapping[str, Any], clock: Clock, var_dir: Path, devices: Mapping[str, Any],
+        profiles: Mapping[str, Mapping[str, Any]], host: HostLink, journal: Journal,
+        sources: Iterable[Source] = (), closers: Iterable[Callable[[], None]] = (),
+        display: Callable[[str], None] = lambda line: None, boot_io_wait: float = BOOT_IO_WAIT_S,
     ) -> None:
-        self.terminal = terminal
-        self.clock = clock
-        self.var_dir = var_dir
-        self.emulators = Emulators()
-        self._closers: list[Callable[[], None]] = []
+        self.terminal, self.clock, self.var_dir = terminal, clock, var_dir
+        self.boot_io_wait = boot_io_wait
+        self.devices, self.profiles, self.host, self.journal = dict(devices), dict(profiles), host, journal
+        # Closed in reverse: what the caller brought (emulators) after the drivers that talk to them.
+        self._closers: list[Callable[[], None]] = [*closers, journal.close, *(d.close for d in self.devices.values())]
+        if hasattr(host, "close"):
+            self._closers.append(host.close)
         try:
-            self._build(dict(device_urls or {}), host_address, display)
+            self._boot(list(sources), display)
         except BaseException:
             self.close()
             raise
 
-    def _build(
-        self, urls: dict[str, str], host_address: tuple[str, int] | None, display: Callable[[str], None]
-    ) -> None:
-        register_emulator_factories()
-        devices = self.terminal["devices"]
-        self.printer_profile = _device_profile("printer", devices["printer"]["profile"])
-        self.card_reader_profile = _device_profile("card_reader", devices["card_reader"]["profile"])
-
-        printer_url = urls.get("printer") or self._emulate_if_asked(
-            devices["printer"]["url"], "printer", lambda: PrinterEmulator(self.printer_profile))
-        reader_url = urls.get("card_reader") or self._emulate_if_asked(
-            devices["card_reader"]["url"], "card-reader", lambda: CardReaderEmulator(self.card_reader_profile))
-
-        self.journal = Journal(self.var_dir / "journal.sqlite3",
-                               capacity=int(self.terminal["limits"]["journal_capacity"]),
-                               warn_ratio=float(self.terminal["limits"]["journal_warn_ratio"]))
-        self._closers.append(self.journal.close)
+    def _boot(self, sources: list[Source], display: Callable[[str], None]) -> None:
         tokenizer = PanTokenizer(load_or_create_key(self.var_dir / "keys" / "pan.key"))
         self.audit = AuditTrail(self.journal, load_or_create_key(self.var_dir / "keys" / "audit.key"))
         self.access = AccessControl(self.terminal, self.audit, self.clock)
-
-        self.printer = PrinterDriver(printer_url, self.printer_profile)
-        self.card_reader = CardReaderDriver(reader_url, self.card_reader_profile)
-        for driver in (self.printer, self.card_reader):
-            driver.open()
-            self._closers.append(driver.close)
-
-        if host_address is None:
-            host_address = self._host_address(str(self.terminal["host"]["url"]))
-        self.host = HostClient(host_address, connect_timeout=float(self.terminal["host"]["connect_timeout_s"]))
-        self._closers.append(self.host.close)
-        try:
-            self.host.connect()
-        except HostLinkError as exc:  # the flow connects again when a sale needs the host
-            log.warning("acquirer not reachable at start-up: %s", exc)
-
         recovered = self.journal.recover_unanswered(at=self.clock.wall())
         if recovered:
             log.warning("%d sale(s) had no answer before the restart; reversals queued", len(recovered))
         self.flow = SaleFlow(
-            clock=self.clock, journal=self.journal, tokenizer=tokenizer, card_reader=self.card_reader,
-            printer=self.printer, host=self.host, terminal=self.terminal, printer_profile=self.printer_profile,
-            display=display,
+            clock=self.clock, journal=self.journal, tokenizer=tokenizer, devices=self.devices,
+            profiles=self.profiles, host=self.host, terminal=self.terminal, display=display,
         )
-        sources: list[Any] = [self.card_reader, self.printer, self.host]
-        if self.emulators.card_reader is not None:  # first, so what time released is read at once
-            sources.insert(0, EmulatorTime(self.clock, self.emulators.card_reader))
-        self.runtime = Runtime(self.clock, self.flow, sources)
+        # Extra sources first (an emulator's time), so what they release is read at once.
+        self.runtime = Runtime(self.clock, self.flow, [*sources, *self.devices.values(), self.host])
         self._print_owed_receipts()
         # Ready for sale: signed on, and what was owed from before the restart delivered.
         if self.flow.housekeeping():
-            self.runtime.run_until(lambda: self.flow.state is CheckoutState.IDLE, io_wait=BOOT_IO_WAIT_S)
+            self.runtime.run_until(lambda: self.flow.state is CheckoutState.IDLE, io_wait=self.boot_io_wait)
+
+    @property
+    def printer(self) -> Any:
+        return self.devices.get("printer")
+
+    @property
+    def card_reader(self) -> Any:
+        return self.devices.get("card_reader")
 
     def _print_owed_receipts(self) -> None:
         """Row 4 of the fault matrix: a sale approved just before a restart gets its receipts,
@@ -183,29 +142,6 @@ class Till:
             problems = self.flow.spool.print_one(record, PrintJob(copy=Copy(copy), reprint=True))
             if problems:
                 log.warning("owed %s copy of %s not printed: %s", copy, record.txn_id, problems)
-
-    def _emulate_if_asked(self, url: str, kind: str, make: Callable[[], Any]) -> str:
-        if not url.startswith("emu://"):
-            return url
-        peer = make()
-        setattr(self.emulators, kind.replace("-", "_"), peer)
-        attached = attach_peer(kind, peer)
-        self.emulators.urls.append(attached)
-        self._closers.append(lambda: detach_peer(attached))
-        return attached
-
-    def _host_address(self, url: str) -> tuple[str, int]:
-        if url == "emulated":
-            sim = AcquirerSimulator()
-            sim.start()
-            self.emulators.host = sim
-            self._closers.append(sim.stop)
-            return sim.address
-        if url.startswith("tcp://"):
-            host, _, port = url.removeprefix("tcp://").rpartition(":")
-            if host and port.isdigit():
-                return host, int(port)
-        raise ConfigError(f"host url {url!r} is neither 'emulated' nor tcp://HOST:PORT")
 
     # -- use ---------------------------------------------------------------------------------
     def sale(self, amount_minor: int, *, io_wait: float = 10.0) -> Sale:
@@ -264,113 +200,53 @@ class Till:
             except Exception:  # closing must go on whatever one part says
                 log.exception("error while closing the till")
 
-    def __enter__(self) -> Till:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
+
 def build_till(
-    *, profile: str = "emulated-counter", clock: Clock | None = None, var_dir: Path | str = "var",
-    overrides: Mapping[str, Any] | None = None, **kwargs: Any,
-) -> Till:
-    terminal = load_terminal_profile(profile)
-    for key, value in (overrides or {}).items():
-        section, _, name = key.partition(".")
-        if name:
-            terminal.setdefault(section, {})[name] = value
-        else:
-            terminal[section] = value
-    return Till(terminal=terminal, clock=clock or SystemClock(), var_dir=Path(var_dir), **kwargs)
-
-
-# -- emulator services for the CLI (emulator/ is reachable only through this module) ---------------
-
-def test_cards() -> list[tuple[str, str, str]]:
-    """(name, entry modes, description) of every test card the emulated reader knows."""
-    from emulator.cards import load_catalogue
-
-    return [(c.name, "/".join(c.entry_modes), c.description) for c in load_catalogue().values()]
-
-
-def check_test_card(name: str) -> int | None:
-    """Refuse an unknown card; returns the amount that shows the card's behaviour, if it has one."""
-    from emulator.cards import UnknownCardError, get_card
-
-    try:
-        return get_card(name).demo_amount_minor
-    except UnknownCardError as exc:
-        raise ConfigError(str(exc)) from exc
-
-
-EMULATOR_KINDS = {"printer": "printer", "card-reader": "card_reader"}
-
-
-def serve_emulator(
-    kind: str, *, profile: str | None, pty: bool, listen: str | None, baud: int | None = None,
-    faults: list[str] | None = None,
+    profile: str | Mapping[str, Any] = "emulated-counter", *, clock: Clock | None = None,
+    var_dir: Path | str = "var", overrides: Mapping[str, Any] | None = None,
+    device_urls: Mapping[str, str] | None = None, drivers: Mapping[str, Any] | None = None,
+    host: HostLink | None = None, journal: Journal | None = None, sources: Iterable[Source] = (),
+    closers: Iterable[Callable[[], None]] = (), display: Callable[[str], None] = lambda line: None,
+    till_class: type[Till] = Till, **extra: Any,
 ) -> Any:
-    """Start one emulator on a pty or a TCP socket; returns the running link (call .stop()).
-    `faults` are control lines applied before serving (e.g. "fault paper-out")."""
-    from emulator.control import apply
-    from emulator.link import PtyLink, TcpLink
-
-    if kind not in EMULATOR_KINDS:
-        raise ConfigError(f"unknown emulator {kind!r} (known: {', '.join(EMULATOR_KINDS)})")
-    profile_kind = EMULATOR_KINDS[kind]
-    name = profile or load_terminal_profile("emulated-counter")["devices"][profile_kind]["profile"]
-    device = _device_profile(profile_kind, name)
-    peer: Any = PrinterEmulator(device) if kind == "printer" else CardReaderEmulator(device)
-    for line in faults or []:
-        reply = apply(peer, line)
-        if reply.startswith("error"):
-            raise ConfigError(f"{line!r}: {reply}")
-    serial = device.get("serial", {})
-    if baud is not None and not 50 <= baud <= 4_000_000:
-        raise ConfigError(f"--baud {baud} is not a serial line speed")
-    settings = {"baud": baud or int(serial.get("baud", 9600)), "framing": str(serial.get("framing", "8N1"))}
-    if pty:
-        return PtyLink(peer, **settings).start()
-    host, _, port = (listen or "").rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"--listen wants HOST:PORT, got {listen!r}")
+    """A running terminal from a profile (a name, a path, or a loaded mapping) and any parts the
+    caller brings; returns once boot housekeeping is over (signed on, nothing owed)."""
+    terminal = load_terminal_profile(profile, overrides) if isinstance(profile, str) else dict(profile)
+    var = Path(var_dir)
+    closers = list(closers)
+    made: list[Callable[[], None]] = []
     try:
-        return TcpLink(peer, host=host, port=int(port), **settings).start()
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
-
-
-def render_escpos(data: bytes, *, profile: str | None) -> Any:
-    """What a printer of this profile makes of an ESC/POS byte stream (pages, unknown commands)."""
-    from emulator.printer import render_stream
-
-    name = profile or load_terminal_profile("emulated-counter")["devices"]["printer"]["profile"]
-    return render_stream(data, _device_profile("printer", name))
-
-
-def control_emulator(link: Any, line: str) -> str:
-    """Apply one operator control line (`fault paper-out`, `present approved chip`, ...) to a
-    served emulator; returns the one-line reply."""
-    try:
-        from emulator.control import apply
-    except ImportError:  # pragma: no cover - control verbs arrive with the device issues
-        return "error: this emulator takes no control commands yet"
-    reply: str = link.control(lambda peer: apply(peer, line))
-    return reply
-
-
-def serve_acquirer(listen: str, *, now: Callable[[], Any] | None = None) -> AcquirerSimulator:
-    """Start the acquirer simulator on "HOST:PORT" (port 0 picks one) and return it running; the
-    caller stops it. `now` is the host's wall clock (a scenario passes its virtual one).
-    ConfigError for a malformed address or one that cannot be bound."""
-    from datetime import datetime
-
-    from emulator.host import serve_forever_main
-
-    try:
-        return serve_forever_main(listen, now=now or datetime.now)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
+        profiles = device_profiles(terminal)
+        if drivers is None:
+            drivers = open_devices(terminal, profiles, device_urls or {})
+            made += [d.close for d in drivers.values()]
+        if host is None:
+            url = str(terminal["host"]["url"])
+            if url == "emulated":
+                raise ConfigError("host url 'emulated' needs the emulated world (`till demo`, sim.wiring); "
+                                  "a real till names tcp://HOST:PORT")
+            try:
+                link = AcquirerDriver(url, connect_timeout=float(terminal["host"]["connect_timeout_s"]))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+            if (fault := link.connect()) is not None:  # the flow connects again when a sale needs the host
+                log.warning("acquirer not reachable at start-up: %s", fault.detail)
+            host = link
+        if journal is None:
+            limits = terminal["limits"]
+            journal = Journal(var / "journal.sqlite3", capacity=int(limits["journal_capacity"]),
+                              warn_ratio=float(limits["journal_warn_ratio"]))
+    except BaseException:
+        for close in reversed(made + closers):
+            close()
+        raise
+    return till_class(terminal=terminal, clock=clock or SystemClock(), var_dir=var, devices=drivers,
+                      profiles=profiles, host=host, journal=journal, sources=sources, closers=closers,
+                      display=display, **extra)

@@ -1,4 +1,9 @@
-"""The `till` command. Heavy modules are imported inside each command, so `till --help` starts fast."""
+"""The `till` command. Heavy modules are imported inside each command, so `till --help` starts fast.
+
+Commands of the emulated world (demo, cards, emulate, host, scenario, escpos) import `sim/`
+inside their own function: a real till's commands never load an emulator. Device families come
+from the registry (terminal/devices.py), so this module names none.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
 EXIT_USAGE = 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="till", description="OpenTill: a payment terminal runtime.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -27,20 +33,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("cards", help="list the emulated reader's test cards")
 
     emu = sub.add_parser("emulate", help="serve one device emulator on a pty or a TCP port")
-    emu.add_argument("device", choices=["printer", "card-reader"])
-    where = emu.add_mutually_exclusive_group(required=True)
-    where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
-    where.add_argument("--listen", metavar="HOST:PORT", help="serve on TCP (socket:// URL)")
-    emu.add_argument("--profile", help="device profile (default: the emulated-counter terminal's)")
-    emu.add_argument("--fault", action="append", default=[], metavar="FAULT",
-                     help="start with a fault, e.g. paper-out, near-end, cover-open (repeatable)")
-    emu.add_argument("--baud", type=int, help="line rate to pace to (default: the profile's)")
+    families = emu.add_subparsers(dest="device", required=True, metavar="FAMILY")
+    if argv[:1] == ["emulate"]:  # reading the registry costs time `till --help` need not pay
+        _emulate_parsers(families, want_help=any(a in ("-h", "--help") for a in argv))
 
     escpos = sub.add_parser("escpos", help="ESC/POS tools")
     escpos_sub = escpos.add_subparsers(dest="escpos_command", required=True, metavar="TOOL")
     render = escpos_sub.add_parser("render", help="render a captured ESC/POS byte stream to text and PNG")
     render.add_argument("file", type=Path, help="the byte stream (.bin)")
-    render.add_argument("--profile", help="printer profile (default: the emulated-counter terminal's printer)")
+    render.add_argument("--profile", help="device profile (default: the emulated-counter terminal's)")
     render.add_argument("--png", type=Path, help="write the picture here (OUT-1.png, OUT-2.png... for several)")
 
     host = sub.add_parser("host", help="serve the ISO 8583 acquirer simulator on TCP")
@@ -49,20 +50,37 @@ def _parser() -> argparse.ArgumentParser:
     scenario = sub.add_parser("scenario", help="scripted, replayable sessions (see docs/scenarios.md)")
     scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True, metavar="SUBCOMMAND")
     run = scenario_sub.add_parser("run", help="run one scenario file against every emulator and the host")
-    run.add_argument("file", type=Path, help="scenario TOML, e.g. emulator/scenarios/01-host-timeout.toml")
+    run.add_argument("file", type=Path, help="scenario TOML, e.g. sim/scenarios/01-host-timeout.toml")
     run.add_argument("--seed", type=int, help="seed for steps that draw at random (default: the file's)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
 
+def _emulate_parsers(families: Any, *, want_help: bool) -> None:
+    from sim.services import control_help, emulated_families
+
+    for kind, row in emulated_families().items():
+        epilog = control_help(kind) if want_help else None
+        emu = families.add_parser(kind, help=row.description, epilog=epilog,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        where = emu.add_mutually_exclusive_group(required=True)
+        where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
+        where.add_argument("--listen", metavar="HOST:PORT", help="serve on TCP (socket:// URL)")
+        emu.add_argument("--profile", help="device profile (default: the emulated-counter terminal's)")
+        emu.add_argument("--fault", action="append", default=[], metavar="FAULT",
+                         help="start with a fault (a `fault ...` control line, e.g. paper-out; repeatable)")
+        emu.add_argument("--baud", type=int, help="line rate to pace to (default: the profile's)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(argv).parse_args(argv)
     from firmware_profiles import ProfileError
     from terminal.errors import TerminalError
 
     try:
         if args.command == "demo":
-            from terminal.demo import run_demo
+            from sim.demo import run_demo
 
             return run_demo(card=args.card, amount=args.amount, as_json=args.json, profile=args.profile,
                             var_dir=args.var)
@@ -71,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "host":
             return _host(args.listen)
         if args.command == "scenario":
-            from terminal.scenario import run_scenario
+            from sim.scenario.runner import run_scenario
 
             return run_scenario(args.file, seed=args.seed, as_json=args.json)
         if args.command == "escpos":
@@ -85,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cards() -> int:
-    from terminal.app import test_cards
+    from sim.services import test_cards
 
     for name, modes, description in test_cards():
         print(f"{name:24} {modes:16} {description}")
@@ -95,7 +113,7 @@ def _cards() -> int:
 def _render(path: Path, *, profile: str | None, png: Path | None) -> int:
     """Text to stdout (`--- cut ---` between receipts), unknown commands to stderr, PNGs on request.
     Exit 0 when every command was understood, 1 when some were skipped."""
-    from terminal.app import render_escpos
+    from sim.services import render_escpos
     from terminal.errors import InputError
 
     try:
@@ -119,7 +137,7 @@ def _emulate(device: str, *, profile: str | None, pty: bool, listen: str | None,
     import os
     import select
 
-    from terminal.app import control_emulator, serve_emulator
+    from sim.services import control_emulator, serve_emulator
 
     link = serve_emulator(device, profile=profile, pty=pty, listen=listen, baud=baud, faults=faults)
     wake_r, wake_w = os.pipe()
@@ -156,7 +174,7 @@ def _host(listen: str) -> int:
     import os
     import select
 
-    from terminal.app import serve_acquirer
+    from sim.services import serve_acquirer
 
     simulator = serve_acquirer(listen)
     wake_r, wake_w = os.pipe()

@@ -31,6 +31,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "settled": ("结算成功", "SETTLED"),
     "settle_failed": ("结算未完成", "SETTLEMENT NOT COMPLETED"),
     "printer_warning": ("打印机提示", "PRINTER NOTICE"),
+    "device_fault": ("设备故障", "DEVICE FAULT"),
     "printer_paused": ("打印暂停,请检查打印机(缺纸/开盖)后继续", "PRINTING PAUSED: CHECK PAPER AND COVER"),
 }
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 
-from drivers.card_reader import tlv
 from drivers.card_reader.events import (
     CancelRead,
     CardRead,
@@ -33,6 +32,7 @@ from drivers.card_reader.events import (
     ShowMessage,
     StartRead,
 )
+from drivers.emv import tlv
 from drivers.errors import FrameError, LocalProtocolError
 from drivers.events import Role
 from drivers.sensitive import Secret

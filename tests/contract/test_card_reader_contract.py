@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from drivers.base import DeviceEvent, DeviceFault, FaultKind
-from drivers.card_reader import tlv
 from drivers.card_reader.driver import CardReaderDriver
 from drivers.card_reader.events import (
     CardRead,
@@ -20,9 +19,10 @@ from drivers.card_reader.events import (
     PinEntered,
     ReadCancelled,
 )
-from emulator import emv
-from emulator.card_reader import CardReaderEmulator
-from emulator.cards import get_card
+from drivers.emv import tlv
+from emulator.card_reader import emv
+from emulator.card_reader.cards import get_card
+from emulator.card_reader.emulator import CardReaderEmulator
 from firmware_profiles import load_profile
 from tests.contract.conftest import Control, Serve, wait_for_events
 

@@ -9,7 +9,7 @@ import pytest
 from drivers.base import DeviceEvent, DeviceFault, FaultKind
 from drivers.printer import events as ev
 from drivers.printer.driver import PrinterDriver
-from emulator.printer import PrinterEmulator
+from emulator.printer.emulator import PrinterEmulator
 from firmware_profiles import load_profile
 from tests.contract.conftest import Serve, wait_for_events
 

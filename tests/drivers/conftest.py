@@ -10,7 +10,7 @@ import pytest
 
 from drivers.card_reader.driver import CardReaderDriver
 from drivers.transport import Peer, attach_peer, detach_peer
-from emulator.card_reader import CardReaderEmulator
+from emulator.card_reader.emulator import CardReaderEmulator
 from tests.drivers.card_rig import PROFILE
 
 

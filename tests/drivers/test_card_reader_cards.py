@@ -10,7 +10,6 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from drivers.base import DeviceEvent
-from drivers.card_reader import tlv
 from drivers.card_reader.codec import ACK, CardReaderCodec
 from drivers.card_reader.driver import CardReaderDriver
 from drivers.card_reader.events import (
@@ -27,11 +26,12 @@ from drivers.card_reader.events import (
     ReadFailed,
     StartRead,
 )
+from drivers.emv import tlv
 from drivers.events import Role
 from drivers.transport import attach_peer, detach_peer
-from emulator import emv
-from emulator.card_reader import CONTACTLESS_TAGS, CardReaderEmulator
-from emulator.cards import CatalogueError, get_card, load_catalogue, parse_catalogue
+from emulator.card_reader import emv
+from emulator.card_reader.cards import CatalogueError, get_card, load_catalogue, parse_catalogue
+from emulator.card_reader.emulator import CONTACTLESS_TAGS, CardReaderEmulator
 from firmware_profiles import load_profile
 
 PROFILE = load_profile("card_reader", "generic-pinpad")

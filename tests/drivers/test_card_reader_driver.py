@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.card_reader import tlv
 from drivers.card_reader.driver import CardReaderDriver
 from drivers.card_reader.events import (
     CardRead,
@@ -17,11 +16,12 @@ from drivers.card_reader.events import (
     ReadCancelled,
     ReadFailed,
 )
+from drivers.emv import tlv
 from drivers.errors import PortError
 from drivers.transport import attach_peer, detach_peer
-from emulator import emv
-from emulator.card_reader import CONTACTLESS_TAGS, ICC_TAGS, CardReaderEmulator
-from emulator.cards import UnknownCardError, get_card
+from emulator.card_reader import emv
+from emulator.card_reader.cards import UnknownCardError, get_card
+from emulator.card_reader.emulator import CONTACTLESS_TAGS, ICC_TAGS, CardReaderEmulator
 from firmware_profiles import load_profile
 from tests.drivers.card_rig import PROFILE, only
 

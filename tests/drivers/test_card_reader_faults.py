@@ -13,8 +13,8 @@ from drivers.card_reader.codec import ACK, EOT, NAK, STX
 from drivers.card_reader.driver import CardReaderDriver
 from drivers.card_reader.events import CardRead, DeviceInfo, EntryMode
 from drivers.transport import Peer
-from emulator.card_reader import CardReaderEmulator
-from emulator.cards import get_card
+from emulator.card_reader.cards import get_card
+from emulator.card_reader.emulator import CardReaderEmulator
 from tests.drivers.card_rig import PROFILE, only
 
 ALL_MODES = frozenset(EntryMode)

@@ -11,22 +11,25 @@ from datetime import datetime
 import pytest
 
 from drivers.acquirer.codec import AcquirerCodec
+from drivers.acquirer.driver import AcquirerDriver, HostLinkError
 from drivers.acquirer.events import HostMessage
-from drivers.base import Role
 from drivers.card_reader.events import EntryMode, StartRead
 from drivers.errors import RemoteProtocolError
+from drivers.events import DeviceFault, FaultKind, Role
 from drivers.sensitive import Secret
-from emulator.cards import TestCard, get_card
-from emulator.emv import field_55, first_ac
-from emulator.host import AcquirerSimulator
-from terminal.errors import TerminalError
-from terminal.host.client import HostClient, HostLinkError
+from emulator.acquirer.simulator import AcquirerSimulator
+from emulator.card_reader.cards import TestCard, get_card
+from emulator.card_reader.emv import field_55, first_ac
 from terminal.host.messages import parse_sale_response, sale_request
 
 WAIT = 5.0  # an upper bound on I/O waits; a passing test never reaches it
 TERMINAL = "TERM0001"
 WHEN = datetime(2025, 1, 15, 14, 30, 15)
 HOST_NOW = datetime(2025, 1, 15, 14, 30, 16)  # the simulator's clock, fixed for exact assertions
+
+
+def _url(address: tuple[str, int]) -> str:
+    return f"tcp://{address[0]}:{address[1]}"
 
 
 def _icc(card: TestCard, amount: int) -> bytes:
@@ -54,11 +57,11 @@ def _sale(card: str = "approved", *, stan: int = 1, amount: int = 12500, mode: s
     )
 
 
-def _exchange(client: HostClient, request: HostMessage) -> HostMessage:
+def _exchange(client: AcquirerDriver, request: HostMessage) -> HostMessage:
     client.send(request)
     for _ in range(100):  # bounded: each round either gets bytes or times out at WAIT
         assert client.wait_readable(WAIT), "the simulator did not answer"
-        answers = client.poll()
+        answers = client.receive_now()
         if answers:
             assert len(answers) == 1
             return answers[0]
@@ -73,12 +76,12 @@ def simulator() -> Iterator[AcquirerSimulator]:
 
 
 @pytest.fixture
-def client(simulator: AcquirerSimulator) -> Iterator[HostClient]:
-    with HostClient(simulator.address, connect_timeout=WAIT) as c:
+def client(simulator: AcquirerSimulator) -> Iterator[AcquirerDriver]:
+    with AcquirerDriver(_url(simulator.address), connect_timeout=WAIT) as c:
         yield c
 
 
-def test_approved_card(simulator: AcquirerSimulator, client: HostClient) -> None:
+def test_approved_card(simulator: AcquirerSimulator, client: AcquirerDriver) -> None:
     request = _sale()
     answer = _exchange(client, request)
     assert answer.mti == "0210" and answer.match_key == request.match_key
@@ -91,19 +94,19 @@ def test_approved_card(simulator: AcquirerSimulator, client: HostClient) -> None
     assert simulator.net_effect(TERMINAL, "000001") == 12500
 
 
-def test_auth_codes_and_rrns_are_unique(client: HostClient) -> None:
+def test_auth_codes_and_rrns_are_unique(client: AcquirerDriver) -> None:
     answers = [parse_sale_response(_exchange(client, _sale(stan=n))) for n in (1, 2, 3)]
     assert len({a.auth_code for a in answers}) == len({a.rrn for a in answers}) == 3
 
 
-def test_declined_card(simulator: AcquirerSimulator, client: HostClient) -> None:
+def test_declined_card(simulator: AcquirerSimulator, client: AcquirerDriver) -> None:
     result = parse_sale_response(_exchange(client, _sale("declined")))
     assert (result.approved, result.response_code, result.auth_code) == (False, "05", None)
     assert simulator.net_effect(TERMINAL, "000001") == 0
     assert [e.response_code for e in simulator.ledger] == ["05"]
 
 
-def test_duplicate_is_replayed_and_booked_once(simulator: AcquirerSimulator, client: HostClient) -> None:
+def test_duplicate_is_replayed_and_booked_once(simulator: AcquirerSimulator, client: AcquirerDriver) -> None:
     first = _exchange(client, _sale(stan=7))
     again = _exchange(client, _sale(stan=7))
     assert again == first
@@ -111,10 +114,10 @@ def test_duplicate_is_replayed_and_booked_once(simulator: AcquirerSimulator, cli
     assert simulator.net_effect(TERMINAL, "000007") == 12500
 
 
-def test_held_response_then_retry(simulator: AcquirerSimulator, client: HostClient) -> None:
+def test_held_response_then_retry(simulator: AcquirerSimulator, client: AcquirerDriver) -> None:
     simulator.hold_responses = True
     client.send(_sale(stan=9))
-    assert client.poll() == []
+    assert client.receive_now() == []
     assert not client.wait_readable(0.05)  # an I/O wait, not a timing assertion
     simulator.hold_responses = False
     # Same connection, so the simulator handled the held request first: the retry is a duplicate.
@@ -125,7 +128,9 @@ def test_held_response_then_retry(simulator: AcquirerSimulator, client: HostClie
 
 
 @pytest.mark.parametrize("garbage", [b"\x00\x05hello", b"\xff\xff" + b"x" * 32], ids=["undecodable", "oversize"])
-def test_garbage_drops_that_connection_only(simulator: AcquirerSimulator, client: HostClient, garbage: bytes) -> None:
+def test_garbage_drops_that_connection_only(
+    simulator: AcquirerSimulator, client: AcquirerDriver, garbage: bytes
+) -> None:
     with socket.create_connection(simulator.address, timeout=WAIT) as rogue:
         rogue.sendall(garbage)
         readable, _, _ = select.select([rogue], [], [], WAIT)
@@ -135,44 +140,44 @@ def test_garbage_drops_that_connection_only(simulator: AcquirerSimulator, client
     assert _exchange(client, _sale()).response_code == "00"
 
 
-def test_host_going_away_is_a_link_error(simulator: AcquirerSimulator, client: HostClient) -> None:
+def test_host_going_away_is_a_link_error(simulator: AcquirerSimulator, client: AcquirerDriver) -> None:
     simulator.stop()
     assert client.wait_readable(WAIT)  # EOF is readable
-    with pytest.raises(HostLinkError):
-        client.poll()
+    [fault] = client.poll()  # a fault is a fact the runtime routes, never an exception
+    assert isinstance(fault, DeviceFault) and fault.device == "acquirer" and fault.kind is FaultKind.DISCONNECTED
     assert not client.connected and client.fileno() is None
     assert client.poll() == []  # reported once; a closed link has nothing to deliver
-    for call in (lambda: client.send(_sale()), lambda: client.wait_readable(0)):
-        with pytest.raises(HostLinkError):
-            call()
+    refused = client.send(_sale())  # sending connects again: to a host that is gone
+    assert isinstance(refused, DeviceFault) and "cannot connect" in refused.detail
+    with pytest.raises(HostLinkError):
+        client.wait_readable(0)  # waiting on a link that is not there is the caller's bug
 
 
 def test_connect_refused_is_a_link_error() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
-        client = HostClient(unused.getsockname(), connect_timeout=WAIT)
-        with pytest.raises(HostLinkError) as info:
-            client.connect()
+        client = AcquirerDriver(_url(unused.getsockname()), connect_timeout=WAIT)
+        fault = client.connect()
     assert not client.connected
-    assert isinstance(info.value, TerminalError) and isinstance(info.value, ConnectionError)
+    assert isinstance(fault, DeviceFault) and fault.kind is FaultKind.DISCONNECTED and "refused" in fault.detail.lower()
 
 
 def test_garbage_from_the_host_is_a_link_error() -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:
-        client = HostClient(server.getsockname(), connect_timeout=WAIT)
+        client = AcquirerDriver(_url(server.getsockname()), connect_timeout=WAIT)
         client.connect()
         peer, _ = server.accept()
         with peer:
             approval = AcquirerCodec(Role.DEVICE).send(HostMessage(mti="0810", fields={"39": "00"}))
             peer.sendall(approval + b"\xff\xff")
             assert client.wait_readable(WAIT)
-            messages = client.poll()
+            messages = client.receive_now()
             while not messages:  # the two writes may arrive apart
                 assert client.wait_readable(WAIT)
-                messages = client.poll()
+                messages = client.receive_now()
             assert [m.mti for m in messages] == ["0810"]  # delivered before the failure
-            with pytest.raises(HostLinkError):
-                client.poll()
+            [fault] = client.poll()
+            assert isinstance(fault, DeviceFault) and "protocol violation" in fault.detail
         assert not client.connected
 
 

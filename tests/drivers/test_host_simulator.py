@@ -1,5 +1,5 @@
 """The acquirer simulator's network faults over a real 127.0.0.1 socket, with the terminal's
-HostClient: latency, lost answers, late answers, dropped connections, and the entry point.
+AcquirerDriver: latency, lost answers, late answers, dropped connections, and the entry point.
 
 No test asserts a duration: waits are bounded by WAIT and only ever end early; a "nothing
 arrived" check uses a short I/O wait against an answer that is held, never one on a timer."""
@@ -13,11 +13,11 @@ from typing import TypedDict
 
 import pytest
 
+from drivers.acquirer.driver import AcquirerDriver, HostLinkError
 from drivers.acquirer.events import HostMessage
 from drivers.sensitive import Secret
-from emulator.cards import get_card
-from emulator.host import AcquirerSimulator, parse_listen, serve_forever_main
-from terminal.host.client import HostClient, HostLinkError
+from emulator.acquirer.simulator import AcquirerSimulator, parse_listen, serve_forever_main
+from emulator.card_reader.cards import get_card
 from terminal.host.messages import echo_request, match, reversal_request, sale_request
 
 WAIT = 5.0  # an upper bound on I/O waits; a passing test never reaches it
@@ -35,6 +35,10 @@ MONEY: _Money = {"terminal_id": TID, "merchant_id": "MERCHANT0000001", "currency
 WHEN = datetime(2025, 1, 15, 14, 30, 15)
 
 
+def _url(address: tuple[str, int]) -> str:
+    return f"tcp://{address[0]}:{address[1]}"
+
+
 def _sale(stan: int, amount: int = 1000) -> HostMessage:
     card = get_card("approved")
     return sale_request(
@@ -47,32 +51,32 @@ def _reversal(stan: int, amount: int = 1000) -> HostMessage:
     return reversal_request(stan=stan, amount_minor=amount, reason="98", original_when=WHEN, **MONEY)
 
 
-def _receive(client: HostClient) -> HostMessage:
+def _receive(client: AcquirerDriver) -> HostMessage:
     for _ in range(100):  # bounded: each round either gets bytes or fails at WAIT
         assert client.wait_readable(WAIT), "the simulator did not answer"
-        messages = client.poll()
+        messages = client.receive_now()
         if messages:
             assert len(messages) == 1
             return messages[0]
     raise AssertionError("no complete answer")
 
 
-def _exchange(client: HostClient, request: HostMessage) -> HostMessage:
+def _exchange(client: AcquirerDriver, request: HostMessage) -> HostMessage:
     client.send(request)
     answer = _receive(client)
     assert match(request, answer)
     return answer
 
 
-def _nothing_pending(client: HostClient) -> bool:
+def _nothing_pending(client: AcquirerDriver) -> bool:
     # An I/O wait, not a timing assertion: the answer is held or lost, not on a timer.
-    return not client.wait_readable(0.05) and client.poll() == []
+    return not client.wait_readable(0.05) and client.receive_now() == []
 
 
-def _closed_by_host(client: HostClient) -> None:
+def _closed_by_host(client: AcquirerDriver) -> None:
     assert client.wait_readable(WAIT)  # EOF is readable
     with pytest.raises(HostLinkError):
-        client.poll()
+        client.receive_now()
     assert not client.connected
 
 
@@ -84,12 +88,12 @@ def simulator() -> Iterator[AcquirerSimulator]:
 
 
 @pytest.fixture
-def client(simulator: AcquirerSimulator) -> Iterator[HostClient]:
-    with HostClient(simulator.address, connect_timeout=WAIT) as c:
+def client(simulator: AcquirerSimulator) -> Iterator[AcquirerDriver]:
+    with AcquirerDriver(_url(simulator.address), connect_timeout=WAIT) as c:
         yield c
 
 
-def test_latency_delays_but_delivers(simulator: AcquirerSimulator, client: HostClient) -> None:
+def test_latency_delays_but_delivers(simulator: AcquirerSimulator, client: AcquirerDriver) -> None:
     simulator.latency = 0.05
     assert simulator.latency == 0.05
     assert _exchange(client, _sale(1)).response_code == "00"
@@ -97,7 +101,7 @@ def test_latency_delays_but_delivers(simulator: AcquirerSimulator, client: HostC
         simulator.latency = -1
 
 
-def test_latency_beyond_the_wait_answers_nothing_yet(simulator: AcquirerSimulator, client: HostClient) -> None:
+def test_latency_beyond_the_wait_answers_nothing_yet(simulator: AcquirerSimulator, client: AcquirerDriver) -> None:
     simulator.latency = 3600.0  # a timer that never fires in this test; stop() discards it
     client.send(_sale(1))
     assert _nothing_pending(client)
@@ -106,7 +110,7 @@ def test_latency_beyond_the_wait_answers_nothing_yet(simulator: AcquirerSimulato
     assert simulator.net_effect(TID, "000001") == 1000  # decided and booked all the same
 
 
-def test_dropped_answer_then_reversal_nets_to_zero(simulator: AcquirerSimulator, client: HostClient) -> None:
+def test_dropped_answer_then_reversal_nets_to_zero(simulator: AcquirerSimulator, client: AcquirerDriver) -> None:
     simulator.drop_responses(1)
     client.send(_sale(1))
     assert _nothing_pending(client)
@@ -116,7 +120,7 @@ def test_dropped_answer_then_reversal_nets_to_zero(simulator: AcquirerSimulator,
     assert _exchange(client, _sale(2)).response_code == "00"  # only one answer was dropped
 
 
-def test_hold_responses(simulator: AcquirerSimulator, client: HostClient) -> None:
+def test_hold_responses(simulator: AcquirerSimulator, client: AcquirerDriver) -> None:
     simulator.hold_responses = True
     assert simulator.hold_responses
     client.send(_sale(1))
@@ -128,7 +132,7 @@ def test_hold_responses(simulator: AcquirerSimulator, client: HostClient) -> Non
 
 
 def test_late_approval_after_the_reversal(
-    simulator: AcquirerSimulator, client: HostClient, caplog: pytest.LogCaptureFixture
+    simulator: AcquirerSimulator, client: AcquirerDriver, caplog: pytest.LogCaptureFixture
 ) -> None:
     simulator.answer_late()  # held until released: the terminal gives up first
     sale = _sale(1)
@@ -136,7 +140,7 @@ def test_late_approval_after_the_reversal(
     assert _nothing_pending(client)
     reversal = _reversal(1)
     assert _exchange(client, reversal).mti == "0410"  # a later request is answered before the held one
-    with caplog.at_level(logging.WARNING, logger="emulator.host"):
+    with caplog.at_level(logging.WARNING, logger="emulator.acquirer.simulator"):
         assert simulator.release_late() == 1
         late = _receive(client)
     assert match(sale, late) and not match(reversal, late) and late.response_code == "00"
@@ -145,14 +149,14 @@ def test_late_approval_after_the_reversal(
     assert simulator.net_effect(TID, "000001") == 0  # the reversal stands
 
 
-def test_late_answer_after_a_delay(simulator: AcquirerSimulator, client: HostClient) -> None:
+def test_late_answer_after_a_delay(simulator: AcquirerSimulator, client: AcquirerDriver) -> None:
     simulator.answer_late(delay=0.05)
     assert _exchange(client, _sale(1)).response_code == "00"
     assert simulator.release_late() == 0 and simulator.late_approvals == ()
 
 
 def test_a_late_answer_follows_the_terminal_to_its_new_connection(
-    simulator: AcquirerSimulator, client: HostClient
+    simulator: AcquirerSimulator, client: AcquirerDriver
 ) -> None:
     simulator.answer_late()
     client.send(_sale(1))
@@ -165,7 +169,7 @@ def test_a_late_answer_follows_the_terminal_to_its_new_connection(
     assert _receive(client).stan == "000001"
 
 
-def test_drop_connections_now(simulator: AcquirerSimulator, client: HostClient) -> None:
+def test_drop_connections_now(simulator: AcquirerSimulator, client: AcquirerDriver) -> None:
     _exchange(client, _sale(1))
     assert simulator.connection_count == 1
     assert simulator.drop_connections() == 1
@@ -177,7 +181,7 @@ def test_drop_connections_now(simulator: AcquirerSimulator, client: HostClient) 
 
 
 @pytest.mark.parametrize("processed", [True, False])
-def test_drop_connection_on_next_request(simulator: AcquirerSimulator, client: HostClient, processed: bool) -> None:
+def test_drop_connection_on_next_request(simulator: AcquirerSimulator, client: AcquirerDriver, processed: bool) -> None:
     simulator.drop_connection_on_next_request(processed=processed)
     client.send(_sale(1))
     _closed_by_host(client)
@@ -187,7 +191,7 @@ def test_drop_connection_on_next_request(simulator: AcquirerSimulator, client: H
     assert len(simulator.ledger) == 1 and simulator.net_effect(TID, "000001") == 1000
 
 
-def test_decline_while_serving(simulator: AcquirerSimulator, client: HostClient) -> None:
+def test_decline_while_serving(simulator: AcquirerSimulator, client: AcquirerDriver) -> None:
     simulator.decline_next("91")
     assert _exchange(client, _sale(1)).response_code == "91"
     simulator.refuse_mac()
@@ -218,7 +222,7 @@ def test_serve_forever_main(capsys: pytest.CaptureFixture[str]) -> None:
     try:
         host, port = sim.address
         assert host == "127.0.0.1" and port > 0 and sim.url == f"tcp://127.0.0.1:{port}"
-        with HostClient(sim.address, connect_timeout=WAIT) as c:
+        with AcquirerDriver(_url(sim.address), connect_timeout=WAIT) as c:
             assert _exchange(c, _sale(1)).response_code == "00"
     finally:
         sim.stop()

@@ -11,7 +11,7 @@ from drivers.errors import LocalProtocolError
 from drivers.printer import events as ev
 from drivers.printer.driver import CHUNK, PrinterDriver
 from drivers.transport import Peer, attach_peer, detach_peer
-from emulator.printer import PrinterEmulator
+from emulator.printer.emulator import PrinterEmulator
 from firmware_profiles import load_profile
 
 PROFILE = load_profile("printer", "epson-tm-t20iii")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from emulator.link import PtyLink
-from emulator.printer import PrinterEmulator
+from emulator.printer.emulator import PrinterEmulator
 from firmware_profiles import load_profile
 
 PROFILE = load_profile("printer", "epson-tm-t20iii")

@@ -11,7 +11,7 @@ from drivers.printer.codec import PrinterCodec
 from drivers.printer.driver import PrinterDriver
 from drivers.transport import open_port
 from emulator.link import PtyLink
-from emulator.printer import PrinterEmulator
+from emulator.printer.emulator import PrinterEmulator
 from firmware_profiles import load_profile
 
 LINES = 12

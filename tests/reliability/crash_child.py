@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from terminal.app import build_till
+from sim.wiring import build_emulated_till
 
 __all__ = ["CARD", "JOURNAL_CAPACITY", "MAX_AMOUNT_MINOR", "main", "overrides"]
 
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stdin.readline().strip() != "GO":
         return 0  # the parent did not need this one
     _say("START")
-    till = build_till(var_dir=args.var_dir, overrides=overrides(args.port))
+    till = build_emulated_till(var_dir=args.var_dir, overrides=overrides(args.port))
     reader = till.emulators.card_reader
     assert reader is not None, "the profile's card reader is emulated (emu://)"
     _say("READY")

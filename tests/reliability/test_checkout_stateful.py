@@ -23,29 +23,26 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-import terminal.app
 from drivers.acquirer.codec import AcquirerCodec
+from drivers.acquirer.driver import AcquirerDriver
 from drivers.acquirer.events import HostMessage
-from drivers.events import Role
+from drivers.events import DeviceFault, Role
 from drivers.transport import attach_peer, detach_peer
-from emulator.cards import get_card
-from emulator.host import AcquirerSimulator
-from emulator.printer import PrinterEmulator
+from emulator.acquirer.simulator import AcquirerSimulator
+from emulator.card_reader.cards import get_card
+from emulator.printer.emulator import PrinterEmulator
 from firmware_profiles import load_profile
-from terminal.app import SETTLED_STATES, Till, build_till
-from terminal.checkout import CheckoutState
+from sim.wiring import EmulatedTill, build_emulated_till
+from terminal.app import SETTLED_STATES
+from terminal.checkout.table import LIMITS, CheckoutState
 from terminal.clock import FakeClock
 from terminal.errors import TerminalError
-from terminal.host.client import HostClient
-from terminal.steps_host import ESCALATED_RETRY_S, SIGN_ON_RETRY_S
-from terminal.steps_receipt import HOUSEKEEPING_S, PRINTER_RECHECK_S
 
 __all__: list[str] = []
 
@@ -66,18 +63,23 @@ class Tally:
     lost: int = 0  # answers the host wrote on a link that was gone before they were read
 
 
-def counting_client(tally: Tally) -> type[HostClient]:
-    class CountingClient(HostClient):
-        def send(self, msg: HostMessage) -> None:
-            super().send(msg)
-            tally.sent += 1
+class CountingDriver(AcquirerDriver):
+    """The real link driver, counting what crosses it (a part given to build_till)."""
 
-        def poll(self) -> list[HostMessage]:
-            messages = super().poll()
-            tally.received += len(messages)
-            return messages
+    def __init__(self, url: str, tally: Tally) -> None:
+        super().__init__(url, connect_timeout=10.0)
+        self.tally = tally
 
-    return CountingClient
+    def send(self, msg: HostMessage) -> DeviceFault | None:
+        fault = super().send(msg)
+        if fault is None:
+            self.tally.sent += 1
+        return fault
+
+    def poll(self) -> list[HostMessage | DeviceFault]:
+        events = super().poll()
+        self.tally.received += sum(isinstance(e, HostMessage) for e in events)
+        return events
 
 
 class CountingHost(AcquirerSimulator):
@@ -225,10 +227,10 @@ class Model:
         elif any(self.revs[t] == "PENDING" for t in self.queue):
             self.recover()
         elif self.queue and self.now >= self.retry_at:
-            self.retry_at = self.now + ESCALATED_RETRY_S
+            self.retry_at = self.now + LIMITS.escalated_retry_s
             self.recover()
         else:
-            self.arm("housekeeping", HOUSEKEEPING_S)
+            self.arm("housekeeping", LIMITS.housekeeping_s)
 
     def sign_on(self) -> None:
         self.state, self.sign_ons = S.SIGNING_ON, self.sign_ons + 1
@@ -241,7 +243,7 @@ class Model:
             self.held.append(("0810", str(self.sign_ons), True))
 
     def sign_on_failed(self) -> None:
-        self.sign_on_at = self.now + SIGN_ON_RETRY_S  # counted from the failure
+        self.sign_on_at = self.now + LIMITS.sign_on_retry_s  # counted from the failure
         self.idle()
 
     # -- a sale ---------------------------------------------------------------------------------
@@ -272,11 +274,11 @@ class Model:
             self.resume()
         else:
             self.state = S.PRINTER_PAUSED
-            self.arm("printer_check", PRINTER_RECHECK_S)
+            self.arm("printer_check", LIMITS.printer_recheck_s)
 
     def resume(self) -> bool:
         if not self.paper_ok or self.cover_open:
-            self.arm("printer_check", PRINTER_RECHECK_S)
+            self.arm("printer_check", LIMITS.printer_recheck_s)
             return False
         self.owed_receipts.discard(self.sale or "")
         self.idle()
@@ -332,7 +334,7 @@ class Model:
         self.given_up.add(self.current)
         self.revs[self.current] = "FAILED"
         self.incidents.append(("reversal_failed", self.current))
-        self.retry_at = self.now + ESCALATED_RETRY_S
+        self.retry_at = self.now + LIMITS.escalated_retry_s
         self.next_reversal()
 
     def reversed(self, txn_id: str) -> None:
@@ -349,9 +351,6 @@ class CheckoutMachine(RuleBasedStateMachine):
         self.dir = Path(tempfile.mkdtemp(prefix="opentill-stateful-"))
         self.tally = Tally()
         self.patches = ExitStack()
-        self.patches.enter_context(mock.patch.object(terminal.app, "HostClient", counting_client(self.tally)))
-        # The boot waits in real seconds for a host that may be silent here; `settle` does it instead.
-        self.patches.enter_context(mock.patch.object(terminal.app, "BOOT_IO_WAIT_S", 0.0))
         self.host = CountingHost()
         self.host.start()
         self.printer = PrinterEmulator(load_profile("printer", "cn-80mm"))  # its roll outlives a reboot
@@ -359,7 +358,7 @@ class CheckoutMachine(RuleBasedStateMachine):
         # One clock for every boot, as tests/system/test_reversal.py restarts: the dead till's
         # timers stay on it and must never fire into the next one (deadline tokens are unique).
         self.clock = FakeClock()
-        self.till: Till | None = None
+        self.till: EmulatedTill | None = None
         try:
             self.boot()
         except BaseException:
@@ -378,7 +377,7 @@ class CheckoutMachine(RuleBasedStateMachine):
         self.canaries |= {bytes.fromhex(pan) for pan, _ in secrets if len(pan) % 2 == 0}  # packed BCD
 
     @property
-    def t(self) -> Till:
+    def t(self) -> EmulatedTill:
         assert self.till is not None
         return self.till
 
@@ -387,8 +386,9 @@ class CheckoutMachine(RuleBasedStateMachine):
         return self.t.flow.state
 
     def boot(self) -> None:
-        self.till = build_till(clock=self.clock, var_dir=self.dir, device_urls={"printer": self.printer_url},
-                               overrides={"host.url": self.host.url})
+        # The boot waits in real seconds for a host that may be silent here; `settle` does it instead.
+        self.till = build_emulated_till(clock=self.clock, var_dir=self.dir, device_urls={"printer": self.printer_url},
+                                        host=CountingDriver(self.host.url, self.tally), boot_io_wait=0.0)
         self.settle()
 
     def wait_unread(self, count: int) -> None:
@@ -442,7 +442,7 @@ class CheckoutMachine(RuleBasedStateMachine):
         self.start(amount, None)
 
     def start(self, amount: int, card: str | None) -> None:
-        # As Till.sale: reversals owed go out first; a sale starts only once none is pending.
+        # As EmulatedTill.sale: reversals owed go out first; a sale starts only once none is pending.
         owed = bool(self.model.queue)
         assert self.t.flow.recover_if_needed() == owed, f"recovery at a sale with owed={owed}"
         if owed:
@@ -688,10 +688,11 @@ TestCheckoutStateful = CheckoutMachine.TestCase
 
 
 def test_a_silent_host_leaves_room_for_a_sale_between_sign_ons(clock: FakeClock, var_dir: Path) -> None:
-    with CountingHost() as host, mock.patch.object(terminal.app, "BOOT_IO_WAIT_S", 0.0):
+    with CountingHost() as host:
         host.hold_responses = True
-        with build_till(clock=clock, var_dir=var_dir, overrides={"host.url": host.url}) as till:
+        with build_emulated_till(clock=clock, var_dir=var_dir, overrides={"host.url": host.url},
+                                 boot_io_wait=0.0) as till:
             assert till.flow.is_state(S.SIGNING_ON)
             clock.advance(float(till.terminal["host"]["timeout_s"]))  # the sign-on failed
             till.runtime.step()
-            assert till.flow.is_state(S.IDLE), "a failed sign-on waits SIGN_ON_RETRY_S before the next"
+            assert till.flow.is_state(S.IDLE), "a failed sign-on waits LIMITS.sign_on_retry_s before the next"

@@ -42,9 +42,10 @@ from typing import IO
 
 import pytest
 
-from emulator.host import AcquirerSimulator
-from terminal.app import build_till, load_terminal_profile
-from terminal.checkout import CheckoutState
+from emulator.acquirer.simulator import AcquirerSimulator
+from sim.wiring import build_emulated_till
+from terminal.app import load_terminal_profile
+from terminal.checkout.table import CheckoutState
 from tests.reliability.crash_child import overrides
 
 KILLS = int(os.environ.get("OPENTILL_CRASH_KILLS", "200"))
@@ -220,7 +221,7 @@ class Audit:
 
     def recover(self, var_dir: Path) -> None:
         """Boot a till on the journal, as the next power-on would, and let it settle."""
-        with build_till(var_dir=var_dir, overrides=overrides(self.sim.address[1])) as till:
+        with build_emulated_till(var_dir=var_dir, overrides=overrides(self.sim.address[1])) as till:
             limit = time.monotonic() + RECOVERY_WAIT_S
             till.runtime.run_until(
                 lambda: till.flow.state is CheckoutState.IDLE or time.monotonic() > limit, io_wait=1.0)

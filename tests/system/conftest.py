@@ -5,18 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from terminal.access import Approval
-from terminal.app import Till, build_till
+from sim.wiring import EmulatedTill, build_emulated_till
 from terminal.clock import FakeClock
+from terminal.security.access import Approval
 
 SUPERVISOR = {"supervisor": "supervisor-1", "pin": "8888"}  # the emulated terminal's test supervisor
 
 
-def approve(till: Till, operation: str, reason: str = "test") -> Approval:
+def approve(till: EmulatedTill, operation: str, reason: str = "test") -> Approval:
     return till.approve(operation, operator_id="supervisor-1", pin="8888", reason=reason)
 
 
 @pytest.fixture
-def till(clock: FakeClock, var_dir: Path) -> Iterator[Till]:
-    with build_till(clock=clock, var_dir=var_dir) as t:
+def till(clock: FakeClock, var_dir: Path) -> Iterator[EmulatedTill]:
+    with build_emulated_till(clock=clock, var_dir=var_dir) as t:
         yield t

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.cards import get_card, load_catalogue
-from terminal.app import Till
-from terminal.checkout import CheckoutState
+from emulator.card_reader.cards import get_card, load_catalogue
+from sim.wiring import EmulatedTill
+from terminal.checkout.table import CheckoutState
 from terminal.clock import FakeClock
 
 S = CheckoutState
@@ -36,7 +36,7 @@ def test_every_catalogue_card_has_an_expectation() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_card(name: str, till: Till, clock: FakeClock) -> None:
+def test_card(name: str, till: EmulatedTill, clock: FakeClock) -> None:
     outcome, code, kept = EXPECTED[name]
     card = get_card(name)
     amount = card.demo_amount_minor or 1234
@@ -62,7 +62,7 @@ def test_card(name: str, till: Till, clock: FakeClock) -> None:
         assert [c["txn_id"] for c in till.journal.cancellations()] == [sale.txn_id]
 
 
-def test_three_wrong_pins_decline_with_the_right_message(till: Till) -> None:
+def test_three_wrong_pins_decline_with_the_right_message(till: EmulatedTill) -> None:
     assert till.emulators.card_reader is not None
     till.emulators.card_reader.present("wrong-pin")
     sale = till.sale(2000, io_wait=2.0)
@@ -73,7 +73,7 @@ def test_three_wrong_pins_decline_with_the_right_message(till: Till) -> None:
     assert sum("WRONG PIN" in m for m in sale.messages) == 2
 
 
-def test_a_card_that_refuses_the_approval_is_reversed_and_slips_say_declined(till: Till) -> None:
+def test_a_card_that_refuses_the_approval_is_reversed_and_slips_say_declined(till: EmulatedTill) -> None:
     assert till.emulators.card_reader is not None and till.emulators.printer is not None
     till.emulators.card_reader.present("removed-before-second-ac")
     sale = till.sale(3300, io_wait=2.0)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from terminal.access import AccessDenied
-from terminal.app import Till
-from terminal.checkout import CheckoutState
+from sim.wiring import EmulatedTill
+from terminal.checkout.table import CheckoutState
 from terminal.clock import FakeClock
 from terminal.errors import InputError
+from terminal.security.access import AccessDenied
 from tests.system.conftest import SUPERVISOR
 
 S = CheckoutState
 
 
-def _approved(till: Till, amount: int) -> str:
+def _approved(till: EmulatedTill, amount: int) -> str:
     assert till.emulators.card_reader is not None
     till.emulators.card_reader.present("approved")
     sale = till.sale(amount, io_wait=2.0)
@@ -22,14 +22,14 @@ def _approved(till: Till, amount: int) -> str:
     return sale.txn_id
 
 
-def _host_net(till: Till, txn_id: str) -> int:
+def _host_net(till: EmulatedTill, txn_id: str) -> int:
     assert till.emulators.host is not None
     record = till.journal.get(txn_id)
     assert record is not None
     return till.emulators.host.net_effect(str(till.terminal["terminal_id"]), f"{record.stan:06d}")
 
 
-def test_a_void_nets_the_sale_to_zero_and_prints_a_void_slip(till: Till) -> None:
+def test_a_void_nets_the_sale_to_zero_and_prints_a_void_slip(till: EmulatedTill) -> None:
     txn = _approved(till, 5000)
     void = till.void(txn, **SUPERVISOR, reason="customer changed mind", io_wait=2.0)
     assert (void.outcome, void.response_code) == ("APPROVED", "00")
@@ -42,7 +42,7 @@ def test_a_void_nets_the_sale_to_zero_and_prints_a_void_slip(till: Till) -> None
     assert (result.totals.sales_amount, result.totals.voids_amount, result.totals.net_amount) == (5000, 5000, 0)
 
 
-def test_partial_refunds_up_to_what_is_left(till: Till) -> None:
+def test_partial_refunds_up_to_what_is_left(till: EmulatedTill) -> None:
     txn = _approved(till, 3000)
     assert till.refund(txn, 1000, **SUPERVISOR, reason="one item back", io_wait=2.0).outcome == "APPROVED"
     assert till.refund(txn, 2000, **SUPERVISOR, reason="the rest", io_wait=2.0).outcome == "APPROVED"
@@ -51,7 +51,7 @@ def test_partial_refunds_up_to_what_is_left(till: Till) -> None:
     assert _host_net(till, txn) == 0
 
 
-def test_a_cashier_cannot_void_and_every_decision_is_audited(till: Till) -> None:
+def test_a_cashier_cannot_void_and_every_decision_is_audited(till: EmulatedTill) -> None:
     txn = _approved(till, 800)
     with pytest.raises(AccessDenied):
         till.void(txn, supervisor="cashier-1", pin="1111", reason="trying", io_wait=2.0)
@@ -64,7 +64,7 @@ def test_a_cashier_cannot_void_and_every_decision_is_audited(till: Till) -> None
     assert till.audit.verify() is None
 
 
-def test_a_void_without_an_answer_is_reversed(till: Till, clock: FakeClock) -> None:
+def test_a_void_without_an_answer_is_reversed(till: EmulatedTill, clock: FakeClock) -> None:
     txn = _approved(till, 1200)
     assert till.emulators.host is not None
     till.emulators.host.hold_responses = True

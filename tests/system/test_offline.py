@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from emulator.host import AcquirerSimulator
-from terminal.app import Till, build_till
-from terminal.checkout import CheckoutState
+from emulator.acquirer.simulator import AcquirerSimulator
+from sim.wiring import EmulatedTill, build_emulated_till
+from terminal.checkout.table import LIMITS, CheckoutState
 from terminal.clock import FakeClock
-from terminal.steps_receipt import HOUSEKEEPING_S
 from tests.system.conftest import SUPERVISOR
 
 S = CheckoutState
@@ -27,27 +26,29 @@ def host() -> Iterator[AcquirerSimulator]:
 
 
 @pytest.fixture
-def till(clock: FakeClock, var_dir: Path, host: AcquirerSimulator) -> Iterator[Till]:
+def till(clock: FakeClock, var_dir: Path, host: AcquirerSimulator) -> Iterator[EmulatedTill]:
     url = f"tcp://{host.address[0]}:{host.address[1]}"
-    with build_till(clock=clock, var_dir=var_dir, overrides={"host.url": url}) as t:
+    with build_emulated_till(clock=clock, var_dir=var_dir, overrides={"host.url": url}) as t:
         yield t
 
 
-def _sell(till: Till, card: str, amount: int) -> tuple[str | None, str | None, str | None]:
+def _sell(till: EmulatedTill, card: str, amount: int) -> tuple[str | None, str | None, str | None]:
     assert till.emulators.card_reader is not None
     till.emulators.card_reader.present(card)
     sale = till.sale(amount, io_wait=2.0)
     return sale.outcome, sale.response_code, sale.reason
 
 
-def _host_goes_away(till: Till, host: AcquirerSimulator) -> int:
+def _host_goes_away(till: EmulatedTill, host: AcquirerSimulator) -> int:
     port = host.address[1]
     host.stop()
     till.runtime.run_until(lambda: not till.host.connected, io_wait=2.0)  # the link notices
     return port
 
 
-def test_offline_within_limits_then_forwarded_in_order(till: Till, host: AcquirerSimulator, clock: FakeClock) -> None:
+def test_offline_within_limits_then_forwarded_in_order(
+    till: EmulatedTill, host: AcquirerSimulator, clock: FakeClock
+) -> None:
     port = _host_goes_away(till, host)
     assert _sell(till, "approved-swipe", 10000)[:2] == ("APPROVED", "Y1")
     assert _sell(till, "approved", 5000)[:2] == ("APPROVED", "Y1")  # chip: the card agrees offline (Y3)
@@ -62,7 +63,7 @@ def test_offline_within_limits_then_forwarded_in_order(till: Till, host: Acquire
     back = AcquirerSimulator(port=port)  # the host comes back on the same address
     back.start()
     try:
-        clock.advance(HOUSEKEEPING_S)  # the idle terminal looks for what it owes
+        clock.advance(LIMITS.housekeeping_s)  # the idle terminal looks for what it owes
         assert till.runtime.run_until(lambda: not till.journal.pending_advices() and till.flow.state is S.IDLE,
                                       io_wait=2.0)
         assert till.journal.count_by_state() == {"APPROVED": 2}
@@ -74,7 +75,7 @@ def test_offline_within_limits_then_forwarded_in_order(till: Till, host: Acquire
         back.stop()
 
 
-def test_the_offline_count_limit_is_enforced(till: Till, host: AcquirerSimulator) -> None:
+def test_the_offline_count_limit_is_enforced(till: EmulatedTill, host: AcquirerSimulator) -> None:
     _host_goes_away(till, host)
     limit = int(till.terminal["offline"]["max_count"])
     for _ in range(limit):

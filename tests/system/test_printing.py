@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 
 from drivers.transport import attach_peer, detach_peer
-from emulator.printer import PrinterEmulator
+from emulator.printer.emulator import PrinterEmulator
 from firmware_profiles import load_profile
-from terminal.app import Till, build_till
-from terminal.checkout import CheckoutState
+from sim.wiring import EmulatedTill, build_emulated_till
+from terminal.checkout.table import LIMITS, CheckoutState
 from terminal.clock import FakeClock
-from terminal.flow import PRINTER_RECHECK_S
-from terminal.receipts import Copy
+from terminal.receipts.layout import Copy
 from tests.system.conftest import approve
 
 S = CheckoutState
@@ -52,16 +51,16 @@ def printer() -> PrinterEmulator:
 
 
 @contextmanager
-def _till(clock: FakeClock, var_dir: Path, peer: object) -> Iterator[Till]:
+def _till(clock: FakeClock, var_dir: Path, peer: object) -> Iterator[EmulatedTill]:
     url = attach_peer("printer", peer)  # type: ignore[arg-type]
     try:
-        with build_till(clock=clock, var_dir=var_dir, device_urls={"printer": url}) as till:
+        with build_emulated_till(clock=clock, var_dir=var_dir, device_urls={"printer": url}) as till:
             yield till
     finally:
         detach_peer(url)
 
 
-def _state(till: Till) -> CheckoutState:
+def _state(till: EmulatedTill) -> CheckoutState:
     return till.flow.state  # a call, so mypy does not narrow the state across actions
 
 
@@ -82,12 +81,12 @@ def test_paper_out_before_the_receipt_pauses_then_prints_unmarked(
         assert record is not None and record.state == "APPROVED"  # the money side is done
         assert printer.pages == [] and sale.printed == []
 
-        clock.advance(PRINTER_RECHECK_S)  # still out: stays paused, asks again later
+        clock.advance(LIMITS.printer_recheck_s)  # still out: stays paused, asks again later
         till.runtime.step()
         assert _state(till) is S.PRINTER_PAUSED
 
         printer.set_paper("ok")
-        clock.advance(PRINTER_RECHECK_S)
+        clock.advance(LIMITS.printer_recheck_s)
         assert till.runtime.run_until(lambda: till.flow.state is S.IDLE, io_wait=0.01)
         assert [(p.copy, p.reprint) for p in sale.printed] == [(Copy.MERCHANT, False), (Copy.CARDHOLDER, False)]
         assert "REPRINT" not in _all_text(printer)

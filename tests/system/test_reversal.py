@@ -5,29 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from emulator.host import AcquirerSimulator
-from terminal.app import Till, build_till
-from terminal.checkout import CheckoutState
+from emulator.acquirer.simulator import AcquirerSimulator
+from sim.wiring import EmulatedTill, build_emulated_till
+from terminal.checkout.flow import Sale
+from terminal.checkout.table import CheckoutState
 from terminal.clock import FakeClock
-from terminal.flow import Sale
 
 S = CheckoutState
 
 
-def _state(till: Till) -> CheckoutState:
+def _state(till: EmulatedTill) -> CheckoutState:
     return till.flow.state
 
 
-def _host(till: Till) -> AcquirerSimulator:
+def _host(till: EmulatedTill) -> AcquirerSimulator:
     assert till.emulators.host is not None
     return till.emulators.host
 
 
-def _until(till: Till, done: Callable[[], bool]) -> bool:
+def _until(till: EmulatedTill, done: Callable[[], bool]) -> bool:
     return till.runtime.run_until(done, io_wait=2.0)
 
 
-def _sale_without_answer(till: Till, clock: FakeClock, amount: int = 4200) -> Sale:
+def _sale_without_answer(till: EmulatedTill, clock: FakeClock, amount: int = 4200) -> Sale:
     assert till.emulators.card_reader is not None
     till.emulators.card_reader.present("approved")
     sale = till.flow.begin_sale(amount)
@@ -38,16 +38,16 @@ def _sale_without_answer(till: Till, clock: FakeClock, amount: int = 4200) -> Sa
     return sale
 
 
-def _net(till: Till, sale: Sale) -> int:
+def _net(till: EmulatedTill, sale: Sale) -> int:
     assert sale.record is not None
     return _host(till).net_effect(str(till.terminal["terminal_id"]), f"{sale.record.stan:06d}")
 
 
-def _wait_s(till: Till) -> float:
+def _wait_s(till: EmulatedTill) -> float:
     return float(till.terminal["host"].get("reversal_wait_s", 30.0))
 
 
-def test_a_timed_out_sale_is_reversed_and_nets_to_zero(till: Till, clock: FakeClock) -> None:
+def test_a_timed_out_sale_is_reversed_and_nets_to_zero(till: EmulatedTill, clock: FakeClock) -> None:
     host = _host(till)
     host.hold_responses = True  # the 0210 and the first 0400's answer are lost
     sale = _sale_without_answer(till, clock)
@@ -61,7 +61,7 @@ def test_a_timed_out_sale_is_reversed_and_nets_to_zero(till: Till, clock: FakeCl
     assert _net(till, sale) == 0
 
 
-def test_an_approval_after_the_timeout_is_logged_and_the_reversal_stands(till: Till, clock: FakeClock) -> None:
+def test_an_approval_after_the_timeout_is_logged_and_the_reversal_stands(till: EmulatedTill, clock: FakeClock) -> None:
     host = _host(till)
     host.answer_late(1)  # the 0210 comes only when released
     sale = _sale_without_answer(till, clock)
@@ -76,7 +76,7 @@ def test_an_approval_after_the_timeout_is_logged_and_the_reversal_stands(till: T
     assert _net(till, sale) == 0
 
 
-def test_an_undeliverable_reversal_is_escalated_never_dropped(till: Till, clock: FakeClock) -> None:
+def test_an_undeliverable_reversal_is_escalated_never_dropped(till: EmulatedTill, clock: FakeClock) -> None:
     host = _host(till)
     attempts = int(till.terminal["host"].get("reversal_max_attempts", 3))
     host.drop_responses(1 + attempts)  # the sale's answer and every reversal answer are lost
@@ -99,7 +99,7 @@ def test_an_undeliverable_reversal_is_escalated_never_dropped(till: Till, clock:
 
 
 def test_a_restart_delivers_the_reversals_owed(clock: FakeClock, var_dir: Path) -> None:
-    with build_till(clock=clock, var_dir=var_dir) as till:
+    with build_emulated_till(clock=clock, var_dir=var_dir) as till:
         host = _host(till)
         host.hold_responses = True
         assert till.emulators.card_reader is not None
@@ -108,7 +108,7 @@ def test_a_restart_delivers_the_reversals_owed(clock: FakeClock, var_dir: Path) 
         assert _until(till, lambda: _state(till) is S.AUTHORIZING)
         tid, stan = str(till.terminal["terminal_id"]), sale.record.stan if sale.record else 0
         # the power goes here: the host booked the sale, the terminal never heard
-    with build_till(clock=clock, var_dir=var_dir) as again:
+    with build_emulated_till(clock=clock, var_dir=var_dir) as again:
         assert _state(again) is S.IDLE  # boot delivers the owed reversal before it is ready for sale
         record = again.journal.get(sale.txn_id)
         assert record is not None and record.state == "REVERSED"

@@ -6,22 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from emulator.cards import get_card
-from terminal.app import Till, build_till
-from terminal.checkout import CheckoutState
+from emulator.card_reader.cards import get_card
+from sim.wiring import EmulatedTill, build_emulated_till
+from terminal.checkout.table import CheckoutState
 from terminal.clock import FakeClock
 from terminal.errors import InputError
 
 S = CheckoutState
 
 
-def _emus(till: Till):  # type: ignore[no-untyped-def]
+def _emus(till: EmulatedTill):  # type: ignore[no-untyped-def]
     e = till.emulators
     assert e.card_reader is not None and e.printer is not None and e.host is not None
     return e.card_reader, e.printer, e.host
 
 
-def test_approved_chip_sale_prints_merchant_then_cardholder_copy(till: Till) -> None:
+def test_approved_chip_sale_prints_merchant_then_cardholder_copy(till: EmulatedTill) -> None:
     reader, printer, host = _emus(till)
     reader.present("approved")
     sale = till.sale(1234)
@@ -43,7 +43,7 @@ def test_approved_chip_sale_prints_merchant_then_cardholder_copy(till: Till) -> 
         assert f"[QR: https://receipts.opentill.example/t/{till.terminal['terminal_id']}/{sale.txn_id}]" in text
 
 
-def test_declined_sale_prints_one_declined_slip_and_charges_nothing(till: Till) -> None:
+def test_declined_sale_prints_one_declined_slip_and_charges_nothing(till: EmulatedTill) -> None:
     reader, printer, host = _emus(till)
     reader.present("declined")
     sale = till.sale(500)
@@ -55,7 +55,7 @@ def test_declined_sale_prints_one_declined_slip_and_charges_nothing(till: Till) 
     assert "交易失败" in printer.pages[-1].text and "05" in printer.pages[-1].text
 
 
-def test_swipe_sale_is_approved(till: Till) -> None:
+def test_swipe_sale_is_approved(till: EmulatedTill) -> None:
     reader, _, _ = _emus(till)
     reader.present("approved-swipe")
     sale = till.sale(100)
@@ -64,7 +64,7 @@ def test_swipe_sale_is_approved(till: Till) -> None:
     assert record is not None and record.entry_mode == "swipe"
 
 
-def test_operator_cancels_while_waiting_for_a_card(till: Till) -> None:
+def test_operator_cancels_while_waiting_for_a_card(till: EmulatedTill) -> None:
     sale = till.flow.begin_sale(999)
     assert not till.runtime.run_until(lambda: till.flow.state is not S.AWAITING_CARD, io_wait=0.01)
     till.flow.cancel_sale(reason="customer changed their mind", actor="cashier-7")
@@ -76,7 +76,7 @@ def test_operator_cancels_while_waiting_for_a_card(till: Till) -> None:
     assert till.journal.get(sale.txn_id) is None  # nothing went to the host
 
 
-def test_no_card_in_time_cancels_on_the_virtual_clock(till: Till, clock: FakeClock) -> None:
+def test_no_card_in_time_cancels_on_the_virtual_clock(till: EmulatedTill, clock: FakeClock) -> None:
     sale = till.flow.begin_sale(999)
     assert not till.runtime.run_until(lambda: till.flow.state is S.IDLE, io_wait=0.01)
     clock.advance(float(till.terminal["limits"]["card_wait_timeout_s"]))
@@ -84,7 +84,7 @@ def test_no_card_in_time_cancels_on_the_virtual_clock(till: Till, clock: FakeClo
     assert sale.outcome == "CANCELLED" and "no card presented in time" in (sale.cancel_reason or "")
 
 
-def test_host_silence_is_outcome_unknown_with_a_queued_reversal(till: Till, clock: FakeClock) -> None:
+def test_host_silence_is_outcome_unknown_with_a_queued_reversal(till: EmulatedTill, clock: FakeClock) -> None:
     reader, printer, host = _emus(till)
     host.hold_responses = True
     reader.present("approved")
@@ -101,20 +101,20 @@ def test_host_silence_is_outcome_unknown_with_a_queued_reversal(till: Till, cloc
 
 
 def test_a_restart_reverses_sales_left_without_an_answer(clock: FakeClock, var_dir: Path) -> None:
-    with build_till(clock=clock, var_dir=var_dir) as till:
+    with build_emulated_till(clock=clock, var_dir=var_dir) as till:
         reader, _, host = _emus(till)
         host.hold_responses = True
         reader.present("approved")
         sale = till.flow.begin_sale(700)
         assert till.runtime.run_until(lambda: till.flow.state is S.AUTHORIZING)
         # power goes: the process state is dropped without the timeout ever firing
-    with build_till(clock=clock, var_dir=var_dir) as again:  # ready for sale = the reversal delivered
+    with build_emulated_till(clock=clock, var_dir=var_dir) as again:  # ready for sale = the reversal delivered
         assert again.flow.state is S.IDLE and again.journal.pending_reversals() == []
         assert again.journal.count_by_state() == {"REVERSED": 1}
         assert again.journal.reversal_info(sale.txn_id)[0] == "DONE"
 
 
-def test_no_pan_or_track_data_reaches_the_disk(till: Till, var_dir: Path) -> None:
+def test_no_pan_or_track_data_reaches_the_disk(till: EmulatedTill, var_dir: Path) -> None:
     reader, _, _ = _emus(till)
     for card in ("approved", "approved-swipe", "declined"):
         reader.present(card)

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from sim.scenario.runner import run_scenario
 from terminal.cli import main
-from terminal.scenario import run_scenario
 
-CATALOGUE = Path(__file__).resolve().parents[2] / "emulator" / "scenarios"
+CATALOGUE = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 FILES = sorted(CATALOGUE.glob("*.toml"))
 ROWS = {"00", "01", "02", "03", "04", "10", "11", "12", "13", "17"}  # happy path + fault matrix rows
 

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from terminal.app import Till, build_till
-from terminal.checkout import CheckoutState
+from sim.wiring import EmulatedTill, build_emulated_till
+from terminal.checkout.table import CheckoutState
 from terminal.clock import FakeClock
 from terminal.errors import JournalError
-from terminal.receipts import Copy
-from terminal.settlement import Archive
+from terminal.host.settlement import Archive
+from terminal.receipts.layout import Copy
 from tests.system.conftest import SUPERVISOR, approve
 
 S = CheckoutState
 
 
-def _sell(till: Till, card: str, amount: int) -> str:
+def _sell(till: EmulatedTill, card: str, amount: int) -> str:
     assert till.emulators.card_reader is not None
     till.emulators.card_reader.present(card)
     sale = till.sale(amount, io_wait=2.0)
@@ -26,11 +26,11 @@ def _sell(till: Till, card: str, amount: int) -> str:
     return sale.outcome
 
 
-def _state(till: Till) -> CheckoutState:
+def _state(till: EmulatedTill) -> CheckoutState:
     return till.flow.state
 
 
-def test_a_balanced_batch_is_archived_closed_and_the_next_one_starts(till: Till, var_dir: Path) -> None:
+def test_a_balanced_batch_is_archived_closed_and_the_next_one_starts(till: EmulatedTill, var_dir: Path) -> None:
     assert till.emulators.host is not None and till.emulators.printer is not None
     outcomes = [_sell(till, "approved", 1000), _sell(till, "declined", 500), _sell(till, "approved-swipe", 250)]
     assert outcomes == ["APPROVED", "DECLINED", "APPROVED"]
@@ -50,7 +50,7 @@ def test_a_balanced_batch_is_archived_closed_and_the_next_one_starts(till: Till,
     assert record.batch == 2
 
 
-def test_out_of_balance_uploads_the_detail_and_settles_again(till: Till) -> None:
+def test_out_of_balance_uploads_the_detail_and_settles_again(till: EmulatedTill) -> None:
     assert till.emulators.host is not None
     _sell(till, "approved", 1000)
     _sell(till, "approved", 2000)
@@ -60,7 +60,7 @@ def test_out_of_balance_uploads_the_detail_and_settles_again(till: Till) -> None
     assert till.journal.current_batch() == 2
 
 
-def test_a_silent_host_leaves_the_batch_open(till: Till, clock: FakeClock) -> None:
+def test_a_silent_host_leaves_the_batch_open(till: EmulatedTill, clock: FakeClock) -> None:
     assert till.emulators.host is not None
     _sell(till, "approved", 1000)
     till.emulators.host.hold_responses = True
@@ -74,7 +74,7 @@ def test_a_silent_host_leaves_the_batch_open(till: Till, clock: FakeClock) -> No
 
 
 def test_a_full_journal_refuses_sales_until_settled(clock: FakeClock, var_dir: Path) -> None:
-    with build_till(clock=clock, var_dir=var_dir, overrides={"limits.journal_capacity": 3}) as till:
+    with build_emulated_till(clock=clock, var_dir=var_dir, overrides={"limits.journal_capacity": 3}) as till:
         for amount in (100, 200, 300):
             assert _sell(till, "approved", amount) == "APPROVED"
         assert _state(till) is S.SETTLE_REQUIRED

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from firmware_profiles import load_profile
-from terminal.access import POLICY, AccessControl, AccessDenied
-from terminal.audit import AuditTrail
 from terminal.clock import FakeClock
 from terminal.journal import Journal
+from terminal.security.access import POLICY, AccessControl, AccessDenied
+from terminal.security.audit import AuditTrail
 
 OPERATORS = {"cashier-1": ("cashier", "1111"), "supervisor-1": ("supervisor", "8888"),
              "technician-1": ("technician", "9999")}

@@ -14,7 +14,7 @@ from drivers.acquirer.spec import FIELDS, FieldFormat
 from drivers.base import Role
 from drivers.errors import FrameError, LocalProtocolError, RemoteProtocolError
 
-PAN = "4761739001010010"  # public test PAN (emulator/cards.toml "approved")
+PAN = "4761739001010010"  # public test PAN (emulator/card_reader/cards.toml "approved")
 
 SALE = HostMessage(
     mti="0200",

@@ -29,7 +29,7 @@ from terminal.host.messages import (
     void_request,
 )
 
-PAN = "4761739001010010"  # public test PAN (emulator/cards.toml "approved")
+PAN = "4761739001010010"  # public test PAN (emulator/card_reader/cards.toml "approved")
 MAC_KEY = "FFEEDDCCBBAA99887766554433221100"
 WHEN = datetime(2025, 1, 15, 14, 30, 15)
 SALE_123 = OriginalRef(batch=1, stan=123, date="0115")

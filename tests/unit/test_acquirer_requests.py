@@ -29,7 +29,7 @@ from terminal.host.messages import (
     void_request,
 )
 
-PAN = "4761739001010010"  # public test PAN (emulator/cards.toml "approved")
+PAN = "4761739001010010"  # public test PAN (emulator/card_reader/cards.toml "approved")
 WHEN = datetime(2025, 1, 15, 14, 30, 15)
 SALE_123 = OriginalRef(batch=1, stan=123, date="0115")  # the sale of test_acquirer_codec.SALE
 

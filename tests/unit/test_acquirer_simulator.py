@@ -12,9 +12,9 @@ import pytest
 from drivers.acquirer.events import HostMessage
 from drivers.acquirer.spec import BatchTotals, OriginalRef
 from drivers.sensitive import Secret
-from emulator.cards import get_card
-from emulator.host import AcquirerSimulator
-from emulator.host_acquirer import Acquirer
+from emulator.acquirer.core import Acquirer
+from emulator.acquirer.simulator import AcquirerSimulator
+from emulator.card_reader.cards import get_card
 from terminal.host.messages import (
     advice_request,
     batch_upload_request,
@@ -104,7 +104,7 @@ def test_reversal_of_an_unknown_stan_is_approved_and_refuses_the_original_later(
     host: Acquirer, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert _code(host, _reversal(7)) == "00"
-    with caplog.at_level(logging.WARNING, logger="emulator.host"):
+    with caplog.at_level(logging.WARNING, logger="emulator.acquirer.simulator"):
         assert _code(host, _sale(7)) == "12"  # arrived after its reversal, over another link
     assert host.net_effect(TID, "000007") == 0
     assert any("after its reversal" in r.getMessage() for r in caplog.records)
@@ -117,7 +117,7 @@ def test_late_approval_after_reversal_is_logged_and_the_reversal_stands(caplog: 
     host.note_delivery(request, answer)
     assert not host.late_approvals  # delivered before any reversal: nothing late
     _ask(host, _reversal(3))
-    with caplog.at_level(logging.WARNING, logger="emulator.host"):
+    with caplog.at_level(logging.WARNING, logger="emulator.acquirer.simulator"):
         host.note_delivery(request, answer)
         host.note_delivery(_reversal(3), _ask(host, _reversal(3)))  # an 0410 is never a late approval
     assert [(a.stan, a.mti) for a in host.late_approvals] == [("000003", "0210")]

@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from drivers.card_reader.codec import CardReaderCodec
 from drivers.card_reader.events import CardRead, EntryMode, PinEntered, RequestPin, StartRead
 from drivers.events import Role
-from emulator.card_reader import CardReaderEmulator
-from emulator.control_card_reader import COMMANDS, handle_line
+from emulator.card_reader.control import COMMANDS
+from emulator.card_reader.emulator import CardReaderEmulator
+from emulator.control import apply as handle_line
 from firmware_profiles import load_profile
 
 PROFILE = load_profile("card_reader", "generic-pinpad")

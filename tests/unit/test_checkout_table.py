@@ -5,14 +5,14 @@ from pathlib import Path
 import pytest
 from transitions import MachineError
 
-from terminal.checkout import TRANSITIONS, CheckoutState, Triggers, build_machine, render_doc
+from terminal.checkout.table import TRANSITIONS, CheckoutState, Triggers, build_machine, render_doc
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "checkout-states.md"
 
 
 def test_state_diagram_is_generated_from_the_table() -> None:
     assert DOC.read_text(encoding="utf-8") == render_doc(), (
-        "docs/checkout-states.md is stale: run `python -m terminal.checkout > docs/checkout-states.md`"
+        "docs/checkout-states.md is stale: run `python -m terminal.checkout.table > docs/checkout-states.md`"
     )
 
 

@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.card_reader import tlv
 from drivers.card_reader.events import EntryMode, StartRead
-from emulator import emv
-from emulator.cards import get_card, load_catalogue
+from drivers.emv import tlv
+from emulator.card_reader import emv
+from emulator.card_reader.cards import get_card, load_catalogue
 
 # PROTOCOLS.md §7: the field 55 of an ARQC, and the issuer's answer to it.
 FIELD_55 = bytes.fromhex(

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.card_reader import CardReaderEmulator
-from emulator.control import PRINTER_COMMANDS, apply, register
-from emulator.printer import PrinterEmulator
+from emulator.card_reader.emulator import CardReaderEmulator
+from emulator.control import apply
+from emulator.printer.control import COMMANDS as PRINTER_COMMANDS
+from emulator.printer.emulator import PrinterEmulator
 from firmware_profiles import load_profile
 
 H = bytes.fromhex
@@ -101,6 +102,9 @@ def test_help_status_and_pages(printer: PrinterEmulator) -> None:
     assert apply(printer, "status").startswith("ok: online paper=ok cover=closed buffer=0/4096")
 
 
+COMMANDS = {"on": lambda lamp, args: "ok: on"}  # the Lamp's vocabulary below
+
+
 def test_each_device_type_has_its_own_table() -> None:
     reader = CardReaderEmulator(load_profile("card_reader", "generic-pinpad"))
     assert apply(reader, "help").startswith("ok: commands:")
@@ -108,9 +112,8 @@ def test_each_device_type_has_its_own_table() -> None:
     assert apply(object(), "status") == "error: object takes no control commands"
 
     class Lamp:
-        on = False
+        CONTROL = __name__  # a family's vocabulary is the COMMANDS of the module it names
 
-    register(f"{Lamp.__module__}.{Lamp.__qualname__}", lambda: {"on": lambda lamp, args: "ok: on"})
     assert apply(Lamp(), "on") == "ok: on"
     assert apply(Lamp(), "fault paper-out").startswith("error: unknown command 'fault'")
 

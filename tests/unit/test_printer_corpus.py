@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.printer import RenderResult, render_stream
+from emulator.printer.emulator import RenderResult, render_stream
 from firmware_profiles import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]

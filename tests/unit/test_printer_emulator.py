@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from drivers.base import Role
 from drivers.printer import events as ev
 from drivers.printer.codec import PrinterCodec
-from emulator.printer import PrinterEmulator, render_stream
+from emulator.printer.emulator import PrinterEmulator, render_stream
 from firmware_profiles import load_profile
 
 H = bytes.fromhex

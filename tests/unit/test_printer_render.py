@@ -13,7 +13,7 @@ import pytest
 from drivers.base import Role
 from drivers.printer import events as ev
 from drivers.printer.codec import PrinterCodec
-from emulator.printer import PrinterEmulator
+from emulator.printer.emulator import PrinterEmulator
 from firmware_profiles import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def qr_job(data: bytes, size: int = 4) -> list[ev.PrinterCommand]:
 
 
 def test_importing_the_emulator_does_not_import_pillow() -> None:
-    code = "import sys, emulator.printer; sys.exit('PIL' in sys.modules or 'qrcode' in sys.modules)"
+    code = "import sys, emulator.printer.emulator; sys.exit('PIL' in sys.modules or 'qrcode' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=False).returncode == 0
 
 

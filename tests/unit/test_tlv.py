@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.card_reader import tlv
+from drivers.emv import tlv
 from drivers.errors import LocalProtocolError, RemoteProtocolError
 
 # §7: the 110-byte field 55 of an ARQC for PAN 4761739001010010.

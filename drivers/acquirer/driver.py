@@ -1,0 +1,189 @@
+"""The acquirer link driver (ISO 8583 over TCP, `tcp://HOST:PORT`). It moves bytes; it decides no timeouts.
+
+The acquirer is a device family like the others: the runtime polls it, and every failure of
+the link — refused connect, reset, the host closing, bytes that are not our protocol — closes
+the socket and is reported as a `DeviceFault(device="acquirer")`, returned by `connect()` /
+`send()` or delivered by `poll()`. Whether a fault means a reversal is the checkout's decision,
+since an unanswered request is an unknown outcome. Time is the runtime's: it sends a request,
+then selects on `fileno()` with its other devices until its Clock says the host timed out.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+
+from drivers.acquirer.codec import AcquirerCodec
+from drivers.acquirer.events import HostMessage
+from drivers.errors import DriverError, ProtocolError
+from drivers.events import DeviceFault, FaultKind, Role
+
+__all__ = ["AcquirerDriver", "HostLinkError", "parse_host_url"]
+
+_RECV_SIZE = 4096
+_MAX_READS = 16  # per poll: a flooding peer cannot grow our buffer without bound; the rest waits
+
+
+class HostLinkError(DriverError, ConnectionError):
+    """The acquirer link failed (inside the driver; callers get it as a DeviceFault)."""
+
+
+def parse_host_url(url: str) -> tuple[str, int]:
+    """`tcp://HOST:PORT` -> (HOST, PORT); ValueError for anything else."""
+    host, _, port = url.removeprefix("tcp://").rpartition(":")
+    if not url.startswith("tcp://") or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ValueError(f"host url {url!r} is not tcp://HOST:PORT")
+    return host, int(port)
+
+
+class AcquirerDriver:
+    family = "acquirer"
+
+    def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
+        self.url = url
+        self.address = parse_host_url(url)
+        self.connect_timeout = connect_timeout
+        self._sock: socket.socket | None = None
+        self._codec = AcquirerCodec(Role.HOST)
+        # A failure found while messages were still being decoded: reported on the next poll,
+        # so the messages that arrived before it are not lost.
+        self._deferred: HostLinkError | None = None
+        self._outstanding = 0  # requests sent and not answered yet (a hint for the runtime's wait)
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    def _where(self) -> str:
+        return f"{self.address[0]}:{self.address[1]}"
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect if the host is there; a host that is not is no error at start-up (the
+        checkout connects again when a sale needs it)."""
+        self.connect()
+
+    def connect(self) -> DeviceFault | None:
+        if self._sock is not None:
+            return None
+        try:
+            sock = socket.create_connection(self.address, timeout=self.connect_timeout)
+        except OSError as exc:
+            return self._fault(f"cannot connect to acquirer {self._where()}: {exc}")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        self._sock = sock
+        self._codec = AcquirerCodec(Role.HOST)  # a new connection starts a new stream
+        self._deferred = None
+        return None
+
+    def close(self) -> None:
+        self._outstanding = 0
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def __enter__(self) -> AcquirerDriver:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _require(self) -> socket.socket:
+        if self._sock is None:
+            raise HostLinkError(f"not connected to acquirer {self._where()}")
+        return self._sock
+
+    def _fail(self, reason: str) -> HostLinkError:
+        self.close()
+        return HostLinkError(f"acquirer link {self._where()}: {reason}")
+
+    def _fault(self, detail: str) -> DeviceFault:
+        return DeviceFault(device=self.family, kind=FaultKind.DISCONNECTED, detail=detail)
+
+    # -- I/O --------------------------------------------------------------------------------
+    def send(self, msg: HostMessage) -> DeviceFault | None:
+        """Queue one message on the socket, connecting first if need be. The codec raises
+        LocalProtocolError for a message we may not send (our bug); the network is a fault."""
+        if self._sock is None and (fault := self.connect()) is not None:
+            return fault
+        sock = self._require()
+        frame = self._codec.send(msg)
+        try:
+            # A frame is at most 8 KiB, so the kernel buffer takes it at once; the timeout only
+            # bounds a peer that stopped reading altogether.
+            sock.settimeout(self.connect_timeout)
+            sock.sendall(frame)
+            sock.setblocking(False)
+            self._outstanding += 1
+        except OSError as exc:
+            return self._fault(str(self._fail(f"send failed: {exc}")))
+        return None
+
+    def poll(self) -> list[HostMessage | DeviceFault]:
+        """Every complete message that has arrived; [] when none. Never blocks.
+
+        A failure is reported once, as a DeviceFault after the messages that came before it;
+        after it the link is closed, and a closed link has nothing to deliver ([]) until
+        `connect()` (or the next `send()`) opens a new connection."""
+        try:
+            return list(self._receive())
+        except HostLinkError as exc:
+            return [self._fault(str(exc))]
+
+    def _receive(self) -> list[HostMessage]:
+        if self._deferred is not None:
+            error, self._deferred = self._deferred, None
+            raise error
+        sock = self._sock
+        if sock is None:
+            return []
+        closed = False
+        for _ in range(_MAX_READS):
+            try:
+                chunk = sock.recv(_RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                raise self._fail(f"receive failed: {exc}") from exc
+            if not chunk:
+                closed = True
+                break
+            self._codec.receive_data(chunk)
+        messages: list[HostMessage] = []
+        failure: HostLinkError | None = None
+        try:
+            while (message := self._codec.next_event()) is not None:
+                messages.append(message)
+                self._outstanding = max(0, self._outstanding - 1)
+        except ProtocolError as exc:
+            failure = self._fail(f"protocol violation: {exc}")
+            failure.__cause__ = exc
+        if failure is None and closed:
+            failure = self._fail("the host closed the connection")
+        if failure is not None:
+            if not messages:
+                raise failure
+            self._deferred = failure
+        return messages
+
+    def receive_now(self) -> list[HostMessage]:
+        """Like poll(), but a failure raises HostLinkError (for tools and tests that drive the
+        link by hand)."""
+        return self._receive()
+
+    def expecting(self) -> bool:
+        """Is an answer still due? The runtime waits on this link only then."""
+        return self._outstanding > 0
+
+    def fileno(self) -> int | None:
+        return None if self._sock is None else self._sock.fileno()
+
+    def wait_readable(self, timeout: float) -> bool:
+        """Block at most `timeout` seconds until the socket has bytes (or EOF) to read."""
+        if self._deferred is not None:
+            return True  # poll() has a failure to report
+        sock = self._require()
+        readable, _, _ = select.select([sock], [], [], max(timeout, 0.0))
+        return bool(readable)

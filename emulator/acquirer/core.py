@@ -1,0 +1,423 @@
+"""The acquirer simulator's decisions: what the host answers, and the faults it can be told to make.
+
+`Acquirer.respond(request)` is a plain, thread-safe method (tests call it without sockets); the
+TCP server in emulator/acquirer/simulator.py subclasses it and adds the delivery faults (latency, lost and
+late answers, dropped connections). The issuer's answer to a sale comes from the test-card
+catalogue (emulator/card_reader/cards.toml). Nothing sensitive is logged: MTI, terminal id, STAN and
+response code only. Rules, in the order they apply to a request, are in docs/host-link.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final
+
+from drivers.acquirer.events import HostMessage, response_mti
+from drivers.acquirer.spec import (
+    FINANCIAL_CODES,
+    NETWORK_CODES,
+    RESPONSE_CODES,
+    SETTLEMENT_CODES,
+    BatchTotals,
+    OriginalRef,
+    WorkingKeys,
+)
+from drivers.emv import tlv
+from drivers.errors import RemoteProtocolError
+from drivers.sensitive import Secret
+from emulator.acquirer.ledger import APPROVED, Key, Ledger, LedgerEntry, Settlement, UploadedDetail
+from emulator.card_reader.cards import TestCard, card_by_pan, get_card
+from emulator.card_reader.emv import make_arpc, verify_arqc, verify_pin_block
+
+__all__ = ["Acquirer"]
+
+log = logging.getLogger("emulator.acquirer.simulator")
+
+DO_NOT_HONOUR: Final = "05"  # also the answer for a PAN the issuer does not know
+INVALID_TRANSACTION: Final = "12"
+INVALID_AMOUNT: Final = "13"
+WRONG_PIN: Final = "55"
+ORIGINAL_NOT_FOUND: Final = "25"
+FORMAT_ERROR: Final = "30"
+ORIGINAL_AMOUNT_WRONG: Final = "64"
+DUPLICATE: Final = "94"
+OUT_OF_BALANCE: Final = "95"
+MAC_ERROR: Final = "A0"
+_ECHOED: Final = ("3", "4", "11", "41", "42", "49", "60")  # copied into the answer
+_KIND_BY_CODE: Final = {code: kind for kind, code in FINANCIAL_CODES.items()}
+
+
+class _FormatError(Exception):
+    """A request missing a field its type needs, or with a private field out of layout."""
+
+
+def _need(request: HostMessage, *keys: str) -> list[str]:
+    values = [request.text(k) for k in keys]
+    if any(not v for v in values):
+        raise _FormatError
+    return [v for v in values if v]
+
+
+class Acquirer:
+    def __init__(self, *, now: Callable[[], datetime] = datetime.now, require_sign_on: bool = False) -> None:
+        self.require_sign_on = require_sign_on  # financial requests before a sign-on get A0
+        self.internal_errors: list[BaseException] = []  # bugs in respond(); tests assert it empty
+        self._now = now
+        self._lock = threading.RLock()
+        self._ledger = Ledger()
+        self._replies: dict[tuple[str, str, str, str], tuple[tuple[str | None, ...], HostMessage]] = {}
+        self._auth_codes = itertools.count(1)
+        self._rrns = itertools.count(1)
+        self._key_serial = itertools.count(1)
+        self._batches: dict[str, int] = {}  # the batch the host expects each terminal to be in
+        self._signed_on: set[str] = set()
+        self._clear_decision_faults()
+
+    def _clear_decision_faults(self) -> None:
+        self._decline_code: str | None = None
+        self._decline_left = 0
+        self._card_codes: dict[str, str] = {}  # test PAN -> forced response code
+        self._mac_refused: set[str] = set()
+        self._mac_refused_all = False
+        self._signed_on_since_refusal: set[str] = set()
+        self._out_of_balance_once = False
+
+    # -- faults that change the answer (thread-safe, settable while serving) --------------------
+    def decline_next(self, code: str, count: int = 1) -> None:
+        """Answer the next `count` 0200 requests (sales, voids, refunds) with `code`."""
+        if count < 0:
+            raise ValueError("a count is not negative")
+        with self._lock:
+            self._decline_code, self._decline_left = _declining(code), count
+
+    def decline_card(self, card: str, code: str | None) -> None:
+        """Answer every 0200 for the catalogue card `card` with `code`; None lifts it."""
+        pan = get_card(card).pan
+        with self._lock:
+            if code is None:
+                self._card_codes.pop(pan, None)
+            else:
+                self._card_codes[pan] = _declining(code)
+
+    def refuse_mac(self, terminal_id: str | None = None) -> None:
+        """A0 to every request but 0800 from `terminal_id` (None: every terminal) until it signs
+        on again — what a host does when it cannot verify the MAC with its working key."""
+        with self._lock:
+            if terminal_id is None:
+                self._mac_refused_all = True
+                self._signed_on_since_refusal.clear()
+            else:
+                self._mac_refused.add(terminal_id)
+
+    def report_out_of_balance_once(self) -> None:
+        """The next settlement answers 95 whatever the totals say."""
+        with self._lock:
+            self._out_of_balance_once = True
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._clear_decision_faults()
+
+    # -- what tests and scenarios ask ------------------------------------------------------------
+    @property
+    def ledger(self) -> tuple[LedgerEntry, ...]:
+        with self._lock:
+            return tuple(self._ledger)
+
+    def net_effect(self, terminal_id: str, stan: str, date: str | None = None) -> int:
+        """Minor units the cardholder pays for the transaction at this STAN, after reversals,
+        voids and refunds (see `Ledger.net_effect`); `date` (MMDD) narrows a reused STAN."""
+        with self._lock:
+            return self._ledger.net_effect(terminal_id, stan, date)
+
+    def batch_totals(self, terminal_id: str, batch: int) -> BatchTotals:
+        """The host's own totals of a batch: its effective sales, voids and refunds."""
+        with self._lock:
+            return self._ledger.batch_totals(terminal_id, batch)
+
+    def uploads(self, terminal_id: str, batch: int) -> tuple[UploadedDetail, ...]:
+        with self._lock:
+            return self._ledger.uploads(terminal_id, batch)
+
+    @property
+    def settlements(self) -> tuple[Settlement, ...]:
+        with self._lock:
+            return self._ledger.settlements
+
+    def current_batch(self, terminal_id: str) -> int | None:
+        with self._lock:
+            return self._batches.get(terminal_id)
+
+    # -- decisions -------------------------------------------------------------------------------
+    def respond(self, request: HostMessage) -> HostMessage | None:
+        """The host's answer to one request; None for a message that gets no answer."""
+        handler = {
+            "0200": self._financial, "0201": self._financial, "0220": self._advice, "0221": self._advice,
+            "0400": self._reversal, "0401": self._reversal, "0500": self._settlement, "0320": self._upload,
+            "0800": self._network,
+        }.get(request.mti)
+        if handler is None:
+            if int(request.mti[2]) % 2:
+                return None  # a response or advice response: nothing to answer
+            return self._answer(request, response_mti(request.mti), INVALID_TRANSACTION)
+        with self._lock:
+            try:
+                answer = handler(request)
+            except (_FormatError, RemoteProtocolError):
+                answer = self._answer(request, response_mti(request.mti), FORMAT_ERROR)
+        log.info("%s terminal=%s stan=%s -> %s", request.mti, request.terminal_id, request.stan, answer.response_code)
+        return answer
+
+    def _answer(self, request: HostMessage, mti: str, code: str, **extra: str | bytes) -> HostMessage:
+        fields: dict[str, str | bytes] = {k: v for k in _ECHOED if (v := request.get(k)) is not None}
+        now = self._now()
+        fields.update({"12": now.strftime("%H%M%S"), "13": now.strftime("%m%d"), "39": code, **extra})
+        return HostMessage(mti=mti, fields=fields)
+
+    def _approval_refs(self) -> dict[str, str]:
+        return {"37": f"{next(self._rrns):012d}", "38": f"{next(self._auth_codes):06d}"}
+
+    def _mac_error(self, terminal_id: str) -> bool:
+        if terminal_id in self._mac_refused:
+            return True
+        if self._mac_refused_all and terminal_id not in self._signed_on_since_refusal:
+            return True
+        return self.require_sign_on and terminal_id not in self._signed_on
+
+    def _replay(self, request: HostMessage, key: Key, content: tuple[str | None, ...]) -> HostMessage | None:
+        """The first answer to this (terminal, STAN, date), or 94 for the same key with other
+        content (a different DE 3 or amount is not a retry: it is a terminal bug)."""
+        first = self._replies.get((response_mti(request.mti), *key))
+        if first is None:
+            return None
+        if first[0] != content:
+            return self._answer(request, response_mti(request.mti), DUPLICATE)
+        log.info("duplicate %s terminal=%s stan=%s: replaying %s", request.mti, key[0], key[1], first[1].response_code)
+        return first[1]
+
+    def _remember(self, request: HostMessage, key: Key, content: tuple[str | None, ...], answer: HostMessage) -> None:
+        self._replies[(response_mti(request.mti), *key)] = (content, answer)
+
+    def _financial(self, request: HostMessage) -> HostMessage:
+        terminal_id, stan, date, amount, processing = _need(request, "41", "11", "13", "4", "3")
+        key, content = (terminal_id, stan, date), (processing, amount)
+        if self._mac_error(terminal_id):
+            return self._answer(request, "0210", MAC_ERROR)  # not remembered: resent after sign-on
+        replay = self._replay(request, key, content)
+        if replay is not None:
+            return replay
+        kind = _KIND_BY_CODE.get(processing)
+        if self._ledger.get(key) is not None:
+            answer = self._answer(request, "0210", DUPLICATE)  # the key is booked as an advice
+        elif self._ledger.was_reversed(key):
+            log.warning("0200 terminal=%s stan=%s arrived after its reversal: refused", terminal_id, stan)
+            answer = self._answer(request, "0210", INVALID_TRANSACTION)
+        elif kind is None:
+            answer = self._answer(request, "0210", INVALID_TRANSACTION)
+        else:
+            original = OriginalRef.from_field(_need(request, "61")[0]) if kind != "sale" else None
+            code = self._forced_code(request) or self._issuer(request, kind, key, int(amount), original)
+            extra: dict[str, str | bytes] = dict(self._approval_refs()) if code == APPROVED else {}
+            extra.update(_issuer_script(request, code))
+            answer = self._answer(request, "0210", code, **extra)
+            self._ledger.book(LedgerEntry(
+                terminal_id=terminal_id, stan=stan, date=date, batch=_batch_of(request), kind=kind,
+                amount_minor=int(amount), response_code=code, answer=answer,
+                original=None if original is None else (f"{original.stan:06d}", original.date),
+            ))
+        self._remember(request, key, content, answer)
+        return answer
+
+    def _forced_code(self, request: HostMessage) -> str | None:
+        forced = self._card_codes.get(_pan_of(request))
+        if forced is None and self._decline_left > 0:
+            self._decline_left -= 1
+            forced = self._decline_code
+        return forced
+
+    def _issuer(self, request: HostMessage, kind: str, key: Key, amount: int, original: OriginalRef | None) -> str:
+        if original is None:
+            card = card_by_pan(_pan_of(request))
+            if card is None:
+                return DO_NOT_HONOUR
+            return _card_checks(request, card) or card.response_code
+        sale = self._ledger.get((key[0], f"{original.stan:06d}", original.date))
+        if sale is None or sale.kind != "sale" or not sale.effective:
+            return ORIGINAL_NOT_FOUND
+        credits = self._ledger.credits_against(*sale.key)
+        if any(c.kind == "void" for c in credits):
+            return INVALID_TRANSACTION  # already voided
+        if kind == "void":
+            if credits or self._ledger.is_settled(sale.terminal_id, sale.batch):
+                return INVALID_TRANSACTION  # refunded in part, or its batch is closed: refund it
+            return APPROVED if amount == sale.amount_minor else ORIGINAL_AMOUNT_WRONG
+        refunded = sum(c.amount_minor for c in credits)
+        return APPROVED if amount <= sale.amount_minor - refunded else INVALID_AMOUNT
+
+    def _advice(self, request: HostMessage) -> HostMessage:
+        terminal_id, stan, date, amount, processing = _need(request, "41", "11", "13", "4", "3")
+        key, content = (terminal_id, stan, date), (processing, amount)
+        if self._mac_error(terminal_id):
+            return self._answer(request, "0230", MAC_ERROR)
+        replay = self._replay(request, key, content)
+        if replay is not None:
+            return replay
+        if processing != FINANCIAL_CODES["sale"]:
+            answer = self._answer(request, "0230", INVALID_TRANSACTION)
+        elif self._ledger.get(key) is not None or self._ledger.was_reversed(key):
+            answer = self._answer(request, "0230", DUPLICATE)
+        else:
+            # The terminal already approved it offline: the host books it (an issuer that
+            # refuses it later is a chargeback, not an answer here).
+            answer = self._answer(request, "0230", APPROVED, **{"37": f"{next(self._rrns):012d}"})
+            self._ledger.book(LedgerEntry(
+                terminal_id=terminal_id, stan=stan, date=date, batch=_batch_of(request), kind="sale",
+                amount_minor=int(amount), response_code=APPROVED, offline=True, answer=answer,
+            ))
+        self._remember(request, key, content, answer)
+        return answer
+
+    def _reversal(self, request: HostMessage) -> HostMessage:
+        terminal_id, stan, date = _need(request, "41", "11", "13")
+        if self._mac_error(terminal_id):
+            return self._answer(request, "0410", MAC_ERROR)
+        key = (terminal_id, stan, date)
+        entry = self._ledger.get(key)
+        outcome = self._ledger.reverse(key)
+        if entry is not None and request.text("4") not in (None, f"{entry.amount_minor:012d}"):
+            log.warning("0400 terminal=%s stan=%s: amount differs from the original; reversed in full",
+                        terminal_id, stan)
+        log.info("reversal terminal=%s stan=%s reason=%s: %s", terminal_id, stan, request.text("39"), outcome)
+        # Unknown originals are answered 00 too: the reversal's promise (the original is not
+        # booked) holds, and any other answer would keep the terminal repeating it forever.
+        return self._answer(request, "0410", APPROVED)
+
+    def _settlement(self, request: HostMessage) -> HostMessage:
+        terminal_id, stan, date, processing, totals_field = _need(request, "41", "11", "13", "3", "63")
+        batch, key = _batch_of(request), (terminal_id, stan, date)
+        terminal_totals = BatchTotals.from_field(totals_field)
+        content = (processing, totals_field, str(batch))
+        if self._mac_error(terminal_id):
+            return self._answer(request, "0510", MAC_ERROR)
+        replay = self._replay(request, key, content)
+        if replay is not None:
+            return replay
+        if processing not in SETTLEMENT_CODES.values():
+            return self._answer(request, "0510", INVALID_TRANSACTION)
+        uploaded = self._ledger.upload_totals(terminal_id, batch)
+        basis, host_totals = ("upload", uploaded) if uploaded is not None else (
+            "ledger", self._ledger.batch_totals(terminal_id, batch))
+        balanced = host_totals == terminal_totals and not self._out_of_balance_once
+        self._out_of_balance_once = False
+        if balanced:
+            self._ledger.settle(Settlement(terminal_id=terminal_id, batch=batch, totals=host_totals, basis=basis))
+            self._batches[terminal_id] = max(self._batches.get(terminal_id, 0), batch + 1)
+            if basis == "upload" and host_totals != self._ledger.batch_totals(terminal_id, batch):
+                log.warning("batch %d of terminal %s settled on the uploaded detail, which differs from "
+                            "the host's ledger", batch, terminal_id)
+        code = APPROVED if balanced else OUT_OF_BALANCE
+        answer = self._answer(request, "0510", code, **{"63": host_totals.to_field()})
+        self._remember(request, key, content, answer)
+        return answer
+
+    def _upload(self, request: HostMessage) -> HostMessage:
+        terminal_id, stan, date, amount, processing = _need(request, "41", "11", "13", "4", "3")
+        if self._mac_error(terminal_id):
+            return self._answer(request, "0330", MAC_ERROR)
+        kind = _KIND_BY_CODE.get(processing)
+        if kind is None:
+            return self._answer(request, "0330", INVALID_TRANSACTION)
+        if kind != "sale":
+            OriginalRef.from_field(_need(request, "61")[0])  # layout check: a credit names its sale
+        batch = _batch_of(request)
+        detail = UploadedDetail(stan=stan, date=date, kind=kind, amount_minor=int(amount))
+        self._ledger.record_upload(terminal_id, batch, detail)
+        entry = self._ledger.get((terminal_id, stan, date))
+        if entry is None or not entry.effective or (entry.kind, entry.amount_minor) != (kind, detail.amount_minor):
+            log.info("upload terminal=%s stan=%s differs from the ledger", terminal_id, stan)
+        return self._answer(request, "0330", APPROVED)
+
+    def _network(self, request: HostMessage) -> HostMessage:
+        function = request.text("3") or NETWORK_CODES["echo"]  # a bare 0800 is an echo test
+        terminal_id = request.terminal_id or ""
+        if function == NETWORK_CODES["echo"]:
+            return self._answer(request, "0810", APPROVED)
+        _need(request, "41")
+        if function == NETWORK_CODES["sign-off"]:
+            self._signed_on.discard(terminal_id)
+            return self._answer(request, "0810", APPROVED)
+        if function != NETWORK_CODES["sign-on"]:
+            return self._answer(request, "0810", INVALID_TRANSACTION)
+        self._signed_on.add(terminal_id)
+        self._signed_on_since_refusal.add(terminal_id)
+        self._mac_refused.discard(terminal_id)
+        # The host's batch wins: a terminal that missed a 0510 learns its batch was closed.
+        batch = self._batches.setdefault(terminal_id, _batch_of(request) or 1)
+        serial = next(self._key_serial)
+        keys = WorkingKeys(pin_key=_test_key("PIN", terminal_id, serial), mac_key=_test_key("MAC", terminal_id, serial))
+        return self._answer(request, "0810", APPROVED, **{"60": f"{batch:06d}", "62": keys.to_field()})
+
+
+def _declining(code: str) -> str:
+    if code not in RESPONSE_CODES or code == APPROVED:
+        raise ValueError(f"a decline code is one of {sorted(set(RESPONSE_CODES) - {APPROVED})}")
+    return code
+
+
+def _batch_of(request: HostMessage) -> int:
+    value = request.text("60") or "0"
+    if not (value.isascii() and value.isdigit() and len(value) <= 6):
+        raise _FormatError
+    return int(value)
+
+
+def _test_key(label: str, terminal_id: str, serial: int) -> Secret[str]:
+    # Test key material: derived, not random, so a run can be replayed; never a production key.
+    return Secret(hashlib.sha256(f"{label}:{terminal_id}:{serial}".encode()).hexdigest()[:32].upper())
+
+
+def _card_checks(request: HostMessage, card: TestCard) -> str | None:
+    """The issuer's own checks before its answer for the card: the chip's ARQC, then the PIN."""
+    icc = request.get("55")
+    if isinstance(icc, bytes) and icc and not verify_arqc(icc, card.pan, _psn(request)):
+        log.warning("ARQC did not verify for terminal=%s stan=%s", request.terminal_id, request.stan)
+        return DO_NOT_HONOUR
+    if card.cvm.value == "online-pin":
+        block = request.get("52")
+        if not isinstance(block, bytes) or not verify_pin_block(block, card.pan, card.pin):
+            return WRONG_PIN
+    return None
+
+
+def _issuer_script(request: HostMessage, code: str) -> dict[str, str | bytes]:
+    """For a chip sale, DE 55 of the answer: 8A (ARC) and 91 (ARPC + ARC) so the card can trust it."""
+    icc = request.get("55")
+    if not isinstance(icc, bytes) or not icc:
+        return {}
+    try:
+        arqc = tlv.find(icc, "9F26")
+    except RemoteProtocolError:
+        return {}
+    arc = code.encode("ascii")
+    if arqc is None or len(arc) != 2:
+        return {}
+    arpc = make_arpc(arqc, arc, pan=_pan_of(request), psn=_psn(request))
+    return {"55": tlv.encode([("8A", arc), ("91", arpc)])}
+
+
+def _psn(request: HostMessage) -> str:
+    return (request.text("23") or "0")[-2:].zfill(2)
+
+
+def _pan_of(request: HostMessage) -> str:
+    """DE 2, or the PAN part of track 2 (DE 35) for a swipe that sent no DE 2."""
+    pan = request.text("2")
+    if pan:
+        return pan
+    track2 = request.text("35") or ""
+    return track2.replace("D", "=").split("=", 1)[0]

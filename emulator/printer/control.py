@@ -1,0 +1,90 @@
+"""The printer emulator's control vocabulary (`till emulate printer`, one line on stdin each):
+
+    fault paper-out [after-bytes N | after-lines N]   the roll ends now, or after N more bytes/lines
+    fault near-end | fault cover-open | fault offline | fault overheat | fault disconnect
+    fault cutter [next-cut]                           the autocutter jams now, or at the next cut
+    clear                                             every fault ends (fresh roll, cover shut...)
+    tick SECONDS | advance SECONDS                    let emulated time pass (a hot head cools)
+    status | pages | help
+
+Run through `emulator.control.apply`, which turns any error into one `error:` line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.control import Handler
+from emulator.printer.faults import FAULTS
+
+__all__ = ["COMMANDS"]
+
+
+def _count(word: str) -> int:
+    if not word.isdigit() or not 0 <= int(word) <= 100_000_000:
+        raise ValueError("N must be a whole number")
+    return int(word)
+
+
+def _fault(printer: Any, args: list[str]) -> str:
+    usage = ("error: usage: fault paper-out [after-bytes N | after-lines N] | fault cutter [next-cut] | fault "
+             + " | fault ".join(f for f in FAULTS if f not in ("paper-out", "cutter")))
+    if not args or args[0] not in FAULTS:
+        return usage
+    name, rest = args[0], args[1:]
+    if name == "paper-out" and len(rest) == 2 and rest[0] in ("after-bytes", "after-lines"):
+        count = _count(rest[1])
+        what = rest[0].removeprefix("after-")
+        printer.set_fault(name, **{f"after_{what}": count})
+        return f"ok: the paper runs out after {count} more {what}"
+    if name == "cutter" and rest == ["next-cut"]:
+        printer.set_fault(name, next_cut=True)
+        return "ok: the next cut jams the autocutter"
+    if rest:
+        return usage
+    printer.set_fault(name)
+    return f"ok: {name}; {printer.describe()}"
+
+
+def _clear(printer: Any, args: list[str]) -> str:
+    if args:
+        return "error: usage: clear"
+    printer.clear_faults()
+    return f"ok: faults cleared; {printer.describe()}"
+
+
+def _tick(printer: Any, args: list[str]) -> str:
+    try:
+        seconds = float(args[0]) if len(args) == 1 else -1.0
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:
+        return "error: usage: tick SECONDS (0-86400)"
+    printer.tick(seconds)
+    return f"ok: {seconds:g} s passed; {printer.describe()}"
+
+
+def _status(printer: Any, args: list[str]) -> str:
+    buffer = f"buffer={printer.backlog}/{printer.capacity}" + (" paused" if printer.paused else "")
+    return f"ok: {printer.describe()} {buffer} pages={len(printer.pages)}"
+
+
+def _pages(printer: Any, args: list[str]) -> str:
+    return f"ok: {len(printer.pages)} page(s) cut, {len(printer.unknown_commands)} unknown command(s)"
+
+
+def _help(printer: Any, args: list[str]) -> str:
+    return "ok: commands: " + ", ".join(COMMANDS)
+
+
+COMMANDS: dict[str, Handler] = {
+    "fault": _fault,
+    "clear": _clear,
+    "tick": _tick,
+    "advance": _tick,
+    "status": _status,
+    "pages": _pages,
+    "help": _help,
+}
+
+

@@ -1,0 +1,267 @@
+"""Drawing a rendered page as the print head would: a 1-bit image `dots` wide.
+
+Imported only when a page's `.image()` is asked for (Pillow, qrcode, python-barcode are heavy).
+Text uses a monospace TrueType font in the printer's fixed cells (12x24 font A, 9x17 font B) and a
+CJK-capable font for wide characters; user-defined glyphs (ESC &) and column images (ESC *) are
+drawn from their bits. Lines wrap at the print area like the printer does.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import os
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from drivers.printer.events import Align
+from emulator.printer.render import (
+    CELL,
+    Barcode,
+    Block,
+    Feed,
+    InlineImage,
+    Pdf417Symbol,
+    QrSymbol,
+    RasterImage,
+    RenderedPage,
+    Span,
+    TextLine,
+    TextStyle,
+    display_width,
+)
+
+__all__ = ["draw_page", "find_font"]
+
+_CJK_FONTS = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+    "/usr/share/fonts/truetype/droid/DroidSansFallback.ttf",
+    "/System/Library/Fonts/PingFang.ttc",
+    "/System/Library/Fonts/STHeiti Light.ttc",
+    "C:/Windows/Fonts/msyh.ttc",
+    "C:/Windows/Fonts/simsun.ttc",
+)
+_USER_FONT_GLOBS = ("~/.local/share/fonts/**/*", "~/.fonts/**/*")
+_MONO_FONTS = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSansMono.ttf",
+    "/Library/Fonts/Menlo.ttc",
+    "C:/Windows/Fonts/consola.ttf",
+)
+
+
+def draw_page(page: RenderedPage) -> Image.Image:
+    pitch = round(page.dpi / 6)  # ESC 2: 1/6 inch
+    strips = [strip for block in page.blocks for strip in _draw_block(block, page.dots, pitch)]
+    height = sum(s.height for s in strips) or 1
+    out = Image.new("L", (page.dots, height), 255)
+    y = 0
+    for strip in strips:
+        out.paste(strip, (0, y))
+        y += strip.height
+    return out.point(lambda v: 255 if v >= 128 else 0).convert("1", dither=Image.Dither.NONE)
+
+
+def find_font(cjk: bool = True) -> str | None:
+    """A TrueType font on this machine: CJK-capable first (OPENTILL_FONT overrides), else mono."""
+    env = os.environ.get("OPENTILL_FONT")
+    if env and Path(env).is_file():
+        return env
+    return _find_font(cjk)
+
+
+@functools.cache
+def _find_font(cjk: bool) -> str | None:
+    if cjk:
+        for path in _CJK_FONTS:
+            if Path(path).is_file():
+                return path
+        for pattern in _USER_FONT_GLOBS:
+            for path in glob.glob(os.path.expanduser(pattern), recursive=True):
+                if any(key in Path(path).name.lower() for key in ("wqy", "notosanscjk", "droidsansfallback")):
+                    return path
+    return next((p for p in _MONO_FONTS if Path(p).is_file()), None)
+
+
+@functools.cache
+def _font(size: int, cjk: bool) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    # Latin in a monospace font keeps the printer's fixed cells; CJK in a CJK font when we have one.
+    path = find_font(cjk=True) if cjk else (find_font(cjk=False) or find_font(cjk=True))
+    if path is None:
+        return ImageFont.load_default()
+    return ImageFont.truetype(path, size)
+
+
+def _styled(img: Image.Image, style: TextStyle) -> Image.Image:
+    """Underline, reverse and the size multipliers, applied to one cell."""
+    if style.underline:
+        ImageDraw.Draw(img).rectangle((0, img.height - style.underline, img.width - 1, img.height - 1), fill=0)
+    if style.reverse:
+        img = img.point(lambda v: 255 - v)
+    if style.width > 1 or style.height > 1:
+        img = img.resize((img.width * style.width, img.height * style.height), Image.Resampling.NEAREST)
+    return img
+
+
+@functools.lru_cache(maxsize=4096)  # a receipt reuses few glyphs; CJK text can bring thousands
+def _glyph(ch: str, style: TextStyle) -> Image.Image:
+    cell_w, cell_h = CELL[style.font_b]
+    wide = display_width(ch) == 2
+    width = cell_w * (2 if wide else 1)
+    img = Image.new("L", (width, cell_h), 255)
+    draw = ImageDraw.Draw(img)
+    font = _font(cell_h - 2 if wide else round(cell_h * 0.82), wide)
+    if ch.isprintable():  # a control character from a code page prints as a blank cell
+        for dx in (0, 1) if style.bold else (0,):
+            draw.text((dx, 0), ch, font=font, fill=0)
+    return _styled(img, style)
+
+
+def _columns(data: bytes, per_column: int, columns: int) -> Image.Image:
+    """Column-format bits (each column `per_column` bytes, MSB = top dot, 1 = black) as an L image."""
+    rows = Image.frombytes("1", (per_column * 8, columns), data[: per_column * columns], "raw", "1;I")
+    return rows.transpose(Image.Transpose.TRANSPOSE).convert("L")
+
+
+def _user_glyph(glyph: tuple[int, bytes], style: TextStyle) -> Image.Image:
+    height_bytes, bits = glyph
+    cell_h = CELL[style.font_b][1]
+    img = Image.new("L", (max(1, len(bits) // height_bytes), cell_h), 255)
+    if bits:
+        img.paste(_columns(bits, height_bytes, len(bits) // height_bytes), (0, 0))
+    return _styled(img, style)
+
+
+def _inline(image: InlineImage) -> Image.Image:
+    per_column = 3 if image.mode >= 32 else 1
+    img = _columns(image.data, per_column, image.columns)
+    return img.resize(image.size, Image.Resampling.NEAREST)
+
+
+def _items(span: Span | InlineImage) -> list[Image.Image]:
+    if isinstance(span, InlineImage):
+        return [_inline(span)]
+    if span.user:  # user-defined glyphs replace single-byte codes they define
+        out = []
+        for b in span.data:
+            glyph = span.user.get(b)
+            out.append(_user_glyph(glyph, span.style) if glyph else _glyph(Span(bytes((b,)), span.style,
+                                                                                code_page=span.code_page).text or " ",
+                                                                           span.style))
+        return out
+    return [_glyph(ch, span.style) for ch in span.text]
+
+
+def _area(block: Block, dots: int) -> tuple[int, int]:
+    left = min(getattr(block, "left", 0), dots - 1)
+    width = getattr(block, "width", None)
+    return left, max(1, dots - left if width is None else min(width, dots - left))
+
+
+def _strip(content: Image.Image, dots: int, block: Block, height: int | None = None) -> Image.Image:
+    left, width = _area(block, dots)
+    content = content.crop((0, 0, min(content.width, width), content.height))
+    spare = width - content.width
+    x = left + {Align.LEFT: 0, Align.CENTER: spare // 2, Align.RIGHT: spare}[getattr(block, "align", Align.LEFT)]
+    strip = Image.new("L", (dots, max(content.height, height or 0)), 255)
+    strip.paste(content, (x, 0))
+    return strip
+
+
+def _draw_block(block: Block, dots: int, pitch: int) -> list[Image.Image]:
+    if isinstance(block, TextLine):
+        return _draw_text(block, dots, block.spacing or pitch)
+    if isinstance(block, Feed):
+        return [Image.new("L", (dots, block.dots), 255)] if block.dots else []
+    if isinstance(block, QrSymbol):
+        return [_strip(_draw_qr(block), dots, block)]
+    if isinstance(block, Pdf417Symbol):
+        # No PDF417 writer among our dependencies: a grey box of a typical size keeps the layout honest.
+        return [_strip(Image.new("L", (min(dots, 360), 90), 160), dots, block)]
+    if isinstance(block, RasterImage):
+        img = Image.frombytes("1", (block.width_bytes * 8, block.height), block.data, "raw", "1;I").convert("L")
+        img = img.crop((0, 0, block.dots_wide, block.height))
+        return [_strip(img.resize(block.size, Image.Resampling.NEAREST), dots, block)]
+    return _draw_barcode(block, dots, pitch)
+
+
+def _draw_text(line: TextLine, dots: int, pitch: int) -> list[Image.Image]:
+    _, width = _area(line, dots)
+    rows: list[list[Image.Image]] = [[]]
+    x = 0
+    for span in line.spans:
+        for item in _items(span):
+            if x + item.width > width and rows[-1]:  # the printer wraps a too-long line
+                rows.append([])
+                x = 0
+            rows[-1].append(item)
+            x += item.width
+    upside_down = any(isinstance(s, Span) and s.style.upside_down for s in line.spans)
+    strips = []
+    for row in rows:
+        height = max((g.height for g in row), default=CELL[False][1])
+        content = Image.new("L", (max(1, sum(g.width for g in row)), height), 255)
+        x = 0
+        for glyph in row:
+            content.paste(glyph, (x, height - glyph.height))  # share one baseline
+            x += glyph.width
+        if upside_down:
+            content = content.rotate(180)
+        strips.append(_strip(content, dots, line, height=pitch))
+    return strips
+
+
+def _draw_qr(block: QrSymbol) -> Image.Image:
+    import qrcode
+
+    levels = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,
+              "Q": qrcode.constants.ERROR_CORRECT_Q, "H": qrcode.constants.ERROR_CORRECT_H}
+    qr = qrcode.QRCode(error_correction=levels.get(block.level, levels["L"]), box_size=1, border=4)
+    qr.add_data(block.data)
+    qr.make(fit=True)
+    matrix: list[list[bool]] = qr.get_matrix()
+    raw = bytes(0 if cell else 255 for row in matrix for cell in row)
+    img = Image.frombytes("L", (len(matrix), len(matrix)), raw)
+    module = max(1, block.module)
+    return img.resize((img.width * module, img.height * module), Image.Resampling.NEAREST)
+
+
+def _draw_barcode(block: Barcode, dots: int, pitch: int) -> list[Image.Image]:
+    hri = TextLine((Span(style=TextStyle(), text=block.hri_text),), block.align, left=block.left, width=block.width)
+    modules = _barcode_modules(block)
+    if modules is None:  # a symbology we cannot draw: a grey box keeps the layout honest
+        bars = Image.new("L", (dots // 2, max(1, block.height)), 160)
+    else:
+        row = bytes(0 if m == "1" else 255 for m in f"0000000000{modules}0000000000")
+        bars = Image.frombytes("L", (len(row), 1), row)
+        bars = bars.resize((bars.width * max(1, block.module), max(1, block.height)), Image.Resampling.NEAREST)
+    strips = [_strip(bars, dots, block)]
+    if block.hri in (1, 3):
+        strips[:0] = _draw_text(hri, dots, pitch)
+    if block.hri in (2, 3):
+        strips += _draw_text(hri, dots, pitch)
+    return strips
+
+
+def _barcode_modules(block: Barcode) -> str | None:
+    import barcode  # type: ignore[import-untyped]  # python-barcode, installed with python-escpos
+
+    names = {"UPC-A": "upca", "EAN13": "ean13", "EAN8": "ean8", "CODE39": "code39", "CODE128": "code128"}
+    name = names.get(block.name)
+    if name is None:
+        return None
+    options: dict[str, Any] = {}
+    if name == "code39":
+        options["add_checksum"] = False
+    try:
+        built: list[str] = barcode.get_barcode_class(name)(block.hri_text, **options).build()
+    except Exception:  # python-barcode raises its own zoo of errors for bad content
+        return None
+    return built[0]

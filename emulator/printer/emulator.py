@@ -1,0 +1,369 @@
+"""An emulated ESC/POS receipt printer: a real peer (drivers.transport.Peer) behind the shared codec.
+
+Bytes go through two stages, as in a real printer (docs/printer-emulator.md has the whole model):
+
+1. Reception. Real-time commands (DLE EOT n, DLE ENQ n) are acted on as bytes arrive, before the
+   receive buffer: a profile with `status.realtime_in_image_data` scans every byte for them (Epson:
+   even inside image data and parameters), otherwise they count only at a command boundary. The
+   bytes then enter a finite receive buffer (`serial.receive_buffer`); past the high-water mark the
+   printer sends XOFF (or raises BUSY, which a pty cannot carry), and XON once it has drained.
+   Bytes that arrive into a full buffer are lost, as on the real thing.
+2. Printing. Commands are decoded and printed in order (emulator/printer_paper.py): pages, one per
+   cut, that render to text and to a 1-bit PNG. Content is processed at once; *time* only decides
+   how fast the buffer drains. Without a clock (emu://) the printer is infinitely fast; once
+   `tick(seconds)` is called (a Link calls it with real elapsed time) the buffer drains at the
+   profile's print speed, `printing.speed_mm_s`, by the paper each command moves.
+
+While the printer cannot print (paper out, cover open, cutter error, head hot, offline), real-time
+status keeps working; the rest is held in the buffer and printed on recovery (`quirks.paper_out_data
+= "hold"`, Epson) or thrown away while modes still change ("discard", many cheap printers).
+Faults come from emulator/printer_faults.py; emulator/control.py drives them from text lines.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from drivers.events import Role
+from drivers.printer import events as ev
+from drivers.printer.codec import XOFF, XON, PrinterCodec
+from drivers.record import Record
+from emulator.printer.faults import Faults, PaperState
+from emulator.printer.paper import PRINTING, Paper, split_lines
+from emulator.printer.render import RenderedPage
+
+__all__ = ["PaperState", "PrinterEmulator", "RenderResult", "render_stream"]
+
+_REALTIME = (ev.RequestStatus, ev.RecoverFromError)
+
+
+def _ignore(cmd: ev.PrinterCommand) -> None:
+    pass
+
+
+class PrinterEmulator(Faults):
+    """One emulated printer of a firmware profile; `faults` (names of printer_faults.FAULTS) are set
+    before the first byte, as if the printer had been switched on that way."""
+
+    CONTROL = "emulator.printer.control"  # its control vocabulary (emulator/control.py)
+    follows_till_clock = False  # in process, paper moves at once; served, it follows the line
+
+    def __init__(self, profile: Mapping[str, Any], *, faults: Iterable[str] = ()) -> None:
+        media, text, features = profile.get("media", {}), profile.get("text", {}), profile.get("features", {})
+        serial, status = profile.get("serial", {}), profile.get("status", {})
+        self.profile = profile
+        self.dots = int(media.get("dots", 576))
+        self.dpi = int(media.get("dpi", 203))
+        self.columns = int(profile.get("fonts", {}).get("a", {}).get("columns", self.dots // 12))
+        self.native_qr = bool(features.get("native_qr", True))
+        self.auto_status_back = bool(features.get("auto_status_back", True))
+        self.realtime_anywhere = bool(status.get("realtime_in_image_data", True))
+        self.hold_when_stopped = profile.get("quirks", {}).get("paper_out_data", "hold") == "hold"
+        chinese = bool(text.get("chinese_mode_at_power_on", False))
+        self._codec = PrinterCodec(Role.DEVICE, chinese_mode=chinese)
+        self.paper_stage = Paper(dots=self.dots, dpi=self.dpi, columns=self.columns,
+                                 code_page=int(text.get("code_page", 0)), chinese=chinese,
+                                 native_qr=self.native_qr, pdf417=bool(features.get("pdf417", True)))
+        # receive buffer and flow control
+        self.capacity = int(serial.get("receive_buffer", 4096))
+        self.flow_control = str(serial.get("flow_control", "xonxoff"))
+        self._xoff_at = self.capacity - int(serial.get("xoff_free", min(128, self.capacity // 4)))
+        self._xon_at = self.capacity - int(serial.get("xon_free", min(256, self.capacity // 2)))
+        self._dots_per_s = float(profile.get("printing", {}).get("speed_mm_s", 150)) * self.dpi / 25.4
+        self._accepted = 0  # bytes taken into the buffer
+        self._done = 0  # of those, bytes printed (out of the buffer)
+        self._marks: deque[tuple[int, int]] = deque()  # (byte position, paper dots) per printed block
+        self._printed_dots = 0.0  # how far the head has got, in paper dots (with a clock)
+        self.clocked = False
+        self.paused = False  # XOFF sent (or BUSY raised) and not lifted yet
+        self.pauses = 0  # how often the buffer reached its high-water mark
+        self.overflowed = 0  # bytes lost to a full buffer
+        self._held: list[ev.PrinterCommand] | None = None  # hold mode: commands waiting for recovery
+        self._hold_from = 0
+        self._cmd_start = 0  # byte position where the command being handled began
+        self._rt_tail = b""  # an incomplete real-time sequence at the end of the last chunk
+        # output
+        self._outbox = bytearray()
+        self.unknown_commands: list[bytes] = []
+        self.drawer_pulses = 0
+        self.bytes_received = 0
+        self.closed = False
+        self._asb_mask = 0
+        super().__init__(recovery_s=float(status.get("overheat_recovery_s", 5.0)))
+        # While printing cannot stop, each command type goes straight to its handler.
+        self._fast: dict[type[ev.PrinterCommand], Callable[[Any], object]] = {
+            **self.paper_stage.handlers, ev.RequestStatus: self._handle, ev.RecoverFromError: self._handle,
+            ev.SetAutoStatus: self._set_auto_status, ev.UnknownCommand: self._handle, ev.PulseDrawer: self._handle,
+        }
+        if self.realtime_anywhere:  # the reception scan has answered them already
+            self._fast[ev.RequestStatus] = self._fast[ev.RecoverFromError] = _ignore
+        for name in faults:
+            self.set_fault(name)
+
+    # -- Peer --------------------------------------------------------------------------------------
+    def receive(self, data: bytes) -> None:
+        if self.disconnected or not data:
+            return  # a pulled cable: the bytes never arrive
+        start = 0
+        if self.realtime_anywhere and (0x10 in data or self._rt_tail):
+            # Act on each real-time command as its last byte arrives, after what came before it.
+            for end, fn, n in self._scan_realtime(data):
+                self._arrive(data[start:end])
+                start = end
+                if fn == 0x04:
+                    self._answer_status(n)
+                else:
+                    self._recover(clear=n == 2)
+        self._arrive(data[start:] if start else data)
+        self._flow()
+
+    def _arrive(self, data: bytes) -> None:
+        trigger = self._out_after_bytes
+        if trigger is not None and self.bytes_received + len(data) >= trigger:
+            cut = trigger - self.bytes_received
+            self._take(data[:cut])
+            self._out_after_bytes = None
+            self.set_paper("out")
+            data = data[cut:]
+        self._take(data)
+
+    def transmit(self) -> bytes:
+        out = bytes(self._outbox)
+        self._outbox.clear()
+        return b"" if self.disconnected else out
+
+    def close(self) -> None:
+        self.closed = True
+
+    def advance(self, seconds: float) -> None:
+        self.tick(seconds)
+
+    def tick(self, seconds: float) -> None:
+        """Let `seconds` pass: the head prints (the buffer drains), a hot head cools down.
+        The first call gives the printer a clock; until then it prints infinitely fast."""
+        if not self.clocked:
+            self.clocked = True
+            self._printed_dots = float(self.paper_stage.fed)  # what was printed before is done
+        self._cool(seconds)
+        self._printed_dots = min(self._printed_dots + seconds * self._dots_per_s, float(self.paper_stage.fed))
+        self._release()
+        self._flow()
+
+    # -- pages ---------------------------------------------------------------------------------------
+    @property
+    def pages(self) -> list[RenderedPage]:
+        return self.paper_stage.pages
+
+    @property
+    def ignored(self) -> list[ev.PrinterCommand]:
+        """Understood, but not printed: sent while the printer could not print (discard mode), or
+        not supported by this model (native QR on a module without it)."""
+        return self.paper_stage.ignored
+
+    def current_page(self) -> RenderedPage:
+        return self.paper_stage.current_page()
+
+    # -- the receive buffer --------------------------------------------------------------------------
+    @property
+    def backlog(self) -> int:
+        """Bytes in the receive buffer: accepted and not printed yet."""
+        return self._accepted - self._done
+
+    @property
+    def busy(self) -> bool:
+        """The DTR/DSR BUSY line (profiles with flow_control = "dtr_dsr"; a pty cannot carry it)."""
+        return self.paused and self.flow_control == "dtr_dsr"
+
+    def _take(self, data: bytes) -> None:
+        self.bytes_received += len(data)
+        if self.clocked or self._held is not None or (self.hold_when_stopped and not self._printable):
+            room = max(0, self.capacity - self.backlog)
+            if len(data) > room:  # the host ignored XOFF / BUSY: what does not fit is lost
+                self.overflowed += len(data) - room
+                data = data[:room]
+        if not data:
+            return
+        self._accepted += len(data)
+        codec = self._codec
+        codec.receive_data(data)
+        if self._printable and self._held is None and not self.clocked and self.paper_stage.line_limit is None \
+                and not self._cutter_fails:
+            # Nothing can stop the printer inside this chunk: dispatch straight to the print stage.
+            fast, slow = self._fast, self._handle
+            for cmd in codec.commands():
+                fast.get(type(cmd), slow)(cmd)
+        else:
+            while True:
+                self._cmd_start = self._accepted - codec.buffered  # where a held command begins
+                cmd = codec.next_event()  # type: ignore[assignment]  # the device role decodes commands only
+                if cmd is None:
+                    break
+                if self.clocked:
+                    self._print_timed(cmd)
+                else:
+                    self._handle(cmd)
+        self._release()
+
+    def _print_timed(self, cmd: ev.PrinterCommand) -> None:
+        """With a clock, note by byte position how far each line takes the paper (the head's pace)."""
+        paper, end = self.paper_stage, self._accepted - self._codec.buffered
+        pieces: list[ev.PrinterCommand] = [cmd]
+        if type(cmd) is ev.PrintText and cmd.data.count(b"\n") > 1:
+            *lines, last = split_lines(cmd.data, paper.chinese)
+            pieces = [ev.PrintText(data=line + b"\n") for line in lines]
+            if last:
+                pieces.append(ev.PrintText(data=last))
+        pos = self._cmd_start
+        for piece in pieces:
+            self._cmd_start = pos
+            pos = end if piece is cmd else pos + len(piece.data)  # type: ignore[attr-defined]
+            fed = paper.fed
+            self._handle(piece)
+            if paper.fed != fed:
+                self._marks.append((pos, paper.fed))
+
+    def _release(self) -> None:
+        """Move the printed mark: everything with no clock, up to the head's position with one."""
+        if self._held is not None:
+            self._done = self._hold_from
+            return
+        if not self.clocked or self._printed_dots >= self.paper_stage.fed:
+            self._marks.clear()
+            self._done = self._accepted  # idle head: a command still arriving streams straight through
+            return
+        marks = self._marks
+        while marks and marks[0][1] <= self._printed_dots:
+            self._done = marks.popleft()[0]
+
+    def _flow(self) -> None:
+        if self.flow_control == "none":
+            return
+        level = self.backlog
+        if not self.paused and level >= self._xoff_at:
+            self.paused = True
+            self.pauses += 1
+            if self.flow_control == "xonxoff":
+                self._outbox.append(XOFF)
+        elif self.paused and level <= self._xon_at:
+            self.paused = False
+            if self.flow_control == "xonxoff":
+                self._outbox.append(XON)
+
+    # -- real time -----------------------------------------------------------------------------------
+    def _scan_realtime(self, data: bytes) -> list[tuple[int, int, int]]:
+        """DLE EOT n / DLE ENQ n anywhere in the stream: (end in `data`, function, n) of each."""
+        offset = len(self._rt_tail)
+        if offset:
+            data, self._rt_tail = self._rt_tail + data, b""
+        found = []
+        i = data.find(0x10)
+        while i >= 0:
+            if i + 2 >= len(data):
+                self._rt_tail = data[i:]  # completed by the next chunk
+                break
+            fn, n = data[i + 1], data[i + 2]
+            if (fn == 0x04 and 1 <= n <= 4) or (fn == 0x05 and n in (1, 2)):
+                found.append((i + 3 - offset, fn, n))
+            i = data.find(0x10, i + 1)
+        return found
+
+    def _answer_status(self, kind: int) -> None:
+        self._outbox += self._codec.send(ev.StatusReply(kind=kind, value=self.status().status_byte(kind)))
+
+    def _recover(self, *, clear: bool) -> None:
+        """DLE ENQ: recoverable errors (the autocutter) clear; with 2, the buffers are emptied first."""
+        if not self.cutter_error:
+            return
+        if clear:
+            self._codec.clear()
+            self._held = [] if self._held is not None else None
+            self._done = self._accepted
+        self.set_cutter_error(False)
+
+    # -- commands ------------------------------------------------------------------------------------
+    def _handle(self, cmd: ev.PrinterCommand) -> None:
+        kind = type(cmd)
+        if kind in _REALTIME:
+            if not self.realtime_anywhere:  # otherwise the reception scan has answered it already
+                if kind is ev.RequestStatus:
+                    self._answer_status(cmd.kind)  # type: ignore[attr-defined]
+                else:
+                    self._recover(clear=cmd.clear_buffers)  # type: ignore[attr-defined]
+        elif kind is ev.SetAutoStatus:
+            self._set_auto_status(cmd)  # type: ignore[arg-type]
+        elif kind is ev.UnknownCommand:
+            self.unknown_commands.append(cmd.data)  # type: ignore[attr-defined]
+        elif kind is ev.PulseDrawer:
+            self.drawer_pulses += 1
+        elif self._held is not None:
+            self._held.append(cmd)  # keep the order behind what is already waiting
+        elif not self._printable:
+            self._stopped(cmd)
+        elif kind is ev.Cut and self._cutter_fails:
+            self._cutter_fails = False
+            self.set_cutter_error(True)
+            self._stopped(cmd)
+        else:
+            rest = self.paper_stage.print(cmd)
+            if self.paper_stage.line_limit is not None and self.paper_stage.lines >= self.paper_stage.line_limit:
+                self.paper_stage.line_limit = None
+                self.set_paper("out")
+                if rest is not None:
+                    self._stopped(rest)
+
+    def _stopped(self, cmd: ev.PrinterCommand) -> None:
+        """A command the printer cannot print now: held for later, or lost (modes still apply)."""
+        if self.hold_when_stopped:
+            self._held = [cmd]
+            self._hold_from = self._cmd_start
+        elif type(cmd) in PRINTING:
+            self.ignored.append(cmd)
+        else:
+            self.paper_stage.print(cmd)
+
+    def _resume(self) -> None:
+        """The printer can print again: what was held prints now, in order, until it stops again."""
+        held, self._held = self._held or [], None
+        for i, cmd in enumerate(held):
+            if self._held is not None:
+                self._held += held[i:]
+                return
+            self._handle(cmd)
+        self._release()
+        self._flow()
+
+    def _set_auto_status(self, cmd: ev.SetAutoStatus) -> None:
+        if not self.auto_status_back:
+            self.ignored.append(cmd)
+            return
+        self._asb_mask = cmd.mask
+        if cmd.mask:
+            self._push_asb()  # enabling ASB sends the current status once
+
+    def _push_asb(self) -> None:
+        self._outbox += self._codec.send(ev.AutoStatus(data=self.status().asb_bytes()))
+
+
+class RenderResult(Record):
+    """What `render_stream` made of a byte stream: one page per cut (and the unfinished rest)."""
+
+    pages: tuple[RenderedPage, ...]
+    unknown: tuple[bytes, ...]  # commands skipped by their documented length
+    ignored: tuple[ev.PrinterCommand, ...] = ()  # understood, not printable on this model
+
+    @property
+    def understood(self) -> bool:
+        return not self.unknown
+
+
+def render_stream(data: bytes, profile: Mapping[str, Any]) -> RenderResult:
+    """Print a captured byte stream on a fresh emulated printer of this profile."""
+    printer = PrinterEmulator(profile)
+    printer.receive(data)
+    pages = list(printer.pages)
+    rest = printer.current_page()
+    if rest.blocks:
+        pages.append(rest)
+    return RenderResult(pages=tuple(pages), unknown=tuple(printer.unknown_commands), ignored=tuple(printer.ignored))

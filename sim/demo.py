@@ -1,0 +1,80 @@
+"""`till demo`: one scripted card sale with every device and the host emulated."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from sim.services import check_test_card
+from sim.wiring import EmulatedTill, build_emulated_till
+from terminal.app import load_terminal_profile
+from terminal.checkout.table import CheckoutState
+from terminal.money import format_amount, parse_amount
+
+__all__ = ["run_demo"]
+
+
+def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_dir: Path) -> int:
+    demo_amount = check_test_card(card)  # refuse bad input before anything starts
+    limit = int(load_terminal_profile(profile)["limits"]["max_amount_minor"])
+    if amount is None:  # a card whose behaviour needs a particular amount brings its own
+        amount = format_amount(demo_amount) if demo_amount else "12.34"
+    amount_minor = parse_amount(amount, max_minor=limit)
+    lines: list[str] = []
+    with build_emulated_till(profile=profile, var_dir=var_dir, display=lines.append) as till:
+        assert till.emulators.card_reader is not None, "the demo needs an emulated card reader"
+        till.emulators.card_reader.present(card)
+        sale = till.sale(amount_minor)
+        if till.flow.state is CheckoutState.SIGNATURE_REQUIRED:
+            lines.append("(demo: the cardholder signs the merchant copy; the cashier confirms)")
+            till.flow.confirm_signature(actor="demo-cashier")
+            till.runtime.run_until(lambda: till.flow.state is CheckoutState.IDLE)
+        receipts = _receipts(till, sale.txn_id, var_dir)
+        result: dict[str, Any] = {
+            "outcome": sale.outcome,
+            "txn_id": sale.txn_id,
+            "amount": format_amount(sale.amount_minor),
+            "response_code": sale.response_code,
+            "receipts": receipts,
+            "journal_path": str(till.journal.path.resolve()),
+        }
+        if sale.reason:
+            result["reason"] = sale.reason
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        _print_text(result, lines)
+    return 0
+
+
+def _receipts(till: EmulatedTill, txn_id: str, var_dir: Path) -> list[dict[str, Any]]:
+    printer = till.emulators.printer
+    sale = till.flow.completed[-1] if till.flow.completed else None
+    if printer is None or sale is None:
+        return []
+    out_dir = var_dir / "receipts"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pages = printer.pages[-len(sale.printed):] if sale.printed else []
+    receipts = []
+    for copy, page in zip(sale.printed, pages, strict=True):
+        png = out_dir / f"{txn_id}-{copy.copy.value}.png"
+        page.save_png(png)
+        receipts.append({"copy": copy.copy.value, "text": page.text, "png": str(png.resolve()),
+                         "bytes": copy.bytes_sent})
+    return receipts
+
+
+def _print_text(result: dict[str, Any], lines: list[str]) -> None:
+    out = sys.stdout
+    for line in lines:
+        out.write(f"  display: {line}\n")
+    out.write(f"\noutcome: {result['outcome']}  amount: {result['amount']}  "
+              f"response code: {result['response_code']}  txn: {result['txn_id']}\n")
+    if "reason" in result:
+        out.write(f"because: {result['reason']}\n")
+    for receipt in result["receipts"]:
+        out.write(f"\n===== {receipt['copy']} copy ({receipt['bytes']} bytes, {receipt['png']}) =====\n")
+        out.write(receipt["text"].rstrip("\n") + "\n")
+    out.write(f"\njournal: {result['journal_path']}\n")

@@ -1,0 +1,312 @@
+"""The bench a scenario runs on: one terminal on virtual time, its emulated devices, and the
+acquirer simulator, with power that can fail at a named point.
+
+The simulator is started once and outlives every power cycle, so its ledger is the bank's view
+of the whole session. A power loss closes the EmulatedTill's handles and nothing else — no flow action,
+no goodbye to the host — and boots a new EmulatedTill on the same var dir, as a real terminal reboots
+from its journal. The printer keeps what it printed and its roll; its buffer dies with the power.
+
+Nothing here sleeps. The only thread is the simulator's: after each burst of work the rig waits
+for the simulator to have read and answered what the terminal sent (`_host_barrier`), so an
+answer is never "late" because a machine was busy, and a run replays exactly.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from drivers.acquirer.driver import AcquirerDriver
+from drivers.transport import attach_peer, detach_peer, resolve_peer
+from sim.scenario.format import Scenario, ScenarioError
+from sim.services import serve_acquirer
+from sim.wiring import EmulatedTill, build_emulated_till, register_emulator_factories
+from terminal.app import load_terminal_profile
+from terminal.checkout.flow import Sale
+from terminal.clock import FakeClock
+from terminal.errors import TerminalError
+
+__all__ = ["PowerCut", "PrinterSocket", "Refused", "Rig", "Stuck"]
+
+T = TypeVar("T")
+MAX_STEPS = 10_000  # runtime steps before the rig calls a run stuck (a flow that never settles)
+GRACE_S = 0.05  # real seconds to look once more for an answer the host owes after the barrier
+TITLES = {"merchant": b"MERCHANT COPY", "cardholder": b"CARDHOLDER COPY"}
+
+
+class PowerCut(BaseException):
+    """The power goes at a named point. A BaseException, so no `except Exception` in the
+    terminal can survive it: what was not committed is lost, as on a real power failure."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where)
+        self.where = where
+
+
+class Stuck(RuntimeError):
+    """The terminal kept working without ever settling (a flow bug, or a scenario loop)."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The terminal said no to an action (a fact of the run, not a broken scenario)."""
+
+    reason: str
+
+
+class PrinterSocket:
+    """The printer's end of the cable (a drivers.transport.Peer in front of the emulator): it
+    can end the roll, or cut the power, as a copy's title line reaches the printer."""
+
+    def __init__(self, emulator: Any) -> None:
+        self.emulator = emulator
+        self.paper_out_at: str | None = None
+        self.cut_at: str | None = None
+        self._tail = b""
+
+    def arm(self, *, paper_out_at: str | None = None, cut_at: str | None = None) -> None:
+        self.paper_out_at = paper_out_at or self.paper_out_at
+        self.cut_at = cut_at or self.cut_at
+        self._tail = b""  # a title printed before the arming does not count
+
+    def receive(self, data: bytes) -> None:
+        for copy, what in ((self.cut_at, "cut"), (self.paper_out_at, "paper")):
+            end = self._title_end(data, copy) if copy else None
+            if end is None:
+                continue
+            self.emulator.receive(data[:end])
+            self._tail = b""
+            if what == "cut":
+                self.cut_at = None
+                raise PowerCut(f"printing-{copy}")  # the rest of the copy never reaches the printer
+            self.paper_out_at = None
+            self.emulator.set_paper("out")  # the roll ends right after the copy's title
+            data = data[end:]
+        self._tail = (self._tail + data)[-32:]
+        self.emulator.receive(data)
+
+    def _title_end(self, data: bytes, copy: str) -> int | None:
+        title = TITLES[copy]
+        seen = self._tail + data
+        at = seen.find(title)
+        return None if at < 0 else max(0, at + len(title) - len(self._tail))
+
+    def transmit(self) -> bytes:
+        return bytes(self.emulator.transmit())
+
+    def close(self) -> None:
+        """The terminal closed its port; the printer itself stays on."""
+
+
+class Rig:
+    def __init__(self, scenario: Scenario, var_dir: Path) -> None:
+        self.scenario = scenario
+        self.var_dir = var_dir
+        self.clock = FakeClock()  # a new one at every boot: the monotonic clock restarts with the CPU
+        self.till: EmulatedTill | None = None
+        self.printers: list[Any] = []  # one emulator per boot; paper printed before stays printed
+        self.shown: list[str] = []  # every line the terminal displayed
+        self.cut_at: str | None = None  # an armed power loss at a checkout state
+        self.cuts: list[str] = []  # where the power went, in order
+        self.reachable = True
+        self.sale_label: str | None = None  # the scenario's name for the sale in progress...
+        self.sale: Sale | None = None  # ...and the sale (its txn_id changes on a PIN retry)
+        self.txn_labels: dict[str, str] = {}  # txn_id -> sale label (a PIN retry adds a txn)
+        self._printer_url: str | None = None
+        self._socket: PrinterSocket | None = None
+        # A bound socket that never listens: connecting to it is refused at once (host unreachable).
+        self._dead = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self._dead.bind(("127.0.0.1", 0))
+            self.host = serve_acquirer("127.0.0.1:0", now=lambda: self.clock.wall())
+        except BaseException:
+            self._dead.close()
+            raise
+
+    # -- power ------------------------------------------------------------------------------------
+    def boot(self) -> EmulatedTill:
+        register_emulator_factories()
+        terminal_devices = self._devices()
+        peer, _ = resolve_peer(f"emu://printer?profile={terminal_devices['printer']['profile']}")
+        emulator: Any = peer
+        if self.printers:  # the roll and the cover are as the power found them
+            before = self.printers[-1]
+            if before.paper != "ok":
+                emulator.set_paper(before.paper)
+            if before.cover_open:
+                emulator.open_cover()
+        self.printers.append(emulator)
+        old, self._socket = self._socket, PrinterSocket(emulator)
+        if old is not None:
+            self._socket.paper_out_at, self._socket.cut_at = old.paper_out_at, old.cut_at
+        self._printer_url = attach_peer("printer", self._socket)
+        overrides = {**self.scenario.overrides, "host.url": self._host_url(), "devices": terminal_devices}
+        self.clock = FakeClock(start=self.clock.wall())
+        try:
+            self.till = build_emulated_till(profile=self.scenario.profile, clock=self.clock, var_dir=self.var_dir,
+                                   overrides=overrides, device_urls={"printer": self._printer_url},
+                                   display=self.shown.append)
+        except (TerminalError, ValueError, TypeError, KeyError) as exc:
+            self._unplug_printer()
+            raise ScenarioError(f"the terminal cannot start with this scenario: {exc}") from exc
+        return self.till
+
+    def power_off(self) -> None:
+        """Drop the terminal: its handles close (journal, ports, socket); nothing else runs."""
+        till, self.till = self.till, None
+        if till is not None:
+            till.close()
+        self._unplug_printer()
+
+    def power_cycle(self, where: str) -> None:
+        """The power went at `where`; it comes back at once and the terminal boots again."""
+        self.cuts.append(where)
+        self.power_off()
+        self.boot()
+
+    def arm_cut(self, where: str) -> None:
+        if where.startswith("printing-"):
+            self._printer_socket().arm(cut_at=where.removeprefix("printing-"))
+        else:
+            self.cut_at = where
+
+    def armed_cut(self) -> str | None:
+        socket_cut = self._socket.cut_at if self._socket is not None else None
+        return self.cut_at or (f"printing-{socket_cut}" if socket_cut else None)
+
+    def close(self) -> None:
+        try:
+            self.power_off()
+        finally:
+            self.host.stop()
+            self._dead.close()
+
+    def _unplug_printer(self) -> None:
+        if self._printer_url is not None:
+            detach_peer(self._printer_url)
+            self._printer_url = None
+
+    def _devices(self) -> dict[str, dict[str, str]]:
+        devices = load_terminal_profile(self.scenario.profile)["devices"]
+        return {"printer": {"profile": str(devices["printer"]["profile"]), "url": "emu://printer"},
+                "card_reader": {"profile": str(devices["card_reader"]["profile"]), "url": "emu://card-reader"}}
+
+    # -- running the terminal -----------------------------------------------------------------------
+    def on(self) -> EmulatedTill:
+        if self.till is None:
+            raise RuntimeError("the terminal is off")  # the parser refuses such scenarios
+        return self.till
+
+    def act(self, fn: Callable[[EmulatedTill], T]) -> T | Refused | None:
+        """An operator's action on the till, then everything it sets going. None: the power went."""
+        till = self.on()
+        try:
+            result = fn(till)
+            self._check_cut(till)
+        except PowerCut as cut:
+            self.power_cycle(cut.where)
+            self.run()
+            return None
+        except TerminalError as exc:  # InputError, JournalError: the terminal refused
+            self.run()
+            return Refused(str(exc))
+        self.run()
+        return result
+
+    def run(self) -> None:
+        """Let the terminal do everything it can before time passes or someone acts."""
+        for _ in range(MAX_STEPS):
+            till = self.till
+            if till is None:
+                return
+            if self._step(till):
+                continue
+            self._host_barrier()
+            if self._step(till):
+                continue
+            if till.host.expecting() and self._host_readable(till) and self._step(till):
+                continue
+            return
+        raise Stuck(f"the terminal did not settle within {MAX_STEPS} steps")
+
+    def advance(self, seconds: float) -> None:
+        """Move virtual time on, stopping at every deadline on the way so each one fires at its
+        own time and what it sets going (a repeat, an answer) happens before the next."""
+        remaining = seconds
+        while remaining > 1e-9:
+            due = self.clock.next_deadline() if self.till is not None else None
+            hop = remaining if due is None else min(remaining, max(0.0, due - self.clock.now()))
+            self.clock.advance(hop)
+            remaining -= hop
+            self.run()
+
+    def _step(self, till: EmulatedTill) -> bool:
+        try:
+            moved = till.runtime.step()
+            self.note_sale()
+            self._check_cut(till)
+        except PowerCut as cut:
+            self.power_cycle(cut.where)
+            return True
+        return moved
+
+    def note_sale(self) -> None:
+        """Name the sale's current transaction (each PIN retry is a new one) after the sale."""
+        sale = self.sale
+        if sale is not None and sale.record is not None and self.sale_label is not None:
+            self.txn_labels.setdefault(sale.record.txn_id, self.sale_label)
+
+    def _check_cut(self, till: EmulatedTill) -> None:
+        if self.cut_at is not None and till.flow.state.name == self.cut_at:
+            where, self.cut_at = self.cut_at, None
+            raise PowerCut(where)
+
+    def _host_barrier(self) -> None:
+        # Each call is a round trip through the simulator's loop: the first lets it accept a new
+        # connection, the second read and answer what arrived on it. Loopback delivers a send
+        # before the call returns, so afterwards every answer the host gives is in our socket.
+        for _ in range(2):
+            _ = self.host.connection_count
+
+    def _host_readable(self, till: EmulatedTill) -> bool:
+        fd = till.host.fileno()
+        if fd is None:
+            return False
+        readable, _, _ = select.select([fd], [], [], GRACE_S)
+        return bool(readable)
+
+    # -- the network between terminal and host -------------------------------------------------------
+    def set_reachable(self, reachable: bool) -> None:
+        self.reachable = reachable
+        till = self.till
+        if till is not None:
+            link = till.host
+            assert isinstance(link, AcquirerDriver), "the rig's till talks to the simulator over TCP"
+            link.address = self.host.address if reachable else self._dead.getsockname()[:2]
+        if not reachable:
+            self.host.drop_connections()  # the cable is pulled: the open link breaks too
+
+    def _host_url(self) -> str:
+        host, port = self.host.address if self.reachable else self._dead.getsockname()[:2]
+        return f"tcp://{host}:{port}"
+
+    # -- the devices -------------------------------------------------------------------------------------
+    def printer(self) -> Any:
+        return self.printers[-1]
+
+    def _printer_socket(self) -> PrinterSocket:
+        assert self._socket is not None, "the printer is set up at the first boot"
+        return self._socket
+
+    def arm_paper_out(self, copy: str) -> None:
+        self._printer_socket().arm(paper_out_at=copy)
+
+    def card_reader(self) -> Any:
+        reader = self.on().emulators.card_reader
+        assert reader is not None, "the rig always emulates the card reader"
+        return reader
+

@@ -1,0 +1,326 @@
+"""`till scenario run FILE`: one seeded, replayable session across every device and the network.
+
+A scenario (docs/scenarios.md, catalogue in sim/scenarios/) is a list of steps — sales with
+any test card, card actions, host and printer faults, virtual time, power loss at a named point,
+operator actions — and `expect` checks. The runner plays them on a FakeClock against the emulated
+card reader and printer and an acquirer simulator it starts once (terminal/scenario_rig.py), then
+checks the invariants of terminal/scenario_checks.py. Exit 0: every expectation and invariant
+held; 1: one failed (each is printed); 2: the file or its arguments are bad (one line).
+
+Randomness comes only from `--seed` (or the file's seed) and only where a step asks for it, and
+the report names transactions by sale label and STAN, never by their random txn_id: the same
+file and seed print the same report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from sim.scenario.checks import Context, check, invariant_failures, invariants, totals_dict
+from sim.scenario.format import Scenario, ScenarioError, Step, load_scenario
+from sim.scenario.rig import Refused, Rig, Stuck
+from sim.wiring import EmulatedTill
+from terminal.checkout.table import CheckoutState
+from terminal.money import format_amount
+from terminal.receipts.layout import Copy
+from terminal.security.access import Approval
+
+__all__ = ["ScenarioError", "ScenarioRunner", "run_scenario"]
+
+S = CheckoutState
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_LOST = "lost"  # rig.act's None: the power went during the action
+
+SUPERVISOR = ("supervisor-1", "8888")  # the emulated terminal's test supervisor
+
+
+def run_scenario(path: str | Path, *, seed: int | None = None, as_json: bool = False,
+                 out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """The CLI entry. ScenarioError (exit 2) propagates for a bad file, before anything runs."""
+    out, err = out or sys.stdout, err or sys.stderr
+    scenario = load_scenario(path)
+    if seed is not None and seed < 0:
+        raise ScenarioError("--seed must be a non-negative integer")
+    root = logging.getLogger()
+    quiet = logging.NullHandler()  # the terminal's warnings are facts of the run, not output
+    if not root.handlers:
+        root.addHandler(quiet)
+    try:
+        report = ScenarioRunner(scenario, seed=scenario.seed if seed is None else seed).run()
+    finally:
+        root.removeHandler(quiet)
+    if as_json:
+        out.write(json.dumps(report, ensure_ascii=False) + "\n")
+    else:
+        _print_text(report, out)
+    for failure in report["failures"]:
+        err.write(f"till: scenario {scenario.name}: {failure}\n")
+    return 0 if report["ok"] else 1
+
+
+class ScenarioRunner:
+    def __init__(self, scenario: Scenario, *, seed: int) -> None:
+        self.scenario, self.seed = scenario, seed
+        self.random = random.Random(seed)
+        self.failures: list[str] = []
+        self._refused: tuple[int, str] | None = None  # a refusal the next step must expect
+
+    def run(self) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="till-scenario-") as tmp:
+            rig = Rig(self.scenario, Path(tmp) / "var")
+            try:
+                rig.boot()
+                rig.run()
+                self.ctx = Context(rig=rig)
+                steps = []
+                for step in self.scenario.steps:
+                    try:
+                        steps.append(self._step(step))
+                    except Stuck as exc:
+                        self.failures.append(f"step {step.number}: {exc}; the run stops here")
+                        break
+                self._unclaimed_refusal()
+                if (armed := rig.armed_cut()) is not None:
+                    self.failures.append(f"the power loss armed at {armed} never happened")
+                result = invariants(rig)
+            finally:
+                rig.close()
+        self.failures += invariant_failures(result)
+        return {"scenario": self.scenario.name, "description": self.scenario.description, "seed": self.seed,
+                "steps": steps, "invariants": result, "failures": self.failures, "ok": not self.failures}
+
+    # -- one step ---------------------------------------------------------------------------------
+    def _step(self, step: Step) -> dict[str, Any]:
+        rig = self.ctx.rig
+        if step.action != "expect" or "refused" not in step.arg:
+            self._unclaimed_refusal()
+        self._refused = None
+        self._current = step
+        cuts = len(rig.cuts)
+        outcome: dict[str, Any] = {"step": step.number, "action": step.action, "args": step.raw}
+        if step.note:
+            outcome["note"] = step.note
+        result = getattr(self, f"_do_{step.action}")(step.arg)
+        if isinstance(result, Refused):
+            self._refused = (step.number, result.reason)
+            self.ctx.refusal = outcome["refused"] = self._scrub(result.reason)
+        elif step.action != "expect":
+            self.ctx.refusal = None
+        if isinstance(result, dict):
+            outcome.update(result)
+        if rig.till is not None and rig.till.flow.last_settlement is not None:
+            self.ctx.settlement = rig.till.flow.last_settlement  # also one that ended as time passed
+        if len(rig.cuts) > cuts:
+            outcome["power_lost_at"] = rig.cuts[cuts:]
+        outcome["state"] = rig.till.flow.state.name if rig.till else "OFF"
+        outcome["time"] = rig.clock.wall().strftime("%H:%M:%S")
+        return outcome
+
+    def _unclaimed_refusal(self) -> None:
+        if self._refused is not None:
+            number, reason = self._refused
+            self.failures.append(f"step {number}: the terminal refused ({self._scrub(reason)}) "
+                                 f"and no expect.refused follows")
+            self._refused = None
+
+    def _scrub(self, text: str) -> str:
+        labels = self.ctx.rig.txn_labels
+        return _UUID.sub(lambda m: labels.get(m.group(0), "<txn>"), text)
+
+    # -- actions ---------------------------------------------------------------------------------
+    def _do_sale(self, arg: dict[str, Any]) -> dict[str, Any] | Refused:
+        rig, ctx = self.ctx.rig, self.ctx
+        spec = arg["amount"]
+        amount = spec.minor if spec.minor is not None else self.random.randint(spec.low, spec.high)
+        label = f"sale-{len(ctx.sales) + 1}"
+        facts: dict[str, Any] = {"sale": label, "amount": format_amount(amount)}
+        # As EmulatedTill.sale: reversals owed go out first, then the sale starts (or is refused).
+        if rig.act(lambda t: t.flow.recover_if_needed()) is None:
+            return facts
+        started = rig.act(lambda t: t.flow.begin_sale(amount))
+        if isinstance(started, Refused) or started is None:
+            return started if isinstance(started, Refused) else facts
+        ctx.sales[label], ctx.last_sale = started, label
+        rig.sale_label, rig.sale = label, started  # nothing is journalled before a card is read
+        if arg["card"] is not None:
+            rig.act(lambda t: rig.card_reader().present(arg["card"], arg["mode"]))
+        rig.note_sale()
+        return {**facts, **self._sale_facts(label)}
+
+    def _sale_facts(self, label: str) -> dict[str, Any]:
+        sale, rig = self.ctx.sales[label], self.ctx.rig
+        record = sale.record
+        journal_state = None
+        if rig.till is not None and record is not None:
+            row = rig.till.journal.get(sale.txn_id)
+            journal_state = row.state if row else None
+        return {"outcome": sale.outcome, "response_code": sale.response_code,
+                "reason": self._scrub(sale.reason) if sale.reason else None,
+                "stan": f"{record.stan:06d}" if record else None, "journal_state": journal_state,
+                "printed": [c.copy.value + ("/reprint" if c.reprint else "") for c in sale.printed]}
+
+    def _do_card(self, arg: dict[str, Any]) -> dict[str, Any] | Refused | None:
+        rig = self.ctx.rig
+        do = arg["do"]
+        actions: dict[str, Callable[[EmulatedTill], Any]] = {
+            "present": lambda t: rig.card_reader().present(arg["card"], arg["mode"]),
+            "remove": lambda t: rig.card_reader().remove(),
+            "pin": lambda t: rig.card_reader().enter_pin(arg["pin"]),
+            "cancel-pin": lambda t: rig.card_reader().cancel_pin(),
+        }
+        result = rig.act(actions[do])
+        if isinstance(result, Refused):
+            return result
+        facts: dict[str, Any] = {"removed": bool(result)} if do == "remove" else {}
+        return {**facts, **self._last_sale_facts()}
+
+    def _last_sale_facts(self) -> dict[str, Any]:
+        label = self.ctx.last_sale
+        return {"sale": label, **self._sale_facts(label)} if label else {}
+
+    def _do_host(self, arg: dict[str, Any]) -> dict[str, Any]:
+        rig = self.ctx.rig
+        host, do, facts = rig.host, arg["do"], {}
+        if do == "silent":
+            host.hold_responses = True
+        elif do == "normal":
+            host.clear_faults()
+            if not rig.reachable:
+                rig.set_reachable(True)
+        elif do == "answer-late":
+            host.answer_late(1)
+        elif do == "answer_late":
+            host.answer_late(arg["count"])
+        elif do == "release-late":
+            facts["released"] = host.release_late()
+        elif do == "drop-connection":
+            facts["dropped"] = host.drop_connections()
+        elif do == "drop-on-next-request":
+            host.drop_connection_on_next_request(processed=arg.get("processed", True))
+        elif do == "out-of-balance-once":
+            host.report_out_of_balance_once()
+        elif do == "drop_responses":
+            host.drop_responses(arg["count"])
+        elif do == "decline_next":
+            host.decline_next(arg["code"], arg["count"])
+        else:  # unreachable / reachable
+            rig.set_reachable(do == "reachable")
+        rig.run()
+        return {**facts, **self._last_sale_facts()}
+
+    def _do_printer(self, arg: dict[str, Any]) -> dict[str, Any]:
+        rig = self.ctx.rig
+        printer, do = rig.printer(), arg["do"]
+        if do == "paper-out-at":
+            rig.arm_paper_out(arg["copy"])
+        elif do in ("paper-out", "paper-near-end", "paper-loaded"):
+            printer.set_paper({"paper-out": "out", "paper-near-end": "near-end", "paper-loaded": "ok"}[do])
+        elif do == "cover-open":
+            printer.open_cover()
+        elif do == "cover-closed":
+            printer.close_cover()
+        else:  # ok: fresh paper, cover shut
+            printer.set_paper("ok")
+            printer.close_cover()
+        rig.run()
+        return {"paper": str(printer.paper), "cover": "open" if printer.cover_open else "closed"}
+
+    def _do_advance(self, seconds: float) -> dict[str, Any]:
+        self.ctx.rig.advance(seconds)
+        return self._last_sale_facts()
+
+    def _do_power(self, arg: dict[str, Any]) -> dict[str, Any]:
+        rig, do = self.ctx.rig, arg["do"]
+        if do == "loss-at":
+            rig.arm_cut(arg["at"])
+            return {"armed": arg["at"]}
+        if do == "loss":
+            rig.power_cycle("loss")
+        elif do == "off":
+            rig.power_off()
+        else:
+            rig.boot()
+        rig.run()
+        return {}
+
+    def _do_operator(self, arg: dict[str, Any]) -> dict[str, Any] | Refused | None:
+        rig, do = self.ctx.rig, arg["do"]
+        if do == "settle":
+            return self._settle()
+        if do == "reprint":
+            return self._reprint(Copy(arg["copy"]))
+        actions: dict[str, Callable[[EmulatedTill], Any]] = {
+            "resume-printing": lambda t: t.flow.resume_printing_now(),
+            "cancel": lambda t: t.flow.cancel_sale(actor="operator"),
+            "confirm-signature": lambda t: t.flow.confirm_signature(actor="operator"),
+            "abandon-receipts": lambda t: t.flow.abandon_receipts(approval=_supervisor(t, "abandon_receipts")),
+            "recover": lambda t: t.flow.recover_if_needed(),
+        }
+        result = rig.act(actions[do])
+        if isinstance(result, Refused):
+            return result
+        facts = {"resumed": result} if do == "resume-printing" else {"started": result} if do == "recover" else {}
+        return {**facts, **self._last_sale_facts()}
+
+    def _settle(self) -> dict[str, Any] | Refused:
+        rig = self.ctx.rig
+        before = rig.on().flow.last_settlement
+        # As EmulatedTill.settle: owed reversals first, then stored offline sales, then the batch.
+        rig.act(lambda t: t.flow.recover_if_needed())
+        rig.act(lambda t: t.flow.forward() if t.journal.pending_advices() and t.flow.state is S.IDLE else None)
+        started = rig.act(lambda t: t.flow.start_settlement(approval=_supervisor(t, "settle")))
+        if isinstance(started, Refused):
+            return started
+        result = rig.till.flow.last_settlement if rig.till is not None else None
+        if result is None or result is before:
+            return {"settlement": None}
+        return {"settlement": {"batch": result.batch, "balanced": result.balanced, "uploaded": result.uploaded,
+                               "detail": result.detail, "totals": totals_dict(result.totals)}}
+
+    def _reprint(self, copy: Copy) -> dict[str, Any] | Refused:
+        # From the journal, so it works after a reboot.
+        result = self.ctx.rig.act(lambda t: t.flow.reprint_last(copy, approval=_supervisor(t, "reprint")))
+        if isinstance(result, Refused) or result is None:
+            return result if isinstance(result, Refused) else {"from": "journal"}
+        return {"from": "journal", "problems": list(result)}
+
+    def _do_expect(self, arg: dict[str, Any]) -> dict[str, Any]:
+        failures = check(arg, self.ctx)
+        self.ctx.shown_from = len(self.ctx.rig.shown)
+        failures = [self._scrub(f) for f in failures]
+        self.failures += [f"step {self._current.number}: {f}" for f in failures]
+        return {"ok": not failures, "failures": failures}
+
+
+def _supervisor(till: EmulatedTill, operation: str) -> Approval:
+    """Scenarios act as the emulated terminal's test supervisor (docs/access.md); audited as usual."""
+    return till.approve(operation, operator_id=SUPERVISOR[0], pin=SUPERVISOR[1], reason="scenario step")
+
+
+def _print_text(report: dict[str, Any], out: TextIO) -> None:
+    out.write(f"scenario {report['scenario']} (seed {report['seed']})\n")
+    for step in report["steps"]:
+        args = json.dumps(step["args"], ensure_ascii=False)
+        facts = {k: v for k, v in step.items() if k not in ("step", "action", "args", "note") and v not in (None, [])}
+        if step["action"] == "expect":
+            facts = {"ok": step["ok"]} if step["ok"] else {"FAILED": "; ".join(step["failures"])}
+        shown = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in facts.items())
+        out.write(f"{step['step']:>3} {step['action']:<8} {args}\n      -> {shown}\n")
+    inv = report["invariants"]
+    out.write(f"journal: {inv['journal_counts']}  pending reversals: {inv['pending_reversals']}  "
+              f"unresolved: {inv['unresolved_reversals']}  advices: {inv['pending_advices']}\n")
+    for txn in inv["host_net"]:
+        out.write(f"  {txn['txn']:<11} STAN {txn['stan']} {txn['amount']:>10}  journal {txn['journal']:<9} "
+                  f"host {txn['host']:>10}  {'ok' if txn['ok'] else 'BROKEN'}\n")
+    batch = inv["open_batch"]
+    out.write(f"open batch {batch['batch']}: {'reconciles' if batch['ok'] else 'DOES NOT RECONCILE'}; "
+              f"settled batches: {len(inv['settled_batches'])}; journal integrity: {inv['journal_integrity']}\n")
+    out.write("ok\n" if report["ok"] else f"FAILED ({len(report['failures'])})\n")

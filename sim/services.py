@@ -1,0 +1,136 @@
+"""The emulated world's services behind the CLI: serving an emulator of any registered family on
+a pty or TCP, control lines, the test cards, ESC/POS rendering and the acquirer simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from terminal import devices
+from terminal.app import load_terminal_profile
+from terminal.errors import ConfigError
+
+if TYPE_CHECKING:
+    from emulator.acquirer.simulator import AcquirerSimulator
+
+__all__ = [
+    "check_test_card",
+    "control_emulator",
+    "emulated_families",
+    "render_escpos",
+    "serve_acquirer",
+    "serve_emulator",
+    "test_cards",
+]
+
+
+def test_cards() -> list[tuple[str, str, str]]:
+    """(name, entry modes, description) of every test card the emulated reader knows."""
+    from emulator.card_reader.cards import load_catalogue
+
+    return [(c.name, "/".join(c.entry_modes), c.description) for c in load_catalogue().values()]
+
+
+def check_test_card(name: str) -> int | None:
+    """Refuse an unknown card; returns the amount that shows the card's behaviour, if it has one."""
+    from emulator.card_reader.cards import UnknownCardError, get_card
+
+    try:
+        return get_card(name).demo_amount_minor
+    except UnknownCardError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def emulated_families() -> dict[str, devices.DeviceFamily]:
+    """Families `till emulate` can serve on a wire, by their URL name (card-reader, printer...)."""
+    return {row.url_kind: row for row in devices.families().values()
+            if row.emulator is not None and row.family != "acquirer"}
+
+
+def control_help(kind: str) -> str:
+    """The control vocabulary of a family's emulator, for `till emulate FAMILY --help`."""
+    import importlib
+
+    from emulator.control import commands_of
+
+    row = emulated_families()[kind]
+    emulator_class = row.emulator_class()
+    table = commands_of(emulator_class)
+    if not table:
+        return "This emulator takes no control lines."
+    doc = importlib.import_module(emulator_class.CONTROL).__doc__ or ""
+    return doc.strip() or "control lines: " + ", ".join(table)
+
+
+def _profile_name(row: devices.DeviceFamily, profile: str | None) -> str:
+    if profile:
+        return profile
+    slots = load_terminal_profile("emulated-counter")["devices"]
+    return str(slots.get(row.family, {}).get("profile") or row.default_profile)
+
+
+def serve_emulator(
+    kind: str, *, profile: str | None, pty: bool, listen: str | None, baud: int | None = None,
+    faults: list[str] | None = None,
+) -> Any:
+    """Start one emulator on a pty or a TCP socket; returns the running link (call .stop()).
+    `faults` are control lines applied before serving (e.g. "fault paper-out")."""
+    from emulator.control import apply
+    from emulator.link import PtyLink, TcpLink
+
+    families = emulated_families()
+    if kind not in families:
+        raise ConfigError(f"unknown emulator {kind!r} (known: {', '.join(families)})")
+    row = families[kind]
+    device = devices.load_device_profile(row, _profile_name(row, profile))
+    peer: Any = row.emulator_class()(device)
+    for line in faults or []:
+        reply = apply(peer, line)
+        if reply.startswith("error"):
+            raise ConfigError(f"{line!r}: {reply}")
+    serial = device.get("serial", {})
+    if baud is not None and not 50 <= baud <= 4_000_000:
+        raise ConfigError(f"--baud {baud} is not a serial line speed")
+    settings = {"baud": baud or int(serial.get("baud", 9600)), "framing": str(serial.get("framing", "8N1"))}
+    if pty:
+        return PtyLink(peer, **settings).start()
+    host, _, port = (listen or "").rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"--listen wants HOST:PORT, got {listen!r}")
+    try:
+        return TcpLink(peer, host=host, port=int(port), **settings).start()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
+
+
+def control_emulator(link: Any, line: str) -> str:
+    """Apply one operator control line (`fault paper-out`, `present approved chip`, ...) to a
+    served emulator; returns the one-line reply."""
+    from emulator.control import apply
+
+    reply: str = link.control(lambda peer: apply(peer, line))
+    return reply
+
+
+def render_escpos(data: bytes, *, profile: str | None) -> Any:
+    """What a printer of this profile makes of an ESC/POS byte stream (pages, unknown commands)."""
+    from emulator.printer.emulator import render_stream
+
+    row = devices.family("printer")
+    return render_stream(data, devices.load_device_profile(row, _profile_name(row, profile)))
+
+
+def serve_acquirer(listen: str, *, now: Callable[[], Any] | None = None) -> AcquirerSimulator:
+    """Start the acquirer simulator on "HOST:PORT" (port 0 picks one) and return it running; the
+    caller stops it. `now` is the host's wall clock (a scenario passes its virtual one).
+    ConfigError for a malformed address or one that cannot be bound."""
+    from datetime import datetime
+
+    from emulator.acquirer.simulator import serve_forever_main
+
+    try:
+        return serve_forever_main(listen, now=now or datetime.now)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc

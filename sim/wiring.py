@@ -1,0 +1,133 @@
+"""The emulated world's wiring: emulators for the devices a terminal profile marks `emu://`, the
+acquirer simulator for `host.url = "emulated"`, then `terminal.app.build_till` with their URLs.
+
+Everything is read from the device registry (terminal/devices.py): a family is emulated here
+because its row names an emulator, not because this module knows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from drivers.acquirer.driver import AcquirerDriver
+from drivers.transport import attach_peer, detach_peer, register_peer_factory
+from terminal import devices
+from terminal.app import Till, build_till, device_profiles, load_terminal_profile
+from terminal.clock import Clock, SystemClock
+from terminal.host.link import HostLink
+
+if TYPE_CHECKING:
+    from emulator.acquirer.simulator import AcquirerSimulator
+
+__all__ = ["EmulatedTill", "EmulatorTime", "Emulators", "build_emulated_till", "register_emulator_factories"]
+
+
+class Emulators:
+    """The in-process peers of an emulated till by device slot (`emulators.card_reader`), and the
+    acquirer simulator (`emulators.host`), so a demo or test can act on them. A slot that is not
+    emulated here reads as None."""
+
+    def __init__(self) -> None:
+        self.devices: dict[str, Any] = {}
+        self.host: AcquirerSimulator | None = None
+        self.urls: list[str] = []
+
+    def __getattr__(self, slot: str) -> Any:
+        if slot.startswith("_"):
+            raise AttributeError(slot)
+        return self.__dict__.get("devices", {}).get(slot)
+
+
+class EmulatedTill(Till):
+    """A Till whose devices and host are emulated in this process."""
+
+    def __init__(self, *, emulators: Emulators, **parts: Any) -> None:
+        self.emulators = emulators
+        super().__init__(**parts)
+
+
+class EmulatorTime:
+    """Gives an in-process emulator the till's time, so a slow card answers after its delay on
+    a FakeClock (when the test moves time) and on a real clock (polled every WAKE_S)."""
+
+    WAKE_S = 0.05
+
+    def __init__(self, clock: Clock, emulator: Any) -> None:
+        self.clock, self.emulator, self._last = clock, emulator, clock.now()
+
+    def poll(self) -> list[object]:
+        now = self.clock.now()
+        if now > self._last:
+            self.emulator.advance(now - self._last)
+            self._last = now
+        return []
+
+    def fileno(self) -> int | None:
+        return None
+
+    def wake_in(self) -> float | None:
+        return self.WAKE_S
+
+
+def register_emulator_factories() -> None:
+    """Let `emu://<family>?profile=NAME` build a fresh emulator of every registered family."""
+    for row in devices.families().values():
+        if row.emulator is None or row.family == "acquirer":
+            continue
+
+        def make(query: Mapping[str, str], row: devices.DeviceFamily = row) -> Any:
+            profile = devices.load_device_profile(row, query.get("profile", row.default_profile))
+            return row.emulator_class()(profile)
+
+        register_peer_factory(row.url_kind, make)
+
+
+def build_emulated_till(
+    profile: str = "emulated-counter", *, clock: Clock | None = None, var_dir: Path | str = "var",
+    overrides: Mapping[str, Any] | None = None, device_urls: Mapping[str, str] | None = None,
+    display: Callable[[str], None] = lambda line: None, host: HostLink | None = None, **parts: Any,
+) -> EmulatedTill:
+    """A terminal whose `emu://` devices and "emulated" host run in this process; any slot given
+    in `device_urls` is opened as given (a pty, a socket, a test's own peer), and a `host` link
+    given is used as it is. Other `parts` go to build_till (journal, boot_io_wait...)."""
+    register_emulator_factories()
+    clock = clock or SystemClock()
+    terminal = load_terminal_profile(profile, overrides)
+    profiles = device_profiles(terminal)
+    emulators = Emulators()
+    urls = dict(device_urls or {})
+    sources: list[Any] = []
+    closers: list[Callable[[], None]] = []
+    try:
+        for slot, settings in terminal["devices"].items():
+            if slot in urls or not str(settings["url"]).startswith("emu://"):
+                continue
+            row = devices.resolve(slot, settings)
+            peer = row.emulator_class()(profiles[slot])
+            emulators.devices[slot] = peer
+            url = attach_peer(row.url_kind, peer)
+            emulators.urls.append(url)
+            closers.append(partial(detach_peer, url))
+            urls[slot] = url
+            if getattr(peer, "follows_till_clock", False):
+                sources.append(EmulatorTime(clock, peer))
+        if host is None and str(terminal["host"]["url"]) == "emulated":
+            simulator = devices.family("acquirer").emulator_class()()
+            simulator.start()
+            emulators.host = simulator
+            closers.append(simulator.stop)
+            link = AcquirerDriver(simulator.url, connect_timeout=float(terminal["host"]["connect_timeout_s"]))
+            link.connect()
+            host = link
+    except BaseException:
+        for close in reversed(closers):
+            close()
+        raise
+    till: EmulatedTill = build_till(
+        terminal, clock=clock, var_dir=var_dir, device_urls=urls, host=host, sources=sources, closers=closers,
+        display=display, till_class=EmulatedTill, emulators=emulators, **parts,
+    )
+    return till

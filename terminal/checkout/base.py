@@ -1,0 +1,142 @@
+"""What every phase of the checkout shares: the sale being worked on, the devices, the helpers.
+
+The flow is split along the sale's seams, one module a phase (card, authorize, outcome,
+signature, print, idle, settle) as mixins over this base; flow.py composes them and routes facts
+by the tables of table.py. Devices are held by slot name (`devices["card_reader"]`); the phase
+that uses a device gives it a typed accessor, so this base names no device family.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from drivers.acquirer.events import HostMessage
+from drivers.card_reader.events import CardRead, EntryMode
+from drivers.events import DeviceFault
+from drivers.sensitive import Secret
+from terminal import i18n
+from terminal.checkout.table import CheckoutState, Triggers
+from terminal.clock import Clock, Deadline, Timer
+from terminal.host.advice import AdviceDesk
+from terminal.host.link import HostLink
+from terminal.host.reversal import ReversalDesk
+from terminal.journal import Journal, TxnRecord
+from terminal.receipts.spool import PrintedCopy
+from terminal.security.access import AccessDenied, Approval
+from terminal.security.pan import PanTokenizer
+
+__all__ = ["CardReader", "FlowBase", "HostLink", "Sale"]
+
+log = logging.getLogger("terminal.checkout.flow")
+# Deadline tokens are unique across flows: a clock that outlives a restarted terminal may still
+# hold the old flow's timers, and they must never match a wait of the new one.
+_TOKENS = itertools.count(1)
+
+
+class CardReader(Protocol):
+    def start_read(
+        self, *, amount_minor: int, currency: str, modes: Iterable[EntryMode], timeout_s: int
+    ) -> DeviceFault | None: ...
+    def request_pin(self, *, amount_minor: int, currency: str, timeout_s: int = 30) -> DeviceFault | None: ...
+    def cancel(self) -> DeviceFault | None: ...
+    def complete(self, *, approved: bool, response_code: str, issuer_data: bytes = b"") -> DeviceFault | None: ...
+
+
+@dataclass(kw_only=True)
+class Sale:
+    """One customer payment, across PIN retries (each a host transaction with its own txn_id)."""
+
+    txn_id: str
+    amount_minor: int
+    kind: str = "sale"  # or "void" / "refund" of `original`
+    original: TxnRecord | None = None
+    modes: frozenset[EntryMode] = frozenset(EntryMode)
+    fallbacks: int = 0
+    card: CardRead | None = None  # RAM only, dropped when the sale ends
+    pin_block: Secret[bytes] | None = None  # RAM only, dropped once the request is built
+    pin_tries: int = 0
+    record: TxnRecord | None = None
+    issuer_data: bytes = b""
+    offline: bool = False  # approved by the terminal with the host unreachable
+    outcome: str | None = None
+    response_code: str | None = None
+    reason: str | None = None  # why it was declined or cancelled, in words
+    cancel_reason: str | None = None
+    printed: list[PrintedCopy] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+
+class FlowBase(Triggers):
+    def __init__(
+        self, *, clock: Clock, journal: Journal, tokenizer: PanTokenizer, devices: Mapping[str, Any],
+        profiles: Mapping[str, Mapping[str, Any]], host: HostLink, terminal: Mapping[str, Any],
+        display: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.clock, self.journal, self.tokenizer = clock, journal, tokenizer
+        self.devices, self.profiles, self.host = devices, profiles, host
+        self.terminal = terminal
+        self._display = display
+        self.reversals = ReversalDesk(journal=journal, host=host, clock=clock, terminal=terminal)
+        self.advices = AdviceDesk(journal=journal, host=host, clock=clock, terminal=terminal)
+        self.sale: Sale | None = None
+        self.completed: list[Sale] = []
+        self._timer: Timer | None = None
+        self._token = next(_TOKENS)
+        self._escalated_retry_at = 0.0
+        self.signed_on = False
+        self.working_keys: Any = None  # DE 62 of the last sign-on (RAM only)
+        self._sign_on_at = 0.0  # earliest time for the next sign-on attempt
+        self._sign_on_request: HostMessage | None = None
+
+    @property
+    def currency(self) -> str:
+        return str(self.terminal["currency"])
+
+    def _sale(self) -> Sale:
+        assert self.sale is not None, "no sale in progress"
+        return self.sale
+
+    def _record(self) -> TxnRecord:
+        record = self._sale().record
+        assert record is not None, "the sale has no journal row yet"
+        return record
+
+    def _arm(self, name: str, seconds: float) -> None:
+        """Start the one wait the flow has at a time; an older deadline is ignored when it fires."""
+        self._disarm()
+        self._timer = self.clock.call_later(seconds, Deadline(name=name, token=self._token))
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._token = next(_TOKENS)
+
+    def _show(self, key: str, detail: str = "") -> None:
+        line = i18n.bilingual(key, detail)
+        if self.sale is not None:
+            self.sale.messages.append(line)
+        self._display(line)
+
+    @staticmethod
+    def _require(approval: Approval, operation: str) -> None:
+        """A privileged step goes on only with an approval for exactly that operation."""
+        if approval.operation != operation:
+            raise AccessDenied(f"an approval for {approval.operation!r} does not allow {operation!r}")
+
+    def is_state(self, state: CheckoutState) -> bool:
+        return self.state is state
+
+    def _unmatched(self, msg: HostMessage) -> None:
+        # QMUX's "unhandled" queue: a late or stray answer never changes a decided sale; an
+        # approval after its reversal was queued is recorded, and the reversal stands.
+        log.warning("unmatched host message %s (STAN %s) in %s", msg.mti, msg.stan, self.state.name)
+        if msg.mti == "0210":
+            stan = msg.stan or ""
+            txn_id = self.journal.txn_id_for_stan(int(stan)) if stan.isdigit() else None
+            self.journal.record_incident("late_response", txn_id=txn_id, at=self.clock.wall(),
+                                         detail=f"0210 STAN {msg.stan} code {msg.response_code} after timeout")

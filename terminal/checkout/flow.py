@@ -1,0 +1,126 @@
+"""The checkout machine's model: the phase modules composed, and every outside fact routed.
+
+Every outside fact reaches the sale through `handle(event)`: a device event, a host message or
+a clock deadline, routed by the tables of table.py (ROUTES, FAULTS, DEADLINES) to the step that
+owns it. Card data (PAN, track 2, ICC, PIN block) stay in RAM only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drivers.events import DeviceFault, FaultKind
+from terminal import i18n
+from terminal.checkout.base import Sale, log
+from terminal.checkout.idle import IdleSteps
+from terminal.checkout.outcome import OutcomeSteps
+from terminal.checkout.print import PrintSteps
+from terminal.checkout.settle import SettleSteps
+from terminal.checkout.signature import SignatureSteps
+from terminal.checkout.table import CANCELLABLE, DEADLINES, FAULTS, ROUTES, CheckoutState, build_machine
+from terminal.clock import Deadline
+from terminal.errors import InputError, JournalError
+from terminal.journal import JOURNAL_FULL_MESSAGE, new_txn_id
+from terminal.runtime import SourceFailed
+from terminal.security.access import Approval
+
+__all__ = ["Sale", "SaleFlow"]
+
+S = CheckoutState
+
+
+class SaleFlow(OutcomeSteps, SignatureSteps, SettleSteps, PrintSteps, IdleSteps):
+    def __init__(self, **deps: Any) -> None:
+        super().__init__(**deps)
+        self._init_settlement()
+        build_machine(self)
+
+    # -- operator actions ---------------------------------------------------------------------
+    def begin_sale(self, amount_minor: int) -> Sale:
+        """Start a sale for an already-validated amount (the CLI parses operator text)."""
+        if self.state is S.SETTLE_REQUIRED:
+            raise JournalError(JOURNAL_FULL_MESSAGE)
+        if self.state is not S.IDLE:
+            raise InputError(f"a sale can only start when idle (now {self.state.name})")
+        capacity = self.journal.capacity_status()
+        if capacity.full:
+            raise JournalError(JOURNAL_FULL_MESSAGE)
+        if self.journal.pending_reversals():
+            raise InputError(i18n.bilingual("reversal_pending"))
+        if len(self.journal.unresolved_reversals()) >= int(self.terminal["limits"].get("unresolved_capacity", 10)):
+            raise JournalError(i18n.bilingual("unresolved_full"))
+        self.sale = Sale(txn_id=new_txn_id(), amount_minor=amount_minor)
+        if capacity.warn:
+            self._show("journal_warn", f"{capacity.used}/{capacity.limit}")
+        self.start_sale()
+        self.enter_amount()
+        return self.sale
+
+    def begin_credit(self, kind: str, original_txn_id: str, amount_minor: int, *, approval: Approval) -> Sale:
+        """Supervisor: void (撤销, the whole sale, same batch) or refund (退货, up to what is left)."""
+        self._require(approval, kind)
+        if kind not in ("void", "refund"):
+            raise InputError(f"{kind!r} is neither a void nor a refund")
+        if self.state is not S.IDLE:
+            raise InputError(f"a {kind} can only start when idle (now {self.state.name})")
+        original = self.journal.get(original_txn_id)
+        if original is None or original.kind != "sale" or original.state != "APPROVED":
+            raise InputError(f"{original_txn_id} is not an approved sale")
+        credits = self.journal.credits_against(original_txn_id)
+        if any(c.kind == "void" for c in credits):
+            raise InputError("that sale is already voided")
+        if kind == "void":
+            if original.batch != self.journal.current_batch():
+                raise InputError("only a sale of the open batch can be voided; refund it instead")
+            if credits:
+                raise InputError("that sale is partly refunded; refund the rest instead")
+            if amount_minor != original.amount_minor:
+                raise InputError("a void is for the sale's full amount")
+        elif not 0 < amount_minor <= original.amount_minor - sum(c.amount_minor for c in credits):
+            raise InputError("a refund is more than zero and at most what is left of the sale")
+        if self.journal.capacity_status().full:
+            raise JournalError(JOURNAL_FULL_MESSAGE)
+        log.info("%s of %s approved by %s: %s", kind, original_txn_id, approval.approver, approval.reason)
+        self.sale = Sale(txn_id=new_txn_id(), amount_minor=amount_minor, kind=kind, original=original)
+        self.start_credit()
+        return self.sale
+
+    def recover_if_needed(self) -> bool:
+        """Deliver the reversals the journal still owes (at start-up, before a sale). True when
+        recovery began."""
+        if self.state is S.IDLE and self.journal.unresolved_reversals():
+            self.recover()
+            return True
+        return False
+
+    def cancel_sale(self, reason: str = "operator cancelled", actor: str = "operator") -> None:
+        if self.state not in CANCELLABLE:
+            raise InputError(f"nothing to cancel in state {self.state.name}")
+        self.cancel(reason=reason, actor=actor)
+
+    # -- inbound facts ------------------------------------------------------------------------
+    def handle(self, event: object) -> None:
+        state = self.state
+        if isinstance(event, Deadline):
+            if event.token == self._token and (step := DEADLINES.get((event.name, state))):
+                getattr(self, step)()
+            return
+        for route in ROUTES:
+            if isinstance(event, route.event) and (route.states is None or state in route.states):
+                getattr(self, route.step)(event)
+                return
+        log.debug("event %s ignored in %s", type(event).__name__, state.name)
+
+    def device_fault(self, fault: DeviceFault) -> None:
+        step = FAULTS.get(fault.device)
+        if step is not None:
+            getattr(self, step)(fault)
+            return
+        log.warning("%s fault in %s: %s", fault.device, self.state.name, fault.detail)
+        self._show("device_fault", f"{fault.device}: {fault.detail}")
+
+    def source_failed(self, event: SourceFailed) -> None:
+        """A source whose poll() raised (a driver's bug, not a device condition): the same as a
+        disconnect of its device."""
+        device = str(getattr(event.source, "family", type(event.source).__name__))
+        self.device_fault(DeviceFault(device=device, kind=FaultKind.DISCONNECTED, detail=event.error))

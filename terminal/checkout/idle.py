@@ -1,0 +1,112 @@
+"""IDLE and its housekeeping: sign-on (签到, SIGNING_ON), owed reversals and stored offline
+sales (FORWARDING) go out while no sale is running. Ready for sale means nothing is owed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drivers.acquirer.events import HostMessage
+from drivers.errors import RemoteProtocolError
+from terminal.checkout.base import FlowBase, log
+from terminal.checkout.table import LIMITS, CheckoutState
+from terminal.host.messages import match, parse_sign_on_response, sign_on_request
+
+__all__ = ["IdleSteps"]
+
+S = CheckoutState
+
+
+class IdleSteps(FlowBase):
+    def on_enter_IDLE(self, _: Any) -> None:
+        if self.sale is not None:
+            self.sale.card = self.sale.pin_block = None  # card data never outlives its sale
+            self.completed.append(self.sale)
+            self.sale = None
+        if self.journal.capacity_status().full:
+            self.require_settlement()
+        elif not self.housekeeping():
+            self._arm("housekeeping", LIMITS.housekeeping_s)
+
+    def idle_tick(self) -> None:
+        if not self.housekeeping():
+            self._arm("housekeeping", LIMITS.housekeeping_s)
+
+    def housekeeping(self) -> bool:
+        """When idle: deliver what is owed to the host. True when that started (the state moved)."""
+        if self.state is not S.IDLE:
+            return False
+        if not self.signed_on and self.clock.now() >= self._sign_on_at:
+            self.sign_on()  # keys first: the messages below are MACed with them on a real host
+        elif self.journal.pending_reversals():
+            self.recover()  # e.g. a card that refused its approval: reverse it now
+        elif self.advices.due():
+            self.forward()  # the host may be back: stored offline sales go
+        elif self.journal.unresolved_reversals() and self.clock.now() >= self._escalated_retry_at:
+            self._escalated_retry_at = self.clock.now() + LIMITS.escalated_retry_s
+            self.recover()  # escalated reversals: another round now and then, never dropped
+        else:
+            return False
+        return True
+
+    # -- sign-on (签到) -------------------------------------------------------------------------
+    # -- sign-on (签到) -------------------------------------------------------------------------
+    def on_enter_SIGNING_ON(self, _: Any) -> None:
+        self._sign_on_request = sign_on_request(
+            stan=self.journal.next_stan(), terminal_id=str(self.terminal["terminal_id"]),
+            merchant_id=str(self.terminal["merchant_id"]), batch=self.journal.current_batch(), when=self.clock.wall(),
+        )
+        if (fault := self.host.send(self._sign_on_request)) is not None:
+            log.info("sign-on not possible now: %s", fault.detail)
+            self._sign_on_failed()
+            return
+        self._arm("sign_on", float(self.terminal["host"]["timeout_s"]))
+
+    def _sign_on_failed(self) -> None:
+        # Counted from the failure, not the send: a silent host must leave room for sales between tries.
+        self._sign_on_at = self.clock.now() + LIMITS.sign_on_retry_s
+        self.end_sign_on()
+
+    def sign_on_message(self, msg: HostMessage) -> None:
+        if self._sign_on_request is None or not match(self._sign_on_request, msg):
+            self._unmatched(msg)
+            return
+        try:
+            answer = parse_sign_on_response(msg)
+        except RemoteProtocolError as exc:
+            log.warning("unusable sign-on answer: %s", exc)
+            answer = None
+        if answer is not None and answer.approved:
+            self.signed_on, self.working_keys = True, answer.keys
+            self._show("signed_on")
+            self._disarm()
+            self.end_sign_on()
+            return
+        self._show("sign_on_failed", msg.response_code or "")
+        self._disarm()
+        self._sign_on_failed()
+
+    def sign_on_deadline(self) -> None:
+        self._show("sign_on_failed", "no answer")
+        self._sign_on_failed()
+
+    # -- store and forward --------------------------------------------------------------------
+    # -- store and forward --------------------------------------------------------------------
+    def on_enter_FORWARDING(self, _: Any) -> None:
+        self._forward_next()
+
+    def _forward_next(self) -> None:
+        if self.advices.send_next():
+            self._arm("advice", float(self.terminal["host"]["timeout_s"]))
+        else:
+            self._disarm()
+            self.end_forwarding()
+
+    def advice_message(self, msg: HostMessage) -> None:
+        if self.advices.answered(msg):
+            self._forward_next()
+        else:
+            self._unmatched(msg)
+
+    def advice_deadline(self) -> None:
+        self.advices.give_up_round()
+        self.end_forwarding()

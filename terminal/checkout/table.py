@@ -1,0 +1,261 @@
+"""The checkout's rules, in one module: states, transitions, which fact goes to which step in
+which state, which deadline belongs to which wait, and the limits and timeouts.
+
+Everything here is data (h11's `_state.py`): `docs/checkout-states.md` is generated from it and a
+test fails when the diagram is stale (`python -m terminal.checkout.table > docs/checkout-states.md`);
+another test checks that every step named here is a method of `terminal.checkout.flow.SaleFlow`
+and that `Triggers` lists exactly the triggers of TRANSITIONS. Effects (talking to devices, the
+host, the journal) live in the phase modules beside this one.
+
+Outcome unknown is a state: a request whose answer never came is neither approved nor declined,
+and no new sale starts until its reversal is settled.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from transitions import Machine
+
+from drivers.acquirer.events import HostMessage
+from drivers.card_reader.events import (
+    CardRead,
+    CardRemoved,
+    ChipCompleted,
+    PinCancelled,
+    PinEntered,
+    PinTimeout,
+    ReadFailed,
+)
+from drivers.events import DeviceFault
+from drivers.printer.events import PrinterReady
+from terminal.runtime import SourceFailed
+
+__all__ = [
+    "CANCELLABLE",
+    "DEADLINES",
+    "FAULTS",
+    "LIMITS",
+    "ROUTES",
+    "TRANSITIONS",
+    "CheckoutState",
+    "Limits",
+    "Route",
+    "Triggers",
+    "build_machine",
+    "mermaid",
+]
+
+
+class CheckoutState(enum.Enum):
+    IDLE = "idle"
+    AMOUNT_ENTRY = "amount_entry"
+    AWAITING_CARD = "awaiting_card"
+    READING_CARD = "reading_card"
+    PIN_ENTRY = "pin_entry"
+    AUTHORIZING = "authorizing"
+    COMPLETING = "completing"  # chip: the card's second GENERATE AC with the issuer's answer
+    APPROVED = "approved"
+    DECLINED = "declined"
+    SIGNATURE_REQUIRED = "signature_required"
+    OUTCOME_UNKNOWN = "outcome_unknown"  # also where owed reversals are delivered
+    PRINTING = "printing"
+    PRINTER_PAUSED = "printer_paused"
+    CANCELLED = "cancelled"
+    SETTLE_REQUIRED = "settle_required"  # journal full: no sales until the batch is settled
+    SETTLING = "settling"
+    FORWARDING = "forwarding"  # stored offline sales (advices) going to the host
+    SIGNING_ON = "signing_on"  # 签到: working keys from the host (at start, and after a MAC error)
+
+
+S = CheckoutState
+
+# Before AUTHORIZING nothing has left for the host, so a sale can simply be cancelled.
+CANCELLABLE = [S.AMOUNT_ENTRY, S.AWAITING_CARD, S.READING_CARD, S.PIN_ENTRY]
+
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "start_sale", "source": S.IDLE, "dest": S.AMOUNT_ENTRY},
+    {"trigger": "enter_amount", "source": S.AMOUNT_ENTRY, "dest": S.AWAITING_CARD},
+    {"trigger": "retry_read", "source": S.AWAITING_CARD, "dest": S.AWAITING_CARD},  # fallback
+    {"trigger": "detect_card", "source": S.AWAITING_CARD, "dest": S.READING_CARD},
+    {"trigger": "start_credit", "source": S.IDLE, "dest": S.AUTHORIZING},  # void / refund of a sale
+    {"trigger": "ask_pin", "source": S.READING_CARD, "dest": S.PIN_ENTRY},
+    {"trigger": "accept_card", "source": S.READING_CARD, "dest": S.AUTHORIZING},
+    {"trigger": "accept_pin", "source": S.PIN_ENTRY, "dest": S.AUTHORIZING},
+    {"trigger": "retry_pin", "source": S.AUTHORIZING, "dest": S.PIN_ENTRY},  # issuer said 55
+    {"trigger": "complete_chip", "source": S.AUTHORIZING, "dest": S.COMPLETING},
+    {"trigger": "approve", "source": [S.AUTHORIZING, S.COMPLETING], "dest": S.APPROVED},
+    {"trigger": "decline", "source": [S.AUTHORIZING, S.COMPLETING], "dest": S.DECLINED},
+    {"trigger": "lose_host", "source": S.AUTHORIZING, "dest": S.OUTCOME_UNKNOWN},
+    {"trigger": "ask_signature", "source": S.APPROVED, "dest": S.SIGNATURE_REQUIRED},
+    {"trigger": "print_receipts", "source": [S.APPROVED, S.DECLINED, S.SIGNATURE_REQUIRED], "dest": S.PRINTING},
+    {"trigger": "pause_printing", "source": S.PRINTING, "dest": S.PRINTER_PAUSED},
+    {"trigger": "resume_printing", "source": S.PRINTER_PAUSED, "dest": S.PRINTING},
+    {"trigger": "abandon_printing", "source": S.PRINTER_PAUSED, "dest": S.IDLE},
+    {"trigger": "finish", "source": S.PRINTING, "dest": S.IDLE},
+    {"trigger": "cancel", "source": CANCELLABLE, "dest": S.CANCELLED},
+    {"trigger": "reset", "source": S.CANCELLED, "dest": S.IDLE},
+    {"trigger": "resolve", "source": S.OUTCOME_UNKNOWN, "dest": S.IDLE},
+    {"trigger": "recover", "source": S.IDLE, "dest": S.OUTCOME_UNKNOWN},
+    {"trigger": "require_settlement", "source": S.IDLE, "dest": S.SETTLE_REQUIRED},
+    {"trigger": "settle", "source": [S.IDLE, S.SETTLE_REQUIRED], "dest": S.SETTLING},
+    {"trigger": "end_settlement", "source": S.SETTLING, "dest": S.IDLE},
+    {"trigger": "sign_on", "source": S.IDLE, "dest": S.SIGNING_ON},
+    {"trigger": "end_sign_on", "source": S.SIGNING_ON, "dest": S.IDLE},
+    {"trigger": "forward", "source": S.IDLE, "dest": S.FORWARDING},
+    {"trigger": "end_forwarding", "source": S.FORWARDING, "dest": S.IDLE},
+]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds and waits of the checkout that are rules, not settings (a profile sets the host
+    timeout, the card wait, the journal's capacity and the offline floor limits)."""
+
+    max_fallbacks: int = 2  # chip error -> swipe, tap refused -> insert: then give up
+    max_pin_tries: int = 3
+    wrong_pin_code: str = "55"  # the issuer's "incorrect PIN": ask again, up to max_pin_tries
+    pin_timeout_s: int = 30  # the pad's own PIN timeout; the flow's backstop is 5 s later
+    completion_timeout_s: float = 15.0  # the chip's second GENERATE AC
+    sign_on_retry_s: float = 60.0  # after a failed sign-on, wait this long before the next try
+    escalated_retry_s: float = 600.0  # an escalated reversal gets another round this long after (idle)
+    printer_recheck_s: float = 2.0  # while paused, how often to ask the printer whether it is ready
+    housekeeping_s: float = 60.0  # while idle, how often to look for what is owed to the host
+
+
+LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Route:
+    """A fact of type `event` goes to the flow's method `step` in `states` (None: any state)."""
+
+    event: type
+    states: frozenset[CheckoutState] | None
+    step: str
+
+
+def _in(*states: CheckoutState) -> frozenset[CheckoutState]:
+    return frozenset(states)
+
+
+# Which step a fact belongs to, first match wins. A fact that matches nothing is logged and ignored.
+ROUTES: tuple[Route, ...] = (
+    Route(CardRead, _in(S.AWAITING_CARD), "card_detected"),
+    Route(ReadFailed, _in(S.AWAITING_CARD, S.READING_CARD), "card_read_failed"),
+    Route(PinEntered, _in(S.PIN_ENTRY), "pin_entered"),
+    Route(PinCancelled, _in(S.PIN_ENTRY), "pin_refused"),
+    Route(PinTimeout, _in(S.PIN_ENTRY), "pin_refused"),
+    Route(ChipCompleted, _in(S.COMPLETING), "chip_completed"),
+    Route(CardRemoved, None, "card_event"),
+    Route(DeviceFault, None, "device_fault"),  # then by device family: FAULTS
+    Route(PrinterReady, _in(S.PRINTER_PAUSED), "printer_ready"),
+    Route(HostMessage, _in(S.OUTCOME_UNKNOWN), "reversal_message"),
+    Route(HostMessage, _in(S.SETTLING), "settlement_message"),
+    Route(HostMessage, _in(S.FORWARDING), "advice_message"),
+    Route(HostMessage, _in(S.SIGNING_ON), "sign_on_message"),
+    Route(HostMessage, None, "host_message"),
+    Route(SourceFailed, None, "source_failed"),
+)
+
+# A DeviceFault goes to the step of its device's family; a family without a row is shown to the
+# operator and logged (never dropped without a word).
+FAULTS: dict[str, str] = {
+    "card_reader": "card_event",
+    "printer": "printer_fault",
+    "acquirer": "host_fault",
+}
+
+# Which step a deadline belongs to, by (deadline name, state). A deadline in any other state
+# belongs to a wait that is over and is ignored.
+DEADLINES: dict[tuple[str, CheckoutState], str] = {
+    ("card_wait", S.AWAITING_CARD): "card_wait_over",
+    ("pin", S.PIN_ENTRY): "pin_wait_over",
+    ("host", S.AUTHORIZING): "lose_host",
+    ("completion", S.COMPLETING): "completion_over",
+    ("reversal", S.OUTCOME_UNKNOWN): "reversal_deadline",
+    ("printer_check", S.PRINTER_PAUSED): "resume_printing_now",
+    ("settlement", S.SETTLING): "settlement_deadline",
+    ("advice", S.FORWARDING): "advice_deadline",
+    ("sign_on", S.SIGNING_ON): "sign_on_deadline",
+    ("housekeeping", S.IDLE): "idle_tick",
+}
+
+
+class Triggers:
+    """The trigger methods transitions adds to a model, typed for mypy.
+
+    Annotations only (no values), so transitions still installs the real methods; a test checks
+    that these names are exactly the triggers of TRANSITIONS.
+    """
+
+    state: CheckoutState
+    start_sale: Callable[..., bool]
+    enter_amount: Callable[..., bool]
+    retry_read: Callable[..., bool]
+    detect_card: Callable[..., bool]
+    start_credit: Callable[..., bool]
+    ask_pin: Callable[..., bool]
+    accept_card: Callable[..., bool]
+    accept_pin: Callable[..., bool]
+    retry_pin: Callable[..., bool]
+    complete_chip: Callable[..., bool]
+    approve: Callable[..., bool]
+    decline: Callable[..., bool]
+    lose_host: Callable[..., bool]
+    ask_signature: Callable[..., bool]
+    print_receipts: Callable[..., bool]
+    pause_printing: Callable[..., bool]
+    resume_printing: Callable[..., bool]
+    abandon_printing: Callable[..., bool]
+    finish: Callable[..., bool]
+    cancel: Callable[..., bool]
+    reset: Callable[..., bool]
+    resolve: Callable[..., bool]
+    recover: Callable[..., bool]
+    require_settlement: Callable[..., bool]
+    settle: Callable[..., bool]
+    end_settlement: Callable[..., bool]
+    sign_on: Callable[..., bool]
+    end_sign_on: Callable[..., bool]
+    forward: Callable[..., bool]
+    end_forwarding: Callable[..., bool]
+
+
+def build_machine(model: object, initial: CheckoutState = S.IDLE) -> Machine:
+    """Bind the table to a model. Callbacks are the model's `on_enter_<STATE>` methods."""
+    return Machine(
+        model=model,
+        states=CheckoutState,
+        transitions=TRANSITIONS,
+        initial=initial,
+        auto_transitions=False,
+        queued=True,  # a callback that fires a trigger runs it after the current transition
+        send_event=True,
+        ignore_invalid_triggers=False,
+    )
+
+
+def mermaid() -> str:
+    """The state diagram as a mermaid block, generated from TRANSITIONS."""
+    lines = ["```mermaid", "stateDiagram-v2", f"    [*] --> {S.IDLE.name}"]
+    for row in TRANSITIONS:
+        sources = row["source"] if isinstance(row["source"], list) else [row["source"]]
+        lines += [f"    {src.name} --> {row['dest'].name}: {row['trigger']}" for src in sources]
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def render_doc() -> str:
+    return (
+        "# Checkout states\n\n"
+        "Generated from `terminal/checkout/table.py` by `python -m terminal.checkout.table`; "
+        "a test fails when this file is stale.\n\n" + mermaid()
+    )
+
+
+if __name__ == "__main__":
+    print(render_doc(), end="")
