@@ -56,7 +56,7 @@ def receipt_commands() -> tuple[list[Any], dict[str, Any]]:
         finally:
             till.close()
     job = b"".join(w for w in writes if not w.startswith(b"\x10\x04"))  # status requests are separate writes
-    codec = PrinterCodec(Role.DEVICE, chinese_mode=bool(profile.get("text", {}).get("chinese_mode_at_power_on")))
+    codec = PrinterCodec(Role.DEVICE, profile)
     codec.receive_data(job)
     commands = codec.commands()
     first_cut = next(i for i, c in enumerate(commands) if isinstance(c, ev.Cut))
@@ -67,7 +67,7 @@ def _encode(commands: list[Any], profile: dict[str, Any]) -> bytes:
     from drivers.events import Role
     from drivers.printer.codec import PrinterCodec
 
-    host = PrinterCodec(Role.HOST, chinese_mode=bool(profile.get("text", {}).get("chinese_mode_at_power_on")))
+    host = PrinterCodec(Role.HOST, profile)
     return b"".join(host.send(c) for c in commands)
 
 

@@ -6,6 +6,11 @@ whose `COMMANDS` maps a word to a handler; it is imported when first used, so co
 printer never imports the card reader. Every reply starts `ok:` or `error:`; nothing raises,
 whatever the line. Replies never echo an argument back (a mistyped line may hold a PIN).
 
+The words every emulator answers the same way (emulator/base.py's shape) are here, in
+`BASE_COMMANDS`: `status` (the peer's status() line) and `help` (its whole vocabulary). A family's
+table spreads them in (`{..., **BASE_COMMANDS}`) and may override one; a table without them gets
+them anyway.
+
 Thread safety: nothing is locked here. On a served link call it through the link, e.g.
 `link.control(lambda peer: apply(peer, line))`.
 """
@@ -16,18 +21,32 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Handler", "apply", "commands_of"]
+__all__ = ["BASE_COMMANDS", "Handler", "apply", "commands_of"]
 
 Handler = Callable[[Any, list[str]], str]
 
 
+def _status(peer: Any, args: list[str]) -> str:
+    return f"ok: {peer.status()}"
+
+
+def _help(peer: Any, args: list[str]) -> str:
+    return "ok: commands: " + ", ".join(commands_of(peer) or ())
+
+
+BASE_COMMANDS: Mapping[str, Handler] = {"status": _status, "help": _help}
+
+
 def commands_of(peer_or_class: Any) -> Mapping[str, Handler] | None:
-    """The command table of an emulator (or emulator class), or None if it takes no commands."""
+    """The command table of an emulator (or emulator class), or None if it takes no commands:
+    the family's words, then those of BASE_COMMANDS it does not define itself."""
     module = getattr(peer_or_class, "CONTROL", None)
     if not module:
         return None
     table: Mapping[str, Handler] = importlib.import_module(module).COMMANDS
-    return table
+    if BASE_COMMANDS.keys() <= table.keys():
+        return table
+    return {**table, **{word: h for word, h in BASE_COMMANDS.items() if word not in table}}
 
 
 def apply(peer: Any, line: str) -> str:

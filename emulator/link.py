@@ -57,7 +57,7 @@ class Link:
         self._out_at = 0.0  # when the last bit of _on_line reaches the host
         self._in = b""  # read off the wire, not delivered yet (inbound pacing)
         self._deliver_at = 0.0  # when the last bit of _in would have arrived on a real line
-        self._tick: Callable[[float], object] | None = getattr(peer, "tick", None)
+        self._tick: Callable[[float], object] | None = getattr(peer, "advance", None)  # emulator/base.py
         self._last_tick = time.monotonic()
 
     @property

@@ -113,7 +113,10 @@ def load_profile(kind: str, name_or_path: str | os.PathLike[str], *, search: Roo
     chain: list[Path] = []
     layers: list[dict[str, Any]] = []
     while True:
-        chain.append(path.resolve())
+        resolved = path.resolve()
+        if resolved in chain:  # _parent skips these; a guard, not a path taken
+            raise ProfileError(f"{_display(path)}: {_words(kind)} profile inherits from itself")
+        chain.append(resolved)
         layer = _read_profile(kind, path, schema)
         layers.append(layer)
         parent = layer.get("inherits", "")
@@ -224,11 +227,13 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _display(path: Path) -> str:
-    """A path as messages show it: relative to the working directory when it is under it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    """A path as messages show it: as given when relative, else relative to the working directory
+    when it is under it (no resolve(): this runs for every file loaded)."""
+    text = os.fspath(path)
+    if not os.path.isabs(text):
+        return text
+    cwd = os.getcwd()
+    return text[len(cwd) + 1:] if text.startswith(cwd + os.sep) else text
 
 
 def _words(kind: str) -> str:

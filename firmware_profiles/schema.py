@@ -24,8 +24,7 @@ made it: `check` runs on each file of an inheritance chain (unknown keys, types,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["TYPES", "DefaultFrom", "Fields", "Key", "ProfileError", "Schema", "check", "compile_schema", "complete"]
 
@@ -44,8 +43,7 @@ class ProfileError(LookupError, ValueError):
     """An unknown profile, or one that does not follow the schema."""
 
 
-@dataclass(frozen=True, slots=True)
-class DefaultFrom:
+class DefaultFrom(NamedTuple):
     """A default computed from another key of the same table level: min(at_most, value // div)."""
 
     key: str
@@ -57,8 +55,7 @@ class DefaultFrom:
         return value if self.at_most is None else min(value, self.at_most)
 
 
-@dataclass(frozen=True, slots=True)
-class Key:
+class Key(NamedTuple):
     """One declared key. `path` is dotted and relative to its `Fields` (a map item's keys are
     relative to the item)."""
 
@@ -82,8 +79,7 @@ class Key:
         return self.type[5:-1] if self.type.startswith("list[") else self.type
 
 
-@dataclass(frozen=True, slots=True)
-class Fields:
+class Fields(NamedTuple):
     """The keys of one table level: a whole profile, or a map value / list item."""
 
     keys: Mapping[str, Key]
@@ -93,14 +89,13 @@ class Fields:
         return [*self.keys, *sorted(self.tables - set(self.keys))]
 
 
-@dataclass(frozen=True, slots=True)
-class Schema:
+class Schema(NamedTuple):
     kind: str
     version: int
     title: str
     doc: str
     fields: Fields
-    source: str = field(default="")  # the schema file, for messages
+    source: str = ""  # the schema file, for messages
 
     @property
     def keys(self) -> Mapping[str, Key]:
@@ -122,7 +117,8 @@ def compile_schema(data: Mapping[str, Any], *, source: str, kind: str) -> Schema
         raise bad("'schema' must be the version number profiles of this kind carry")
     if declared_kind != kind:
         raise bad(f"'kind' must be {kind!r} (the folder is {kind}s/), not {declared_kind!r}")
-    title, doc, keys = data.get("title", kind.replace("_", " ").capitalize() + "s"), data.get("doc", ""), data.get("keys")
+    title = data.get("title", kind.replace("_", " ").capitalize() + "s")
+    doc, keys = data.get("doc", ""), data.get("keys")
     if not isinstance(title, str) or not isinstance(doc, str):
         raise bad("'title' and 'doc' must be strings")
     if not isinstance(keys, dict) or not keys:
@@ -237,7 +233,7 @@ def _compile_key(path: str, spec: Mapping[str, Any], bad: Any, where: str) -> Ke
             raise bad(f"{where}: the default does not follow the spec ({str(exc).split(': ', 1)[1]})") from None
         if kind in ("map", "list[table]") and normalised:
             raise bad(f"{where}: a {kind} defaults to empty only")
-        key = replace(key, default=normalised)
+        key = key._replace(default=normalised)
     return key
 
 
@@ -339,7 +335,7 @@ def _scalar(spec: Key, value: Any, where: str, name: str, noun: str) -> Any:
         import re
 
         if not re.fullmatch(spec.pattern, value):
-            raise _error(where, f"{name!r} must match {spec.pattern!r}, not {value!r}")
+            raise _error(where, f"{name!r} must match /{spec.pattern}/, not {value!r}")
     return value
 
 
@@ -351,7 +347,7 @@ def _unique(items: list[dict[str, Any]], fields: Fields, where: str, name: str) 
         for i, item in enumerate(items):
             value = _get(item, path)
             if value in seen:
-                raise _error(where, f"{name}[{i}].{path} repeats {value!r} (it must be unique)")
+                raise _error(where, f"{f'{name}[{i}].{path}'!r} repeats {value!r} (it must be unique)")
             seen.add(value)
 
 
@@ -384,12 +380,17 @@ def _error(where: str, what: str) -> ProfileError:
 
 def _suggest(word: str, candidates: Iterable[str], shown: str) -> str:
     """' (did you mean 'x'?)' for the closest candidate, or ''. The same last part at another
-    level counts first (`baud` -> `serial.baud`), then difflib's closest spelling."""
+    level counts first (`baud` -> `serial.baud`), then the one key it starts (`pin` -> `pin_hash`),
+    then difflib's closest spelling."""
     options = list(candidates)
     leaf = word.rpartition(".")[2]
     same_leaf = [c for c in options if c.rpartition(".")[2] == leaf and c != word]
     if same_leaf:
         return f" (did you mean {shown + same_leaf[0]!r}?)"
+    # a shortened name in the same table: pin -> pin_hash, flow -> flow_control
+    longer = [c for c in options if len(word) >= 3 and c.startswith(word) and c.count(".") == word.count(".")]
+    if len(longer) == 1:
+        return f" (did you mean {shown + longer[0]!r}?)"
     import difflib
 
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)

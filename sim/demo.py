@@ -23,7 +23,8 @@ def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_
         amount = format_amount(demo_amount) if demo_amount else "12.34"
     amount_minor = parse_amount(amount, max_minor=limit)
     lines: list[str] = []
-    with build_emulated_till(profile=profile, var_dir=var_dir, display=lines.append) as till:
+    # The in-process host (emu://acquirer): a demo needs no network faults, nor a thread.
+    with build_emulated_till(profile=profile, var_dir=var_dir, display=lines.append, host_transport="emu") as till:
         assert till.emulators.card_reader is not None, "the demo needs an emulated card reader"
         till.emulators.card_reader.present(card)
         sale = till.sale(amount_minor)

@@ -44,7 +44,7 @@ def check_test_card(name: str) -> int | None:
 def emulated_families() -> dict[str, devices.DeviceFamily]:
     """Families `till emulate` can serve on a wire, by their URL name (card-reader, printer...)."""
     return {row.url_kind: row for row in devices.families().values()
-            if row.emulator is not None and row.family != "acquirer"}
+            if row.emulator is not None and row.family != devices.HOST_LINK}
 
 
 def control_help(kind: str) -> str:

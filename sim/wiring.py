@@ -1,6 +1,10 @@
 """The emulated world's wiring: emulators for the devices a terminal profile marks `emu://`, the
 acquirer simulator for `host.url = "emulated"`, then `terminal.app.build_till` with their URLs.
 
+The emulated host is the TCP simulator by default (a thread, with every network fault on tap);
+`host_transport="emu"` (or `host.url = "emu://acquirer"`) serves the same decisions as an
+in-process synchronous peer instead (emulator/acquirer/peer.py): faster, no network faults.
+
 Everything is read from the device registry (terminal/devices.py): a family is emulated here
 because its row names an emulator, not because this module knows it.
 """
@@ -10,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from drivers.acquirer.driver import AcquirerDriver
 from drivers.transport import attach_peer, detach_peer, register_peer_factory
@@ -20,7 +24,11 @@ from terminal.clock import Clock, SystemClock
 from terminal.host.link import HostLink
 
 if TYPE_CHECKING:
+    from emulator.acquirer.core import Acquirer
     from emulator.acquirer.simulator import AcquirerSimulator
+
+HostTransport = Literal["tcp", "emu"]
+EMU_HOST_URL = "emu://acquirer"
 
 __all__ = ["EmulatedTill", "EmulatorTime", "Emulators", "build_emulated_till", "register_emulator_factories"]
 
@@ -28,11 +36,13 @@ __all__ = ["EmulatedTill", "EmulatorTime", "Emulators", "build_emulated_till", "
 class Emulators:
     """The in-process peers of an emulated till by device slot (`emulators.card_reader`), and the
     acquirer simulator (`emulators.host`), so a demo or test can act on them. A slot that is not
-    emulated here reads as None."""
+    emulated here reads as None. `emulators.acquirer` is the emulated host's decisions (the
+    simulator itself over TCP, the peer's Acquirer over emu://); `host` is only the TCP simulator."""
 
     def __init__(self) -> None:
         self.devices: dict[str, Any] = {}
         self.host: AcquirerSimulator | None = None
+        self.acquirer: Acquirer | None = None
         self.urls: list[str] = []
 
     def __getattr__(self, slot: str) -> Any:
@@ -75,7 +85,7 @@ class EmulatorTime:
 def register_emulator_factories() -> None:
     """Let `emu://<family>?profile=NAME` build a fresh emulator of every registered family."""
     for row in devices.families().values():
-        if row.emulator is None or row.family == "acquirer":
+        if row.emulator is None or row.family == devices.HOST_LINK:
             continue
 
         def make(query: Mapping[str, str], row: devices.DeviceFamily = row) -> Any:
@@ -88,11 +98,16 @@ def register_emulator_factories() -> None:
 def build_emulated_till(
     profile: str = "emulated-counter", *, clock: Clock | None = None, var_dir: Path | str = "var",
     overrides: Mapping[str, Any] | None = None, device_urls: Mapping[str, str] | None = None,
-    display: Callable[[str], None] = lambda line: None, host: HostLink | None = None, **parts: Any,
+    display: Callable[[str], None] = lambda line: None, host: HostLink | None = None,
+    host_transport: HostTransport | None = None, **parts: Any,
 ) -> EmulatedTill:
     """A terminal whose `emu://` devices and "emulated" host run in this process; any slot given
     in `device_urls` is opened as given (a pty, a socket, a test's own peer), and a `host` link
-    given is used as it is. Other `parts` go to build_till (journal, boot_io_wait...)."""
+    given is used as it is. Other `parts` go to build_till (journal, boot_io_wait...).
+
+    The emulated host (`host.url` "emulated" or "emu://acquirer") is served over `host_transport`:
+    "tcp", the acquirer simulator on a loopback thread with its network faults (the default for
+    "emulated"), or "emu", an in-process synchronous peer (the default for "emu://acquirer")."""
     register_emulator_factories()
     clock = clock or SystemClock()
     terminal = load_terminal_profile(profile, overrides)
@@ -114,12 +129,25 @@ def build_emulated_till(
             urls[slot] = url
             if getattr(peer, "follows_till_clock", False):
                 sources.append(EmulatorTime(clock, peer))
-        if host is None and str(terminal["host"]["url"]) == "emulated":
-            simulator = devices.family("acquirer").emulator_class()()
-            simulator.start()
-            emulators.host = simulator
-            closers.append(simulator.stop)
-            link = AcquirerDriver(simulator.url, connect_timeout=float(terminal["host"]["connect_timeout_s"]))
+        host_url = str(terminal["host"]["url"])
+        if host is None and host_url in ("emulated", EMU_HOST_URL):
+            transport = host_transport or ("emu" if host_url == EMU_HOST_URL else "tcp")
+            if transport == "emu":
+                from emulator.acquirer.peer import AcquirerPeer
+
+                peer = AcquirerPeer()
+                emulators.acquirer = peer.acquirer
+                url = attach_peer("acquirer", peer)
+                closers.append(partial(detach_peer, url))
+            elif transport == "tcp":
+                simulator = devices.family(devices.HOST_LINK).emulator_class()()
+                simulator.start()
+                emulators.host = emulators.acquirer = simulator
+                closers.append(simulator.stop)
+                url = simulator.url
+            else:
+                raise ValueError(f"host_transport is 'tcp' or 'emu', not {transport!r}")
+            link = AcquirerDriver(url, connect_timeout=float(terminal["host"]["connect_timeout_s"]))
             link.connect()
             host = link
     except BaseException:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Self
 
-from drivers.acquirer.driver import AcquirerDriver
 from firmware_profiles import ProfileError, load_profile
 from terminal import devices
 from terminal.checkout.flow import Sale, SaleFlow
@@ -124,14 +123,6 @@ class Till:
         if self.flow.housekeeping():
             self.runtime.run_until(lambda: self.flow.state is CheckoutState.IDLE, io_wait=self.boot_io_wait)
 
-    @property
-    def printer(self) -> Any:
-        return self.devices.get("printer")
-
-    @property
-    def card_reader(self) -> Any:
-        return self.devices.get("card_reader")
-
     def _print_owed_receipts(self) -> None:
         """Row 4 of the fault matrix: a sale approved just before a restart gets its receipts,
         marked REPRINT / 重打印 (part may have printed), and the audit trail says why."""
@@ -139,9 +130,14 @@ class Till:
             self.audit.record(operation="reprint", actor="terminal", approver=None, txn_id=record.txn_id,
                               reason=f"{copy} copy owed after a restart", result="granted", at=self.clock.wall())
             self.flow.spool.approved = True
-            problems = self.flow.spool.print_one(record, PrintJob(copy=Copy(copy), reprint=True))
-            if problems:
-                log.warning("owed %s copy of %s not printed: %s", copy, record.txn_id, problems)
+            # The copy prints through the runtime like any job (its end is journalled by the flow);
+            # boot waits for it, so the owed copies go out one after the other before any sale.
+            end = self.flow.spool.start_copy(record, PrintJob(copy=Copy(copy), reprint=True), what="owed copy")
+            if end is not None:
+                self.flow.print_job_over(end)
+            elif not self.runtime.run_until(lambda: not self.flow.spool.busy, io_wait=self.boot_io_wait):
+                log.warning("owed %s copy of %s: not finished at boot", copy, record.txn_id)
+                return
 
     # -- use ---------------------------------------------------------------------------------
     def sale(self, amount_minor: int, *, io_wait: float = 10.0) -> Sale:
@@ -233,11 +229,12 @@ def build_till(
                 raise ConfigError("host url 'emulated' needs the emulated world (`till demo`, sim.wiring); "
                                   "a real till names tcp://HOST:PORT")
             try:
-                link = AcquirerDriver(url, connect_timeout=float(terminal["host"]["connect_timeout_s"]))
+                link = devices.family(devices.HOST_LINK).driver_class()(
+                    url, connect_timeout=float(terminal["host"]["connect_timeout_s"]))
             except ValueError as exc:
                 raise ConfigError(str(exc)) from exc
             if (fault := link.connect()) is not None:  # the flow connects again when a sale needs the host
-                log.warning("acquirer not reachable at start-up: %s", fault.detail)
+                log.warning("host not reachable at start-up: %s", fault.detail)
             host = link
         if journal is None:
             limits = terminal["limits"]

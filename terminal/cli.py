@@ -44,7 +44,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     render.add_argument("--profile", help="device profile (default: the emulated-counter terminal's)")
     render.add_argument("--png", type=Path, help="write the picture here (OUT-1.png, OUT-2.png... for several)")
 
-    host = sub.add_parser("host", help="serve the ISO 8583 acquirer simulator on TCP")
+    host = sub.add_parser("host", help="serve the ISO 8583 host simulator on TCP")
     host.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to serve on (port 0 picks one)")
 
     scenario = sub.add_parser("scenario", help="scripted, replayable sessions (see docs/scenarios.md)")

@@ -26,9 +26,10 @@ from typing import Any
 
 from terminal.errors import ConfigError
 
-__all__ = ["ENTRY_POINT_GROUP", "DeviceFamily", "families", "family", "load_device_profile", "resolve"]
+__all__ = ["ENTRY_POINT_GROUP", "HOST_LINK", "DeviceFamily", "families", "family", "load_device_profile", "resolve"]
 
 ENTRY_POINT_GROUP = "opentill.devices"
+HOST_LINK = "acquirer"  # the row that drives the terminal profile's `[host]` link (not a `[devices]` slot)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +63,6 @@ class DeviceFamily:
         return _load(self.emulator, self.name)
 
 
-
 _BUILTIN = (
     DeviceFamily(
         name="printer", family="printer", description="ESC/POS receipt printer",
@@ -84,7 +84,12 @@ _BUILTIN = (
     ),
 )
 
+_BUILTIN_NAMES = frozenset(row.name for row in _BUILTIN)
 _cache: dict[str, DeviceFamily] | None = None
+
+
+def _key(name: str) -> str:
+    return name.replace("-", "_")
 
 
 def families() -> dict[str, DeviceFamily]:
@@ -93,18 +98,27 @@ def families() -> dict[str, DeviceFamily]:
     global _cache
     if _cache is None:
         rows = {row.name: row for row in _BUILTIN}
+        taken = {_key(name): name for name in rows}  # "card-reader" is "card_reader": one name
         for row in _entry_point_rows():
-            if row.name in rows:
-                raise ConfigError(f"device plugin {row.name!r} clashes with a built-in device family")
+            if (other := taken.get(_key(row.name))) is not None:
+                whose = "a built-in device family" if other in _BUILTIN_NAMES else "another device plugin"
+                raise ConfigError(f"device plugin {row.name!r} clashes with {whose} ({other!r})")
+            taken[_key(row.name)] = row.name
             rows[row.name] = row
         _cache = rows
     return dict(_cache)
 
 
 def family(name: str) -> DeviceFamily:
-    """The row called `name` ("card-reader" and "card_reader" are the same name)."""
+    """The row called `name` ("card-reader" and "card_reader" are the same name).
+
+    A built-in name is found without reading the installed packages' entry points (that scan
+    costs ~35 ms of every start): a till pays for plugins only when its profile names one."""
+    builtin = next((r for r in _BUILTIN if _key(r.name) == _key(name)), None)
+    if builtin is not None and _cache is None:
+        return builtin
     rows = families()
-    row = rows.get(name.replace("-", "_")) or rows.get(name)
+    row = rows.get(name) or next((r for n, r in rows.items() if _key(n) == _key(name)), None)
     if row is None:
         known = ", ".join(sorted(r.url_kind for r in rows.values()))
         raise ConfigError(f"unknown device family {name!r} (known: {known})")

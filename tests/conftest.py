@@ -4,28 +4,107 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from drivers.transport import open_ports
 from emulator.link import active_links
+from terminal import devices
 from terminal.clock import FakeClock
+from terminal.errors import ConfigError
+
+__all__ = ["HilTarget", "hil_targets"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HilTarget:
+    """One `--hil FAMILY=URL[,profile=NAME]`: a real device of a registered family, and its profile."""
+
+    family: str  # registry row name ("card_reader"), whatever spelling was typed
+    url: str
+    profile: str | None = None
+
+
+_HIL = pytest.StashKey[dict[str, HilTarget]]()
+_HIL_USAGE = "--hil FAMILY=URL[,profile=NAME]"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--hil-port", default=None, help="serial device of a real device for contract tests")
-    parser.addoption("--hil-profile", default=None, help="firmware profile of the device on --hil-port")
+    parser.addoption(
+        "--hil", action="append", default=[], metavar="FAMILY=URL[,profile=NAME]",
+        help="a real device for the contract suites, e.g. --hil printer=/dev/ttyUSB0,profile=epson-tm-t20iii "
+             "--hil card-reader=socket://10.0.0.5:9100 (repeatable, one per family; families come from "
+             "terminal.devices)",
+    )
+
+
+def _parse_hil(value: str) -> HilTarget:
+    name, sep, rest = value.partition("=")
+    if not sep or not name.strip() or not rest:
+        raise pytest.UsageError(f"{_HIL_USAGE}: cannot read {value!r}")
+    try:
+        row = devices.family(name.strip())
+    except ConfigError as exc:
+        raise pytest.UsageError(f"--hil {value}: {exc}") from exc
+    url, *options = rest.split(",")
+    profile: str | None = None
+    for option in options:
+        key, sep, setting = option.partition("=")
+        if key.strip() != "profile" or not sep or not setting.strip():
+            raise pytest.UsageError(f"--hil {value}: unknown option {option!r} (only profile=NAME)")
+        profile = setting.strip()
+    if not url.strip():
+        raise pytest.UsageError(f"--hil {value}: no URL for the {row.url_kind} (like /dev/ttyUSB0)")
+    if profile is not None:
+        try:
+            devices.load_device_profile(row, profile)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"--hil {value}: {exc}") from exc
+    return HilTarget(family=row.name, url=url.strip(), profile=profile)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    targets: dict[str, HilTarget] = {}
+    for value in config.getoption("--hil"):
+        target = _parse_hil(value)
+        if target.family in targets:
+            raise pytest.UsageError(f"--hil: {target.family} given twice (one device per family)")
+        targets[target.family] = target
+    config.stash[_HIL] = targets
+
+
+def hil_targets(config: pytest.Config) -> Mapping[str, HilTarget]:
+    """The real devices given with --hil, by registry row name."""
+    return config.stash.get(_HIL, {})
+
+
+def _wanted(marker: pytest.Mark) -> set[str]:
+    """`@pytest.mark.hardware("printer")` wants a printer; a bare `hardware` wants any device."""
+    wanted = set()
+    for name in marker.args:
+        try:
+            wanted.add(devices.family(str(name)).name)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"@pytest.mark.hardware: {exc}") from exc
+    return wanted
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--hil-port"):
-        return
-    skip = pytest.mark.skip(reason="needs --hil-port with a real device")
+    given = set(hil_targets(config))
     for item in items:
-        if "hardware" in item.keywords:
-            item.add_marker(skip)
+        for marker in item.iter_markers("hardware"):
+            wanted = _wanted(marker)
+            missing = sorted(wanted - given)
+            if missing:
+                how = " ".join(f"--hil {devices.family(m).url_kind}=URL" for m in missing)
+                item.add_marker(pytest.mark.skip(reason=f"needs a real device: {how}"))
+                break
+            if not wanted and not given:
+                item.add_marker(pytest.mark.skip(reason=f"needs a real device: {_HIL_USAGE}"))
+                break
 
 
 @pytest.fixture(autouse=True)

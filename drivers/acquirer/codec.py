@@ -12,7 +12,8 @@ Errors never quote field contents: a message may hold a PAN or track 2.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 import iso8583
 
@@ -43,10 +44,13 @@ def _may_send(sender: Role, mti: str) -> bool:
 
 
 class AcquirerCodec:
-    """One connection's framing state. After a FrameError the stream cannot be resynchronised
-    (the next length header is unknown): the buffer is dropped and the caller must close."""
+    """One connection's framing state (the drivers/codec.py shape). After a FrameError the stream
+    cannot be resynchronised (the next length header is unknown): the buffer is dropped and the
+    caller must close."""
 
-    def __init__(self, role: Role) -> None:
+    def __init__(self, role: Role, settings: Mapping[str, Any] | None = None) -> None:
+        # The drivers/codec.py shape; the framing has no settings (HEADER_SIZE and MAX_MESSAGE are
+        # the link's definition), so `settings` is accepted and not read.
         self.role = role
         self._buffer = bytearray()
         self._broken = False
@@ -135,3 +139,7 @@ class AcquirerCodec:
             else:
                 raise RemoteProtocolError(_bad_content(key))
         return HostMessage(mti=mti, fields=fields)
+
+    def data_to_send(self) -> bytes:
+        """Nothing: the length-prefixed stream has no acknowledgements of its own."""
+        return b""

@@ -1,4 +1,5 @@
-"""The acquirer link driver (ISO 8583 over TCP, `tcp://HOST:PORT`). It moves bytes; it decides no timeouts.
+"""The acquirer link driver (ISO 8583 over TCP, `tcp://HOST:PORT`, or an in-process `emu://` peer).
+It moves bytes; it decides no timeouts.
 
 The acquirer is a device family like the others: the runtime polls it, and every failure of
 the link — refused connect, reset, the host closing, bytes that are not our protocol — closes
@@ -6,6 +7,11 @@ the socket and is reported as a `DeviceFault(device="acquirer")`, returned by `c
 `send()` or delivered by `poll()`. Whether a fault means a reversal is the checkout's decision,
 since an unanswered request is an unknown outcome. Time is the runtime's: it sends a request,
 then selects on `fileno()` with its other devices until its Clock says the host timed out.
+
+`emu://acquirer?instance=...` (or any `emu://` URL drivers.transport resolves) is a synchronous
+in-process peer speaking the same framing (drivers/transport.py `Peer`): `send()` hands it the
+frame, and its answer is there at the next `poll()`. Such a link has no descriptor (`fileno()`
+is None, as for an emu:// printer), so the runtime never selects on it: it polls it again at once.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from drivers.acquirer.codec import AcquirerCodec
 from drivers.acquirer.events import HostMessage
 from drivers.errors import DriverError, ProtocolError
 from drivers.events import DeviceFault, FaultKind, Role
+from drivers.transport import Peer, resolve_peer
 
 __all__ = ["AcquirerDriver", "HostLinkError", "parse_host_url"]
 
@@ -30,6 +37,8 @@ class HostLinkError(DriverError, ConnectionError):
 
 def parse_host_url(url: str) -> tuple[str, int]:
     """`tcp://HOST:PORT` -> (HOST, PORT); ValueError for anything else."""
+    if url.startswith("emu://") and len(url) > len("emu://"):
+        return url, 0  # an in-process peer: the "address" is its URL
     host, _, port = url.removeprefix("tcp://").rpartition(":")
     if not url.startswith("tcp://") or not host or not port.isdigit() or not 0 < int(port) <= 65535:
         raise ValueError(f"host url {url!r} is not tcp://HOST:PORT")
@@ -44,6 +53,10 @@ class AcquirerDriver:
         self.address = parse_host_url(url)
         self.connect_timeout = connect_timeout
         self._sock: socket.socket | None = None
+        self._emu = url.startswith("emu://")
+        self._peer: Peer | None = None
+        self._owns_peer = False
+        self._peer_rx = bytearray()  # drained from the peer by wait_readable(), not decoded yet
         self._codec = AcquirerCodec(Role.HOST)
         # A failure found while messages were still being decoded: reported on the next poll,
         # so the messages that arrived before it are not lost.
@@ -52,10 +65,10 @@ class AcquirerDriver:
 
     @property
     def connected(self) -> bool:
-        return self._sock is not None
+        return self._sock is not None or self._peer is not None
 
     def _where(self) -> str:
-        return f"{self.address[0]}:{self.address[1]}"
+        return self.url if self._emu else f"{self.address[0]}:{self.address[1]}"
 
     # -- lifecycle --------------------------------------------------------------------------
     def open(self) -> None:
@@ -64,6 +77,8 @@ class AcquirerDriver:
         self.connect()
 
     def connect(self) -> DeviceFault | None:
+        if self._emu:
+            return self._connect_peer()
         if self._sock is not None:
             return None
         try:
@@ -77,11 +92,26 @@ class AcquirerDriver:
         self._deferred = None
         return None
 
+    def _connect_peer(self) -> DeviceFault | None:
+        if self._peer is not None:
+            return None
+        try:
+            self._peer, self._owns_peer = resolve_peer(self.url)
+        except OSError as exc:  # PortError: nothing attached or registered under that URL
+            return self._fault(f"cannot connect to acquirer {self._where()}: {exc}")
+        self._codec = AcquirerCodec(Role.HOST)
+        self._peer_rx.clear()
+        self._deferred = None
+        return None
+
     def close(self) -> None:
         self._outstanding = 0
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
+        peer, self._peer = self._peer, None
+        if peer is not None and self._owns_peer:
+            peer.close()
 
     def __enter__(self) -> AcquirerDriver:
         self.connect()
@@ -106,8 +136,13 @@ class AcquirerDriver:
     def send(self, msg: HostMessage) -> DeviceFault | None:
         """Queue one message on the socket, connecting first if need be. The codec raises
         LocalProtocolError for a message we may not send (our bug); the network is a fault."""
-        if self._sock is None and (fault := self.connect()) is not None:
+        if not self.connected and (fault := self.connect()) is not None:
             return fault
+        if self._peer is not None:
+            frame = self._codec.send(msg)
+            self._outstanding += 1
+            self._peer.receive(frame)  # the peer answers at once; poll() reads it
+            return None
         sock = self._require()
         frame = self._codec.send(msg)
         try:
@@ -136,21 +171,15 @@ class AcquirerDriver:
         if self._deferred is not None:
             error, self._deferred = self._deferred, None
             raise error
-        sock = self._sock
-        if sock is None:
-            return []
         closed = False
-        for _ in range(_MAX_READS):
-            try:
-                chunk = sock.recv(_RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                raise self._fail(f"receive failed: {exc}") from exc
-            if not chunk:
-                closed = True
-                break
-            self._codec.receive_data(chunk)
+        if self._peer is not None:
+            self._peer_rx += self._peer.transmit()
+            self._codec.receive_data(bytes(self._peer_rx))
+            self._peer_rx.clear()
+        elif self._sock is None:
+            return []
+        else:
+            closed = self._read_socket(self._sock)
         messages: list[HostMessage] = []
         failure: HostLinkError | None = None
         try:
@@ -168,6 +197,20 @@ class AcquirerDriver:
             self._deferred = failure
         return messages
 
+    def _read_socket(self, sock: socket.socket) -> bool:
+        """Feed what the socket has to the codec; True when the host closed the connection."""
+        for _ in range(_MAX_READS):
+            try:
+                chunk = sock.recv(_RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError as exc:
+                raise self._fail(f"receive failed: {exc}") from exc
+            if not chunk:
+                return True
+            self._codec.receive_data(chunk)
+        return False
+
     def receive_now(self) -> list[HostMessage]:
         """Like poll(), but a failure raises HostLinkError (for tools and tests that drive the
         link by hand)."""
@@ -181,9 +224,13 @@ class AcquirerDriver:
         return None if self._sock is None else self._sock.fileno()
 
     def wait_readable(self, timeout: float) -> bool:
-        """Block at most `timeout` seconds until the socket has bytes (or EOF) to read."""
+        """Block at most `timeout` seconds until the socket has bytes (or EOF) to read. An
+        in-process peer never blocks: it has bytes now or will not have them by waiting."""
         if self._deferred is not None:
             return True  # poll() has a failure to report
+        if self._peer is not None:
+            self._peer_rx += self._peer.transmit()  # kept for the next poll()
+            return bool(self._peer_rx)
         sock = self._require()
         readable, _, _ = select.select([sock], [], [], max(timeout, 0.0))
         return bool(readable)

@@ -8,7 +8,7 @@ NAK, resends, EOT) accumulates in `data_to_send()`. Timers are the caller's: it 
 timeout with `ack_timed_out()` and a silent line in the middle of a frame with `line_idle()`.
 
 The application layer (payload = command byte + data) is in messages.py; the events it
-carries are in events.py. `CardReaderCodec(role=...)` joins both layers and is what drivers and
+carries are in events.py. `CardReaderCodec(role, profile)` joins both layers and is what drivers and
 emulators use.
 """
 
@@ -294,7 +294,9 @@ class Link:
 
 
 class CardReaderCodec:
-    """The whole protocol for one end: `role=Role.HOST` (driver) or `Role.DEVICE` (emulator).
+    """The whole protocol for one end (the drivers/codec.py shape): `Role.HOST` (driver) or
+    `Role.DEVICE` (emulator), and the card reader profile, whose `[link]` table sets the framing
+    (None: LinkSettings' defaults).
 
     `send(message)` returns the frame to write; `receive_data()` + `next_event()` yield link
     events and decoded messages; after each next_event() call write `data_to_send()` (the ACK
@@ -302,9 +304,14 @@ class CardReaderCodec:
     then fails to decode: the link delivered it intact, resending would not help.
     """
 
-    def __init__(self, *, role: Role, link: LinkSettings | None = None) -> None:
+    def __init__(self, role: Role, settings: Mapping[str, Any] | None = None) -> None:
         self.role = role
-        self.link = Link(link)
+        self.link = Link(LinkSettings.from_profile(settings or {}))
+
+    @property
+    def settings(self) -> LinkSettings:
+        """The link settings read from the profile."""
+        return self.link.settings
 
     @property
     def stats(self) -> LinkStats:

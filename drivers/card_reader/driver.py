@@ -68,7 +68,7 @@ class CardReaderDriver(Driver):
     def open(self) -> None:
         super().open()
         if self._codec is None:
-            self._codec = CardReaderCodec(role=Role.HOST, link=self.link_settings)
+            self._codec = CardReaderCodec(Role.HOST, self.profile)
             self._synchronous = self.fileno() is None
             self._last_rx = time.monotonic()
 

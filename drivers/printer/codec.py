@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Mapping
+from typing import Any
 
 from drivers.errors import FrameError, LocalProtocolError
 from drivers.events import Role
@@ -30,7 +32,7 @@ from drivers.printer.decoders import decode_command
 from drivers.printer.encoders import encode_command, encode_reply
 from drivers.printer.tables import MAX_PAYLOAD
 
-__all__ = ["MAX_PAYLOAD", "XOFF", "XON", "PrinterCodec"]
+__all__ = ["MAX_PAYLOAD", "XOFF", "XON", "PrinterCodec", "power_on_chinese"]
 
 XON, XOFF = 0x11, 0x13
 _TEXT = re.compile(rb"[\t\n\r\x20-\xff]+")
@@ -41,15 +43,22 @@ _TEXT_CONTROLS = frozenset(b"\t\n\r")
 Event = ev.PrinterCommand | ev.PrinterReply
 
 
-class PrinterCodec:
-    """One printer link. `chinese_mode` is the power-on state (profile text.chinese_mode_at_power_on):
-    the device role needs it to frame GB18030 text, the host role to refuse split characters."""
+def power_on_chinese(settings: Mapping[str, Any] | None) -> bool:
+    """The profile's `text.chinese_mode_at_power_on` (False without a profile)."""
+    return bool((settings or {}).get("text", {}).get("chinese_mode_at_power_on", False))
 
-    def __init__(self, role: Role, *, chinese_mode: bool = False) -> None:
+
+class PrinterCodec:
+    """One printer link (the drivers/codec.py shape). From `settings` (the printer profile) it reads
+    text.chinese_mode_at_power_on: the device role needs it to frame GB18030 text, the host role to
+    refuse split characters. `chinese_mode` is the current mode; a driver may set it (it encodes a
+    job on a scratch codec, then carries the mode over)."""
+
+    def __init__(self, role: Role, settings: Mapping[str, Any] | None = None) -> None:
         self.role = role
         self._device = role is Role.DEVICE
-        self._power_on_chinese = chinese_mode
-        self.chinese_mode = chinese_mode  # follows FS & / FS . / ESC @ in both roles
+        self._power_on_chinese = power_on_chinese(settings)
+        self.chinese_mode = self._power_on_chinese  # follows FS & / FS . / ESC @ in both roles
         self._buffer = bytearray()
         self._pos = 0  # device role: bytes of _buffer already decoded (dropped lazily, in one go)
         self._asked: deque[int] = deque()  # host role: DLE EOT kinds awaiting their byte
@@ -97,6 +106,10 @@ class PrinterCodec:
             self.chinese_mode = event.on
         elif type(event) is ev.Initialize:
             self.chinese_mode = self._power_on_chinese
+
+    def data_to_send(self) -> bytes:
+        """Nothing: ESC/POS has no link layer, the codec never owes the peer a byte of its own."""
+        return b""
 
     # -- inbound ----------------------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:

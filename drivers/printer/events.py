@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 
+from drivers.events import DeviceEvent
 from drivers.printer.status import (
     ASB_FIXED,
     FIXED,
@@ -26,7 +27,8 @@ __all__ = [
     "ASB_FIXED", "FIXED", "Align", "AutoStatus", "CancelUserCharacter", "ChineseMode", "CoverOpen", "Cut",
     "CutterError", "DefineUserCharacters", "FeedDots", "FeedLines", "FlowControl", "Initialize", "PaperNearEnd",
     "PaperOut", "Pdf417Configure", "Pdf417Print", "Pdf417Store", "PrintBarcode", "PrintColumnImage",
-    "PrintGraphics", "PrintRasterImage", "PrintText", "PrinterCommand", "PrinterOffline", "PrinterReady",
+    "PrintGraphics", "PrintJobDone",
+    "PrintJobStopped", "PrintRasterImage", "PrintText", "PrinterCommand", "PrinterOffline", "PrinterReady",
     "PrinterReply", "PrinterStatus", "PulseDrawer", "QrPrint", "QrSelectModel", "QrSetErrorCorrection",
     "QrSetModuleSize", "QrStore", "RecoverFromError", "RequestStatus", "ReverseFeed", "SelectCodePage",
     "SelectFont", "SelectInternationalCharset", "SelectPaperStopSensors", "SelectPeripheral",
@@ -332,3 +334,20 @@ class AutoStatus(PrinterReply):
 
 class FlowControl(PrinterReply):
     paused: bool  # XOFF (13) = True, XON (11) = False
+
+
+# -- what a print job came to (PrinterDriver.start_job, then poll()) ---------------------------------
+class PrintJobDone(DeviceEvent):
+    """The whole job reached the printer and the status after it allows printing; `conditions`
+    are warnings seen on the way (PaperNearEnd)."""
+
+    bytes_sent: int
+    conditions: tuple[DeviceEvent, ...] = ()
+
+
+class PrintJobStopped(DeviceEvent):
+    """The job stopped: a condition that stops printing (PaperOut, CoverOpen, PrinterOffline...)
+    or a DeviceFault. `bytes_sent` > 0 means part of it may be on paper."""
+
+    bytes_sent: int
+    conditions: tuple[DeviceEvent, ...]

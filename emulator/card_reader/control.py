@@ -15,7 +15,9 @@ cardholder and to break the line:
     status | display | cards | help
 
 Every reply is one line starting `ok:` or `error:`; nothing here raises, whatever the input. A
-reply never repeats a PIN (nor any word after the command: a typo may hold one).
+reply never repeats a PIN (nor any word after the command: a typo may hold one). `status` and
+`help` are every emulator's (emulator/control.py BASE_COMMANDS); `fault` lines are the
+emulator's `set_fault`.
 
 Thread safety: the emulator is not locked here. On a served link call it through the link, e.g.
 `link.control(lambda peer: apply(peer, line))` (emulator/control.py, which runs every family's table).
@@ -27,6 +29,7 @@ from collections.abc import Callable
 
 from emulator.card_reader.cards import load_catalogue
 from emulator.card_reader.emulator import CardReaderEmulator
+from emulator.control import BASE_COMMANDS
 
 __all__ = ["COMMANDS"]
 
@@ -83,18 +86,17 @@ def _fault(emulator: CardReaderEmulator, args: list[str]) -> str:
     kind = args[0] if args else ""
     if kind == "corrupt" and len(args) == 2:
         count = _count(args, 1)
-        assert count is not None
-        emulator.corrupt_frames(count)
+        emulator.set_fault(kind, frames=count)
         return f"ok: the next {count} frame(s) from the reader will have a bad LRC"
     if kind == "nak-storm" and len(args) <= 2:
         frames = _count(args, 1)
-        emulator.nak_storm(frames)
+        emulator.set_fault(kind, frames=frames)
         return f"ok: NAKing {'every frame until clear' if frames is None else f'the next {frames} frame(s)'}"
     if kind == "silent" and len(args) == 1:
-        emulator.go_silent()
+        emulator.set_fault(kind)
         return "ok: the reader answers nothing until clear"
     if kind == "disconnect" and len(args) == 1:
-        emulator.disconnect()
+        emulator.set_fault(kind)
         return "ok: the reader is disconnected until clear"
     return "error: usage: fault corrupt N | fault nak-storm [N] | fault silent | fault disconnect"
 
@@ -102,10 +104,6 @@ def _fault(emulator: CardReaderEmulator, args: list[str]) -> str:
 def _clear(emulator: CardReaderEmulator, args: list[str]) -> str:
     emulator.clear_faults()
     return "ok: faults cleared"
-
-
-def _status(emulator: CardReaderEmulator, args: list[str]) -> str:
-    return f"ok: {emulator.status()}"
 
 
 def _display(emulator: CardReaderEmulator, args: list[str]) -> str:
@@ -116,10 +114,6 @@ def _cards(emulator: CardReaderEmulator, args: list[str]) -> str:
     return "ok: " + ", ".join(f"{c.name} ({'/'.join(c.entry_modes)})" for c in load_catalogue().values())
 
 
-def _help(emulator: CardReaderEmulator, args: list[str]) -> str:
-    return "ok: commands: " + ", ".join(COMMANDS)
-
-
 COMMANDS: dict[str, Handler] = {
     "present": _present,
     "remove": _remove,
@@ -128,8 +122,7 @@ COMMANDS: dict[str, Handler] = {
     "tick": _advance,
     "fault": _fault,
     "clear": _clear,
-    "status": _status,
     "display": _display,
     "cards": _cards,
-    "help": _help,
+    **BASE_COMMANDS,
 }

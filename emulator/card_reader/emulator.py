@@ -1,16 +1,18 @@
 """Card reader / PIN pad emulator: the device side of drivers/card_reader, as a transport Peer.
 
-It speaks the real bytes through `CardReaderCodec(role=Role.DEVICE)`: it ACKs good frames, NAKs
+It speaks the real bytes through `CardReaderCodec(Role.DEVICE, profile)`: it ACKs good frames, NAKs
 bad ones, resends its own frames on NAK (and, as time passes, on a missing ACK) and gives up with
 EOT like the device would. Test cards come from emulator/card_reader/cards.toml: `present("approved")` puts
 one in front of the reader, and the next (or pending) StartRead is answered from it. Chip and tap
 reads carry a real ARQC (emulator/emv.py); the second GENERATE AC checks the issuer's ARPC.
 
-Time: the emulator has no clock. `advance(seconds)` (alias `tick`) moves its virtual time: slow
-cards answer, StartRead/RequestPin time out, unACKed frames are resent. Tests call it; a served
-link (emulator/link.py) calls `tick` with the real time that passed.
-Faults: `corrupt_frames(n)` flips the LRC of our next n frames, `nak_storm(frames)` NAKs the
-host's frames, `go_silent()` answers nothing, `disconnect()` cuts the line (see its docstring).
+Time: the emulator has no clock. `advance(seconds)` moves its virtual time: slow cards answer,
+StartRead/RequestPin time out, unACKed frames are resent. Tests call it; a served link
+(emulator/link.py) calls it with the real time that passed. The shape is emulator/base.py's.
+Faults, by name through `set_fault(name, ...)` or by their own methods: "corrupt" /
+`corrupt_frames(n)` flips the LRC of our next n frames, "nak-storm" / `nak_storm(frames)` NAKs
+the host's frames, "silent" / `go_silent()` answers nothing, "disconnect" / `disconnect()` cuts
+the line (see its docstring).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from drivers.card_reader.codec import ETX, STX, CardReaderCodec, LinkSettings, LinkStats
+from drivers.card_reader.codec import ETX, STX, CardReaderCodec, LinkStats
 from drivers.card_reader.events import (
     CancelRead,
     CardRead,
@@ -45,19 +47,22 @@ from drivers.card_reader.events import (
 from drivers.errors import FrameError
 from drivers.events import Role
 from drivers.sensitive import Secret
+from emulator.base import Emulator
 from emulator.card_reader import emv
 from emulator.card_reader.cards import TestCard, get_card, load_catalogue
 
-__all__ = ["CONTACTLESS_TAGS", "ICC_TAGS", "CardReaderEmulator"]
+__all__ = ["CONTACTLESS_TAGS", "FAULTS", "ICC_TAGS", "CardReaderEmulator"]
 
 ICC_TAGS, CONTACTLESS_TAGS = emv.ICC_TAGS, emv.CONTACTLESS_TAGS
 _NAK = b"\x15"
+FAULTS = ("corrupt", "nak-storm", "silent", "disconnect")
 
 
-class CardReaderEmulator:
+class CardReaderEmulator(Emulator):
     """A PIN pad on the other end of the wire (drivers.transport.Peer)."""
 
     CONTROL = "emulator.card_reader.control"  # its control vocabulary (emulator/control.py)
+    FAULTS = FAULTS
     follows_till_clock = True  # a slow card answers after its delay on the till's clock
 
     def __init__(
@@ -68,8 +73,8 @@ class CardReaderEmulator:
         auto_pin: bool = True,
     ) -> None:
         self.profile = profile
-        self.link = LinkSettings.from_profile(profile)
-        self._codec = CardReaderCodec(role=Role.DEVICE, link=self.link)
+        self._codec = CardReaderCodec(Role.DEVICE, profile)
+        self.link = self._codec.settings
         self._today = today
         # True: a PIN request with nothing typed is answered at once with the card's typed_pin.
         self.auto_pin = auto_pin
@@ -99,7 +104,6 @@ class CardReaderEmulator:
         self.unplugged: str | None = None  # "soft": the line is dead; "hard": the port is gone
         self.display = ""  # what ShowMessage last put on the screen
         self.commands: list[CardReaderCommand] = []  # every command received, for tests
-        self.closed = False
 
     @property
     def stats(self) -> LinkStats:
@@ -140,9 +144,6 @@ class CardReaderEmulator:
         self._check_line()
         out, self._out = bytes(self._out), bytearray()
         return b"" if self.silent or self.unplugged else out
-
-    def close(self) -> None:
-        self.closed = True
 
     # -- what a tester does ----------------------------------------------------------------
     def present(self, card: str, mode: str | None = None) -> None:
@@ -201,9 +202,25 @@ class CardReaderEmulator:
             self._emit(PinTimeout())
         self._flush()
 
-    tick = advance  # emulator/link.py calls peer.tick(elapsed) on a served line: real time
-
     # -- faults ----------------------------------------------------------------------------
+    def set_fault(self, name: str, /, *, frames: int | None = None, hard: bool = False) -> None:
+        """One of FAULTS: "corrupt" the next `frames` frames (default 1), a "nak-storm" of `frames`
+        (default: until clear_faults), "silent", or "disconnect" (`hard`: the port vanishes)."""
+        if name not in FAULTS:
+            raise ValueError(f"unknown card reader fault {name!r} (known: {', '.join(FAULTS)})")
+        if frames is not None and name not in ("corrupt", "nak-storm"):
+            raise ValueError(f"only corrupt and nak-storm count frames, not {name}")
+        if hard and name != "disconnect":
+            raise ValueError(f"only disconnect can be hard, not {name}")
+        if name == "corrupt":
+            self.corrupt_frames(1 if frames is None else frames)
+        elif name == "nak-storm":
+            self.nak_storm(frames)
+        elif name == "silent":
+            self.go_silent()
+        else:
+            self.disconnect(hard=hard)
+
     def corrupt_frames(self, count: int) -> None:
         """Flip the LRC of the next `count` frames we send (resends count too)."""
         if count < 1:

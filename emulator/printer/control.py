@@ -4,17 +4,18 @@
     fault near-end | fault cover-open | fault offline | fault overheat | fault disconnect
     fault cutter [next-cut]                           the autocutter jams now, or at the next cut
     clear                                             every fault ends (fresh roll, cover shut...)
-    tick SECONDS | advance SECONDS                    let emulated time pass (a hot head cools)
+    advance SECONDS | tick SECONDS                    let emulated time pass (a hot head cools)
     status | pages | help
 
-Run through `emulator.control.apply`, which turns any error into one `error:` line.
+Run through `emulator.control.apply`, which turns any error into one `error:` line; `status`
+and `help` are every emulator's (emulator/control.py BASE_COMMANDS).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from emulator.control import Handler
+from emulator.control import BASE_COMMANDS, Handler
 from emulator.printer.faults import FAULTS
 
 __all__ = ["COMMANDS"]
@@ -43,48 +44,38 @@ def _fault(printer: Any, args: list[str]) -> str:
     if rest:
         return usage
     printer.set_fault(name)
-    return f"ok: {name}; {printer.describe()}"
+    return f"ok: {name}; {printer.status()}"
 
 
 def _clear(printer: Any, args: list[str]) -> str:
     if args:
         return "error: usage: clear"
     printer.clear_faults()
-    return f"ok: faults cleared; {printer.describe()}"
+    return f"ok: faults cleared; {printer.status()}"
 
 
-def _tick(printer: Any, args: list[str]) -> str:
+def _advance(printer: Any, args: list[str]) -> str:
     try:
         seconds = float(args[0]) if len(args) == 1 else -1.0
     except ValueError:
         seconds = -1.0
     if not 0 <= seconds <= 86_400:
-        return "error: usage: tick SECONDS (0-86400)"
-    printer.tick(seconds)
-    return f"ok: {seconds:g} s passed; {printer.describe()}"
-
-
-def _status(printer: Any, args: list[str]) -> str:
-    buffer = f"buffer={printer.backlog}/{printer.capacity}" + (" paused" if printer.paused else "")
-    return f"ok: {printer.describe()} {buffer} pages={len(printer.pages)}"
+        return "error: usage: advance SECONDS (0-86400)"
+    printer.advance(seconds)
+    return f"ok: {seconds:g} s passed; {printer.status()}"
 
 
 def _pages(printer: Any, args: list[str]) -> str:
     return f"ok: {len(printer.pages)} page(s) cut, {len(printer.unknown_commands)} unknown command(s)"
 
 
-def _help(printer: Any, args: list[str]) -> str:
-    return "ok: commands: " + ", ".join(COMMANDS)
-
-
 COMMANDS: dict[str, Handler] = {
     "fault": _fault,
     "clear": _clear,
-    "tick": _tick,
-    "advance": _tick,
-    "status": _status,
+    "advance": _advance,
+    "tick": _advance,  # the word operators and scripts already type
     "pages": _pages,
-    "help": _help,
+    **BASE_COMMANDS,
 }
 
 

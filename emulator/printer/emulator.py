@@ -11,13 +11,14 @@ Bytes go through two stages, as in a real printer (docs/printer-emulator.md has 
 2. Printing. Commands are decoded and printed in order (emulator/printer_paper.py): pages, one per
    cut, that render to text and to a 1-bit PNG. Content is processed at once; *time* only decides
    how fast the buffer drains. Without a clock (emu://) the printer is infinitely fast; once
-   `tick(seconds)` is called (a Link calls it with real elapsed time) the buffer drains at the
+   `advance(seconds)` is called (a Link calls it with real elapsed time) the buffer drains at the
    profile's print speed, `printing.speed_mm_s`, by the paper each command moves.
 
 While the printer cannot print (paper out, cover open, cutter error, head hot, offline), real-time
 status keeps working; the rest is held in the buffer and printed on recovery (`quirks.paper_out_data
 = "hold"`, Epson) or thrown away while modes still change ("discard", many cheap printers).
-Faults come from emulator/printer_faults.py; emulator/control.py drives them from text lines.
+Faults come from emulator/printer/faults.py; emulator/printer/control.py drives them from text lines.
+The shape (receive, transmit, advance, status, set_fault...) is emulator/base.py's.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from drivers.events import Role
 from drivers.printer import events as ev
 from drivers.printer.codec import XOFF, XON, PrinterCodec
 from drivers.record import Record
-from emulator.printer.faults import Faults, PaperState
+from emulator.base import Emulator
+from emulator.printer.faults import FAULTS, Faults, PaperState
 from emulator.printer.paper import PRINTING, Paper, split_lines
 from emulator.printer.render import RenderedPage
 
@@ -43,11 +45,12 @@ def _ignore(cmd: ev.PrinterCommand) -> None:
     pass
 
 
-class PrinterEmulator(Faults):
-    """One emulated printer of a firmware profile; `faults` (names of printer_faults.FAULTS) are set
+class PrinterEmulator(Faults, Emulator):
+    """One emulated printer of a firmware profile; `faults` (names of faults.FAULTS) are set
     before the first byte, as if the printer had been switched on that way."""
 
     CONTROL = "emulator.printer.control"  # its control vocabulary (emulator/control.py)
+    FAULTS = FAULTS
     follows_till_clock = False  # in process, paper moves at once; served, it follows the line
 
     def __init__(self, profile: Mapping[str, Any], *, faults: Iterable[str] = ()) -> None:
@@ -61,8 +64,8 @@ class PrinterEmulator(Faults):
         self.auto_status_back = bool(features.get("auto_status_back", True))
         self.realtime_anywhere = bool(status.get("realtime_in_image_data", True))
         self.hold_when_stopped = profile.get("quirks", {}).get("paper_out_data", "hold") == "hold"
-        chinese = bool(text.get("chinese_mode_at_power_on", False))
-        self._codec = PrinterCodec(Role.DEVICE, chinese_mode=chinese)
+        self._codec = PrinterCodec(Role.DEVICE, profile)
+        chinese = self._codec.chinese_mode
         self.paper_stage = Paper(dots=self.dots, dpi=self.dpi, columns=self.columns,
                                  code_page=int(text.get("code_page", 0)), chinese=chinese,
                                  native_qr=self.native_qr, pdf417=bool(features.get("pdf417", True)))
@@ -89,7 +92,6 @@ class PrinterEmulator(Faults):
         self.unknown_commands: list[bytes] = []
         self.drawer_pulses = 0
         self.bytes_received = 0
-        self.closed = False
         self._asb_mask = 0
         super().__init__(recovery_s=float(status.get("overheat_recovery_s", 5.0)))
         # While printing cannot stop, each command type goes straight to its handler.
@@ -134,13 +136,7 @@ class PrinterEmulator(Faults):
         self._outbox.clear()
         return b"" if self.disconnected else out
 
-    def close(self) -> None:
-        self.closed = True
-
     def advance(self, seconds: float) -> None:
-        self.tick(seconds)
-
-    def tick(self, seconds: float) -> None:
         """Let `seconds` pass: the head prints (the buffer drains), a hot head cools down.
         The first call gives the printer a clock; until then it prints infinitely fast."""
         if not self.clocked:
@@ -150,6 +146,11 @@ class PrinterEmulator(Faults):
         self._printed_dots = min(self._printed_dots + seconds * self._dots_per_s, float(self.paper_stage.fed))
         self._release()
         self._flow()
+
+    def status(self) -> str:
+        """One line for an operator: sensors, pending faults, the receive buffer, pages cut."""
+        paused = " paused" if self.paused else ""
+        return f"{self.describe()} buffer={self.backlog}/{self.capacity}{paused} pages={len(self.pages)}"
 
     # -- pages ---------------------------------------------------------------------------------------
     @property
@@ -270,7 +271,7 @@ class PrinterEmulator(Faults):
         return found
 
     def _answer_status(self, kind: int) -> None:
-        self._outbox += self._codec.send(ev.StatusReply(kind=kind, value=self.status().status_byte(kind)))
+        self._outbox += self._codec.send(ev.StatusReply(kind=kind, value=self.sensors().status_byte(kind)))
 
     def _recover(self, *, clear: bool) -> None:
         """DLE ENQ: recoverable errors (the autocutter) clear; with 2, the buffers are emptied first."""
@@ -343,7 +344,7 @@ class PrinterEmulator(Faults):
             self._push_asb()  # enabling ASB sends the current status once
 
     def _push_asb(self) -> None:
-        self._outbox += self._codec.send(ev.AutoStatus(data=self.status().asb_bytes()))
+        self._outbox += self._codec.send(ev.AutoStatus(data=self.sensors().asb_bytes()))
 
 
 class RenderResult(Record):

@@ -7,7 +7,7 @@ the host enabled with GS a pushes an ASB at once. Faults:
 - paper near end / paper out: now, after N more bytes received, or after N more lines printed;
 - cover open; cutter error (now, or at the next cut; DLE ENQ 1|2 recovers it);
 - head overheat: an auto-recoverable error that clears itself after `status.overheat_recovery_s`
-  of emulated time. The emulator has no clock of its own: time passes through `tick(seconds)`,
+  of emulated time. The emulator has no clock of its own: time passes through `advance(seconds)`,
   which a Link calls with real elapsed time (over emu:// a test calls it);
 - offline (switched offline by its owner); disconnect: the printer neither hears nor answers —
   over a pty or a socket the wire goes silent.
@@ -59,7 +59,8 @@ class Faults:
         self._printable = True
 
     # -- status --------------------------------------------------------------------------------------
-    def status(self) -> ev.PrinterStatus:
+    def sensors(self) -> ev.PrinterStatus:
+        """What the status bytes (DLE EOT, ASB) report now."""
         return self._status
 
     def _compute(self) -> ev.PrinterStatus:
@@ -114,7 +115,7 @@ class Faults:
         self._change(drawer_high=high)
 
     def set_overheat(self, on: bool = True) -> None:
-        """A hot head: stops printing, recovers by itself after `recovery_s` of tick()."""
+        """A hot head: stops printing, recovers by itself after `recovery_s` of advance()."""
         self._cool_left = self.recovery_s if on else 0.0
         self._change(overheated=on)
 
@@ -163,7 +164,8 @@ class Faults:
         self._change(paper="ok", cover_open=False, cutter_error=False, overheated=False, offline=False)
 
     def describe(self) -> str:
-        """One line for an operator: sensors and pending faults."""
+        """Sensors and pending faults: the start of the emulator's status() line (a subclass
+        extends it, as tests/plugin_example's ACME printer does)."""
         s = self._status
         parts = [
             "online" if s.online else "offline", f"paper={self.paper}",

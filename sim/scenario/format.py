@@ -32,7 +32,7 @@ __all__ = [
     "parse_scenario",
 ]
 
-ACTIONS = ("sale", "card", "host", "printer", "advance", "power", "operator", "expect")
+ACTIONS = ("sale", "card", "host", "printer", "device", "advance", "power", "operator", "expect")
 HOST_WORDS = ("silent", "normal", "answer-late", "release-late", "drop-connection", "drop-on-next-request",
               "out-of-balance-once", "unreachable", "reachable")
 HOST_TABLES = ("drop_responses", "answer_late", "decline_next", "drop_on_next_request")
@@ -330,6 +330,23 @@ class _StepParser:
         if isinstance(v, dict) and set(v) == {"paper_out_at"} and v["paper_out_at"] in COPIES:
             return {"do": "paper-out-at", "copy": v["paper_out_at"]}
         raise _Bad(f"want one of {', '.join(PRINTER_WORDS)} or {{paper_out_at = \"merchant\"|\"cardholder\"}}")
+
+    def _device(self, v: Any) -> dict[str, Any]:
+        """`device = {family = "card-reader", control = "fault nak-storm"}`: one control line to the
+        emulator of any registered family (the registry is the vocabulary)."""
+        from terminal import devices
+        from terminal.errors import ConfigError
+
+        _table(v, required={"family", "control"}, allowed={"family", "control"})
+        if not isinstance(v["family"], str) or not isinstance(v["control"], str) or not v["control"].strip():
+            raise _Bad("device wants family = NAME and control = LINE, both strings")
+        try:
+            row = devices.family(v["family"])
+        except ConfigError as exc:
+            raise _Bad(str(exc)) from None
+        if row.emulator is None:
+            raise _Bad(f"device family {row.url_kind!r} has no emulator to control")
+        return {"slot": row.family, "control": v["control"].strip()}
 
     def _advance(self, v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= MAX_ADVANCE_S:

@@ -6,14 +6,15 @@ of the whole session. A power loss closes the EmulatedTill's handles and nothing
 no goodbye to the host — and boots a new EmulatedTill on the same var dir, as a real terminal reboots
 from its journal. The printer keeps what it printed and its roll; its buffer dies with the power.
 
-Nothing here sleeps. The only thread is the simulator's: after each burst of work the rig waits
-for the simulator to have read and answered what the terminal sent (`_host_barrier`), so an
-answer is never "late" because a machine was busy, and a run replays exactly.
+Nothing here sleeps. The only thread is the simulator's. The host barrier and the power cycle
+are the emulated world's own (sim/harness.py, shared with the stateful test): after each burst of
+work the rig waits until the simulator has read every request the terminal sent and the terminal
+has read every answer the simulator wrote, so an answer is never "late" because a machine was
+busy, and a run replays exactly.
 """
 
 from __future__ import annotations
 
-import select
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +23,8 @@ from typing import Any, TypeVar
 
 from drivers.acquirer.driver import AcquirerDriver
 from drivers.transport import attach_peer, detach_peer, resolve_peer
+from sim.harness import CountingHost, Harness, NotQuiet
 from sim.scenario.format import Scenario, ScenarioError
-from sim.services import serve_acquirer
 from sim.wiring import EmulatedTill, build_emulated_till, register_emulator_factories
 from terminal.app import load_terminal_profile
 from terminal.checkout.flow import Sale
@@ -34,7 +35,6 @@ __all__ = ["PowerCut", "PrinterSocket", "Refused", "Rig", "Stuck"]
 
 T = TypeVar("T")
 MAX_STEPS = 10_000  # runtime steps before the rig calls a run stuck (a flow that never settles)
-GRACE_S = 0.05  # real seconds to look once more for an answer the host owes after the barrier
 TITLES = {"merchant": b"MERCHANT COPY", "cardholder": b"CARDHOLDER COPY"}
 
 
@@ -107,7 +107,6 @@ class Rig:
         self.scenario = scenario
         self.var_dir = var_dir
         self.clock = FakeClock()  # a new one at every boot: the monotonic clock restarts with the CPU
-        self.till: EmulatedTill | None = None
         self.printers: list[Any] = []  # one emulator per boot; paper printed before stays printed
         self.shown: list[str] = []  # every line the terminal displayed
         self.cut_at: str | None = None  # an armed power loss at a checkout state
@@ -122,10 +121,16 @@ class Rig:
         self._dead = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             self._dead.bind(("127.0.0.1", 0))
-            self.host = serve_acquirer("127.0.0.1:0", now=lambda: self.clock.wall())
+            self.host = CountingHost(host="127.0.0.1", port=0, now=lambda: self.clock.wall())
+            self.host.start()
         except BaseException:
             self._dead.close()
             raise
+        self.harness = Harness(self.host, self._build, step=self._step, drain_steps=MAX_STEPS)
+
+    @property
+    def till(self) -> EmulatedTill | None:
+        return self.harness.till
 
     # -- power ------------------------------------------------------------------------------------
     def boot(self) -> EmulatedTill:
@@ -144,22 +149,31 @@ class Rig:
         if old is not None:
             self._socket.paper_out_at, self._socket.cut_at = old.paper_out_at, old.cut_at
         self._printer_url = attach_peer("printer", self._socket)
-        overrides = {**self.scenario.overrides, "host.url": self._host_url(), "devices": terminal_devices}
         self.clock = FakeClock(start=self.clock.wall())
         try:
-            self.till = build_emulated_till(profile=self.scenario.profile, clock=self.clock, var_dir=self.var_dir,
-                                   overrides=overrides, device_urls={"printer": self._printer_url},
-                                   display=self.shown.append)
+            return self.harness.boot()
         except (TerminalError, ValueError, TypeError, KeyError) as exc:
             self._unplug_printer()
             raise ScenarioError(f"the terminal cannot start with this scenario: {exc}") from exc
-        return self.till
+
+    def _build(self, harness: Harness) -> EmulatedTill:
+        """The terminal as the scenario configures it, on the harness's counting host link."""
+        assert self._printer_url is not None, "the printer is plugged in before the terminal boots"
+        overrides = {**self.scenario.overrides, "host.url": self._host_url(), "devices": self._devices()}
+        terminal = load_terminal_profile(self.scenario.profile, overrides)
+        link = harness.link(str(terminal["host"]["url"]), connect_timeout=float(terminal["host"]["connect_timeout_s"]))
+        link.connect()  # as build_till does; the flow connects again when a sale needs the host
+        try:
+            return build_emulated_till(profile=self.scenario.profile, clock=self.clock, var_dir=self.var_dir,
+                                       overrides=overrides, device_urls={"printer": self._printer_url},
+                                       display=self.shown.append, host=link)
+        except BaseException:
+            link.close()
+            raise
 
     def power_off(self) -> None:
         """Drop the terminal: its handles close (journal, ports, socket); nothing else runs."""
-        till, self.till = self.till, None
-        if till is not None:
-            till.close()
+        self.harness.power_off()
         self._unplug_printer()
 
     def power_cycle(self, where: str) -> None:
@@ -219,19 +233,10 @@ class Rig:
 
     def run(self) -> None:
         """Let the terminal do everything it can before time passes or someone acts."""
-        for _ in range(MAX_STEPS):
-            till = self.till
-            if till is None:
-                return
-            if self._step(till):
-                continue
-            self._host_barrier()
-            if self._step(till):
-                continue
-            if till.host.expecting() and self._host_readable(till) and self._step(till):
-                continue
-            return
-        raise Stuck(f"the terminal did not settle within {MAX_STEPS} steps")
+        try:
+            self.harness.settle()
+        except NotQuiet as exc:
+            raise Stuck(str(exc)) from exc
 
     def advance(self, seconds: float) -> None:
         """Move virtual time on, stopping at every deadline on the way so each one fires at its
@@ -264,20 +269,6 @@ class Rig:
         if self.cut_at is not None and till.flow.state.name == self.cut_at:
             where, self.cut_at = self.cut_at, None
             raise PowerCut(where)
-
-    def _host_barrier(self) -> None:
-        # Each call is a round trip through the simulator's loop: the first lets it accept a new
-        # connection, the second read and answer what arrived on it. Loopback delivers a send
-        # before the call returns, so afterwards every answer the host gives is in our socket.
-        for _ in range(2):
-            _ = self.host.connection_count
-
-    def _host_readable(self, till: EmulatedTill) -> bool:
-        fd = till.host.fileno()
-        if fd is None:
-            return False
-        readable, _, _ = select.select([fd], [], [], GRACE_S)
-        return bool(readable)
 
     # -- the network between terminal and host -------------------------------------------------------
     def set_reachable(self, reachable: bool) -> None:

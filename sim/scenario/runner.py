@@ -216,6 +216,20 @@ class ScenarioRunner:
         rig.run()
         return {**facts, **self._last_sale_facts()}
 
+    def _do_device(self, arg: dict[str, Any]) -> dict[str, Any] | Refused | None:
+        from emulator.control import apply
+
+        def control(till: EmulatedTill) -> str:
+            peer = till.emulators.devices.get(arg["slot"])
+            if peer is None:
+                return f"error: {arg['slot']} is not emulated in this terminal"
+            return apply(peer, arg["control"])
+
+        reply = self.ctx.rig.act(control)
+        if isinstance(reply, Refused) or reply is None:
+            return reply
+        return {"reply": reply, **self._last_sale_facts()}
+
     def _do_printer(self, arg: dict[str, Any]) -> dict[str, Any]:
         rig = self.ctx.rig
         printer, do = rig.printer(), arg["do"]

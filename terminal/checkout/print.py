@@ -1,5 +1,10 @@
 """PRINTING and PRINTER_PAUSED: the receipts of a decided sale, one whole copy at a time, and
-what the operator may do while the printer is stopped (fix it, give up on the copies, reprint)."""
+what the operator may do while the printer is stopped (fix it, give up on the copies, reprint).
+
+PRINTING hands one copy to the printer and returns: the machine keeps handling host messages,
+card events and deadlines while it prints. The copy's end (PrintJobDone / PrintJobStopped,
+ROUTES) starts the next copy, pauses, or finishes. The same job end closes a reprint, a copy
+owed after a restart and the settlement slip, whichever state it arrives in."""
 
 from __future__ import annotations
 
@@ -7,12 +12,13 @@ from functools import cached_property
 from typing import Any
 
 from drivers.events import DeviceFault
-from drivers.printer.events import PrinterReady
+from drivers.printer.events import PrinterReady, PrintJobDone, PrintJobStopped
 from terminal.checkout.base import FlowBase, log
 from terminal.checkout.table import LIMITS, CheckoutState
 from terminal.errors import InputError
+from terminal.journal import TxnRecord
 from terminal.receipts.layout import Copy
-from terminal.receipts.spool import Printer, PrintJob, Spool
+from terminal.receipts.spool import Finished, Printer, PrintJob, Spool
 from terminal.security.access import Approval
 
 __all__ = ["PrintSteps"]
@@ -21,6 +27,9 @@ S = CheckoutState
 
 
 class PrintSteps(FlowBase):
+    _print_record: TxnRecord
+    _last_side: Finished | None = None  # the end of the last job that was not a sale's copy
+
     @property
     def printer(self) -> Printer:
         printer: Printer = self.devices["printer"]
@@ -53,16 +62,51 @@ class PrintSteps(FlowBase):
         if event.transition.source != S.PRINTER_PAUSED.name:
             approved = sale.outcome == "APPROVED"  # not record.state: the card may have refused
             self.spool.load([Copy.MERCHANT, Copy.CARDHOLDER] if approved else [Copy.CARDHOLDER], approved=approved)
+        self._print_record = record
         self._show("printing")
-        printed, stopped_by = self.spool.run(record)
-        sale.printed += printed
-        for copy in printed:
-            if copy.warnings:
-                self._show("printer_warning", ", ".join(copy.warnings))
-        if stopped_by:
-            self.pause_printing(reason=stopped_by)
-        else:
+        self._print_next()
+
+    def _print_next(self) -> None:
+        """PRINTING: send the next copy, or finish when none is left. While another job is still
+        at the printer (a reprint, a slip) its end comes first and calls this again."""
+        if self.spool.busy:
+            return
+        if not self.spool.pending:
             self.finish()
+            return
+        if (end := self.spool.start_next(self._print_record)) is not None:
+            self.print_job_over(end)
+
+    def print_job_over(self, end: PrintJobDone | PrintJobStopped) -> None:
+        """The job at the printer ended (any state): journal it, then go on with what it was for."""
+        done = self.spool.finished(end)
+        if done is None:
+            log.warning("print job end with no job at the printer: %s", end)
+            return
+        if done.what == "sale" and self.state is S.PRINTING:
+            self._sale_copy_over(done)
+            return
+        if done.stopped_by or done.problems:
+            log.warning("%s: printer said %s", done.what, done.stopped_by or done.problems)
+            self._show("printer_warning", done.stopped_by or ", ".join(type(p).__name__ for p in done.problems))
+        self._last_side = done
+        self.side_job_over(done)
+        if self.state is S.PRINTING:
+            self._print_next()  # the sale's copies were waiting for the printer
+
+    def side_job_over(self, done: Finished) -> None:
+        """A job that is not one of the sale's copies ended (settle.py adds the slip's end)."""
+
+    def _sale_copy_over(self, done: Finished) -> None:
+        sale = self._sale()
+        if done.printed is not None:
+            sale.printed.append(done.printed)
+            if done.printed.warnings:
+                self._show("printer_warning", ", ".join(done.printed.warnings))
+        if done.stopped_by:
+            self.pause_printing(reason=done.stopped_by)
+        else:
+            self._print_next()
 
     def on_enter_PRINTER_PAUSED(self, event: Any) -> None:
         # The sale stays decided; the operator fixes the printer and printing resumes by itself
@@ -94,14 +138,28 @@ class PrintSteps(FlowBase):
 
     def reprint_last(self, copy: Copy = Copy.CARDHOLDER, *, approval: Approval) -> list[str]:
         """Supervisor: print the last decided transaction's copy again, marked REPRINT / 重打印.
-        Read from the journal, so it works after a restart too. Returns the printer's problems."""
+        Read from the journal, so it works after a restart too. Returns the problems known at once
+        (the port failed); otherwise the copy prints while the machine goes on, and what the
+        printer says at the end is journalled and shown."""
         self._require(approval, "reprint")
         if self.state not in (S.IDLE, S.SETTLE_REQUIRED):
             raise InputError(f"reprint only when idle (now {self.state.name})")
         record = self.journal.last_decided()
         if record is None:
             raise InputError("there is no receipt to reprint")
+        if self.spool.busy:
+            raise InputError("the printer is still printing; reprint when it is done")
         # A host approval the card then refused was reversed: its slip says declined.
         self.spool.approved = record.state in ("APPROVED", "OFFLINE")
-        events = self.spool.print_one(record, PrintJob(copy=copy, reprint=True))
-        return [type(e).__name__ for e in events]
+        self._last_side = None
+        end = self.spool.start_copy(record, PrintJob(copy=copy, reprint=True))
+        if end is not None:  # could not even start
+            self.print_job_over(end)
+        else:
+            # What the printer said at once (all of it, in process) is handled now; poll() never
+            # blocks, and on a real line the rest arrives through the runtime.
+            handle = getattr(self, "handle")  # noqa: B009 - the composed flow's router
+            for event in self.printer.poll():
+                handle(event)
+        done = self._last_side
+        return [type(e).__name__ for e in done.problems] if done is not None else []

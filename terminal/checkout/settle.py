@@ -12,11 +12,13 @@ from terminal.checkout.table import CheckoutState
 from terminal.errors import InputError
 from terminal.host.settlement import Archive, SettlementDesk, SettlementResult
 from terminal.receipts.layout import settlement_slip, to_commands
+from terminal.receipts.spool import Finished
 from terminal.security.access import Approval
 
 __all__ = ["SettleSteps"]
 
 S = CheckoutState
+_SLIP = "settlement slip"
 
 
 class SettleSteps(PrintSteps):
@@ -70,10 +72,26 @@ class SettleSteps(PrintSteps):
         self._disarm()
         self.last_settlement = result
         self._show("settled" if result.balanced else "settle_failed", result.detail)
-        if result.balanced:
+        if result.balanced and not self.spool.busy:
+            # The slip prints while SETTLING: its end (side_job_over) ends the settlement, so a
+            # sale never finds the printer busy with it.
             slip = settlement_slip(result, terminal=self.terminal, when=self.clock.wall().strftime("%Y-%m-%d %H:%M:%S"))
-            problems = self.printer.print_job(to_commands(slip, self.printer_profile))
-            if problems:
-                self.journal.record_incident("settlement_slip_not_printed", txn_id=None, at=self.clock.wall(),
-                                             detail=", ".join(type(p).__name__ for p in problems))
+            end = self.spool.start_commands(to_commands(slip, self.printer_profile), what=_SLIP)
+            if end is not None:
+                self.print_job_over(end)
+            return
+        if result.balanced:
+            self._slip_not_printed("the printer was busy")
         self.end_settlement()
+
+    def side_job_over(self, done: Finished) -> None:
+        super().side_job_over(done)
+        if done.what != _SLIP:
+            return
+        if done.stopped_by or done.problems:
+            self._slip_not_printed(", ".join(type(p).__name__ for p in done.problems) or str(done.stopped_by))
+        if self.state is S.SETTLING:
+            self.end_settlement()
+
+    def _slip_not_printed(self, detail: str) -> None:
+        self.journal.record_incident("settlement_slip_not_printed", txn_id=None, at=self.clock.wall(), detail=detail)

@@ -31,7 +31,7 @@ from drivers.card_reader.events import (
     ReadFailed,
 )
 from drivers.events import DeviceFault
-from drivers.printer.events import PrinterReady
+from drivers.printer.events import PrinterReady, PrintJobDone, PrintJobStopped
 from terminal.runtime import SourceFailed
 
 __all__ = [
@@ -153,6 +153,8 @@ ROUTES: tuple[Route, ...] = (
     Route(CardRemoved, None, "card_event"),
     Route(DeviceFault, None, "device_fault"),  # then by device family: FAULTS
     Route(PrinterReady, _in(S.PRINTER_PAUSED), "printer_ready"),
+    Route(PrintJobDone, None, "print_job_over"),  # a copy, a reprint or the settlement slip
+    Route(PrintJobStopped, None, "print_job_over"),
     Route(HostMessage, _in(S.OUTCOME_UNKNOWN), "reversal_message"),
     Route(HostMessage, _in(S.SETTLING), "settlement_message"),
     Route(HostMessage, _in(S.FORWARDING), "advice_message"),

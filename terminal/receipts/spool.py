@@ -5,6 +5,10 @@ offline, a pulled cable) the job stays at the head of the spool. If any of its b
 reached the printer, part of it may be on paper already, so it is printed again *whole* and
 marked REPRINT / 重打印; a job refused before a byte was sent goes out unmarked. Nothing is
 ever printed twice without the marker, and every attempt is journalled.
+
+Printing never blocks the machine: `start_*` hands a job to the printer and returns; the job's
+end (PrintJobDone / PrintJobStopped) comes back through the runtime and `finished()` applies
+the rules above to it. One job is at the printer at a time (`busy`).
 """
 
 from __future__ import annotations
@@ -14,19 +18,25 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from drivers.events import DeviceEvent, DeviceFault
-from drivers.printer.events import PaperNearEnd, PrinterCommand, PrinterReady, PrinterStatus
+from drivers.printer.events import (
+    PaperNearEnd,
+    PrinterCommand,
+    PrinterReady,
+    PrinterStatus,
+    PrintJobDone,
+    PrintJobStopped,
+)
 from terminal.clock import Clock
 from terminal.journal import Journal, TxnRecord
 from terminal.receipts.layout import Copy, build_receipt, to_commands
 
-__all__ = ["PrintJob", "PrintedCopy", "Printer", "Spool"]
+__all__ = ["Finished", "PrintJob", "PrintedCopy", "Printer", "Spool"]
 
 
 class Printer(Protocol):
-    last_job_bytes: int
-
-    def print_job(self, commands: Sequence[PrinterCommand]) -> list[DeviceEvent]: ...
+    def start_job(self, commands: Sequence[PrinterCommand]) -> DeviceFault | None: ...
     def status(self) -> PrinterStatus | DeviceFault: ...
+    def poll(self) -> list[DeviceEvent]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +53,24 @@ class PrintedCopy:
     warnings: tuple[str, ...]
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Active:
+    what: str  # "sale" (the head of `pending`), "copy" (a one-off reprint) or a slip's name
+    record: TxnRecord | None = None
+    job: PrintJob | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finished:
+    """What a job at the printer came to."""
+
+    what: str
+    printed: PrintedCopy | None  # a receipt copy that printed
+    stopped_by: str | None  # why the printer stopped it (None: it printed)
+    problems: tuple[DeviceEvent, ...]  # everything the printer reported, warnings included
+
+
+JobEnd = PrintJobDone | PrintJobStopped
 _NOT_BLOCKING = (PaperNearEnd, PrinterReady)
 
 
@@ -59,38 +87,66 @@ class Spool:
         self.terminal, self.printer_profile = terminal, printer_profile
         self.pending: list[PrintJob] = []
         self.approved = True  # what the slips say: approval, or a decline
+        self.active: _Active | None = None
+
+    @property
+    def busy(self) -> bool:
+        """A job is at the printer and its end has not come back yet."""
+        return self.active is not None
 
     def load(self, copies: Sequence[Copy], *, approved: bool) -> None:
         self.pending = [PrintJob(copy=c) for c in copies]
         self.approved = approved
 
-    def run(self, record: TxnRecord) -> tuple[list[PrintedCopy], str | None]:
-        """Print pending jobs in order. Returns what printed and, if the printer stopped, why."""
-        printed: list[PrintedCopy] = []
-        while self.pending:
-            job = self.pending[0]
-            events = self.print_one(record, job)
-            blocking = [e for e in events if not isinstance(e, _NOT_BLOCKING)]
-            if blocking:
-                if self.printer.last_job_bytes:  # part of it may be on paper: reprint it whole, marked
-                    self.pending[0] = PrintJob(copy=job.copy, reprint=True)
-                return printed, _names(blocking)
-            self.pending.pop(0)
-            warnings = tuple(type(e).__name__ for e in events)
-            printed.append(PrintedCopy(copy=job.copy, reprint=job.reprint, bytes_sent=self.printer.last_job_bytes,
-                                       warnings=warnings))
-        return printed, None
+    def start_next(self, record: TxnRecord) -> JobEnd | None:
+        """Send the head of `pending`. Returns the job's end when it could not even start."""
+        return self.start_copy(record, self.pending[0], what="sale")
 
-    def print_one(self, record: TxnRecord, job: PrintJob) -> list[DeviceEvent]:
+    def start_copy(self, record: TxnRecord, job: PrintJob, *, what: str = "copy") -> JobEnd | None:
+        """Send one receipt copy (a reprint, a copy owed after a restart)."""
         when = self.clock.wall().strftime("%Y-%m-%d %H:%M:%S")
         receipt = build_receipt(record, copy=job.copy, terminal=self.terminal, when=when, reprint=job.reprint,
                                 approved=self.approved)
-        events = self.printer.print_job(to_commands(receipt, self.printer_profile))
+        return self._start(_Active(what=what, record=record, job=job), to_commands(receipt, self.printer_profile))
+
+    def start_commands(self, commands: Sequence[PrinterCommand], *, what: str) -> JobEnd | None:
+        """Send a job that is not a receipt copy (the settlement slip): not journalled as a print."""
+        return self._start(_Active(what=what), commands)
+
+    def _start(self, active: _Active, commands: Sequence[PrinterCommand]) -> JobEnd | None:
+        assert self.active is None, "one job at the printer at a time"
+        self.active = active
+        fault = self.printer.start_job(commands)
+        return None if fault is None else PrintJobStopped(bytes_sent=0, conditions=(fault,))
+
+    def finished(self, end: JobEnd) -> Finished | None:
+        """Apply the spool's rules to the end of the job at the printer (None: no job was)."""
+        active, self.active = self.active, None
+        if active is None:
+            return None
+        events = list(end.conditions)
+        blocking = [e for e in events if not isinstance(e, _NOT_BLOCKING)]
+        if isinstance(end, PrintJobStopped) and not blocking:
+            blocking = events or [PrintJobStopped(bytes_sent=end.bytes_sent, conditions=())]
+        stopped_by = _names(blocking) if blocking else None
+        job, record = active.job, active.record
+        if job is None or record is None:
+            return Finished(what=active.what, printed=None, stopped_by=stopped_by, problems=tuple(events))
         self.journal.record_print(
             txn_id=record.txn_id, copy=job.copy.value, reprint=job.reprint,
             outcome=_names(events) or "ok", at=self.clock.wall(),
         )
-        return events
+        printed = None
+        if active.what == "sale" and self.pending and self.pending[0] == job:
+            if blocking:
+                if end.bytes_sent:  # part of it may be on paper: reprint it whole, marked
+                    self.pending[0] = PrintJob(copy=job.copy, reprint=True)
+            else:
+                self.pending.pop(0)
+        if not blocking:
+            printed = PrintedCopy(copy=job.copy, reprint=job.reprint, bytes_sent=end.bytes_sent,
+                                  warnings=tuple(type(e).__name__ for e in events))
+        return Finished(what=active.what, printed=printed, stopped_by=stopped_by, problems=tuple(events))
 
     def ready(self) -> bool:
         status = self.printer.status()

@@ -1,6 +1,10 @@
-"""The card reader contract, on every transport: emu://, a pty, socket:// and (with --hil-port) a
-real PIN pad. Tests that need a card presented or a fault injected use the emulator's control and
-skip on hardware, where a person or a jig would have to do it."""
+"""The card reader contract, on every transport: emu://, a pty, socket://, a `till emulate` process
+and (with --hil card-reader=URL) a real PIN pad.
+
+The peer is touched only through the wire (CardReaderDriver) and control lines (`present`, `fault`,
+`advance`, `clear`, `status`, `display`); on real hardware a control line skips the test, where a
+person or a jig would have to present the card. What a test card holds (its PAN, keys, PIN) comes
+from the card catalogue, as a real test card's data sheet would."""
 
 from __future__ import annotations
 
@@ -22,21 +26,20 @@ from drivers.card_reader.events import (
 from drivers.emv import tlv
 from emulator.card_reader import emv
 from emulator.card_reader.cards import get_card
-from emulator.card_reader.emulator import CardReaderEmulator
-from firmware_profiles import load_profile
-from tests.contract.conftest import Control, Serve, wait_for_events
+from tests.contract.conftest import Control, Rig, Serve, wait_for_events
 
+FAMILY = "card_reader"
 ALL = frozenset(EntryMode)
 
 
-def _profile(request: pytest.FixtureRequest, default: str = "generic-pinpad") -> dict[str, Any]:
-    return load_profile("card_reader", request.config.getoption("--hil-profile") or default)
+def open_driver(rig: Rig, profile: dict[str, Any] | None = None) -> CardReaderDriver:
+    return CardReaderDriver(rig.url, profile or rig.profile, timeout=5)
 
 
-def _needs(control: Control | None) -> Control:
-    if control is None:
-        pytest.skip("needs the emulator's control (present a card, inject a fault)")
-    return control
+def status_of(control: Control) -> dict[str, str]:
+    """`status` -> "ok: card=none ... resends=2" as {"card": "none", ..., "resends": "2"}."""
+    words = control.send("status").removeprefix("ok:").split()
+    return dict(w.split("=", 1) for w in words if "=" in w)
 
 
 def collect(driver: CardReaderDriver, kind: type[DeviceEvent], timeout: float = 5.0) -> list[DeviceEvent]:
@@ -58,30 +61,25 @@ def first(events: list[DeviceEvent], kind: type[DeviceEvent]) -> Any:
 
 
 @pytest.mark.parametrize("profile_name", ["generic-pinpad", "cn-mispos-binary"])
-def test_reader_identifies_itself(serve: Serve, request: pytest.FixtureRequest, profile_name: str) -> None:
-    profile = _profile(request, profile_name)
-    url, _ = serve("card_reader", CardReaderEmulator(profile))
-    with CardReaderDriver(url, profile, timeout=5) as reader:
+def test_reader_identifies_itself(contract: Serve, profile_name: str) -> None:
+    with open_driver(contract(profile_name)) as reader:
         info = reader.device_info()
     assert isinstance(info, DeviceInfo) and info.model and info.firmware
 
 
-def test_a_read_can_be_cancelled(serve: Serve, request: pytest.FixtureRequest) -> None:
-    profile = _profile(request)
-    url, _ = serve("card_reader", CardReaderEmulator(profile))
-    with CardReaderDriver(url, profile, timeout=5) as reader:
+def test_a_read_can_be_cancelled(contract: Serve) -> None:
+    with open_driver(contract()) as reader:
         assert reader.start_read(amount_minor=100, currency="156", modes=ALL, timeout_s=60) is None
         assert reader.cancel() is None
         assert ReadCancelled() in collect(reader, ReadCancelled)
 
 
 @pytest.mark.parametrize("profile_name", ["generic-pinpad", "cn-mispos-binary"])
-def test_chip_read_then_second_generate_ac(serve: Serve, request: pytest.FixtureRequest, profile_name: str) -> None:
-    profile = _profile(request, profile_name)
-    url, control = serve("card_reader", CardReaderEmulator(profile))
-    _needs(control)(lambda peer: peer.present("approved", "chip"))
+def test_chip_read_then_second_generate_ac(contract: Serve, profile_name: str) -> None:
+    rig = contract(profile_name)
+    rig.control.send("present approved chip")
     card = get_card("approved")
-    with CardReaderDriver(url, profile, timeout=5) as reader:
+    with open_driver(rig) as reader:
         assert reader.start_read(amount_minor=12500, currency="156", modes=ALL, timeout_s=60) is None
         read = first(collect(reader, CardRead), CardRead)
         assert read.entry_mode is EntryMode.CHIP and read.icc_data is not None
@@ -93,12 +91,11 @@ def test_chip_read_then_second_generate_ac(serve: Serve, request: pytest.Fixture
     assert done.approved
 
 
-def test_pin_entry_returns_an_encrypted_block(serve: Serve, request: pytest.FixtureRequest) -> None:
-    profile = _profile(request)
-    url, control = serve("card_reader", CardReaderEmulator(profile))
-    _needs(control)(lambda peer: peer.present("pin-required", "swipe"))
+def test_pin_entry_returns_an_encrypted_block(contract: Serve) -> None:
+    rig = contract()
+    rig.control.send("present pin-required swipe")
     card = get_card("pin-required")
-    with CardReaderDriver(url, profile, timeout=5) as reader:
+    with open_driver(rig) as reader:
         assert reader.start_read(amount_minor=500, currency="156", modes=ALL, timeout_s=60) is None
         assert first(collect(reader, CardRead), CardRead).entry_mode is EntryMode.SWIPE
         assert reader.request_pin(amount_minor=500, currency="156", timeout_s=30) is None
@@ -106,55 +103,49 @@ def test_pin_entry_returns_an_encrypted_block(serve: Serve, request: pytest.Fixt
     assert emv.verify_pin_block(entered.pin_block.reveal(), card.pan, card.pin)
 
 
-def test_slow_card_answers_after_the_emulator_clock_moves(serve: Serve, request: pytest.FixtureRequest) -> None:
-    profile = _profile(request)
-    url, control = serve("card_reader", CardReaderEmulator(profile))
-    act = _needs(control)
-    act(lambda peer: peer.present("slow-card"))
-    with CardReaderDriver(url, profile, timeout=5) as reader:
+def test_slow_card_answers_after_the_emulator_clock_moves(contract: Serve) -> None:
+    rig = contract()
+    rig.control.send("present slow-card")
+    slow = get_card("slow-card")
+    with open_driver(rig) as reader:
         assert reader.start_read(amount_minor=500, currency="156", modes=ALL, timeout_s=60) is None
         assert not [e for e in reader.poll() if isinstance(e, CardRead)]
-        act(lambda peer: peer.advance(get_card("slow-card").delay_s))
-        assert first(collect(reader, CardRead), CardRead).pan_last4 == get_card("slow-card").pan[-4:]
+        rig.control.send(f"advance {slow.delay_s:g}")
+        assert first(collect(reader, CardRead), CardRead).pan_last4 == slow.pan[-4:]
 
 
-def test_a_corrupted_frame_is_naked_and_resent(serve: Serve, request: pytest.FixtureRequest) -> None:
-    profile = _profile(request)
-    url, control = serve("card_reader", CardReaderEmulator(profile))
-    act = _needs(control)
-    act(lambda peer: (peer.corrupt_frames(2), peer.present("approved")))
-    with CardReaderDriver(url, profile, timeout=5) as reader:
+def test_a_corrupted_frame_is_naked_and_resent(contract: Serve) -> None:
+    rig = contract()
+    rig.control.send("fault corrupt 2")
+    rig.control.send("present approved")
+    with open_driver(rig) as reader:
         assert reader.start_read(amount_minor=500, currency="156", modes=ALL, timeout_s=60) is None
         events = collect(reader, CardRead)
-        assert first(events, CardRead).pan_last4 == "0010"
+        assert first(events, CardRead).pan_last4 == get_card("approved").pan[-4:]
         faults = [e for e in events if isinstance(e, DeviceFault)]
         assert faults and all(f.kind is FaultKind.PROTOCOL and not f.blocking for f in faults)
         assert reader.link_stats.naks_sent == 2
-    assert act(lambda peer: peer.stats.resends) == 2
+    assert status_of(rig.control)["resends"] == "2"
 
 
-def test_a_nak_storm_fails_the_command_then_passes(serve: Serve, request: pytest.FixtureRequest) -> None:
-    profile = _profile(request)
-    url, control = serve("card_reader", CardReaderEmulator(profile))
-    act = _needs(control)
-    act(lambda peer: peer.nak_storm())
-    with CardReaderDriver(url, profile, timeout=5) as reader:
+def test_a_nak_storm_fails_the_command_then_passes(contract: Serve) -> None:
+    rig = contract()
+    rig.control.send("fault nak-storm")
+    with open_driver(rig) as reader:
         fault = reader.show_message("NAK storm")
         assert isinstance(fault, DeviceFault) and fault.kind is FaultKind.PROTOCOL
-        act(lambda peer: peer.clear_faults())
+        rig.control.send("clear")
         assert reader.show_message("请插卡 Insert card") is None
-    assert act(lambda peer: peer.display) == "请插卡 Insert card"
+    assert rig.control.send("display") == "ok: display: 请插卡 Insert card"
 
 
-def test_a_silent_reader_is_no_answer(serve: Serve, request: pytest.FixtureRequest) -> None:
-    profile = _profile(request)
-    url, control = serve("card_reader", CardReaderEmulator(profile))
-    act = _needs(control)
-    act(lambda peer: peer.go_silent())
-    hurried = {**profile, "link": {**profile["link"], "ack_timeout_s": 0.2}}  # 3 short ACK waits, not 3 x 5 s
-    with CardReaderDriver(url, hurried, timeout=5) as reader:
+def test_a_silent_reader_is_no_answer(contract: Serve) -> None:
+    rig = contract()
+    rig.control.send("fault silent")
+    hurried = {**rig.profile, "link": {**rig.profile["link"], "ack_timeout_s": 0.2}}  # 3 short ACK waits, not 3 x 5 s
+    with open_driver(rig, hurried) as reader:
         fault = reader.device_info()
         assert isinstance(fault, DeviceFault) and fault.kind is FaultKind.NO_ANSWER
-        assert reader.link_stats.resends == profile["link"]["max_naks"] - 1 and reader.link_stats.eots_sent == 1
-        act(lambda peer: peer.clear_faults())
+        assert reader.link_stats.resends == rig.profile["link"]["max_naks"] - 1 and reader.link_stats.eots_sent == 1
+        rig.control.send("clear")
         assert isinstance(reader.device_info(), DeviceInfo)

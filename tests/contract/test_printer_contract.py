@@ -1,68 +1,62 @@
-"""The printer contract, on every transport: status, a receipt job, and every fault the emulator can set."""
+"""The printer contract, on every transport: status, a receipt job, and every fault the emulator can set.
+
+The peer is touched only through the wire (PrinterDriver) and control lines (`fault ...`, `clear`,
+`tick`, `pages`, `status`); on real hardware a control line skips the test (a person would have
+to pull the roll)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 
 from drivers.base import DeviceEvent, DeviceFault, FaultKind
 from drivers.printer import events as ev
 from drivers.printer.driver import PrinterDriver
-from emulator.printer.emulator import PrinterEmulator
-from firmware_profiles import load_profile
-from tests.contract.conftest import Serve, wait_for_events
+from tests.contract.conftest import Control, Rig, Serve, wait_for_events
+
+FAMILY = "printer"
 
 
-def _profile(request: pytest.FixtureRequest) -> dict[str, Any]:
-    return load_profile("printer", request.config.getoption("--hil-profile") or "cn-80mm")
+def open_driver(rig: Rig, timeout: float = 5) -> PrinterDriver:
+    return PrinterDriver(rig.url, rig.profile, timeout=timeout)
 
 
-def test_idle_printer_reports_ready(serve: Serve, request: pytest.FixtureRequest) -> None:
-    profile = _profile(request)
-    url, _ = serve("printer", PrinterEmulator(profile))
-    with PrinterDriver(url, profile, timeout=5) as printer:
+def pages_cut(control: Control) -> int:
+    """`pages` -> "ok: N page(s) cut, M unknown command(s)"."""
+    return int(control.send("pages").split()[1])
+
+
+def test_idle_printer_reports_ready(contract: Serve) -> None:
+    rig = contract()
+    with open_driver(rig) as printer:
         status = printer.status()
     assert isinstance(status, ev.PrinterStatus) and status.online and not status.paper_out
 
 
-def test_a_job_prints_and_ends_with_a_cut(serve: Serve, request: pytest.FixtureRequest) -> None:
-    profile = _profile(request)
-    emulator = PrinterEmulator(profile)
-    url, control = serve("printer", emulator)
+def test_a_job_prints_and_ends_with_a_cut(contract: Serve) -> None:
+    rig = contract()
     job = [ev.Initialize(), ev.ChineseMode(on=True), ev.PrintText(data="合约测试 CONTRACT\n".encode("gb18030")),
            ev.FeedLines(lines=2), ev.Cut(partial=True)]
-    with PrinterDriver(url, profile, timeout=5) as printer:
+    with open_driver(rig) as printer:
         assert printer.print_job(job) == []
-    if control is None:
-        pytest.skip("on hardware, look at the paper")
-    pages = control(lambda peer: list(peer.pages))
-    assert len(pages) == 1 and "合约测试 CONTRACT" in pages[0].text
+    assert rig.control.send("pages") == "ok: 1 page(s) cut, 0 unknown command(s)"
 
 
-def test_paper_out_refuses_the_job_and_says_why(serve: Serve, request: pytest.FixtureRequest) -> None:
-    profile = _profile(request)
-    emulator = PrinterEmulator(profile)
-    url, control = serve("printer", emulator)
-    if control is None:
-        pytest.skip("needs the emulator's paper sensor")
-    control(lambda peer: peer.set_paper("out"))
-    with PrinterDriver(url, profile, timeout=5) as printer:
+def test_paper_out_refuses_the_job_and_says_why(contract: Serve) -> None:
+    rig = contract()
+    assert "paper=out" in rig.control.send("fault paper-out")
+    with open_driver(rig) as printer:
         problems = printer.print_job([ev.Initialize(), ev.PrintText(data=b"NOT PRINTED\n"), ev.Cut()])
     assert any(isinstance(p, ev.PaperOut) for p in problems)
-    assert control(lambda peer: list(peer.pages)) == []
+    assert pages_cut(rig.control) == 0
 
 
 # -- faults, on every transport ---------------------------------------------------------------------
-def test_near_end_prints_and_warns(serve: Serve, request: pytest.FixtureRequest) -> None:
-    profile = _profile(request)
-    url, control = serve("printer", PrinterEmulator(profile))
-    if control is None:
-        pytest.skip("needs the emulator's paper sensor")
-    control(lambda peer: peer.set_fault("near-end"))
-    with PrinterDriver(url, profile, timeout=5) as printer:
+def test_near_end_prints_and_warns(contract: Serve) -> None:
+    rig = contract()
+    rig.control.send("fault near-end")
+    with open_driver(rig) as printer:
         assert printer.print_job([ev.Initialize(), ev.PrintText(data=b"LOW PAPER\n"), ev.Cut()]) == [ev.PaperNearEnd()]
-    assert [p.text for p in control(lambda peer: list(peer.pages))] == ["LOW PAPER"]
+    assert pages_cut(rig.control) == 1
 
 
 @pytest.mark.parametrize(("fault", "problems"), [
@@ -72,51 +66,41 @@ def test_near_end_prints_and_warns(serve: Serve, request: pytest.FixtureRequest)
     ("offline", [ev.PrinterOffline(cause="offline")]),
 ])
 def test_a_stopped_printer_refuses_the_job_and_says_why(
-    serve: Serve, request: pytest.FixtureRequest, fault: str, problems: list[DeviceEvent],
+    contract: Serve, fault: str, problems: list[DeviceEvent],
 ) -> None:
-    profile = _profile(request)
-    url, control = serve("printer", PrinterEmulator(profile, faults=[fault]))
-    if control is None:
-        pytest.skip("needs the emulator's fault switches")
-    with PrinterDriver(url, profile, timeout=5) as printer:
+    rig = contract()
+    rig.control.send(f"fault {fault}")
+    with open_driver(rig) as printer:
         assert printer.print_job([ev.Initialize(), ev.PrintText(data=b"NOT PRINTED\n"), ev.Cut()]) == problems
-    assert control(lambda peer: list(peer.pages)) == []
+    assert pages_cut(rig.control) == 0
 
 
-def test_paper_running_out_mid_job_is_reported_after_it(serve: Serve, request: pytest.FixtureRequest) -> None:
-    profile = _profile(request)
-    url, control = serve("printer", PrinterEmulator(profile))
-    if control is None:
-        pytest.skip("needs the emulator's paper sensor")
-    control(lambda peer: peer.set_fault("paper-out", after_lines=1))
+def test_paper_running_out_mid_job_is_reported_after_it(contract: Serve) -> None:
+    rig = contract()
+    rig.control.send("fault paper-out after-lines 1")
     job = [ev.Initialize(), ev.PrintText(data=b"FIRST\nSECOND\n"), ev.FeedLines(lines=2), ev.Cut()]
-    with PrinterDriver(url, profile, timeout=5) as printer:
+    with open_driver(rig) as printer:
         assert printer.print_job(job) == [ev.PaperOut(), ev.PrinterOffline(cause="paper out")]
-    assert control(lambda peer: (list(peer.pages), peer.current_page().text)) == ([], "FIRST")
+    status = rig.control.send("status")
+    assert "paper=out" in status.split() and "pages=0" in status.split()
 
 
-def test_a_hot_head_recovers_and_auto_status_says_so(serve: Serve, request: pytest.FixtureRequest) -> None:
-    profile = _profile(request)
-    url, control = serve("printer", PrinterEmulator(profile))
-    if control is None:
-        pytest.skip("needs the emulator's fault switches")
-    with PrinterDriver(url, profile, timeout=5) as printer:
+def test_a_hot_head_recovers_and_auto_status_says_so(contract: Serve) -> None:
+    rig = contract()
+    with open_driver(rig) as printer:
         printer.enable_auto_status()
         assert wait_for_events(printer) == [ev.PrinterReady()]
-        control(lambda peer: peer.set_fault("overheat"))
+        rig.control.send("fault overheat")
         assert wait_for_events(printer) == [ev.PrinterOffline(cause="auto-recoverable error")]
-        control(lambda peer: peer.tick(60))  # emulated time: the head has cooled down
+        rig.control.send("tick 60")  # emulated time: the head has cooled down
         assert wait_for_events(printer) == [ev.PrinterReady()]
 
 
-def test_a_pulled_cable_is_no_answer_never_paper_ok(serve: Serve, request: pytest.FixtureRequest) -> None:
-    profile = _profile(request)
-    url, control = serve("printer", PrinterEmulator(profile))
-    if control is None:
-        pytest.skip("needs the emulator's fault switches")
-    control(lambda peer: peer.set_fault("disconnect"))
-    with PrinterDriver(url, profile, timeout=0.3) as printer:
+def test_a_pulled_cable_is_no_answer_never_paper_ok(contract: Serve) -> None:
+    rig = contract()
+    rig.control.send("fault disconnect")
+    with open_driver(rig, timeout=0.3) as printer:
         fault = printer.status()
         assert isinstance(fault, DeviceFault) and fault.kind is FaultKind.NO_ANSWER
-        control(lambda peer: peer.clear_faults())
+        rig.control.send("clear")
         assert printer.status() == ev.PrinterStatus()

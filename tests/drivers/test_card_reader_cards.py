@@ -320,7 +320,7 @@ def test_bad_pins_are_refused_without_echo(rig: Rig) -> None:
 # -- the device end's own ACK timer --------------------------------------------------------------
 def test_emulator_resends_an_unacknowledged_frame_then_gives_up() -> None:
     emulator = CardReaderEmulator(PROFILE)
-    host = CardReaderCodec(role=Role.HOST)
+    host = CardReaderCodec(Role.HOST)
     emulator.receive(host.send(StartRead(amount_minor=1, currency="156", modes=ALL, timeout_s=60)))
     emulator.present("approved")
     first = emulator.transmit()
@@ -344,11 +344,11 @@ def test_emulator_resends_an_unacknowledged_frame_then_gives_up() -> None:
 
 def test_tick_is_advance_for_served_links() -> None:
     emulator = CardReaderEmulator(PROFILE)
-    host = CardReaderCodec(role=Role.HOST)
+    host = CardReaderCodec(Role.HOST)
     emulator.present("slow-card")
     emulator.receive(host.send(StartRead(amount_minor=1, currency="156", modes=ALL, timeout_s=60)))
     assert emulator.transmit() == bytes([ACK])  # nothing but the ACK: the card is still thinking
-    emulator.tick(get_card("slow-card").delay_s)
+    emulator.advance(get_card("slow-card").delay_s)
     host.receive_data(emulator.transmit())
     events = []
     while (event := host.next_event()) is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -26,7 +27,9 @@ JOB: list[ev.PrinterCommand] = [
 ]
 
 
+@contextmanager
 def connect(peer: Peer, timeout: float = 0.2) -> Iterator[PrinterDriver]:
+    """A driver open on `peer` over emu://, closed and detached afterwards."""
     url = attach_peer("printer", peer)
     driver = PrinterDriver(url, PROFILE, timeout=timeout)
     driver.open()
@@ -44,7 +47,8 @@ def printer() -> PrinterEmulator:
 
 @pytest.fixture
 def driver(printer: PrinterEmulator) -> Iterator[PrinterDriver]:
-    yield from connect(printer)
+    with connect(printer) as opened:
+        yield opened
 
 
 class SilentPeer:
@@ -150,7 +154,7 @@ def test_cutter_error_and_forced_offline(driver: PrinterDriver, printer: Printer
 
 def test_paper_running_out_during_the_job_is_reported_after_it() -> None:
     printer = RunsOutMidJob(PROFILE)
-    for driver in connect(printer):
+    with connect(printer) as driver:
         assert driver.print_job(JOB) == [ev.PaperOut(), ev.PrinterOffline(cause="paper out")]
     assert printer.pages == []  # the cut came after the paper ended
     assert printer.current_page().text.splitlines()[-1] == "TOTAL 12.50"
@@ -158,7 +162,7 @@ def test_paper_running_out_during_the_job_is_reported_after_it() -> None:
 
 def test_silence_is_a_fault_never_paper_ok() -> None:
     peer = SilentPeer()
-    for driver in connect(peer):
+    with connect(peer) as driver:
         fault = driver.status()
         assert isinstance(fault, DeviceFault)
         assert (fault.device, fault.kind, fault.blocking) == ("printer", FaultKind.NO_ANSWER, True)
@@ -167,7 +171,7 @@ def test_silence_is_a_fault_never_paper_ok() -> None:
 
 
 def test_half_an_answer_is_no_answer() -> None:
-    for driver in connect(SilentPeer(reply=b"\x12\x12")):
+    with connect(SilentPeer(reply=b"\x12\x12")) as driver:
         fault = driver.status()
         assert isinstance(fault, DeviceFault) and fault.kind is FaultKind.NO_ANSWER
         assert "2 of 4" in fault.detail
@@ -198,14 +202,14 @@ class LateAnswerPeer(SilentPeer):
 
 
 def test_a_late_answer_is_not_taken_for_the_next_request() -> None:
-    for driver in connect(LateAnswerPeer()):
+    with connect(LateAnswerPeer()) as driver:
         fault = driver.status()
         assert isinstance(fault, DeviceFault) and fault.kind is FaultKind.NO_ANSWER
         assert driver.status() == ev.PrinterStatus()
 
 
 def test_garbage_is_a_protocol_fault() -> None:
-    for driver in connect(SilentPeer(reply=b"\x12\x80\x12\x12")):
+    with connect(SilentPeer(reply=b"\x12\x80\x12\x12")) as driver:
         fault = driver.status()
         assert isinstance(fault, DeviceFault) and fault.kind is FaultKind.PROTOCOL
 
@@ -234,7 +238,7 @@ def test_asb_arriving_during_a_status_request_is_kept_for_poll(
 def test_xoff_pauses_the_job_until_xon() -> None:
     peer = PausingPeer(resume=True)
     long_job = [ev.PrintText(data=b"x" * 40 + b"\n")] * 20 + [ev.Cut()]
-    for driver in connect(peer):
+    with connect(peer) as driver:
         assert driver.print_job(long_job) == []
     assert sum(peer.chunks) == 41 * 20 + 3
     assert max(peer.chunks) <= min(CHUNK, PROFILE["serial"]["xoff_free"] // 2)
@@ -243,7 +247,7 @@ def test_xoff_pauses_the_job_until_xon() -> None:
 
 def test_xoff_that_never_lifts_is_a_fault() -> None:
     peer = PausingPeer(resume=False)
-    for driver in connect(peer):
+    with connect(peer) as driver:
         (fault,) = driver.print_job([ev.PrintText(data=b"x" * 40 + b"\n")] * 20)
         assert isinstance(fault, DeviceFault) and fault.kind is FaultKind.NO_ANSWER
     assert peer.chunks == [min(CHUNK, PROFILE["serial"]["xoff_free"] // 2)]
@@ -264,7 +268,32 @@ def test_a_stopped_printer_holding_xoff_is_asked_why() -> None:
     printer = PrinterEmulator(PROFILE)  # quirks.paper_out_data = "hold"
     printer.set_fault("paper-out", after_bytes=300)
     long_job = [ev.PrintText(data=b"x" * 40 + b"\n")] * 200 + [ev.Cut()]
-    for driver in connect(printer):
+    with connect(printer) as driver:
         assert driver.print_job(long_job) == [ev.PaperOut(), ev.PrinterOffline(cause="paper out")]
         assert driver.last_job_bytes < 41 * 200
     assert printer.paused and printer.backlog >= printer.capacity - 128
+
+
+def test_a_job_progresses_through_poll(driver: PrinterDriver, printer: PrinterEmulator) -> None:
+    assert driver.start_job(JOB) is None
+    (end,) = driver.poll()  # emu:// answers at once: the whole job went out in start_job
+    assert end == ev.PrintJobDone(bytes_sent=driver.last_job_bytes, conditions=())
+    assert not driver.busy and driver.wake_in() is None and len(printer.pages) == 1
+
+
+def test_a_job_held_by_xoff_waits_in_poll_without_blocking() -> None:
+    peer = PausingPeer(resume=True)
+    long_job = [ev.PrintText(data=b"x" * 40 + b"\n")] * 20 + [ev.Cut()]
+    with connect(peer, timeout=5) as driver:
+        peer.state = "paused"  # XOFF comes with the status answers, XON on the read after
+        assert driver.start_job(long_job) is None
+        events = driver.poll()
+        while not events:
+            events = driver.poll()
+        assert events == [ev.PrintJobDone(bytes_sent=41 * 20 + 3, conditions=())]
+
+
+def test_start_job_refuses_a_bad_job_with_nothing_sent(driver: PrinterDriver, printer: PrinterEmulator) -> None:
+    with pytest.raises(LocalProtocolError):
+        driver.start_job([ev.PrintText(data=b"ok\n"), ev.SetUnderline(dots=7)])
+    assert not driver.busy and printer.current_page().text == ""

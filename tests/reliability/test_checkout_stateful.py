@@ -6,22 +6,17 @@ acquirer simulator and every answer the simulator sent has been read — so a sm
 (`Model`, which never looks at the till) can say exactly where the checkout must be. The
 invariants compare the till, its journal, the host's ledger and the var dir's bytes with that
 model and with each other. The simulator outlives every power cycle: its ledger is the bank.
+
+The model is tests/support/checkout_model.py; the host barrier and the power cycle are
+tests/support/harness.py, on the emulated world's own (sim/harness.py, the scenario rig's too).
 """
 
 from __future__ import annotations
 
-import array
-import fcntl
 import os
-import select
 import shutil
 import tempfile
-import termios
-import threading
-import time
 from collections.abc import Callable
-from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -29,318 +24,21 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from drivers.acquirer.codec import AcquirerCodec
-from drivers.acquirer.driver import AcquirerDriver
-from drivers.acquirer.events import HostMessage
-from drivers.events import DeviceFault, Role
-from drivers.transport import attach_peer, detach_peer
-from emulator.acquirer.simulator import AcquirerSimulator
 from emulator.card_reader.cards import get_card
-from emulator.printer.emulator import PrinterEmulator
-from firmware_profiles import load_profile
 from sim.wiring import EmulatedTill, build_emulated_till
 from terminal.app import SETTLED_STATES
-from terminal.checkout.table import LIMITS, CheckoutState
+from terminal.checkout.table import CheckoutState
 from terminal.clock import FakeClock
 from terminal.errors import TerminalError
+from tests.support.checkout_model import Model
+from tests.support.harness import CountingHost, TillHarness
 
 __all__: list[str] = []
 
 S = CheckoutState
 CARDS = ("approved", "declined", "approved-swipe", "insufficient-funds")
-APPROVING = frozenset({"approved", "approved-swipe"})
 FAULTS = ("hold", "drop answers", "answer late", "decline", "drop link on next request", "drop links", "stop holding",
           "clear")
-QUIET_S = 5.0  # real seconds a message may take on loopback before the harness stops waiting for it
-
-
-# -- the harness: a simulator and a host link that count, so the test knows when all is quiet -------
-
-@dataclass
-class Tally:
-    sent: int = 0  # requests the tills wrote, over every boot
-    received: int = 0  # answers the tills read
-    lost: int = 0  # answers the host wrote on a link that was gone before they were read
-
-
-class CountingDriver(AcquirerDriver):
-    """The real link driver, counting what crosses it (a part given to build_till)."""
-
-    def __init__(self, url: str, tally: Tally) -> None:
-        super().__init__(url, connect_timeout=10.0)
-        self.tally = tally
-
-    def send(self, msg: HostMessage) -> DeviceFault | None:
-        fault = super().send(msg)
-        if fault is None:
-            self.tally.sent += 1
-        return fault
-
-    def poll(self) -> list[HostMessage | DeviceFault]:
-        events = super().poll()
-        self.tally.received += sum(isinstance(e, HostMessage) for e in events)
-        return events
-
-
-class CountingHost(AcquirerSimulator):
-    """The simulator, counting requests read and answers written (its public hooks)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._cv = threading.Condition()
-        self.seen = 0
-        self.delivered = 0  # written on the loop thread; read after `barrier()`
-        self.bytes_delivered = 0
-
-    def respond(self, request: HostMessage) -> HostMessage | None:
-        answer = super().respond(request)
-        with self._cv:
-            self.seen += 1
-            self._cv.notify_all()
-        return answer
-
-    def note_delivery(self, request: HostMessage, answer: HostMessage) -> None:
-        super().note_delivery(request, answer)
-        self.delivered += 1
-        self.bytes_delivered += len(AcquirerCodec(Role.DEVICE).send(answer))  # framing is stateless
-
-    def wait_seen(self, count: int) -> bool:
-        with self._cv:
-            return self._cv.wait_for(lambda: self.seen >= count, QUIET_S)
-
-    def barrier(self) -> int:
-        """A call through the loop thread: what it was handling before is done (and written)."""
-        return self.connection_count
-
-
-# -- the model ------------------------------------------------------------------------------------
-
-@dataclass
-class Timer:
-    name: str
-    due: float
-
-
-@dataclass
-class Model:
-    """Where the checkout must be, from the outside facts alone."""
-
-    host_timeout: float
-    card_wait: float
-    reversal_wait: float
-    reversal_attempts: int
-    state: S = S.IDLE
-    now: float = 0.0
-    timer: Timer | None = None  # the flow's one armed wait
-    sale: str | None = None  # txn_id of the sale in progress
-    rows: dict[str, str] = field(default_factory=dict)  # txn_id -> journal state
-    revs: dict[str, str] = field(default_factory=dict)  # txn_id -> reversal state
-    queue: list[str] = field(default_factory=list)  # unresolved reversals, oldest first
-    attempts: dict[str, int] = field(default_factory=dict)
-    cancelled: set[str] = field(default_factory=set)
-    owed_receipts: set[str] = field(default_factory=set)  # approved, receipts not printed whole yet
-    incidents: list[tuple[str, str]] = field(default_factory=list)  # the exception report: (kind, txn_id)
-    # What the running flow remembers; a power cut forgets it.
-    current: str | None = None  # the reversal in hand
-    given_up: set[str] = field(default_factory=set)  # escalated this round
-    retry_at: float = 0.0  # when an idle till gives escalated reversals another round
-    signed_on: bool = False
-    sign_on_at: float = 0.0
-    sign_ons: int = 0  # sign-on attempts: a late 0810 matches only the latest
-    # The host's faults and the link.
-    hold: bool = False
-    drop_left: int = 0
-    late_left: int = 0
-    decline_left: int = 0
-    drop_next: bool = False
-    held: list[tuple[str, str, bool]] = field(default_factory=list)  # answers held back: (MTI, about, approved)
-    conn: str = "none"  # "none"; "fresh": open, no request yet (the host cannot route to it); "tagged"
-    paper_ok: bool = True
-    cover_open: bool = False
-
-    # -- time ---------------------------------------------------------------------------------
-    def arm(self, name: str, seconds: float) -> None:
-        self.timer = Timer(name, self.now + seconds)
-
-    def advance(self, seconds: float, *, released: bool = False) -> None:
-        timer = self.timer  # a step pops what is due before it handles what came in
-        self.now += seconds
-        if released:
-            self.release()
-        if timer is not None and timer.due <= self.now and self.timer is timer:
-            self.timer = None
-            route: dict[tuple[str, S], Callable[[], object]] = {
-                ("card_wait", S.AWAITING_CARD): self.cancel, ("host", S.AUTHORIZING): self.lose_host,
-                ("printer_check", S.PRINTER_PAUSED): self.resume, ("reversal", S.OUTCOME_UNKNOWN): self.reversal_due,
-                ("sign_on", S.SIGNING_ON): self.sign_on_failed, ("housekeeping", S.IDLE): self.housekeeping,
-            }
-            route.get((timer.name, self.state), lambda: None)()
-
-    # -- the host -------------------------------------------------------------------------------
-    def request(self) -> str:
-        """A request reaches the host: its answer comes "now", is "lost" or "held", or the link is "dropped"."""
-        self.conn = "tagged"
-        if self.drop_next:
-            self.drop_next, self.conn = False, "none"
-            return "dropped"
-        if self.hold or self.drop_left:
-            self.drop_left -= 0 if self.hold else 1
-            return "lost"
-        if self.late_left:
-            self.late_left -= 1
-            return "held"
-        return "now"
-
-    def release(self) -> None:
-        held, self.held = self.held, []
-        for mti, about, approved in held if self.conn == "tagged" else []:
-            if mti == "0210" and self.state is S.AUTHORIZING and self.sale == about:
-                self.answer(approved)
-            elif mti == "0410" and self.state is S.OUTCOME_UNKNOWN and self.current == about:
-                self.reversed(about)
-            elif mti == "0810" and self.state is S.SIGNING_ON and str(self.sign_ons) == about:
-                self.signed_on, self.timer = True, None
-                self.idle()
-            elif mti == "0210":  # a stray answer: logged, and the reversal stands
-                self.incidents.append(("late_response", about))
-
-    # -- power and idle -------------------------------------------------------------------------
-    def boot(self) -> None:
-        if self.state is S.AUTHORIZING:
-            assert self.sale is not None
-            self.owe(self.sale)  # every row still SENT gets its reversal
-        self.idle(enter=False)
-        self.timer, self.current, self.conn, self.retry_at = None, None, "fresh", 0.0
-        self.signed_on, self.sign_on_at = False, 0.0
-        if self.paper_ok and not self.cover_open:
-            self.owed_receipts.clear()  # printed at boot, marked REPRINT (row 4 of the fault matrix)
-        self.housekeeping()
-
-    def idle(self, *, enter: bool = True) -> None:
-        self.state, self.sale = S.IDLE, None
-        if enter:  # entering IDLE (not the machine's first state) looks for work owed the host
-            self.housekeeping()
-
-    def housekeeping(self) -> None:
-        if not self.signed_on and self.now >= self.sign_on_at:
-            self.sign_on()
-        elif any(self.revs[t] == "PENDING" for t in self.queue):
-            self.recover()
-        elif self.queue and self.now >= self.retry_at:
-            self.retry_at = self.now + LIMITS.escalated_retry_s
-            self.recover()
-        else:
-            self.arm("housekeeping", LIMITS.housekeeping_s)
-
-    def sign_on(self) -> None:
-        self.state, self.sign_ons = S.SIGNING_ON, self.sign_ons + 1
-        self.arm("sign_on", self.host_timeout)
-        fate = self.request()
-        if fate == "now":
-            self.signed_on, self.timer = True, None
-            self.idle()
-        elif fate == "held":
-            self.held.append(("0810", str(self.sign_ons), True))
-
-    def sign_on_failed(self) -> None:
-        self.sign_on_at = self.now + LIMITS.sign_on_retry_s  # counted from the failure
-        self.idle()
-
-    # -- a sale ---------------------------------------------------------------------------------
-    def begin(self, txn_id: str) -> None:
-        self.state, self.sale = S.AWAITING_CARD, txn_id
-        self.arm("card_wait", self.card_wait)
-
-    def present(self, card: str) -> None:
-        assert self.sale is not None
-        self.state, self.rows[self.sale] = S.AUTHORIZING, "SENT"
-        self.arm("host", self.host_timeout)
-        approved = card in APPROVING and not self.decline_left
-        self.decline_left = max(0, self.decline_left - 1)
-        fate = self.request()
-        if fate == "now":
-            self.answer(approved)
-        elif fate == "held":
-            self.held.append(("0210", self.sale, approved))
-        elif fate == "dropped":
-            self.lose_host()  # the answer went with the link
-
-    def answer(self, approved: bool) -> None:
-        assert self.sale is not None
-        self.rows[self.sale], self.timer = "APPROVED" if approved else "DECLINED", None
-        if approved:
-            self.owed_receipts.add(self.sale)
-        if self.paper_ok and not self.cover_open:
-            self.resume()
-        else:
-            self.state = S.PRINTER_PAUSED
-            self.arm("printer_check", LIMITS.printer_recheck_s)
-
-    def resume(self) -> bool:
-        if not self.paper_ok or self.cover_open:
-            self.arm("printer_check", LIMITS.printer_recheck_s)
-            return False
-        self.owed_receipts.discard(self.sale or "")
-        self.idle()
-        return True
-
-    def cancel(self) -> None:
-        assert self.sale is not None
-        self.cancelled.add(self.sale)
-        self.timer = None
-        self.idle()
-
-    # -- outcome unknown and reversals ----------------------------------------------------------
-    def lose_host(self) -> None:
-        assert self.sale is not None
-        self.owe(self.sale)
-        self.recover()
-
-    def owe(self, txn_id: str) -> None:
-        self.rows[txn_id], self.revs[txn_id], self.attempts[txn_id] = "TIMEOUT", "PENDING", 0
-        self.queue.append(txn_id)
-
-    def recover(self) -> None:
-        self.state = S.OUTCOME_UNKNOWN
-        self.given_up.clear()
-        self.next_reversal()
-
-    def next_reversal(self) -> None:
-        todo = [t for t in self.queue if t not in self.given_up]
-        self.current = todo[0] if todo else None
-        if self.current is None:
-            self.timer = None
-            self.idle()
-        else:
-            self.send_reversal()
-
-    def send_reversal(self) -> None:
-        txn_id = self.current
-        assert txn_id is not None
-        self.attempts[txn_id] += 1
-        self.arm("reversal", self.reversal_wait * 2 ** (self.attempts[txn_id] - 1))
-        fate = self.request()
-        if fate == "now":
-            self.reversed(txn_id)
-        elif fate == "held":
-            self.held.append(("0410", txn_id, True))
-        # lost or dropped: the deadline repeats it (as 0401)
-
-    def reversal_due(self) -> None:
-        assert self.current is not None
-        if self.attempts[self.current] < self.reversal_attempts:
-            self.send_reversal()
-            return
-        self.given_up.add(self.current)
-        self.revs[self.current] = "FAILED"
-        self.incidents.append(("reversal_failed", self.current))
-        self.retry_at = self.now + LIMITS.escalated_retry_s
-        self.next_reversal()
-
-    def reversed(self, txn_id: str) -> None:
-        self.queue.remove(txn_id)
-        self.revs[txn_id], self.rows[txn_id] = "DONE", "REVERSED"
-        self.next_reversal()
 
 
 # -- the machine ----------------------------------------------------------------------------------
@@ -349,18 +47,15 @@ class CheckoutMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="opentill-stateful-"))
-        self.tally = Tally()
-        self.patches = ExitStack()
-        self.host = CountingHost()
-        self.host.start()
-        self.printer = PrinterEmulator(load_profile("printer", "cn-80mm"))  # its roll outlives a reboot
-        self.printer_url = attach_peer("printer", self.printer)
-        # One clock for every boot, as tests/system/test_reversal.py restarts: the dead till's
-        # timers stay on it and must never fire into the next one (deadline tokens are unique).
-        self.clock = FakeClock()
-        self.till: EmulatedTill | None = None
+        self.clock = FakeClock()  # one clock for every boot (see tests/support/harness.py)
         try:
-            self.boot()
+            self.world = TillHarness(self.dir, self.clock)
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        self.host, self.printer = self.world.host, self.world.printer
+        try:
+            self.world.boot()
         except BaseException:
             self.teardown()
             raise
@@ -378,55 +73,15 @@ class CheckoutMachine(RuleBasedStateMachine):
 
     @property
     def t(self) -> EmulatedTill:
-        assert self.till is not None
-        return self.till
+        return self.world.t
 
     @property
     def state(self) -> S:
         return self.t.flow.state
 
-    def boot(self) -> None:
-        # The boot waits in real seconds for a host that may be silent here; `settle` does it instead.
-        self.till = build_emulated_till(clock=self.clock, var_dir=self.dir, device_urls={"printer": self.printer_url},
-                                        host=CountingDriver(self.host.url, self.tally), boot_io_wait=0.0)
-        self.settle()
-
-    def wait_unread(self, count: int) -> None:
-        """Until `count` bytes wait unread on the till's host link (they may come in several segments)."""
-        fd, unread = self.t.host.fileno(), array.array("i", [0])
-        give_up = time.monotonic() + QUIET_S
-        while fd is not None and count and time.monotonic() < give_up:
-            select.select([fd], [], [], QUIET_S)
-            fcntl.ioctl(fd, termios.FIONREAD, unread)
-            if unread[0] >= count:
-                return
-        assert not count or fd is None, f"{count} bytes the host wrote never arrived"
-
-    def drain(self) -> bool:
-        for steps in range(1000):
-            if not self.t.runtime.step():
-                return steps > 0
-        raise AssertionError("the runtime never went quiet")
-
     def settle(self) -> None:
         """Run the till until nothing more happens without an outside fact."""
-        tally = self.tally
-        for _ in range(100):
-            busy = self.drain()
-            assert self.host.wait_seen(tally.sent), f"the host read {self.host.seen} of {tally.sent} requests"
-            open_links, fd = self.host.barrier(), self.t.host.fileno()
-            if not open_links and fd is not None:  # the host hung up: the till sees it before anything else
-                assert select.select([fd], [], [], QUIET_S)[0], "the host's hang-up never reached the till"
-                busy = self.drain() or busy
-            while self.host.delivered > tally.received + tally.lost:
-                fd = self.t.host.fileno()
-                if fd is None or not select.select([fd], [], [], QUIET_S)[0]:
-                    tally.lost = self.host.delivered - tally.received  # written on a link that closed meanwhile
-                    break
-                busy = self.drain() or busy
-            if not busy and not self.drain():
-                return
-        raise AssertionError("the till never settled")
+        self.world.settle()
 
     # -- a cashier and a cardholder -------------------------------------------------------------
     @precondition(lambda self: self.model.state is S.IDLE)
@@ -529,13 +184,8 @@ class CheckoutMachine(RuleBasedStateMachine):
 
     @rule()
     def power_cycle(self) -> None:
-        self.t.close()
-        self.till = None
-        give_up = time.monotonic() + QUIET_S
-        while self.host.barrier():  # the host notices the dead link before anything else happens
-            assert time.monotonic() < give_up, "the host never noticed the closed link"
-        self.model.boot()
-        self.boot()
+        self.model.boot()  # the model is pure: what it says of the reboot does not depend on the till
+        self.world.power_cycle()  # the old till closes, the host sees its link go, a new one boots
 
     @rule()
     def run_runtime(self) -> None:
@@ -580,7 +230,7 @@ class CheckoutMachine(RuleBasedStateMachine):
         # With then_advance, the late answers and a deadline meet in one step of the runtime.
         before = self.host.bytes_delivered
         self.host.release_late()
-        self.wait_unread(self.host.bytes_delivered - before)
+        self.world.wait_unread(self.host.bytes_delivered - before)
         self.clock.advance(then_advance)
         self.model.advance(then_advance, released=True)
         self.settle()
@@ -668,13 +318,8 @@ class CheckoutMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
-            if self.till is not None:
-                self.till.close()
-                self.till = None
+            self.world.close()
         finally:
-            detach_peer(self.printer_url)
-            self.host.stop()
-            self.patches.close()
             shutil.rmtree(self.dir, ignore_errors=True)
         assert not self.host.internal_errors, self.host.internal_errors
 

@@ -229,3 +229,35 @@ def test_host_serves_until_sigterm() -> None:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_a_device_step_controls_any_registered_family(tmp_path: Path) -> None:
+    path = _write(tmp_path, """
+[scenario]
+name = "device-step"
+description = "a card arrives through the generic device step"
+[[step]]
+sale = { amount = "12.00" }
+[[step]]
+device = { family = "card-reader", control = "present approved chip" }
+[[step]]
+advance = 1
+[[step]]
+expect = { state = "IDLE", outcome = "APPROVED", response_code = "00" }
+""")
+    code, report, err = _run(path)
+    assert code == 0, (report, err)
+    assert report["steps"][1]["reply"].startswith("ok:")
+
+
+def test_a_device_step_names_a_registered_family(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, """
+[scenario]
+name = "bad-device"
+description = "no such family"
+[[step]]
+device = { family = "cash-drawer", control = "open" }
+""")
+    assert main(["scenario", "run", str(path), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown device family 'cash-drawer'" in err and "card-reader" in err

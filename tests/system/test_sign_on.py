@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,10 +39,49 @@ def _sell(till: EmulatedTill) -> tuple[str | None, str | None]:
     return sale.outcome, sale.response_code
 
 
+def _clear_forms(keys: Any) -> dict[str, str]:
+    """Every way a working key could show in clear: its hex (either case), a hex dump of the ASCII
+    DE 62 carrying it, and its raw bytes as Python prints them."""
+    forms: dict[str, str] = {}
+    for name in ("pin_key", "mac_key"):
+        key = getattr(keys, name).reveal()
+        assert len(key) == 32 and bytes.fromhex(key), f"{name} is not 32 hex digits"  # a real key to look for
+        raw = bytes.fromhex(key)
+        forms |= {f"{name} hex": key, f"{name} hex lower": key.lower(), f"{name} ascii dump": key.encode().hex(),
+                  f"{name} raw bytes": repr(raw)[2:-1]}
+    return forms
+
+
+def _assert_hidden(keys: Any, log_text: str) -> None:
+    shown = {"repr": repr(keys), "str": str(keys), "format": f"{keys}",
+             **{f"repr {n}": repr(getattr(keys, n)) for n in ("pin_key", "mac_key")},
+             **{f"str {n}": str(getattr(keys, n)) for n in ("pin_key", "mac_key")}, "log": log_text}
+    for form, needle in _clear_forms(keys).items():
+        leaks = [where for where, text in shown.items() if needle in text]
+        assert not leaks, f"the {form} shows in {leaks}"  # never print the key itself
+
+
 def test_the_terminal_is_signed_on_when_ready_for_sale(till: EmulatedTill) -> None:
     assert till.flow.signed_on and till.flow.working_keys is not None
-    assert "Secret" in repr(till.flow.working_keys) or "<redacted>" in repr(till.flow.working_keys)
     assert _sell(till) == ("APPROVED", "00")
+
+
+def test_working_keys_never_show_in_clear(
+    clock: FakeClock, var_dir: Path, strict_host: AcquirerSimulator, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, both sides of the link, from before the first sign-on
+    url = f"tcp://{strict_host.address[0]}:{strict_host.address[1]}"
+    with build_emulated_till(clock=clock, var_dir=var_dir, overrides={"host.url": url}) as till:
+        first = till.flow.working_keys
+        assert till.flow.signed_on and first is not None
+        strict_host.refuse_mac(str(till.terminal["terminal_id"]))
+        assert _sell(till) == ("DECLINED", "A0")  # ... and the idle terminal signs on again
+        second = till.flow.working_keys
+        assert till.flow.signed_on and second is not None and second != first
+    sign_ons = [r for r in caplog.records if "0800" in r.getMessage()]
+    assert len(sign_ons) >= 2, "the log did not capture the sign-ons"
+    for keys in (first, second):
+        _assert_hidden(keys, caplog.text)
 
 
 def test_a_mac_error_declines_and_signs_on_again(till: EmulatedTill, strict_host: AcquirerSimulator) -> None:

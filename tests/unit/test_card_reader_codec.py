@@ -272,9 +272,9 @@ def test_message_payloads_both_directions(message: Message, payload: str) -> Non
 
 @pytest.mark.parametrize(("message", "frame"), FRAMES)
 def test_message_frames_both_directions_byte_at_a_time(message: Message, frame: str) -> None:
-    sender = CardReaderCodec(role=sender_of(message), link=LinkSettings(length_field="bcd"))
+    sender = CardReaderCodec(sender_of(message), {"link": {"length_field": "bcd"}})
     assert sender.send(message) == bytes.fromhex(frame)
-    receiver = CardReaderCodec(role=Role.DEVICE if sender.role is Role.HOST else Role.HOST)
+    receiver = CardReaderCodec(Role.DEVICE if sender.role is Role.HOST else Role.HOST)
     events: list[Event] = []
     for byte in bytes.fromhex(frame):
         receiver.receive_data(bytes([byte]))
@@ -284,10 +284,10 @@ def test_message_frames_both_directions_byte_at_a_time(message: Message, frame: 
 
 def test_roles_refuse_the_other_direction() -> None:
     with pytest.raises(LocalProtocolError):
-        CardReaderCodec(role=Role.HOST).send(CardRemoved())
+        CardReaderCodec(Role.HOST).send(CardRemoved())
     with pytest.raises(LocalProtocolError):
-        CardReaderCodec(role=Role.DEVICE).send(CancelRead())
-    host = CardReaderCodec(role=Role.HOST)
+        CardReaderCodec(Role.DEVICE).send(CancelRead())
+    host = CardReaderCodec(Role.HOST)
     host.receive_data(bytes.fromhex("02 00 01 21 03 23"))  # CancelRead, a host command
     assert drain(host) == ([], bytes([ACK]), 1)  # intact frame: ACKed, then refused
 

@@ -83,7 +83,7 @@ def test_faults_show_in_status_and_clear(emulator: CardReaderEmulator) -> None:
 
 
 def test_a_session_driven_by_control_lines(emulator: CardReaderEmulator) -> None:
-    host = CardReaderCodec(role=Role.HOST)
+    host = CardReaderCodec(Role.HOST)
     assert handle_line(emulator, "pin manual").startswith("ok: ")
     assert handle_line(emulator, "present pin-required chip") == "ok: pin-required presented by chip"
     emulator.receive(host.send(StartRead(amount_minor=1, currency="156", modes=frozenset(EntryMode), timeout_s=9)))
@@ -98,7 +98,7 @@ def test_a_session_driven_by_control_lines(emulator: CardReaderEmulator) -> None
 
 
 def test_pin_line_answers_a_waiting_request(emulator: CardReaderEmulator) -> None:
-    host = CardReaderCodec(role=Role.HOST)
+    host = CardReaderCodec(Role.HOST)
     handle_line(emulator, "pin manual")
     handle_line(emulator, "present pin-required")
     emulator.receive(host.send(StartRead(amount_minor=1, currency="156", modes=frozenset(EntryMode), timeout_s=9)))

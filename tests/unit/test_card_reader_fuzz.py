@@ -46,8 +46,8 @@ length_fields = st.sampled_from(["bcd", "binary", "none"])
 def test_random_bytes_only_raise_frame_error(
     length_field: str, role: Role, chunks: list[tuple[bytes, bool]], send_first: bool
 ) -> None:
-    settings_ = LinkSettings(length_field=length_field, max_frame=64)
-    codec = CardReaderCodec(role=role, link=settings_)
+    codec = CardReaderCodec(role, {"link": {"length_field": length_field, "max_frame": 64}})
+    settings_ = codec.settings
     if send_first:
         codec.send(CancelRead() if role is Role.HOST else CardRemoved())
     for chunk, idle in chunks:
@@ -63,7 +63,7 @@ def test_random_bytes_only_raise_frame_error(
 @settings(deadline=None)
 @given(length_field=length_fields, garbage=st.binary(max_size=120), split=st.integers(0, 40))
 def test_valid_frame_after_garbage_is_still_decoded(length_field: str, garbage: bytes, split: int) -> None:
-    codec = CardReaderCodec(role=Role.HOST, link=LinkSettings(length_field=length_field))
+    codec = CardReaderCodec(Role.HOST, {"link": {"length_field": length_field}})
     frame = Link(LinkSettings(length_field=length_field)).frame(encode_message(CardRemoved()))
 
     def deliver(data: bytes) -> tuple[list[Event], bytes]:
@@ -132,9 +132,9 @@ messages = st.one_of(
 @settings(deadline=None)
 @given(message=messages, length_field=st.sampled_from(["bcd", "binary"]))
 def test_messages_round_trip_through_both_codecs(message: Message, length_field: str) -> None:
-    link = LinkSettings(length_field=length_field)
-    sender = CardReaderCodec(role=sender_of(message), link=link)
-    receiver = CardReaderCodec(role=Role.DEVICE if sender.role is Role.HOST else Role.HOST, link=link)
+    link = {"link": {"length_field": length_field}}
+    sender = CardReaderCodec(sender_of(message), link)
+    receiver = CardReaderCodec(Role.DEVICE if sender.role is Role.HOST else Role.HOST, link)
     receiver.receive_data(sender.send(message))
     events, sent, errors = drain(receiver)
     assert (events, errors) == ([message], 0)
@@ -163,9 +163,9 @@ def test_random_payloads_only_raise_frame_error(payload: bytes, sender: Role) ->
 )
 def test_frames_interleaved_with_garbage_resync(length_field: str, garbage: list[bytes], message: Message) -> None:
     """Garbage before and after a real frame never costs more than one resend of it."""
-    settings_ = LinkSettings(length_field=length_field, max_frame=512)
-    sender = CardReaderCodec(role=sender_of(message), link=settings_)
-    receiver = CardReaderCodec(role=Role.DEVICE if sender.role is Role.HOST else Role.HOST, link=settings_)
+    profile = {"link": {"length_field": length_field, "max_frame": 512}}
+    sender = CardReaderCodec(sender_of(message), profile)
+    receiver = CardReaderCodec(Role.DEVICE if sender.role is Role.HOST else Role.HOST, profile)
     frame = sender.send(message)
     got: list[Event] = []
     for attempt in range(2):
@@ -174,7 +174,7 @@ def test_frames_interleaved_with_garbage_resync(length_field: str, garbage: list
         while receiver.in_frame:
             receiver.line_idle()
             got += drain(receiver)[0]
-        assert receiver.link.buffered <= settings_.max_frame
+        assert receiver.link.buffered <= receiver.settings.max_frame
         if message in got:
             break
         assert attempt == 0

@@ -57,3 +57,35 @@ def test_no_new_sale_while_an_outcome_is_unknown() -> None:
 def test_typed_trigger_names_match_the_table() -> None:
     declared = set(Triggers.__annotations__) - {"state"}
     assert declared == {row["trigger"] for row in TRANSITIONS}
+
+
+def test_every_step_the_tables_name_is_a_step_of_the_flow() -> None:
+    from terminal.checkout.flow import SaleFlow
+    from terminal.checkout.table import DEADLINES, FAULTS, ROUTES
+
+    named = {r.step for r in ROUTES} | set(DEADLINES.values()) | set(FAULTS.values())
+    missing = sorted(step for step in named if not callable(getattr(SaleFlow, step, None))
+                     and step not in Triggers.__annotations__)
+    assert not missing, f"the checkout table names steps SaleFlow does not have: {missing}"
+
+
+def test_every_deadline_and_route_names_a_real_state() -> None:
+    from terminal.checkout.table import DEADLINES, ROUTES
+
+    assert all(isinstance(state, CheckoutState) for _, state in DEADLINES)
+    assert all(r.states is None or r.states <= set(CheckoutState) for r in ROUTES)
+
+
+def test_a_fault_of_a_family_without_a_step_is_shown_not_dropped() -> None:
+    from drivers.events import DeviceFault, FaultKind
+    from terminal.checkout.flow import SaleFlow
+
+    shown: list[str] = []
+
+    class Probe:
+        state = CheckoutState.IDLE
+        _show = staticmethod(lambda key, detail="": shown.append(f"{key}: {detail}"))
+
+    SaleFlow.device_fault(Probe(), DeviceFault(device="cash_drawer", kind=FaultKind.DEVICE,  # type: ignore[arg-type]
+                                               detail="jammed"))
+    assert shown == ["device_fault: cash_drawer: jammed"]

@@ -72,7 +72,7 @@ IDS = [row[0][:23] for row in HOST_TO_PRINTER]
 
 def decode(data: bytes, *, chunk: int = 0, chinese: bool = False) -> list[ev.PrinterCommand]:
     """Device-side decode, whole or `chunk` bytes at a time; adjacent text runs joined."""
-    codec = PrinterCodec(Role.DEVICE, chinese_mode=chinese)
+    codec = PrinterCodec(Role.DEVICE, {"text": {"chinese_mode_at_power_on": chinese}})
     out: list[ev.PrinterCommand] = []
     for start in range(0, len(data), chunk or max(1, len(data))):
         codec.receive_data(data[start : start + (chunk or len(data))])
@@ -143,7 +143,7 @@ def test_chinese_mode_follows_power_on_and_initialize() -> None:
 
 
 def test_host_in_chinese_mode_refuses_split_or_four_byte_codes() -> None:
-    codec = PrinterCodec(Role.HOST, chinese_mode=True)
+    codec = PrinterCodec(Role.HOST, {"text": {"chinese_mode_at_power_on": True}})
     assert codec.send(ev.PrintText(data="￥".encode("gb18030"))) == H("A3 A4")
     for bad in ("¥".encode("gb18030"), b"\xd6"):
         with pytest.raises(LocalProtocolError):

@@ -57,24 +57,24 @@ def test_paper_out_after_bytes_and_lines(printer: PrinterEmulator) -> None:
     assert apply(printer, "fault paper-out after-bytes 500") == "ok: the paper runs out after 500 more bytes"
     assert "paper-out-in=500-bytes" in apply(printer, "status")
     printer.receive(b"x" * 499)
-    assert not printer.status().paper_out
+    assert not printer.sensors().paper_out
     printer.receive(b"x")
-    assert printer.status().paper_out
+    assert printer.sensors().paper_out
     apply(printer, "clear")
     assert apply(printer, "fault paper-out after-lines 2") == "ok: the paper runs out after 2 more lines"
     printer.receive(b"a\nb\nc\n")
-    assert printer.status().paper_out
+    assert printer.sensors().paper_out
 
 
 def test_cutter_next_cut_and_tick(printer: PrinterEmulator) -> None:
     assert apply(printer, "fault cutter next-cut") == "ok: the next cut jams the autocutter"
     printer.receive(b"x\n\x1dV\x00")
-    assert printer.status().cutter_error
+    assert printer.sensors().cutter_error
     apply(printer, "clear")
     apply(printer, "fault overheat")
     assert "overheat" in apply(printer, "tick 1")
     assert "overheat" not in apply(printer, "tick 10")
-    assert not printer.status().auto_recoverable_error
+    assert not printer.sensors().auto_recoverable_error
 
 
 @pytest.mark.parametrize(

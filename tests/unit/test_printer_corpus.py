@@ -1,7 +1,7 @@
 """Byte streams written by another ESC/POS library (mike42/escpos-php, MIT) print and render.
 
 The corpus lives next to the project (ROOT/../shared/corpus/escpos-php/, see its README) and is not
-copied in; these tests skip when it is absent.
+copied in. CI always has it, so an absent corpus fails these tests (it never skips them).
 """
 
 from __future__ import annotations
@@ -16,6 +16,15 @@ from firmware_profiles import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus" / "escpos-php"
+
+
+def corpus_path(name: str = "") -> Path:
+    """A file of the corpus (or, without a name, its directory); a clear failure when it is missing."""
+    path = CORPUS / name if name else CORPUS
+    if not (path.is_file() if name else path.is_dir()):
+        pytest.fail(f"the escpos-php corpus is missing: {path} not found (it belongs at {CORPUS}, "
+                    "next to the project; see its README)", pytrace=False)
+    return path
 
 # The README's table: what the program printed, as substrings of the rendered text.
 CORPUS_TEXT = {
@@ -37,16 +46,11 @@ CORPUS_TEXT = {
 
 
 def render(name: str, profile: str = "epson-tm-t20iii") -> RenderResult:
-    path = CORPUS / name
-    if not path.is_file():
-        pytest.skip(f"corpus not present at {CORPUS}")
-    return render_stream(path.read_bytes(), load_profile("printer", profile))
+    return render_stream(corpus_path(name).read_bytes(), load_profile("printer", profile))
 
 
 def test_the_table_covers_every_file_in_the_corpus() -> None:
-    if not CORPUS.is_dir():
-        pytest.skip(f"corpus not present at {CORPUS}")
-    assert sorted(p.name for p in CORPUS.glob("*.bin")) == sorted(CORPUS_TEXT)
+    assert sorted(p.name for p in corpus_path().glob("*.bin")) == sorted(CORPUS_TEXT)
     readme = (CORPUS / "README.md").read_text(encoding="utf-8")
     assert sorted(re.findall(r"^\| (\S+\.bin) \|", readme, re.MULTILINE)) == sorted(CORPUS_TEXT)
 

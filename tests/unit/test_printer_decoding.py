@@ -59,7 +59,8 @@ def test_host_refuses_malformed_images_and_settings(bad: ev.PrinterCommand) -> N
 
 @given(st.binary(max_size=300), st.integers(min_value=1, max_value=17), st.booleans())
 def test_batch_decoding_equals_event_by_event(data: bytes, chunk: int, chinese: bool) -> None:
-    one, batch = PrinterCodec(Role.DEVICE, chinese_mode=chinese), PrinterCodec(Role.DEVICE, chinese_mode=chinese)
+    profile = {"text": {"chinese_mode_at_power_on": chinese}}
+    one, batch = PrinterCodec(Role.DEVICE, profile), PrinterCodec(Role.DEVICE, profile)
     singles: list[object] = []
     batched: list[object] = []
     for i in range(0, len(data), chunk):

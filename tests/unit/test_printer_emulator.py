@@ -90,7 +90,7 @@ def test_paper_runs_out_after_n_bytes(chunk: int, name: str, kept: int) -> None:
     for i in range(0, len(data), chunk):
         printer.receive(data[i : i + chunk])
     assert printer.current_page().text == "AAAA"
-    assert printer.status().paper_out and printer.pages == []
+    assert printer.sensors().paper_out and printer.pages == []
     assert printer.backlog == kept  # held in the buffer (Epson) or thrown away
 
 
@@ -110,7 +110,7 @@ def test_the_cutter_jams_at_the_next_cut_and_dle_enq_1_recovers() -> None:
     printer = emulator()
     printer.set_fault("cutter", next_cut=True)
     printer.receive(b"receipt\n\x1dV\x01")
-    assert printer.pages == [] and printer.status().cutter_error
+    assert printer.pages == [] and printer.sensors().cutter_error
     assert ask(printer, H("10 04 03")) == b"\x1a"
     printer.receive(b"after\n")  # held behind the failed cut
     assert ask(printer, H("10 05 01 10 04 03")) == b"\x12"
@@ -140,9 +140,9 @@ def test_a_hot_head_recovers_by_itself_after_the_profile_time() -> None:
     printer.set_fault("overheat")
     assert printer.transmit() == H("18 40 00 00")
     printer.receive(b"hot\n")
-    printer.tick(2.9)
-    assert printer.status().auto_recoverable_error and printer.transmit() == b""
-    printer.tick(0.2)
+    printer.advance(2.9)
+    assert printer.sensors().auto_recoverable_error and printer.transmit() == b""
+    printer.advance(0.2)
     assert printer.transmit() == H("10 00 00 00")
     assert printer.current_page().text == "hot"  # held while hot, printed once cool
 
@@ -188,23 +188,23 @@ def test_dle_eot_split_across_reads_is_answered_once() -> None:
 # -- the receive buffer, print speed and flow control ---------------------------------------------
 def test_a_clocked_printer_sends_xoff_at_the_high_water_mark_and_xon_once_printed() -> None:
     printer = emulator()  # 4096-byte buffer, XOFF with 128 free, XON with 256 free, 250 mm/s
-    printer.tick(0)
+    printer.advance(0)
     printer.receive(LINE * 80)  # 3920 bytes: under the mark
     assert printer.transmit() == b"" and printer.backlog == 3920
     printer.receive(LINE)
     assert printer.transmit() == b"\x13" and printer.paused
     assert ask(printer, H("10 04 01")) == b"\x12"  # real time goes past a full buffer
-    printer.tick(0.01)  # 20 dots: not one line printed yet
+    printer.advance(0.01)  # 20 dots: not one line printed yet
     assert printer.transmit() == b""
-    printer.tick(0.2)
+    printer.advance(0.2)
     assert printer.transmit() == b"\x11" and not printer.paused
-    printer.tick(10)
+    printer.advance(10)
     assert printer.backlog == 0 and len(printer.current_page().blocks) == 81
 
 
 def test_bytes_beyond_a_full_buffer_are_lost() -> None:
     printer = emulator()
-    printer.tick(0)
+    printer.advance(0)
     printer.receive(LINE * 100)
     assert printer.overflowed == 4900 - 4096 and printer.backlog == 4096
 
@@ -226,7 +226,7 @@ def test_held_data_fills_the_buffer_and_raises_xoff() -> None:
 
 def test_busy_line_flow_control_sends_nothing_on_the_wire() -> None:
     printer = emulator(serial={"flow_control": "dtr_dsr"})
-    printer.tick(0)
+    printer.advance(0)
     printer.receive(LINE * 90)
     assert printer.busy and printer.transmit() == b""
 
@@ -256,12 +256,12 @@ def test_no_stream_crashes_or_overfills_the_printer(
 ) -> None:
     printer = PrinterEmulator(load_profile("printer", name), faults=faults)
     if clocked:
-        printer.tick(0)
+        printer.advance(0)
     printer.set_fault("paper-out", after_lines=3)
     for i in range(0, len(data), chunk):
         printer.receive(data[i : i + chunk])
         if clocked:
-            printer.tick(0.001)
+            printer.advance(0.001)
         assert 0 <= printer.backlog <= printer.capacity
     printer.clear_faults()
     _ = [page.text for page in printer.pages] + [printer.current_page().text]

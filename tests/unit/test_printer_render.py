@@ -25,7 +25,7 @@ def emulator(name: str = "epson-tm-t20iii") -> PrinterEmulator:
 
 
 def send(printer: PrinterEmulator, commands: Sequence[ev.PrinterCommand], *, chinese: bool = False) -> bytes:
-    host = PrinterCodec(Role.HOST, chinese_mode=chinese)
+    host = PrinterCodec(Role.HOST, {"text": {"chinese_mode_at_power_on": chinese}})
     printer.receive(b"".join(host.send(c) for c in commands))
     return printer.transmit()
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.record import Record, field, field_names, replace
+from drivers.record import FrozenRecordError, Record, field, field_names, replace
 
 
 class Base(Record):
@@ -46,9 +46,6 @@ def test_same_behaviour_as_a_dataclass(code: int, name: str, blob: bytes, other:
 
 
 def test_frozen_keyword_only_and_checked() -> None:
-    child = Child(name="x")
-    with pytest.raises(AttributeError):
-        child.name = "y"  # type: ignore[misc]
     with pytest.raises(TypeError):
         Child("x")  # type: ignore[call-arg, arg-type]
     with pytest.raises(TypeError):
@@ -56,7 +53,21 @@ def test_frozen_keyword_only_and_checked() -> None:
     with pytest.raises(TypeError):
         Child(name="x", colour="red")  # type: ignore[call-arg]
     assert Child(name="a").tags is not Child(name="b").tags
-    assert issubclass(FrozenInstanceError, AttributeError)
+
+
+def test_changing_a_field_raises_the_dataclass_compatible_frozen_error() -> None:
+    # Code written for dataclasses catches FrozenInstanceError's base, AttributeError: a Record
+    # raises its own FrozenRecordError, which must be caught the same way, and change nothing.
+    ours, theirs = Child(name="x", code=1), DcChild(name="x", code=1)
+    with pytest.raises(FrozenRecordError, match="'name'") as assigned:
+        ours.name = "y"  # type: ignore[misc]
+    with pytest.raises(FrozenRecordError, match="'code'") as deleted:
+        del ours.code
+    with pytest.raises(FrozenInstanceError) as dc_assigned:
+        theirs.name = "y"  # type: ignore[misc]
+    for error in (assigned.value, deleted.value, dc_assigned.value):
+        assert isinstance(error, AttributeError)
+    assert (ours.name, ours.code) == ("x", 1)
 
 
 def test_parent_compiled_first_does_not_leak_into_children() -> None:

@@ -1,0 +1,1 @@
+"""Shared pieces of the reliability and system tests (the pure checkout model, the harness)."""

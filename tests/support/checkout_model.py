@@ -1,0 +1,247 @@
+"""A pure model of the checkout and its host, for the stateful test (RELIABILITY.md §4).
+
+`Model` never looks at a till: from the outside facts alone (a cashier, a cardholder, the clock,
+the printer, the host's faults and the power) it says where the checkout must be, which journal
+rows and reversals exist, and what the exception report holds. tests/reliability/
+test_checkout_stateful.py drives it side by side with a real till and compares the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from terminal.checkout.table import LIMITS, CheckoutState
+
+__all__ = ["APPROVING", "Model", "Timer"]
+
+S = CheckoutState
+APPROVING = frozenset({"approved", "approved-swipe"})  # test cards the issuer approves
+
+
+@dataclass
+class Timer:
+    name: str
+    due: float
+
+
+@dataclass
+class Model:
+    """Where the checkout must be, from the outside facts alone."""
+
+    host_timeout: float
+    card_wait: float
+    reversal_wait: float
+    reversal_attempts: int
+    state: S = S.IDLE
+    now: float = 0.0
+    timer: Timer | None = None  # the flow's one armed wait
+    sale: str | None = None  # txn_id of the sale in progress
+    rows: dict[str, str] = field(default_factory=dict)  # txn_id -> journal state
+    revs: dict[str, str] = field(default_factory=dict)  # txn_id -> reversal state
+    queue: list[str] = field(default_factory=list)  # unresolved reversals, oldest first
+    attempts: dict[str, int] = field(default_factory=dict)
+    cancelled: set[str] = field(default_factory=set)
+    owed_receipts: set[str] = field(default_factory=set)  # approved, receipts not printed whole yet
+    incidents: list[tuple[str, str]] = field(default_factory=list)  # the exception report: (kind, txn_id)
+    # What the running flow remembers; a power cut forgets it.
+    current: str | None = None  # the reversal in hand
+    given_up: set[str] = field(default_factory=set)  # escalated this round
+    retry_at: float = 0.0  # when an idle till gives escalated reversals another round
+    signed_on: bool = False
+    sign_on_at: float = 0.0
+    sign_ons: int = 0  # sign-on attempts: a late 0810 matches only the latest
+    # The host's faults and the link.
+    hold: bool = False
+    drop_left: int = 0
+    late_left: int = 0
+    decline_left: int = 0
+    drop_next: bool = False
+    held: list[tuple[str, str, bool]] = field(default_factory=list)  # answers held back: (MTI, about, approved)
+    conn: str = "none"  # "none"; "fresh": open, no request yet (the host cannot route to it); "tagged"
+    paper_ok: bool = True
+    cover_open: bool = False
+
+    # -- time ---------------------------------------------------------------------------------
+    def arm(self, name: str, seconds: float) -> None:
+        self.timer = Timer(name, self.now + seconds)
+
+    def advance(self, seconds: float, *, released: bool = False) -> None:
+        timer = self.timer  # a step pops what is due before it handles what came in
+        self.now += seconds
+        if released:
+            self.release()
+        if timer is not None and timer.due <= self.now and self.timer is timer:
+            self.timer = None
+            route: dict[tuple[str, S], Callable[[], object]] = {
+                ("card_wait", S.AWAITING_CARD): self.cancel, ("host", S.AUTHORIZING): self.lose_host,
+                ("printer_check", S.PRINTER_PAUSED): self.resume, ("reversal", S.OUTCOME_UNKNOWN): self.reversal_due,
+                ("sign_on", S.SIGNING_ON): self.sign_on_failed, ("housekeeping", S.IDLE): self.housekeeping,
+            }
+            route.get((timer.name, self.state), lambda: None)()
+
+    # -- the host -------------------------------------------------------------------------------
+    def request(self) -> str:
+        """A request reaches the host: its answer comes "now", is "lost" or "held", or the link is "dropped"."""
+        self.conn = "tagged"
+        if self.drop_next:
+            self.drop_next, self.conn = False, "none"
+            return "dropped"
+        if self.hold or self.drop_left:
+            self.drop_left -= 0 if self.hold else 1
+            return "lost"
+        if self.late_left:
+            self.late_left -= 1
+            return "held"
+        return "now"
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for mti, about, approved in held if self.conn == "tagged" else []:
+            if mti == "0210" and self.state is S.AUTHORIZING and self.sale == about:
+                self.answer(approved)
+            elif mti == "0410" and self.state is S.OUTCOME_UNKNOWN and self.current == about:
+                self.reversed(about)
+            elif mti == "0810" and self.state is S.SIGNING_ON and str(self.sign_ons) == about:
+                self.signed_on, self.timer = True, None
+                self.idle()
+            elif mti == "0210":  # a stray answer: logged, and the reversal stands
+                self.incidents.append(("late_response", about))
+
+    # -- power and idle -------------------------------------------------------------------------
+    def boot(self) -> None:
+        if self.state is S.AUTHORIZING:
+            assert self.sale is not None
+            self.owe(self.sale)  # every row still SENT gets its reversal
+        self.idle(enter=False)
+        self.timer, self.current, self.conn, self.retry_at = None, None, "fresh", 0.0
+        self.signed_on, self.sign_on_at = False, 0.0
+        if self.paper_ok and not self.cover_open:
+            self.owed_receipts.clear()  # printed at boot, marked REPRINT (row 4 of the fault matrix)
+        self.housekeeping()
+
+    def idle(self, *, enter: bool = True) -> None:
+        self.state, self.sale = S.IDLE, None
+        if enter:  # entering IDLE (not the machine's first state) looks for work owed the host
+            self.housekeeping()
+
+    def housekeeping(self) -> None:
+        if not self.signed_on and self.now >= self.sign_on_at:
+            self.sign_on()
+        elif any(self.revs[t] == "PENDING" for t in self.queue):
+            self.recover()
+        elif self.queue and self.now >= self.retry_at:
+            self.retry_at = self.now + LIMITS.escalated_retry_s
+            self.recover()
+        else:
+            self.arm("housekeeping", LIMITS.housekeeping_s)
+
+    def sign_on(self) -> None:
+        self.state, self.sign_ons = S.SIGNING_ON, self.sign_ons + 1
+        self.arm("sign_on", self.host_timeout)
+        fate = self.request()
+        if fate == "now":
+            self.signed_on, self.timer = True, None
+            self.idle()
+        elif fate == "held":
+            self.held.append(("0810", str(self.sign_ons), True))
+
+    def sign_on_failed(self) -> None:
+        self.sign_on_at = self.now + LIMITS.sign_on_retry_s  # counted from the failure
+        self.idle()
+
+    # -- a sale ---------------------------------------------------------------------------------
+    def begin(self, txn_id: str) -> None:
+        self.state, self.sale = S.AWAITING_CARD, txn_id
+        self.arm("card_wait", self.card_wait)
+
+    def present(self, card: str) -> None:
+        assert self.sale is not None
+        self.state, self.rows[self.sale] = S.AUTHORIZING, "SENT"
+        self.arm("host", self.host_timeout)
+        approved = card in APPROVING and not self.decline_left
+        self.decline_left = max(0, self.decline_left - 1)
+        fate = self.request()
+        if fate == "now":
+            self.answer(approved)
+        elif fate == "held":
+            self.held.append(("0210", self.sale, approved))
+        elif fate == "dropped":
+            self.lose_host()  # the answer went with the link
+
+    def answer(self, approved: bool) -> None:
+        assert self.sale is not None
+        self.rows[self.sale], self.timer = "APPROVED" if approved else "DECLINED", None
+        if approved:
+            self.owed_receipts.add(self.sale)
+        if self.paper_ok and not self.cover_open:
+            self.resume()
+        else:
+            self.state = S.PRINTER_PAUSED
+            self.arm("printer_check", LIMITS.printer_recheck_s)
+
+    def resume(self) -> bool:
+        if not self.paper_ok or self.cover_open:
+            self.arm("printer_check", LIMITS.printer_recheck_s)
+            return False
+        self.owed_receipts.discard(self.sale or "")
+        self.idle()
+        return True
+
+    def cancel(self) -> None:
+        assert self.sale is not None
+        self.cancelled.add(self.sale)
+        self.timer = None
+        self.idle()
+
+    # -- outcome unknown and reversals ----------------------------------------------------------
+    def lose_host(self) -> None:
+        assert self.sale is not None
+        self.owe(self.sale)
+        self.recover()
+
+    def owe(self, txn_id: str) -> None:
+        self.rows[txn_id], self.revs[txn_id], self.attempts[txn_id] = "TIMEOUT", "PENDING", 0
+        self.queue.append(txn_id)
+
+    def recover(self) -> None:
+        self.state = S.OUTCOME_UNKNOWN
+        self.given_up.clear()
+        self.next_reversal()
+
+    def next_reversal(self) -> None:
+        todo = [t for t in self.queue if t not in self.given_up]
+        self.current = todo[0] if todo else None
+        if self.current is None:
+            self.timer = None
+            self.idle()
+        else:
+            self.send_reversal()
+
+    def send_reversal(self) -> None:
+        txn_id = self.current
+        assert txn_id is not None
+        self.attempts[txn_id] += 1
+        self.arm("reversal", self.reversal_wait * 2 ** (self.attempts[txn_id] - 1))
+        fate = self.request()
+        if fate == "now":
+            self.reversed(txn_id)
+        elif fate == "held":
+            self.held.append(("0410", txn_id, True))
+        # lost or dropped: the deadline repeats it (as 0401)
+
+    def reversal_due(self) -> None:
+        assert self.current is not None
+        if self.attempts[self.current] < self.reversal_attempts:
+            self.send_reversal()
+            return
+        self.given_up.add(self.current)
+        self.revs[self.current] = "FAILED"
+        self.incidents.append(("reversal_failed", self.current))
+        self.retry_at = self.now + LIMITS.escalated_retry_s
+        self.next_reversal()
+
+    def reversed(self, txn_id: str) -> None:
+        self.queue.remove(txn_id)
+        self.revs[txn_id], self.rows[txn_id] = "DONE", "REVERSED"
+        self.next_reversal()
