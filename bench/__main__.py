@@ -21,7 +21,7 @@ def main() -> int:
     # A real install byte-compiles the code (pip does); this machine may set PYTHONDONTWRITEBYTECODE,
     # which would make every start recompile our sources and measure the compiler instead.
     root = Path(__file__).resolve().parents[1]
-    for package in ("terminal", "drivers", "emulator", "firmware_profiles", "bench"):
+    for package in ("terminal", "drivers", "emulator", "sim", "firmware_profiles", "bench"):
         compileall.compile_dir(str(root / package), quiet=1)
     results = [bench_sale(reps), bench_ready(reps), bench_ready_real(reps), bench_help(reps), bench_demo_rss(),
                *bench_printer(reps)]

@@ -32,6 +32,7 @@ __all__ = [
     "open_ports",
     "register_peer_factory",
     "resolve_peer",
+    "set_peer_factory_finder",
 ]
 
 _HANDLER_PACKAGE = "drivers.urlhandler"
@@ -58,6 +59,17 @@ _lock = threading.Lock()
 _factories: dict[str, PeerFactory] = {}
 _instances: dict[str, Peer] = {}
 _ids = itertools.count(1)
+
+
+_finder: Callable[[str], PeerFactory | None] | None = None
+
+
+def set_peer_factory_finder(finder: Callable[[str], PeerFactory | None] | None) -> None:
+    """Consulted for an `emu://<kind>` with no factory registered: the emulated world answers
+    from the device registry, so a plugin's family needs no registration of its own."""
+    global _finder
+    with _lock:
+        _finder = finder
 
 
 def register_peer_factory(kind: str, factory: PeerFactory) -> None:
@@ -93,6 +105,9 @@ def resolve_peer(url: str) -> tuple[Peer, bool]:
                 raise PortError(f"no emulator attached as {params['instance']!r} ({url})")
             return peer, False
         factory = _factories.get(parts.netloc)
+        finder = _finder
+    if factory is None and finder is not None:
+        factory = finder(parts.netloc)
     if factory is None:
         known = ", ".join(sorted(_factories)) or "none registered"
         raise PortError(f"no emulator for emu://{parts.netloc} (known: {known})")

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from drivers.acquirer.driver import AcquirerDriver
-from drivers.transport import attach_peer, detach_peer, register_peer_factory
+from drivers.transport import attach_peer, detach_peer, set_peer_factory_finder
 from terminal import devices
 from terminal.app import Till, build_till, device_profiles, load_terminal_profile
 from terminal.clock import Clock, SystemClock
+from terminal.errors import ConfigError
 from terminal.host.link import HostLink
 
 if TYPE_CHECKING:
@@ -82,17 +83,26 @@ class EmulatorTime:
         return self.WAKE_S
 
 
+def _factory_for(kind: str) -> Callable[[Mapping[str, str]], Any] | None:
+    """`emu://<kind>?profile=NAME` builds a fresh emulator of the registry's family `kind`."""
+    try:
+        row = devices.family(kind)
+    except ConfigError:
+        return None
+    if row.emulator is None or row.family == devices.HOST_LINK:
+        return None
+
+    def make(query: Mapping[str, str]) -> Any:
+        profile = devices.load_device_profile(row, query.get("profile", row.default_profile))
+        return row.emulator_class()(profile)
+
+    return make
+
+
 def register_emulator_factories() -> None:
-    """Let `emu://<family>?profile=NAME` build a fresh emulator of every registered family."""
-    for row in devices.families().values():
-        if row.emulator is None or row.family == devices.HOST_LINK:
-            continue
-
-        def make(query: Mapping[str, str], row: devices.DeviceFamily = row) -> Any:
-            profile = devices.load_device_profile(row, query.get("profile", row.default_profile))
-            return row.emulator_class()(profile)
-
-        register_peer_factory(row.url_kind, make)
+    """Let `emu://<family>?profile=NAME` build an emulator of any registered family, looked up
+    when first asked (reading every plugin's entry point at each start would cost ~35 ms)."""
+    set_peer_factory_finder(_factory_for)
 
 
 def build_emulated_till(

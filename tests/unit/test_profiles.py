@@ -275,6 +275,8 @@ def test_map_entries_and_array_items_follow_their_item_schema() -> None:
     unhashed = [{"id": "a", "role": "cashier", "pin_hash": "1234"}]
     assert "'operators[0].pin_hash' must match /pbkdf2_sha256\\$[0-9]+" in _error(
         "terminal", {**base, "operators": unhashed})
+    slot = validate_profile("terminal", {**base, "devices": {"printer": {"url": "emu://printer"}}})["devices"]
+    assert slot == {"printer": {"url": "emu://printer", "profile": "", "driver": ""}}  # "": the registry's default
     # families are open: a plugin's family needs no schema change
     extra = {**base, "devices": {**base["devices"], "cash_drawer": {"profile": "acme", "url": "/dev/ttyS0"}}}
     assert validate_profile("terminal", extra)["devices"]["cash_drawer"]["url"] == "/dev/ttyS0"
