@@ -75,7 +75,7 @@ def minimal(commands: list[Any], profile: dict[str, Any]) -> list[Any]:
     """The same receipt without commands that change nothing (a mode already in force)."""
     from drivers.printer import events as ev
 
-    power_on_chinese = bool(profile.get("text", {}).get("chinese_mode_at_power_on"))
+    power_on_chinese = bool(profile["text"]["chinese_mode_at_power_on"])
     state: dict[type, Any] = {}
     out: list[Any] = []
     for cmd in commands:
@@ -125,7 +125,7 @@ def bench_bytes(commands: list[Any], profile: dict[str, Any]) -> tuple[dict[str,
     pictured = raster(page)
     ratio_min, ratio_raster = len(standard) / len(least), len(pictured) / len(standard)
     result = {
-        "name": "printer_receipt_bytes", "profile": profile.get("name"),
+        "name": "printer_receipt_bytes", "profile": profile["name"],
         "standard_bytes": len(standard), **{f"standard_{k}": v for k, v in _wire(len(standard)).items()},
         "minimal_bytes": len(least), **{f"minimal_{k}": v for k, v in _wire(len(least)).items()},
         "raster_bytes": len(pictured), **{f"raster_{k}": v for k, v in _wire(len(pictured)).items()},
@@ -149,7 +149,7 @@ def bench_render(commands: list[Any], profile: dict[str, Any], reps: int) -> dic
         start = time.perf_counter()
         image = page.image()
         png_times.append(time.perf_counter() - start)
-    dots_per_s = float(profile.get("printing", {}).get("speed_mm_s", 150)) * int(profile["media"]["dpi"]) / 25.4
+    dots_per_s = float(profile["printing"]["speed_mm_s"]) * int(profile["media"]["dpi"]) / 25.4
     print_s = image.height / dots_per_s
     png = median(png_times[1:])  # the first drawing loads fonts and warms the glyph cache
     return {"name": "printer_render_per_receipt", "text_median_s": median(text_times), "png_median_s": png,

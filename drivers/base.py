@@ -33,7 +33,7 @@ class Driver(ABC):
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
         if self._port is None:
-            self._port = open_port(self.url, baudrate=int(self.profile.get("serial", {}).get("baud", 9600)), timeout=0)
+            self._port = open_port(self.url, baudrate=int(self.profile["serial"]["baud"]), timeout=0)
 
     def close(self) -> None:
         port, self._port = self._port, None

@@ -21,9 +21,20 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["BASE_COMMANDS", "Handler", "apply", "commands_of"]
+__all__ = ["BASE_COMMANDS", "Handler", "apply", "commands_of", "seconds_arg"]
 
 Handler = Callable[[Any, list[str]], str]
+
+
+def seconds_arg(args: list[str], word: str = "advance") -> float:
+    """The one argument of `advance SECONDS`: 0 to a day; ValueError (shown as the usage) otherwise."""
+    try:
+        seconds = float(args[0]) if len(args) == 1 else -1.0
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:
+        raise ValueError(f"usage: {word} SECONDS (0-86400)")
+    return seconds
 
 
 def _status(peer: Any, args: list[str]) -> str:

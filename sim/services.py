@@ -66,7 +66,8 @@ def _profile_name(row: devices.DeviceFamily, profile: str | None) -> str:
     if profile:
         return profile
     slots = load_terminal_profile("emulated-counter")["devices"]
-    return str(slots.get(row.family, {}).get("profile") or row.default_profile)
+    slot = slots.get(row.family)  # a family this till does not drive has no slot
+    return str((slot["profile"] if slot is not None else "") or row.default_profile)
 
 
 def serve_emulator(
@@ -88,10 +89,10 @@ def serve_emulator(
         reply = apply(peer, line)
         if reply.startswith("error"):
             raise ConfigError(f"{line!r}: {reply}")
-    serial = device.get("serial", {})
+    serial = device["serial"]
     if baud is not None and not 50 <= baud <= 4_000_000:
         raise ConfigError(f"--baud {baud} is not a serial line speed")
-    settings = {"baud": baud or int(serial.get("baud", 9600)), "framing": str(serial.get("framing", "8N1"))}
+    settings = {"baud": baud or int(serial["baud"]), "framing": str(serial["framing"])}
     if pty:
         return PtyLink(peer, **settings).start()
     host, _, port = (listen or "").rpartition(":")

@@ -108,11 +108,13 @@ def register_emulator_factories() -> None:
 def build_emulated_till(
     profile: str = "emulated-counter", *, clock: Clock | None = None, var_dir: Path | str = "var",
     overrides: Mapping[str, Any] | None = None, device_urls: Mapping[str, str] | None = None,
+    peers: Mapping[str, Any] | None = None,
     display: Callable[[str], None] = lambda line: None, host: HostLink | None = None,
     host_transport: HostTransport | None = None, **parts: Any,
 ) -> EmulatedTill:
     """A terminal whose `emu://` devices and "emulated" host run in this process; any slot given
-    in `device_urls` is opened as given (a pty, a socket, a test's own peer), and a `host` link
+    in `device_urls` is opened as given (a pty, a socket), a slot in `peers` talks to that ready-made
+    peer over emu:// (a test's own emulator or a hostile one; `emulators.<slot>` is it), and a `host` link
     given is used as it is. Other `parts` go to build_till (journal, boot_io_wait...).
 
     The emulated host (`host.url` "emulated" or "emu://acquirer") is served over `host_transport`:
@@ -128,10 +130,11 @@ def build_emulated_till(
     closers: list[Callable[[], None]] = []
     try:
         for slot, settings in terminal["devices"].items():
-            if slot in urls or not str(settings["url"]).startswith("emu://"):
+            given = (peers or {}).get(slot)
+            if given is None and (slot in urls or not str(settings["url"]).startswith("emu://")):
                 continue
             row = devices.resolve(slot, settings)
-            peer = row.emulator_class()(profiles[slot])
+            peer = given if given is not None else row.emulator_class()(profiles[slot])
             emulators.devices[slot] = peer
             url = attach_peer(row.url_kind, peer)
             emulators.urls.append(url)

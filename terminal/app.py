@@ -57,7 +57,7 @@ def device_profiles(terminal: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     out = {}
     for slot, settings in terminal["devices"].items():
         row = devices.resolve(slot, settings)
-        out[slot] = devices.load_device_profile(row, str(settings.get("profile") or row.default_profile))
+        out[slot] = devices.load_device_profile(row, str(settings["profile"] or row.default_profile))
     return out
 
 

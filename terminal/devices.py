@@ -127,7 +127,7 @@ def family(name: str) -> DeviceFamily:
 
 def resolve(slot: str, settings: Mapping[str, Any]) -> DeviceFamily:
     """The row that drives the terminal profile's device slot `slot` (`[devices.<slot>]`)."""
-    row = family(str(settings.get("driver") or slot))
+    row = family(str(settings["driver"] or slot))
     if row.family != slot:
         raise ConfigError(f"devices.{slot}: driver {row.name!r} is for the {row.family!r} family, not {slot!r}")
     return row

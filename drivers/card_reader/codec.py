@@ -50,7 +50,11 @@ def lrc(data: bytes | bytearray) -> int:
 
 
 class LinkSettings(Record):
-    """The profile's `[link]` table; `max_frame` counts every byte from STX to LRC."""
+    """The profile's `[link]` table; `max_frame` counts every byte from STX to LRC.
+
+    The field defaults are what a codec without a profile uses (`CardReaderCodec(role)`); they
+    equal the card reader schema's `link.*` defaults (a test holds them equal), repeated here
+    because a codec reads no files. A loaded profile always has every key: `from_profile` indexes."""
 
     length_field: str = "bcd"
     max_frame: int = 4096
@@ -66,16 +70,16 @@ class LinkSettings(Record):
 
     @classmethod
     def from_profile(cls, profile: Mapping[str, Any]) -> LinkSettings:
-        link = profile.get("link", {})
-        if link.get("lrc", "xor") != "xor":
-            raise ValueError(f"link.lrc {link.get('lrc')!r} is not supported (only xor)")
-        default = cls()
+        """From a loaded (schema-completed) card reader profile."""
+        link = profile["link"]
+        if link["lrc"] != "xor":
+            raise ValueError(f"link.lrc {link['lrc']!r} is not supported (only xor)")
         return cls(
-            length_field=str(link.get("length_field", default.length_field)),
-            max_frame=int(link.get("max_frame", default.max_frame)),
-            max_naks=int(link.get("max_naks", default.max_naks)),
-            ack_timeout_s=float(link.get("ack_timeout_s", default.ack_timeout_s)),
-            inter_char_timeout_s=float(link.get("inter_char_timeout_s", default.inter_char_timeout_s)),
+            length_field=str(link["length_field"]),
+            max_frame=int(link["max_frame"]),
+            max_naks=int(link["max_naks"]),
+            ack_timeout_s=float(link["ack_timeout_s"]),
+            inter_char_timeout_s=float(link["inter_char_timeout_s"]),
         )
 
     @property
@@ -306,7 +310,7 @@ class CardReaderCodec:
 
     def __init__(self, role: Role, settings: Mapping[str, Any] | None = None) -> None:
         self.role = role
-        self.link = Link(LinkSettings.from_profile(settings or {}))
+        self.link = Link(LinkSettings() if settings is None else LinkSettings.from_profile(settings))
 
     @property
     def settings(self) -> LinkSettings:

@@ -32,7 +32,7 @@ from drivers.printer.decoders import decode_command
 from drivers.printer.encoders import encode_command, encode_reply
 from drivers.printer.tables import MAX_PAYLOAD
 
-__all__ = ["MAX_PAYLOAD", "XOFF", "XON", "PrinterCodec", "power_on_chinese"]
+__all__ = ["DEFAULTS", "MAX_PAYLOAD", "XOFF", "XON", "PrinterCodec", "power_on_chinese"]
 
 XON, XOFF = 0x11, 0x13
 _TEXT = re.compile(rb"[\t\n\r\x20-\xff]+")
@@ -43,9 +43,16 @@ _TEXT_CONTROLS = frozenset(b"\t\n\r")
 Event = ev.PrinterCommand | ev.PrinterReply
 
 
+# What a codec without a profile (`settings=None`) assumes: the printer schema's defaults of the
+# keys it reads, repeated here because a codec reads no files (a test holds them equal).
+DEFAULTS: Mapping[str, Any] = {"text.chinese_mode_at_power_on": False}
+
+
 def power_on_chinese(settings: Mapping[str, Any] | None) -> bool:
-    """The profile's `text.chinese_mode_at_power_on` (False without a profile)."""
-    return bool((settings or {}).get("text", {}).get("chinese_mode_at_power_on", False))
+    """The profile's `text.chinese_mode_at_power_on` (DEFAULTS without a profile)."""
+    if settings is None:
+        return bool(DEFAULTS["text.chinese_mode_at_power_on"])
+    return bool(settings["text"]["chinese_mode_at_power_on"])
 
 
 class PrinterCodec:

@@ -103,11 +103,11 @@ class PrinterDriver(Driver):
         self.last_job_bytes = 0  # bytes of the last print job that reached the port
         # A printer sends XOFF with `xoff_free` bytes of room left: half that in flight at most, the
         # other half for what is already on the line when the XOFF comes back.
-        serial = profile.get("serial", {})
+        serial = profile["serial"]
         self.chunk = CHUNK
-        if serial.get("flow_control", "xonxoff") == "xonxoff":
-            self.chunk = max(16, min(CHUNK, int(serial.get("xoff_free", 2 * CHUNK)) // 2))
-        self._byte_time = _bits_per_char(str(serial.get("framing", "8N1"))) / int(serial.get("baud", 9600))
+        if serial["flow_control"] == "xonxoff":
+            self.chunk = max(16, min(CHUNK, int(serial["xoff_free"]) // 2))
+        self._byte_time = _bits_per_char(str(serial["framing"])) / int(serial["baud"])
 
     # -- public API --------------------------------------------------------------------------------
     def status(self) -> ev.PrinterStatus | DeviceFault:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from emulator.card_reader.cards import load_catalogue
 from emulator.card_reader.emulator import CardReaderEmulator
-from emulator.control import BASE_COMMANDS
+from emulator.control import BASE_COMMANDS, seconds_arg
 
 __all__ = ["COMMANDS"]
 
@@ -64,13 +64,7 @@ def _pin(emulator: CardReaderEmulator, args: list[str]) -> str:
 
 
 def _advance(emulator: CardReaderEmulator, args: list[str]) -> str:
-    try:
-        seconds = float(args[0]) if len(args) == 1 else -1.0
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= 86_400:
-        return "error: usage: advance SECONDS (0-86400)"
-    emulator.advance(seconds)
+    emulator.advance(seconds_arg(args))
     return f"ok: t={emulator.now:g}s"
 
 

@@ -78,10 +78,10 @@ class CardReaderEmulator(Emulator):
         self._today = today
         # True: a PIN request with nothing typed is answered at once with the card's typed_pin.
         self.auto_pin = auto_pin
-        reader = profile.get("reader", {})
-        self._reader_modes = tuple(reader.get("entry_modes", ("chip", "swipe", "tap")))
-        self._contactless_limit = int(reader.get("contactless_limit_minor", 0)) or None
-        self._country = str(reader.get("country_code", "156"))  # 9F1A; CN unless the profile says
+        reader = profile["reader"]
+        self._reader_modes = tuple(reader["entry_modes"])
+        self._contactless_limit = int(reader["contactless_limit_minor"]) or None
+        self._country = str(reader["country_code"])  # 9F1A
         self.now = 0.0  # virtual seconds
         self._out = bytearray()
         self._outbox: deque[CardReaderEvent] = deque()  # waits while a frame of ours awaits ACK
@@ -307,7 +307,7 @@ class CardReaderEmulator(Emulator):
     def _handle(self, command: CardReaderCommand) -> None:
         match command:
             case RequestDeviceInfo():
-                model, serial, firmware = (str(self.profile.get(k, "")) for k in ("model", "serial_number", "firmware"))
+                model, serial, firmware = (str(self.profile[k]) for k in ("model", "serial_number", "firmware"))
                 self._emit(DeviceInfo(model=model, serial_number=serial, firmware=firmware))
             case StartRead():
                 self._pending, self._read_due = command, self.now + command.timeout_s

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.control import BASE_COMMANDS, Handler
+from emulator.control import BASE_COMMANDS, Handler, seconds_arg
 from emulator.printer.faults import FAULTS
 
 __all__ = ["COMMANDS"]
@@ -55,12 +55,7 @@ def _clear(printer: Any, args: list[str]) -> str:
 
 
 def _advance(printer: Any, args: list[str]) -> str:
-    try:
-        seconds = float(args[0]) if len(args) == 1 else -1.0
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= 86_400:
-        return "error: usage: advance SECONDS (0-86400)"
+    seconds = seconds_arg(args)
     printer.advance(seconds)
     return f"ok: {seconds:g} s passed; {printer.status()}"
 

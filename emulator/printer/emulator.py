@@ -54,27 +54,27 @@ class PrinterEmulator(Faults, Emulator):
     follows_till_clock = False  # in process, paper moves at once; served, it follows the line
 
     def __init__(self, profile: Mapping[str, Any], *, faults: Iterable[str] = ()) -> None:
-        media, text, features = profile.get("media", {}), profile.get("text", {}), profile.get("features", {})
-        serial, status = profile.get("serial", {}), profile.get("status", {})
+        media, text, features = profile["media"], profile["text"], profile["features"]
+        serial, status = profile["serial"], profile["status"]
         self.profile = profile
-        self.dots = int(media.get("dots", 576))
-        self.dpi = int(media.get("dpi", 203))
-        self.columns = int(profile.get("fonts", {}).get("a", {}).get("columns", self.dots // 12))
-        self.native_qr = bool(features.get("native_qr", True))
-        self.auto_status_back = bool(features.get("auto_status_back", True))
-        self.realtime_anywhere = bool(status.get("realtime_in_image_data", True))
-        self.hold_when_stopped = profile.get("quirks", {}).get("paper_out_data", "hold") == "hold"
+        self.dots = int(media["dots"])
+        self.dpi = int(media["dpi"])
+        self.columns = int(profile["fonts"]["a"]["columns"])
+        self.native_qr = bool(features["native_qr"])
+        self.auto_status_back = bool(features["auto_status_back"])
+        self.realtime_anywhere = bool(status["realtime_in_image_data"])
+        self.hold_when_stopped = profile["quirks"]["paper_out_data"] == "hold"
         self._codec = PrinterCodec(Role.DEVICE, profile)
         chinese = self._codec.chinese_mode
         self.paper_stage = Paper(dots=self.dots, dpi=self.dpi, columns=self.columns,
-                                 code_page=int(text.get("code_page", 0)), chinese=chinese,
-                                 native_qr=self.native_qr, pdf417=bool(features.get("pdf417", True)))
+                                 code_page=int(text["code_page"]), chinese=chinese,
+                                 native_qr=self.native_qr, pdf417=bool(features["pdf417"]))
         # receive buffer and flow control
-        self.capacity = int(serial.get("receive_buffer", 4096))
-        self.flow_control = str(serial.get("flow_control", "xonxoff"))
-        self._xoff_at = self.capacity - int(serial.get("xoff_free", min(128, self.capacity // 4)))
-        self._xon_at = self.capacity - int(serial.get("xon_free", min(256, self.capacity // 2)))
-        self._dots_per_s = float(profile.get("printing", {}).get("speed_mm_s", 150)) * self.dpi / 25.4
+        self.capacity = int(serial["receive_buffer"])
+        self.flow_control = str(serial["flow_control"])
+        self._xoff_at = self.capacity - int(serial["xoff_free"])
+        self._xon_at = self.capacity - int(serial["xon_free"])
+        self._dots_per_s = float(profile["printing"]["speed_mm_s"]) * self.dpi / 25.4
         self._accepted = 0  # bytes taken into the buffer
         self._done = 0  # of those, bytes printed (out of the buffer)
         self._marks: deque[tuple[int, int]] = deque()  # (byte position, paper dots) per printed block
@@ -93,7 +93,7 @@ class PrinterEmulator(Faults, Emulator):
         self.drawer_pulses = 0
         self.bytes_received = 0
         self._asb_mask = 0
-        super().__init__(recovery_s=float(status.get("overheat_recovery_s", 5.0)))
+        super().__init__(recovery_s=float(status["overheat_recovery_s"]))
         # While printing cannot stop, each command type goes straight to its handler.
         self._fast: dict[type[ev.PrinterCommand], Callable[[Any], object]] = {
             **self.paper_stage.handlers, ev.RequestStatus: self._handle, ev.RecoverFromError: self._handle,

@@ -44,8 +44,6 @@ OPERATOR_WORDS = ("settle", "reprint", "resume-printing", "cancel", "confirm-sig
 CUT_POINTS = tuple(f"printing-{c}" for c in COPIES)
 MAX_ADVANCE_S = 86_400.0
 RANDOM_RANGE = (100, 50_000)  # `amount = "random"`: 1.00 to 500.00
-# Keys the terminal reads with a default, so they are not in the profile file.
-OPTIONAL_OVERRIDES = {"host.reversal_max_attempts", "host.reversal_wait_s", "limits.unresolved_capacity"}
 RUNNER_OWNED = ("host.url", "devices")  # the runner wires the emulators and the simulator itself
 
 # expect key -> (what its value must be, in words; a check of the raw TOML value)
@@ -195,7 +193,7 @@ def _overrides(raw: Any, terminal: Mapping[str, Any], source: str) -> dict[str, 
         if key.startswith(RUNNER_OWNED):
             raise ScenarioError(f"{source}: override {key!r} is set by the scenario runner itself")
         known = isinstance(terminal.get(section), dict) and name in terminal[section]
-        if not (known or key in OPTIONAL_OVERRIDES):
+        if not known:
             raise ScenarioError(f"{source}: unknown override {key!r} (not a setting of the terminal profile)")
         if isinstance(value, dict | list):
             raise ScenarioError(f"{source}: override {key!r} must be a single value")

@@ -26,6 +26,7 @@ from drivers.transport import attach_peer, detach_peer, resolve_peer
 from sim.harness import CountingHost, Harness, NotQuiet
 from sim.scenario.format import Scenario, ScenarioError
 from sim.wiring import EmulatedTill, build_emulated_till, register_emulator_factories
+from terminal import devices
 from terminal.app import load_terminal_profile
 from terminal.checkout.flow import Sale
 from terminal.clock import FakeClock
@@ -205,9 +206,14 @@ class Rig:
             self._printer_url = None
 
     def _devices(self) -> dict[str, dict[str, str]]:
-        devices = load_terminal_profile(self.scenario.profile)["devices"]
-        return {"printer": {"profile": str(devices["printer"]["profile"]), "url": "emu://printer"},
-                "card_reader": {"profile": str(devices["card_reader"]["profile"]), "url": "emu://card-reader"}}
+        slots = load_terminal_profile(self.scenario.profile)["devices"]
+        urls = {"printer": "emu://printer", "card_reader": "emu://card-reader"}
+        out = {}
+        for slot, url in urls.items():
+            settings = slots[slot]  # an empty profile is the driving row's default, as in terminal/app.py
+            profile = str(settings["profile"] or devices.resolve(slot, settings).default_profile)
+            out[slot] = {"profile": profile, "driver": str(settings["driver"]), "url": url}
+        return out
 
     # -- running the terminal -----------------------------------------------------------------------
     def on(self) -> EmulatedTill:

@@ -47,7 +47,7 @@ class SaleFlow(OutcomeSteps, SignatureSteps, SettleSteps, PrintSteps, IdleSteps)
             raise JournalError(JOURNAL_FULL_MESSAGE)
         if self.journal.pending_reversals():
             raise InputError(i18n.bilingual("reversal_pending"))
-        if len(self.journal.unresolved_reversals()) >= int(self.terminal["limits"].get("unresolved_capacity", 10)):
+        if len(self.journal.unresolved_reversals()) >= int(self.terminal["limits"]["unresolved_capacity"]):
             raise JournalError(i18n.bilingual("unresolved_full"))
         self.sale = Sale(txn_id=new_txn_id(), amount_minor=amount_minor)
         if capacity.warn:

@@ -26,7 +26,7 @@ class SettleSteps(PrintSteps):
     last_settlement: SettlementResult | None = None
 
     def _init_settlement(self) -> None:
-        folder = self.terminal.get("archive_dir")
+        folder = self.terminal["archive_dir"]
         archive = Archive(folder) if folder else Archive(self.journal.path.parent / "batches")
         self.settlement = SettlementDesk(journal=self.journal, clock=self.clock, terminal=self.terminal,
                                          archive=archive)

@@ -28,11 +28,11 @@ RETRY_AFTER_S = 60.0  # after a failed round, wait this long before trying the h
 
 class OfflineLimits:
     def __init__(self, profile: Mapping[str, Any]) -> None:
-        offline = profile.get("offline", {})
-        self.enabled = bool(offline.get("enabled", False))
-        self.per_sale = int(offline.get("floor_limit_minor", 0))
-        self.max_count = int(offline.get("max_count", 0))
-        self.max_total = int(offline.get("max_total_minor", 0))
+        offline = profile["offline"]
+        self.enabled = bool(offline["enabled"])
+        self.per_sale = int(offline["floor_limit_minor"])
+        self.max_count = int(offline["max_count"])
+        self.max_total = int(offline["max_total_minor"])
 
     def refusal(self, amount_minor: int, journal: Journal) -> str | None:
         """Why this sale may not be approved offline, or None when it may."""

@@ -31,8 +31,8 @@ class ReversalDesk:
     def __init__(self, *, journal: Journal, host: HostLink, clock: Clock, terminal: Mapping[str, Any]) -> None:
         self.journal, self.host, self.clock, self.terminal = journal, host, clock, terminal
         limits = terminal["host"]
-        self.max_attempts = int(limits.get("reversal_max_attempts", 3))
-        self.first_wait_s = float(limits.get("reversal_wait_s", 30.0))
+        self.max_attempts = int(limits["reversal_max_attempts"])
+        self.first_wait_s = float(limits["reversal_wait_s"])
         self.current: str | None = None
         self._request: HostMessage | None = None
         self._given_up: set[str] = set()

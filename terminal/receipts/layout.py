@@ -77,7 +77,7 @@ def build_receipt(
     approval the card then refused is printed as a decline)."""
     approved = record.state == "APPROVED" if approved is None else approved
     merchant = terminal["merchant_name"]
-    symbol = str(terminal.get("currency_symbol", ""))
+    symbol = str(terminal["currency_symbol"])
     title = ("POS签购单", "SALE SLIP") if approved else ("交易失败", "DECLINED")
     url = str(terminal["receipts"]["lookup_url"]).format(terminal_id=terminal["terminal_id"], txn_id=record.txn_id)
     zh_mode, en_mode = ENTRY_MODES.get(record.entry_mode, (record.entry_mode, record.entry_mode.upper()))
@@ -125,7 +125,7 @@ def build_receipt(
 
 def settlement_slip(result: Any, *, terminal: Mapping[str, Any], when: str) -> Receipt:
     """结算单 SETTLEMENT: the batch's totals as the host agreed them."""
-    symbol = str(terminal.get("currency_symbol", ""))
+    symbol = str(terminal["currency_symbol"])
     totals = result.totals
     lines = [
         Line(zh=terminal["merchant_name"]["zh"], align=Align.CENTER, large=True),
@@ -167,9 +167,9 @@ def _label(line: Line, chinese: bool) -> str:
 
 class _Encoder:
     def __init__(self, printer: Mapping[str, Any]) -> None:
-        text = printer.get("text", {})
-        self.chinese = str(text.get("encoding", "")).lower() in {"gb18030", "gbk", "gb2312"}
-        self.encoding = "gb18030" if self.chinese else str(text.get("encoding", "cp437"))
+        encoding = str(printer["text"]["encoding"])
+        self.chinese = encoding.lower() in {"gb18030", "gbk", "gb2312"}
+        self.encoding = "gb18030" if self.chinese else encoding
         self.columns = int(printer["fonts"]["a"]["columns"])
 
     def encode(self, text: str) -> bytes:
@@ -224,7 +224,7 @@ def _wrap(line: Line, label: str, columns: int, chinese: bool) -> list[str]:
 
 
 def _qr_commands(data: str, printer: Mapping[str, Any]) -> Sequence[PrinterCommand]:
-    if printer.get("features", {}).get("native_qr", False):
+    if printer["features"]["native_qr"]:
         return [
             QrSelectModel(model=2),
             QrSetModuleSize(size=6),

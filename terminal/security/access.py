@@ -72,7 +72,7 @@ class AccessControl:
         self.audit, self.clock = audit, clock
         self.operators = {
             str(o["id"]): Operator(id=str(o["id"]), role=str(o["role"]), pin_hash=str(o["pin_hash"]))
-            for o in terminal.get("operators", [])
+            for o in terminal["operators"]
         }
 
     def approve(self, operation: str, *, operator_id: str, pin: str, reason: str, actor: str = "",

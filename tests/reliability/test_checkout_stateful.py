@@ -62,8 +62,8 @@ class CheckoutMachine(RuleBasedStateMachine):
         host, limits = self.t.terminal["host"], self.t.terminal["limits"]
         self.model = Model(
             host_timeout=float(host["timeout_s"]), card_wait=float(limits["card_wait_timeout_s"]),
-            reversal_wait=float(host.get("reversal_wait_s", 30.0)),
-            reversal_attempts=int(host.get("reversal_max_attempts", 3)),
+            reversal_wait=float(host["reversal_wait_s"]),
+            reversal_attempts=int(host["reversal_max_attempts"]),
         )
         self.model.boot()
         self.terminal_id = str(self.t.terminal["terminal_id"])
@@ -105,7 +105,7 @@ class CheckoutMachine(RuleBasedStateMachine):
             self.settle()
         if self.model.state is not S.IDLE:
             return
-        full = len(self.model.queue) >= int(self.t.terminal["limits"].get("unresolved_capacity", 10))
+        full = len(self.model.queue) >= int(self.t.terminal["limits"]["unresolved_capacity"])
         try:
             sale = self.t.flow.begin_sale(amount)
         except TerminalError as exc:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from drivers.transport import open_port
 from terminal.cli import main
+from tests.support.processes import served
 
 
 def _demo(capsys: pytest.CaptureFixture[str], var_dir: Path, *args: str) -> tuple[int, str, str]:
@@ -80,13 +78,8 @@ def test_emulate_bad_profile_or_address(capsys: pytest.CaptureFixture[str]) -> N
 
 @pytest.mark.parametrize("where", [["--pty"], ["--listen", "127.0.0.1:0"]])
 def test_emulate_serves_until_sigterm(where: list[str]) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "terminal.cli", "emulate", "printer", *where],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        endpoint = proc.stdout.readline().strip()
+    with served("emulate", "printer", *where) as child:
+        endpoint = child.endpoint
         assert endpoint.startswith("/dev/pts/") or endpoint.startswith("socket://127.0.0.1:")
         if endpoint.endswith(":0"):
             pytest.fail("the listener should report its real port")
@@ -96,15 +89,6 @@ def test_emulate_serves_until_sigterm(where: list[str]) -> None:
             assert port.read(1) == b"\x12"
         finally:
             port.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 @pytest.mark.parametrize("card", ["approved-tap", "wrong-pin", "signature-required", "removed-before-second-ac",

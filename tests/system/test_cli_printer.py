@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from drivers.transport import open_port
 from terminal.cli import main
+from tests.support.processes import served
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "escpos-php"
 
@@ -52,32 +50,14 @@ def test_render_reports_unknown_commands_and_missing_files(capsys: pytest.Captur
 
 
 def test_emulate_starts_with_a_fault_and_takes_control_lines() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "terminal.cli", "emulate", "printer", "--pty", "--fault", "paper-out"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert proc.stdout is not None and proc.stdin is not None
-        port = open_port(proc.stdout.readline().strip(), timeout=5)
+    with served("emulate", "printer", "--pty", "--fault", "paper-out") as child:
+        port = open_port(child.endpoint, timeout=5)
         try:
             port.write(b"\x10\x04\x04")  # roll paper sensor
             assert port.read(1) == b"\x72"  # paper end
-            proc.stdin.write("clear\n")
-            proc.stdin.flush()
-            assert proc.stdout.readline().startswith("ok")
+            assert child.control("clear").startswith("ok")
             port.write(b"\x10\x04\x04")
             assert port.read(1) == b"\x12"
-            proc.stdin.write("fault nonsense\n")
-            proc.stdin.flush()
-            assert proc.stdout.readline().startswith("error")
+            assert child.control("fault nonsense").startswith("error")
         finally:
             port.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()

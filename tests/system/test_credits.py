@@ -74,7 +74,7 @@ def test_a_void_without_an_answer_is_reversed(till: EmulatedTill, clock: FakeClo
     till.runtime.step()
     assert till.flow.state is S.OUTCOME_UNKNOWN and void.outcome == "OUTCOME_UNKNOWN"
     till.emulators.host.hold_responses = False
-    clock.advance(float(till.terminal["host"].get("reversal_wait_s", 30.0)))
+    clock.advance(float(till.terminal["host"]["reversal_wait_s"]))
     assert till.runtime.run_until(lambda: till.flow.state is S.IDLE, io_wait=2.0)
     record = till.journal.get(void.txn_id)
     assert record is not None and record.state == "REVERSED"

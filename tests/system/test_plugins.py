@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 
 from drivers.transport import open_port
 from terminal import devices
+from tests.support.processes import served
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "tests" / "plugin_example"
@@ -171,31 +171,13 @@ def test_till_emulate_lists_the_new_family_and_its_control_vocabulary(site: Path
 
 
 def test_till_emulate_serves_the_new_family_with_its_plugin_profile(site: Path, tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "terminal.cli", "emulate", "acme-drawer", "--listen", "127.0.0.1:0"],
-        env=_env(site), cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None and proc.stdin is not None
-        endpoint = proc.stdout.readline().strip()
-        assert endpoint.startswith("socket://127.0.0.1:"), proc.stderr.read() if proc.stderr else ""
-        port = open_port(endpoint, timeout=5)
+    with served("emulate", "acme-drawer", "--listen", "127.0.0.1:0", env=_env(site), cwd=tmp_path) as child:
+        assert child.endpoint.startswith("socket://127.0.0.1:")
+        port = open_port(child.endpoint, timeout=5)
         try:
             port.write(b"\x1b\x70\x0c")  # ESC p 12: open, 120 ms
             assert port.read(1) == b"\x41"  # status: open
-            proc.stdin.write("close\n")
-            proc.stdin.flush()
-            assert proc.stdout.readline().strip() == "ok: closed opened=1"
+            assert child.control("close") == "ok: closed opened=1"
             assert port.read(1) == b"\x40"  # status: closed, pushed unasked
         finally:
             port.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()

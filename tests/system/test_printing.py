@@ -3,13 +3,10 @@ interrupted copy is printed again whole and marked, nothing is printed twice wit
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from drivers.transport import attach_peer, detach_peer
 from emulator.printer.emulator import PrinterEmulator
 from firmware_profiles import load_profile
 from sim.wiring import EmulatedTill, build_emulated_till
@@ -50,16 +47,6 @@ def printer() -> PrinterEmulator:
     return PrinterEmulator(load_profile("printer", "cn-80mm"))
 
 
-@contextmanager
-def _till(clock: FakeClock, var_dir: Path, peer: object) -> Iterator[EmulatedTill]:
-    url = attach_peer("printer", peer)  # type: ignore[arg-type]
-    try:
-        with build_emulated_till(clock=clock, var_dir=var_dir, device_urls={"printer": url}) as till:
-            yield till
-    finally:
-        detach_peer(url)
-
-
 def _state(till: EmulatedTill) -> CheckoutState:
     return till.flow.state  # a call, so mypy does not narrow the state across actions
 
@@ -71,7 +58,7 @@ def _all_text(printer: PrinterEmulator) -> str:
 def test_paper_out_before_the_receipt_pauses_then_prints_unmarked(
     clock: FakeClock, var_dir: Path, printer: PrinterEmulator
 ) -> None:
-    with _till(clock, var_dir, printer) as till:
+    with build_emulated_till(clock=clock, var_dir=var_dir, peers={"printer": printer}) as till:
         assert till.emulators.card_reader is not None
         printer.set_paper("out")
         till.emulators.card_reader.present("approved")
@@ -94,7 +81,8 @@ def test_paper_out_before_the_receipt_pauses_then_prints_unmarked(
 
 def test_paper_out_mid_receipt_reprints_that_copy_whole_and_marked(clock: FakeClock, var_dir: Path) -> None:
     emulator = PrinterEmulator(load_profile("printer", "cn-80mm"))
-    with _till(clock, var_dir, PaperRunsOut(emulator, after=600)) as till:
+    runs_out = PaperRunsOut(emulator, after=600)
+    with build_emulated_till(clock=clock, var_dir=var_dir, peers={"printer": runs_out}) as till:
         assert till.emulators.card_reader is not None
         till.emulators.card_reader.present("approved")
         sale = till.sale(2500)
@@ -116,7 +104,7 @@ def test_paper_out_mid_receipt_reprints_that_copy_whole_and_marked(clock: FakeCl
 def test_operator_can_abandon_receipts_and_reprint_later(
     clock: FakeClock, var_dir: Path, printer: PrinterEmulator
 ) -> None:
-    with _till(clock, var_dir, printer) as till:
+    with build_emulated_till(clock=clock, var_dir=var_dir, peers={"printer": printer}) as till:
         assert till.emulators.card_reader is not None
         printer.open_cover()
         till.emulators.card_reader.present("approved")

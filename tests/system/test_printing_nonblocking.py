@@ -3,11 +3,8 @@ delivers every other source's facts (here a FakeClock deadline) to the checkout.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from drivers.transport import attach_peer, detach_peer
 from emulator.printer.emulator import PrinterEmulator
 from firmware_profiles import load_profile
 from sim.wiring import EmulatedTill, build_emulated_till
@@ -60,23 +57,13 @@ class Recorder:
         self.till.flow.handle(event)
 
 
-@contextmanager
-def _till(clock: FakeClock, var_dir: Path, peer: BusyPrinter) -> Iterator[EmulatedTill]:
-    url = attach_peer("printer", peer)
-    try:
-        with build_emulated_till(clock=clock, var_dir=var_dir, device_urls={"printer": url}) as till:
-            yield till
-    finally:
-        detach_peer(url)
-
-
 def _state(till: EmulatedTill) -> CheckoutState:
     return till.flow.state
 
 
 def test_a_deadline_is_delivered_while_a_receipt_prints(clock: FakeClock, var_dir: Path) -> None:
     peer = BusyPrinter()
-    with _till(clock, var_dir, peer) as till:
+    with build_emulated_till(clock=clock, var_dir=var_dir, peers={"printer": peer}) as till:
         recorder = Recorder(till)
         till.runtime.handler = recorder
         assert till.emulators.card_reader is not None

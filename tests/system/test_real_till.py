@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
+
+from tests.support.processes import served
 
 CHILD = """
 import json, sys
@@ -23,34 +24,13 @@ with build_till("emulated-counter", var_dir=sys.argv[2], device_urls=urls["devic
 """
 
 
-@contextmanager
-def _serve(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    proc = subprocess.Popen([sys.executable, "-m", "terminal.cli", *args], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        endpoint = proc.stdout.readline().strip()
-        assert endpoint, proc.stderr.read() if proc.stderr else "no endpoint"
-        yield proc, endpoint
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=10)
-
-
-def _control(proc: subprocess.Popen[str], line: str) -> str:
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(line + "\n")
-    proc.stdin.flush()
-    return proc.stdout.readline().strip()
-
-
 def test_a_real_till_sells_through_devices_in_other_processes(tmp_path: Path) -> None:
     with ExitStack() as stack:
-        printer, printer_url = stack.enter_context(_serve("emulate", "printer", "--pty"))
-        reader, reader_url = stack.enter_context(_serve("emulate", "card-reader", "--pty"))
-        _, host_url = stack.enter_context(_serve("host", "--listen", "127.0.0.1:0"))
-        assert _control(reader, "present approved chip").startswith("ok:")
-        urls = {"devices": {"printer": printer_url, "card_reader": reader_url}, "host": host_url}
+        printer = stack.enter_context(served("emulate", "printer", "--pty"))
+        reader = stack.enter_context(served("emulate", "card-reader", "--pty"))
+        host = stack.enter_context(served("host", "--listen", "127.0.0.1:0"))
+        assert reader.control("present approved chip").startswith("ok:")
+        urls = {"devices": {"printer": printer.endpoint, "card_reader": reader.endpoint}, "host": host.endpoint}
         done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(urls), str(tmp_path / "var")],
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
@@ -58,4 +38,4 @@ def test_a_real_till_sells_through_devices_in_other_processes(tmp_path: Path) ->
         assert result["loaded_at_ready"] == [], "a real till imported the emulated world"
         assert (result["outcome"], result["code"]) == ("APPROVED", "00")
         assert result["drivers"] == {"printer": "drivers.printer.driver", "card_reader": "drivers.card_reader.driver"}
-        assert _control(printer, "pages").startswith("ok: 2 page(s)")  # merchant and cardholder copies
+        assert printer.control("pages").startswith("ok: 2 page(s)")  # merchant and cardholder copies

@@ -44,7 +44,7 @@ def _net(till: EmulatedTill, sale: Sale) -> int:
 
 
 def _wait_s(till: EmulatedTill) -> float:
-    return float(till.terminal["host"].get("reversal_wait_s", 30.0))
+    return float(till.terminal["host"]["reversal_wait_s"])
 
 
 def test_a_timed_out_sale_is_reversed_and_nets_to_zero(till: EmulatedTill, clock: FakeClock) -> None:
@@ -78,7 +78,7 @@ def test_an_approval_after_the_timeout_is_logged_and_the_reversal_stands(till: E
 
 def test_an_undeliverable_reversal_is_escalated_never_dropped(till: EmulatedTill, clock: FakeClock) -> None:
     host = _host(till)
-    attempts = int(till.terminal["host"].get("reversal_max_attempts", 3))
+    attempts = int(till.terminal["host"]["reversal_max_attempts"])
     host.drop_responses(1 + attempts)  # the sale's answer and every reversal answer are lost
     sale = _sale_without_answer(till, clock)
     for attempt in range(attempts):

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +13,7 @@ import pytest
 
 from sim.scenario.runner import run_scenario
 from terminal.cli import main
+from tests.support.processes import served
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 FILES = sorted(CATALOGUE.glob("*.toml"))
@@ -211,24 +209,12 @@ def test_host_bad_address(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_host_serves_until_sigterm() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "terminal.cli", "host", "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
+    with served("host", "--listen", "127.0.0.1:0") as child:
+        url = child.endpoint
         assert url.startswith("tcp://127.0.0.1:") and not url.endswith(":0")
         host, _, port = url.removeprefix("tcp://").rpartition(":")
         with socket.create_connection((host, int(port)), timeout=5):
             pass  # it accepts terminals
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def test_a_device_step_controls_any_registered_family(tmp_path: Path) -> None:

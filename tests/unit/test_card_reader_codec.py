@@ -3,6 +3,8 @@ Fuzzing (hypothesis) is in test_card_reader_fuzz.py."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from drivers.card_reader.codec import ACK, EOT, NAK, CardReaderCodec, Link, LinkSettings
@@ -36,8 +38,14 @@ from drivers.card_reader.messages import Command, decode_message, encode_message
 from drivers.errors import FrameError, LocalProtocolError
 from drivers.events import Role
 from drivers.sensitive import Secret
+from firmware_profiles import ProfileError, load_schema, validate_profile
 
 PAN = "4761739001010010"
+
+
+def link_profile(**link: Any) -> dict[str, Any]:
+    """A card reader profile with these `[link]` keys, the schema's defaults for the rest."""
+    return validate_profile("card_reader", {"schema": 1, "name": "test", "link": link}, source="<test>")
 TRACK2 = PAN + "=2512201" + "0" * 13
 
 # PROTOCOLS.md §7 "PIN pad / card": (length field, payload, frame).
@@ -253,14 +261,27 @@ def test_line_idle_abandons_a_stalled_false_frame() -> None:
 
 
 def test_settings_from_profile_and_validation() -> None:
-    settings = LinkSettings.from_profile({"link": {"length_field": "binary", "max_naks": 2, "max_frame": 64}})
+    settings = LinkSettings.from_profile(link_profile(length_field="binary", max_naks=2, max_frame=64))
     assert (settings.length_field, settings.max_naks, settings.max_frame) == ("binary", 2, 64)
     with pytest.raises(ValueError):
         LinkSettings(length_field="ascii")
+    with pytest.raises(ProfileError):
+        link_profile(lrc="crc16")  # the schema refuses it first
+    defaults = link_profile()
     with pytest.raises(ValueError):
-        LinkSettings.from_profile({"link": {"lrc": "crc16"}})
+        LinkSettings.from_profile({**defaults, "link": {**defaults["link"], "lrc": "crc16"}})
     with pytest.raises(LocalProtocolError):
         Link(LinkSettings(length_field="none")).frame(b"\x20\x03")  # nothing would mark its end
+
+
+def test_settings_without_a_profile_are_the_schema_defaults() -> None:
+    """A codec made without a profile (settings=None) uses LinkSettings' own defaults: the codec
+    reads no files, so they repeat the schema's, and must never drift from them."""
+    schema = load_schema("card_reader").keys
+    fields = ("length_field", "max_frame", "max_naks", "ack_timeout_s", "inter_char_timeout_s")
+    assert {f: getattr(LinkSettings(), f) for f in fields} == {f: schema[f"link.{f}"].default for f in fields}
+    assert {k for k in schema if k.startswith("link.")} == {f"link.{f}" for f in (*fields, "lrc")}
+    assert CardReaderCodec(Role.HOST).settings == LinkSettings.from_profile(link_profile())
 
 
 # -- application layer: our message set --------------------------------------------------------
@@ -272,7 +293,7 @@ def test_message_payloads_both_directions(message: Message, payload: str) -> Non
 
 @pytest.mark.parametrize(("message", "frame"), FRAMES)
 def test_message_frames_both_directions_byte_at_a_time(message: Message, frame: str) -> None:
-    sender = CardReaderCodec(sender_of(message), {"link": {"length_field": "bcd"}})
+    sender = CardReaderCodec(sender_of(message), link_profile(length_field="bcd"))
     assert sender.send(message) == bytes.fromhex(frame)
     receiver = CardReaderCodec(Role.DEVICE if sender.role is Role.HOST else Role.HOST)
     events: list[Event] = []

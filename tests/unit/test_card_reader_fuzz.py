@@ -30,7 +30,7 @@ from drivers.card_reader.messages import decode_message, encode_message
 from drivers.errors import FrameError
 from drivers.events import Role
 from drivers.sensitive import Secret
-from tests.unit.test_card_reader_codec import drain, sender_of
+from tests.unit.test_card_reader_codec import drain, link_profile, sender_of
 
 KNOWN = (LinkEvent, CardReaderCommand, CardReaderEvent)
 length_fields = st.sampled_from(["bcd", "binary", "none"])
@@ -46,7 +46,7 @@ length_fields = st.sampled_from(["bcd", "binary", "none"])
 def test_random_bytes_only_raise_frame_error(
     length_field: str, role: Role, chunks: list[tuple[bytes, bool]], send_first: bool
 ) -> None:
-    codec = CardReaderCodec(role, {"link": {"length_field": length_field, "max_frame": 64}})
+    codec = CardReaderCodec(role, link_profile(length_field=length_field, max_frame=64))
     settings_ = codec.settings
     if send_first:
         codec.send(CancelRead() if role is Role.HOST else CardRemoved())
@@ -63,7 +63,7 @@ def test_random_bytes_only_raise_frame_error(
 @settings(deadline=None)
 @given(length_field=length_fields, garbage=st.binary(max_size=120), split=st.integers(0, 40))
 def test_valid_frame_after_garbage_is_still_decoded(length_field: str, garbage: bytes, split: int) -> None:
-    codec = CardReaderCodec(Role.HOST, {"link": {"length_field": length_field}})
+    codec = CardReaderCodec(Role.HOST, link_profile(length_field=length_field))
     frame = Link(LinkSettings(length_field=length_field)).frame(encode_message(CardRemoved()))
 
     def deliver(data: bytes) -> tuple[list[Event], bytes]:
@@ -132,7 +132,7 @@ messages = st.one_of(
 @settings(deadline=None)
 @given(message=messages, length_field=st.sampled_from(["bcd", "binary"]))
 def test_messages_round_trip_through_both_codecs(message: Message, length_field: str) -> None:
-    link = {"link": {"length_field": length_field}}
+    link = link_profile(length_field=length_field)
     sender = CardReaderCodec(sender_of(message), link)
     receiver = CardReaderCodec(Role.DEVICE if sender.role is Role.HOST else Role.HOST, link)
     receiver.receive_data(sender.send(message))
@@ -163,7 +163,7 @@ def test_random_payloads_only_raise_frame_error(payload: bytes, sender: Role) ->
 )
 def test_frames_interleaved_with_garbage_resync(length_field: str, garbage: list[bytes], message: Message) -> None:
     """Garbage before and after a real frame never costs more than one resend of it."""
-    profile = {"link": {"length_field": length_field, "max_frame": 512}}
+    profile = link_profile(length_field=length_field, max_frame=512)
     sender = CardReaderCodec(sender_of(message), profile)
     receiver = CardReaderCodec(Role.DEVICE if sender.role is Role.HOST else Role.HOST, profile)
     frame = sender.send(message)

@@ -38,7 +38,8 @@ def _names(node: ast.AST) -> set[str]:
         return {alias.name for alias in node.names}
     if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
         # `from drivers.printer import events` imports the submodule drivers.printer.events
-        return {node.module} | {f"{node.module}.{a.name}" for a in node.names if _module_file(f"{node.module}.{a.name}")}
+        subs = {f"{node.module}.{a.name}" for a in node.names}
+        return {node.module} | {name for name in subs if _module_file(name)}
     return set()
 
 

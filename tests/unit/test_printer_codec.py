@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from drivers.base import Role
 from drivers.errors import FrameError, LocalProtocolError, RemoteProtocolError
 from drivers.printer import events as ev
-from drivers.printer.codec import PrinterCodec
+from drivers.printer.codec import DEFAULTS, PrinterCodec, power_on_chinese
+from firmware_profiles import load_schema, validate_profile
 
 H = bytes.fromhex
 EAN13 = b"4006381333931"
@@ -68,11 +69,14 @@ HOST_TO_PRINTER = [
     ("1D 61 0F", [ev.SetAutoStatus(mask=0x0F)]),
 ]
 IDS = [row[0][:23] for row in HOST_TO_PRINTER]
+# A printer profile that starts in Chinese mode (True) or not, the schema's defaults for the rest.
+CHINESE = {on: validate_profile("printer", {"schema": 1, "name": "test", "text": {"chinese_mode_at_power_on": on}},
+                                source="<test>") for on in (False, True)}
 
 
 def decode(data: bytes, *, chunk: int = 0, chinese: bool = False) -> list[ev.PrinterCommand]:
     """Device-side decode, whole or `chunk` bytes at a time; adjacent text runs joined."""
-    codec = PrinterCodec(Role.DEVICE, {"text": {"chinese_mode_at_power_on": chinese}})
+    codec = PrinterCodec(Role.DEVICE, CHINESE[chinese])
     out: list[ev.PrinterCommand] = []
     for start in range(0, len(data), chunk or max(1, len(data))):
         codec.receive_data(data[start : start + (chunk or len(data))])
@@ -83,6 +87,15 @@ def decode(data: bytes, *, chunk: int = 0, chinese: bool = False) -> list[ev.Pri
             else:
                 out.append(event)
     return out
+
+
+def test_defaults_without_a_profile_are_the_schema_defaults() -> None:
+    """A codec made without a profile (settings=None) uses DEFAULTS: the codec reads no files, so
+    they repeat the schema's, and must never drift from them."""
+    schema = load_schema("printer").keys
+    assert {key: schema[key].default for key in DEFAULTS} == dict(DEFAULTS)
+    assert power_on_chinese(None) is power_on_chinese(validate_profile("printer", {"schema": 1, "name": "test"}))
+    assert PrinterCodec(Role.DEVICE).chinese_mode is PrinterCodec(Role.DEVICE, CHINESE[False]).chinese_mode is False
 
 
 @pytest.mark.parametrize(("hexbytes", "events"), HOST_TO_PRINTER, ids=IDS)
@@ -143,7 +156,7 @@ def test_chinese_mode_follows_power_on_and_initialize() -> None:
 
 
 def test_host_in_chinese_mode_refuses_split_or_four_byte_codes() -> None:
-    codec = PrinterCodec(Role.HOST, {"text": {"chinese_mode_at_power_on": True}})
+    codec = PrinterCodec(Role.HOST, CHINESE[True])
     assert codec.send(ev.PrintText(data="￥".encode("gb18030"))) == H("A3 A4")
     for bad in ("¥".encode("gb18030"), b"\xd6"):
         with pytest.raises(LocalProtocolError):

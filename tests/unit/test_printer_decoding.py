@@ -10,7 +10,7 @@ from drivers.base import Role
 from drivers.errors import LocalProtocolError
 from drivers.printer import events as ev
 from drivers.printer.codec import MAX_PAYLOAD, PrinterCodec
-from tests.unit.test_printer_codec import H, decode
+from tests.unit.test_printer_codec import CHINESE, H, decode
 
 MORE_COMMANDS = [
     ("1B 33 18 1B 32", [ev.SetLineSpacing(dots=24), ev.SetLineSpacing()]),
@@ -59,7 +59,7 @@ def test_host_refuses_malformed_images_and_settings(bad: ev.PrinterCommand) -> N
 
 @given(st.binary(max_size=300), st.integers(min_value=1, max_value=17), st.booleans())
 def test_batch_decoding_equals_event_by_event(data: bytes, chunk: int, chinese: bool) -> None:
-    profile = {"text": {"chinese_mode_at_power_on": chinese}}
+    profile = CHINESE[chinese]
     one, batch = PrinterCodec(Role.DEVICE, profile), PrinterCodec(Role.DEVICE, profile)
     singles: list[object] = []
     batched: list[object] = []

@@ -23,7 +23,7 @@ LINE = b"x" * 48 + b"\n"
 def emulator(name: str = "epson-tm-t20iii", **overrides: Any) -> PrinterEmulator:
     profile = load_profile("printer", name)
     for section, values in overrides.items():
-        profile[section] = {**profile.get(section, {}), **values}
+        profile[section] = {**profile[section], **values}
     return PrinterEmulator(profile)
 
 

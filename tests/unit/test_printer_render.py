@@ -15,6 +15,7 @@ from drivers.printer import events as ev
 from drivers.printer.codec import PrinterCodec
 from emulator.printer.emulator import PrinterEmulator
 from firmware_profiles import load_profile
+from tests.unit.test_printer_codec import CHINESE
 
 ROOT = Path(__file__).resolve().parents[2]
 H = bytes.fromhex
@@ -25,7 +26,7 @@ def emulator(name: str = "epson-tm-t20iii") -> PrinterEmulator:
 
 
 def send(printer: PrinterEmulator, commands: Sequence[ev.PrinterCommand], *, chinese: bool = False) -> bytes:
-    host = PrinterCodec(Role.HOST, {"text": {"chinese_mode_at_power_on": chinese}})
+    host = PrinterCodec(Role.HOST, CHINESE[chinese])
     printer.receive(b"".join(host.send(c) for c in commands))
     return printer.transmit()
 

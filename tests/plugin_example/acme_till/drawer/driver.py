@@ -22,7 +22,7 @@ class DrawerDriver(Driver):
     def __init__(self, url: str, profile: Mapping[str, Any], *, timeout: float = 1.0) -> None:
         super().__init__(url, profile, timeout=timeout)
         self._codec = DrawerCodec(Role.HOST, profile)
-        self.pulse_ms = int(profile.get("pulse_ms", 100))
+        self.pulse_ms = int(profile["pulse_ms"])
         self.last: ev.DrawerStatus | None = None
         self._pending: list[DeviceEvent] = []
 
