@@ -62,9 +62,10 @@ class Driver(ABC):
 
     # -- I/O helpers -----------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
+        port = self.port
         try:
-            self.port.write(data)
-            self.port.flush()
+            port.write(data)
+            port.flush()
         except (serial.SerialException, OSError) as exc:
             raise PortError(f"{self.family}: write failed: {exc}") from exc
 
@@ -72,11 +73,13 @@ class Driver(ABC):
         """Bytes that have arrived; waits up to `wait` seconds for the first one (0 = never)."""
         port = self.port
         try:
-            port.timeout = wait
+            if port.timeout != wait:  # setting it reconfigures the port: only when it changes
+                port.timeout = wait
             first = bytes(port.read(1))
             if not first:
                 return b""
-            port.timeout = 0
+            if port.timeout != 0:
+                port.timeout = 0
             return first + bytes(port.read(port.in_waiting or 0))
         except (serial.SerialException, OSError) as exc:
             raise PortError(f"{self.family}: read failed: {exc}") from exc

@@ -20,7 +20,6 @@ To add a field, add a row to `FIELDS`; the codec, the checks and the docs follow
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime
 from typing import Any, Final
@@ -242,6 +241,8 @@ _CHECK_HEX: Final = 8
 def check_value(key_hex: str) -> str:
     """The check value of a key as this link defines it: the first 4 bytes of SHA-256 over the
     key bytes, as hex. A test scheme: a real host sends a DES/AES KCV, which needs the TMK."""
+    import hashlib  # lazy: only a sign-on's working keys need it (hashlib loads OpenSSL)
+
     return hashlib.sha256(bytes.fromhex(key_hex)).hexdigest()[:_CHECK_HEX].upper()
 
 

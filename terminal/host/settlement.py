@@ -9,9 +9,7 @@ deleted, so a crash in between only means the same batch is archived again.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -60,6 +58,9 @@ class Archive:
         self.folder = folder
 
     def write(self, batch: int, records: list[TxnRecord], totals: BatchTotals, settled_at: datetime) -> Path:
+        import hashlib  # lazy, as csv below: only a settlement needs these (hashlib loads OpenSSL)
+        import json
+
         self.folder.mkdir(parents=True, exist_ok=True)
         rows = [asdict(r) for r in records]
         sums = {name: getattr(totals, name) for name in field_names(totals)}
@@ -80,6 +81,8 @@ class Archive:
 
     @staticmethod
     def verify(json_path: Path) -> bool:
+        import hashlib  # lazy, as in write
+
         base = json_path.with_suffix("")
         data = base.with_suffix(".json").read_bytes() + base.with_suffix(".csv").read_bytes()
         return hashlib.sha256(data).hexdigest() == base.with_suffix(".sha256").read_text().strip()

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from terminal.errors import JournalError
 
@@ -97,6 +98,10 @@ CREATE TABLE IF NOT EXISTS prints (
     at TEXT NOT NULL
 );
 """
+_SCHEMA_STATEMENTS = [s.strip() for s in _SCHEMA.split(";") if s.strip()]
+# The table and index names _SCHEMA creates ("... IF NOT EXISTS <name> ..."); a statement of
+# another form counts as never present, so it runs at every open.
+_SCHEMA_NAMES = {(s.partition("IF NOT EXISTS")[2].split() or [s])[0] for s in _SCHEMA_STATEMENTS}
 
 
 def new_txn_id() -> str:
@@ -157,15 +162,18 @@ class JournalCore:
             self._db.execute("PRAGMA foreign_keys=ON")
             with self._tx() as db:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
-                fresh = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
-                if not fresh and version != SCHEMA_VERSION:
+                present = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+                if present and version != SCHEMA_VERSION:
                     raise JournalError(
                         f"the journal at {path} has schema v{version}, this terminal needs v{SCHEMA_VERSION}:"
                         " settle the batch with the old version, archive the file, then start a new one")
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    db.execute(statement)
-                db.execute("INSERT OR IGNORE INTO counters VALUES ('stan', 0), ('batch', 1)")
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                # A current journal that has every table and index is opened as is: no statements,
+                # no write (setting user_version again would cost a commit to disk at every start).
+                if version != SCHEMA_VERSION or not _SCHEMA_NAMES.issubset(present):
+                    for statement in _SCHEMA_STATEMENTS:
+                        db.execute(statement)
+                    db.execute("INSERT OR IGNORE INTO counters VALUES ('stan', 0), ('batch', 1)")
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open the journal at {path}: {exc}") from exc
 
@@ -207,9 +215,14 @@ class JournalCore:
                 if (existing.amount_minor, existing.kind) != (amount_minor, kind):
                     raise JournalError(f"transaction {txn_id} was recorded with other details")
                 return existing
-            if self._used(db) >= self.capacity:
+            # One read of both counters serves the capacity check, the STAN and the batch number.
+            counters = dict(db.execute("SELECT name, value FROM counters WHERE name IN ('stan', 'batch')"))
+            batch = int(counters["batch"])
+            used = db.execute("SELECT COUNT(*) FROM transactions WHERE batch = ?", (batch,)).fetchone()[0]
+            if used >= self.capacity:
                 raise JournalError(JOURNAL_FULL_MESSAGE)
-            stan, batch = self._allocate_stan(db), self._batch(db)
+            stan = int(counters["stan"]) % STAN_MAX + 1
+            db.execute("UPDATE counters SET value = ? WHERE name = 'stan'", (stan,))
             stamp = at.isoformat()
             db.execute(
                 "INSERT INTO transactions (txn_id, kind, state, stan, batch, amount_minor, currency,"
@@ -218,7 +231,11 @@ class JournalCore:
                 (txn_id, kind, stan, batch, amount_minor, currency, entry_mode, pan_last4, pan_token,
                  original_txn_id, stamp, stamp),
             )
-            record = self._get(db, txn_id)
+            # The row as it reads back, without reading it back: the arguments are stored as given.
+            record: TxnRecord | None = TxnRecord(
+                txn_id=txn_id, kind=kind, state="SENT", stan=stan, batch=batch, amount_minor=amount_minor,
+                currency=currency, entry_mode=entry_mode, pan_last4=pan_last4, response_code=None,
+                auth_code=None, rrn=None, created_at=stamp, original_txn_id=original_txn_id)
         assert record is not None
         return record
 
@@ -231,27 +248,24 @@ class JournalCore:
         it, as the card never agreed."""
         state = ("AUTHORIZED" if card_must_confirm else "APPROVED") if approved else "DECLINED"
         with self._tx() as db:
-            cur = db.execute(
+            rows = db.execute(
                 "UPDATE transactions SET state = ?, response_code = ?, auth_code = ?, rrn = ?, updated_at = ?"
-                " WHERE txn_id = ? AND state = 'SENT'",
+                f" WHERE txn_id = ? AND state = 'SENT' RETURNING {_RECORD_COLUMNS}",
                 (state, response_code, auth_code, rrn, at.isoformat(), txn_id),
-            )
-            if cur.rowcount != 1:
+            ).fetchall()
+            if len(rows) != 1:
                 raise JournalError(f"transaction {txn_id} is not awaiting an answer")
-            record = self._get(db, txn_id)
-        assert record is not None
-        return record
+        return _record(rows[0])
 
     def confirm_approval(self, txn_id: str, *, at: datetime) -> TxnRecord:
         """The card agreed with the issuer (TC): the approval is final."""
         with self._tx() as db:
-            cur = db.execute("UPDATE transactions SET state = 'APPROVED', updated_at = ?"
-                             " WHERE txn_id = ? AND state = 'AUTHORIZED'", (at.isoformat(), txn_id))
-            if cur.rowcount != 1:
+            rows = db.execute("UPDATE transactions SET state = 'APPROVED', updated_at = ?"
+                              f" WHERE txn_id = ? AND state = 'AUTHORIZED' RETURNING {_RECORD_COLUMNS}",
+                              (at.isoformat(), txn_id)).fetchall()
+            if len(rows) != 1:
                 raise JournalError(f"transaction {txn_id} is not awaiting the card's confirmation")
-            record = self._get(db, txn_id)
-        assert record is not None
-        return record
+        return _record(rows[0])
 
     def receipts_owed(self) -> list[tuple[TxnRecord, str]]:
         """Approved sales of the open batch with a copy never printed whole (a restart or an
@@ -390,18 +404,20 @@ class JournalCore:
 
     @staticmethod
     def _used(db: sqlite3.Connection) -> int:
-        batch = db.execute("SELECT value FROM counters WHERE name = 'batch'").fetchone()[0]
-        return int(db.execute("SELECT COUNT(*) FROM transactions WHERE batch = ?", (batch,)).fetchone()[0])
+        return int(db.execute(
+            "SELECT COUNT(*) FROM transactions WHERE batch = (SELECT value FROM counters WHERE name = 'batch')"
+        ).fetchone()[0])
 
     @staticmethod
     def _get(db: sqlite3.Connection, txn_id: str) -> TxnRecord | None:
-        row = db.execute(
-            "SELECT txn_id, kind, state, stan, batch, amount_minor, currency, entry_mode, pan_last4,"
-            " response_code, auth_code, rrn, created_at, original_txn_id FROM transactions WHERE txn_id = ?",
-            (txn_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        keys = ("txn_id", "kind", "state", "stan", "batch", "amount_minor", "currency", "entry_mode",
+        row = db.execute(f"SELECT {_RECORD_COLUMNS} FROM transactions WHERE txn_id = ?", (txn_id,)).fetchone()
+        return None if row is None else _record(row)
+
+
+_RECORD_KEYS = ("txn_id", "kind", "state", "stan", "batch", "amount_minor", "currency", "entry_mode",
                 "pan_last4", "response_code", "auth_code", "rrn", "created_at", "original_txn_id")
-        return TxnRecord(**dict(zip(keys, row, strict=True)))
+_RECORD_COLUMNS = ", ".join(_RECORD_KEYS)
+
+
+def _record(row: tuple[Any, ...]) -> TxnRecord:
+    return TxnRecord(**dict(zip(_RECORD_KEYS, row, strict=True)))

@@ -8,8 +8,6 @@ PBKDF2-SHA256 hashes; a wrong PIN and an unknown operator get the same answer.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +51,8 @@ class Approval:
 
 
 def hash_pin(pin: str, *, salt: bytes, iterations: int = 100_000) -> str:
+    import hashlib  # lazy: not needed to start (hashlib loads OpenSSL)
+
     digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, iterations).hex()
     return f"pbkdf2_sha256${iterations}${salt.hex()}${digest}"
 
@@ -64,6 +64,8 @@ def _pin_ok(pin: str, stored: str) -> bool:
         return False
     if scheme != "pbkdf2_sha256" or not iterations.isdigit():
         return False
+    import hmac  # lazy, as hashlib above
+
     return hmac.compare_digest(hash_pin(pin, salt=bytes.fromhex(salt), iterations=int(iterations)), stored)
 
 

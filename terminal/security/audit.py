@@ -8,9 +8,6 @@ done yet, noted in docs/access.md). The key lives beside the PAN key, mode 0600.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -56,6 +53,8 @@ class AuditTrail:
 
     def verify(self) -> int | None:
         """None when the whole chain holds; else the seq of the first entry that does not."""
+        import hmac  # lazy, as in _link
+
         previous = _GENESIS
         for seq, *fields, digest in self._journal._db.execute(
             "SELECT seq, at, operation, actor, approver, txn_id, reason, result, hash FROM audit ORDER BY seq"
@@ -72,5 +71,9 @@ class AuditTrail:
         return [dict(zip(names, row, strict=True)) for row in cur]
 
     def _link(self, previous: str, fields: Sequence[object]) -> str:
+        import hashlib  # lazy: not needed to start (json, hashlib and hmac cost ~8 ms of it)
+        import hmac
+        import json
+
         record = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
         return hmac.new(self._key, (previous + record).encode(), hashlib.sha256).hexdigest()

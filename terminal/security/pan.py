@@ -8,10 +8,7 @@ The key is 32 random bytes in a file readable only by the till's user.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import os
-import tempfile
 from pathlib import Path
 
 from drivers.sensitive import Secret
@@ -35,6 +32,8 @@ def _create_key(path: Path) -> bytes:
     at once the second to link reads the first one's key."""
     path.parent.mkdir(parents=True, exist_ok=True)
     key = os.urandom(32)
+    import tempfile  # lazy: only a first start writes a key (tempfile pulls shutil, random: ~9 ms)
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, 0o600)
@@ -63,6 +62,9 @@ class PanTokenizer:
         self._key = key
 
     def token(self, pan: Secret[str]) -> str:
+        import hashlib  # lazy: not needed to start (hashlib loads OpenSSL)
+        import hmac
+
         return hmac.new(self._key, pan.reveal().encode("ascii"), hashlib.sha256).hexdigest()
 
     @staticmethod
