@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
-__all__ = ["FrozenRecordError", "Record", "field", "field_names", "replace"]
+__all__ = ["FrozenRecordError", "Record", "as_dict", "field", "field_names", "replace"]
 
 
 class _Missing:
@@ -103,6 +103,11 @@ R = TypeVar("R", bound=Record)
 
 def field_names(record: Record | type[Record]) -> tuple[str, ...]:
     return tuple(record._fields)
+
+
+def as_dict(record: Record) -> dict[str, Any]:
+    """The fields and their values, as `dataclasses.asdict` (one level: records hold plain values)."""
+    return {name: getattr(record, name) for name in record._fields}
 
 
 def replace(record: R, **changes: Any) -> R:

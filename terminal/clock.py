@@ -13,13 +13,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from drivers.record import Record
+
 __all__ = ["Clock", "Deadline", "FakeClock", "SystemClock", "Timer"]
 
 CHINA = timezone(timedelta(hours=8), "CST")
 
 
-@dataclass(frozen=True, kw_only=True)
-class Deadline:
+class Deadline(Record):
     """The event a timer delivers: `name` says which wait ran out (e.g. "card_wait", "host")."""
 
     name: str

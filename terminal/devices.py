@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from drivers.record import Record
 from terminal.errors import ConfigError
 
 __all__ = ["ENTRY_POINT_GROUP", "HOST_LINK", "DeviceFamily", "families", "family", "load_device_profile", "resolve"]
@@ -32,8 +32,7 @@ ENTRY_POINT_GROUP = "opentill.devices"
 HOST_LINK = "acquirer"  # the row that drives the terminal profile's `[host]` link (not a `[devices]` slot)
 
 
-@dataclass(frozen=True, kw_only=True)
-class DeviceFamily:
+class DeviceFamily(Record):
     """One row: a family (or one more driver for a family) and where its parts are."""
 
     name: str  # registry key: "printer", or "acme-printer" for a vendor's driver of the printer family

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import select
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
+from drivers.record import Record
 from terminal.clock import Clock, FakeClock
 
 __all__ = ["Runtime", "Source", "SourceFailed", "Ticking"]
@@ -35,8 +35,7 @@ class Ticking(Protocol):
         behaviour), or None. Only a real clock needs it: virtual time moves when told."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class SourceFailed:
+class SourceFailed(Record):
     """A source's transport broke (cable pulled, host closed the connection): a fact, not a crash."""
 
     source: object

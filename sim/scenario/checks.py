@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from drivers.acquirer.spec import BatchTotals
-from drivers.record import field_names
+from drivers.record import as_dict, field_names
 from sim.scenario.rig import Rig
 from terminal.app import load_terminal_profile
 from terminal.checkout.flow import Sale
@@ -67,7 +67,7 @@ class _Books:
         for path in self.archives:
             rows.update({r["txn_id"]: r for r in json.loads(path.read_text(encoding="utf-8"))["transactions"]})
         for batch in range(1, journal.current_batch() + 1):
-            rows.update({r.txn_id: asdict(r) for r in journal.batch_records(batch)})
+            rows.update({r.txn_id: as_dict(r) for r in journal.batch_records(batch)})
         self.rows = dict(sorted(rows.items(), key=lambda kv: (kv[1]["created_at"], kv[1]["stan"])))
 
     def net(self, txn_id: str) -> int:

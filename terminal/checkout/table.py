@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from transitions import Machine
 
@@ -32,6 +31,7 @@ from drivers.card_reader.events import (
 )
 from drivers.events import DeviceFault
 from drivers.printer.events import PrinterReady, PrintJobDone, PrintJobStopped
+from drivers.record import Record
 from terminal.runtime import SourceFailed
 
 __all__ = [
@@ -110,8 +110,7 @@ TRANSITIONS: list[dict[str, Any]] = [
 ]
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(Record):
     """Bounds and waits of the checkout that are rules, not settings (a profile sets the host
     timeout, the card wait, the journal's capacity and the offline floor limits)."""
 
@@ -129,8 +128,7 @@ class Limits:
 LIMITS = Limits()
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     """A fact of type `event` goes to the flow's method `step` in `states` (None: any state)."""
 
     event: type

@@ -12,14 +12,13 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from drivers.acquirer.events import HostMessage
 from drivers.acquirer.spec import BatchTotals
-from drivers.record import field_names
+from drivers.record import Record, as_dict, field_names
 from terminal.clock import Clock
 from terminal.host.messages import (
     batch_upload_request,
@@ -33,8 +32,7 @@ from terminal.journal import Journal, TxnRecord
 __all__ = ["Archive", "SettlementDesk", "SettlementResult", "batch_totals"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class SettlementResult:
+class SettlementResult(Record):
     batch: int
     balanced: bool
     totals: BatchTotals
@@ -62,7 +60,7 @@ class Archive:
         import json
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        rows = [asdict(r) for r in records]
+        rows = [as_dict(r) for r in records]
         sums = {name: getattr(totals, name) for name in field_names(totals)}
         doc = {"batch": batch, "settled_at": settled_at.isoformat(), "totals": sums, "transactions": rows}
         json_bytes = json.dumps(doc, ensure_ascii=False, indent=2).encode()

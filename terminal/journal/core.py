@@ -17,11 +17,11 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from drivers.record import Record
 from terminal.errors import JournalError
 
 __all__ = [
@@ -113,8 +113,7 @@ def new_txn_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-@dataclass(frozen=True, kw_only=True)
-class TxnRecord:
+class TxnRecord(Record):
     txn_id: str
     kind: str
     state: str
@@ -131,8 +130,7 @@ class TxnRecord:
     original_txn_id: str | None = None  # the sale a void or refund credits
 
 
-@dataclass(frozen=True, kw_only=True)
-class Capacity:
+class Capacity(Record):
     used: int
     limit: int
     warn_ratio: float

@@ -12,7 +12,6 @@ import functools
 import textwrap
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from drivers.printer.events import (
@@ -32,6 +31,7 @@ from drivers.printer.events import (
     SelectPrintMode,
     SetAlignment,
 )
+from drivers.record import Record
 from drivers.sensitive import mask_pan
 from terminal.journal import TxnRecord
 from terminal.money import format_amount
@@ -49,8 +49,7 @@ TXN_TYPES = {"sale": "消费 SALE", "void": "撤销 VOID", "refund": "退货 REF
 ENTRY_MODES = {"chip": ("芯片", "CHIP"), "swipe": ("刷卡", "SWIPE"), "tap": ("挥卡", "TAP")}
 
 
-@dataclass(frozen=True, kw_only=True)
-class Line:
+class Line(Record):
     """One printed line: a label/value pair, a centred text, a rule, or the lookup QR."""
 
     zh: str = ""
@@ -63,8 +62,7 @@ class Line:
     qr: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Receipt:
+class Receipt(Record):
     txn_id: str
     copy: Copy
     lines: tuple[Line, ...]

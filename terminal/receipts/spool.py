@@ -14,7 +14,6 @@ the rules above to it. One job is at the printer at a time (`busy`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from drivers.events import DeviceEvent, DeviceFault
@@ -26,6 +25,7 @@ from drivers.printer.events import (
     PrintJobDone,
     PrintJobStopped,
 )
+from drivers.record import Record
 from terminal.clock import Clock
 from terminal.journal import Journal, TxnRecord
 from terminal.receipts.layout import Copy, build_receipt, to_commands
@@ -39,29 +39,25 @@ class Printer(Protocol):
     def poll(self) -> list[DeviceEvent]: ...
 
 
-@dataclass(frozen=True, kw_only=True)
-class PrintJob:
+class PrintJob(Record):
     copy: Copy
     reprint: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
-class PrintedCopy:
+class PrintedCopy(Record):
     copy: Copy
     reprint: bool
     bytes_sent: int
     warnings: tuple[str, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Active:
+class _Active(Record):
     what: str  # "sale" (the head of `pending`), "copy" (a one-off reprint) or a slip's name
     record: TxnRecord | None = None
     job: PrintJob | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class Finished:
+class Finished(Record):
     """What a job at the printer came to."""
 
     what: str

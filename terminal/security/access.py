@@ -9,9 +9,9 @@ PBKDF2-SHA256 hashes; a wrong PIN and an unknown operator get the same answer.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from drivers.record import Record
 from terminal.clock import Clock
 from terminal.errors import TerminalError
 from terminal.security.audit import AuditTrail
@@ -34,15 +34,13 @@ class AccessDenied(TerminalError, PermissionError):
     """The operator may not do this (wrong PIN, wrong role, unknown operation)."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Operator:
+class Operator(Record):
     id: str
     role: str
     pin_hash: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class Approval:
+class Approval(Record):
     """Proof that `approver` allowed `operation` for `reason`; it is audited already."""
 
     operation: str
