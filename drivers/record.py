@@ -49,22 +49,29 @@ class Record:
     _compare_names: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Runs once per event class (~110 at start-up): kept to one pass over the class's own
+        # annotations; a class that declares none (`class Initialize(PrinterCommand)`) inherits
+        # its parent's field tables as they are (they are never mutated, only replaced).
         super().__init_subclass__(**kwargs)
-        fields = dict(cls._fields)  # inherited fields first, as dataclasses order them
-        own = cls.__dict__.get("__annotations__", {})  # noqa: RUF063 - own annotations only, no inspect import
-        for name, annotation in own.items():
-            if "ClassVar" in str(annotation):
-                continue
-            value = cls.__dict__.get(name, MISSING)
-            spec = value if isinstance(value, _Field) else _Field(value, MISSING, True, True)
-            if isinstance(value, _Field):
-                delattr(cls, name)
-            fields[name] = spec
-        cls._fields = fields
-        if "__init__" not in cls.__dict__:
+        namespace = cls.__dict__
+        if "__init__" not in namespace:
             cls.__init__ = Record.__init__  # type: ignore[method-assign]  # compiled on first use
-        cls._repr_names = tuple(n for n, f in fields.items() if f.repr)
-        cls._compare_names = tuple(n for n, f in fields.items() if f.compare)
+        own = namespace.get("__annotations__")  # own annotations only, no inspect import
+        if not own:
+            return
+        fields = dict(cls._fields)  # inherited fields first, as dataclasses order them
+        for name, annotation in own.items():
+            if "ClassVar" in (annotation if type(annotation) is str else str(annotation)):
+                continue
+            value = namespace.get(name, MISSING)
+            if type(value) is _Field:
+                delattr(cls, name)
+                fields[name] = value
+            else:
+                fields[name] = _Field(value, MISSING, True, True)
+        cls._fields = fields
+        cls._repr_names = tuple([n for n, f in fields.items() if f.repr])
+        cls._compare_names = tuple([n for n, f in fields.items() if f.compare])
 
     def __init__(self, **kwargs: Any) -> None:
         # First instance of this class: compile its own __init__ (as dataclasses would, but only

@@ -21,22 +21,39 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from drivers.errors import FrameError, LocalProtocolError
 from drivers.events import Role
 from drivers.printer import events as ev
-from drivers.printer.decoders import CACHE as _CACHE
-from drivers.printer.decoders import decode_command
 from drivers.printer.encoders import HOST_COMMANDS, encode_command, encode_reply
 from drivers.printer.tables import MAX_PAYLOAD
 
 __all__ = ["DEFAULTS", "MAX_PAYLOAD", "XOFF", "XON", "PrinterCodec", "power_on_chinese"]
 
 XON, XOFF = 0x11, 0x13
-_TEXT = re.compile(rb"[\t\n\r\x20-\xff]+")
-_TEXT_CN = re.compile(rb"(?:[\t\n\r\x20-\x80\xff]|[\x81-\xfe][\x00-\xff])+")
+
+# The device role's tables: the command decoder (decoders.py) and the text framing. Only the
+# device role (the emulator) decodes commands, so they load when the first DEVICE codec is built
+# (`_load_device_tables`): a till's host codecs never pay for them.
+_TEXT: re.Pattern[bytes]
+_TEXT_CN: re.Pattern[bytes]
+_CACHE: dict[int, ev.PrinterCommand]
+decode_command: Callable[[bytes | bytearray, int], tuple[ev.PrinterCommand, int] | None]
+_device_tables_loaded = False
+
+
+def _load_device_tables() -> None:
+    global _TEXT, _TEXT_CN, _CACHE, decode_command, _device_tables_loaded
+    from drivers.printer import decoders
+
+    _TEXT = re.compile(rb"[\t\n\r\x20-\xff]+")
+    _TEXT_CN = re.compile(rb"(?:[\t\n\r\x20-\x80\xff]|[\x81-\xfe][\x00-\xff])+")
+    _CACHE, decode_command = decoders.CACHE, decoders.decode_command
+    _device_tables_loaded = True
+
+
 _MODES = (ev.ChineseMode, ev.Initialize)
 _TEXT_CONTROLS = frozenset(b"\t\n\r")
 
@@ -64,6 +81,8 @@ class PrinterCodec:
     def __init__(self, role: Role, settings: Mapping[str, Any] | None = None) -> None:
         self.role = role
         self._device = role is Role.DEVICE
+        if self._device and not _device_tables_loaded:
+            _load_device_tables()
         self._power_on_chinese = power_on_chinese(settings)
         self.chinese_mode = self._power_on_chinese  # follows FS & / FS . / ESC @ in both roles
         self._buffer = bytearray()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any, Final
 
 from drivers.errors import LocalProtocolError
@@ -18,9 +19,6 @@ from drivers.printer.tables import DLE, ESC, FLAGS, GS, MAX_BARCODE, MAX_PAYLOAD
 __all__ = ["HOST_COMMANDS", "encode_command", "encode_reply"]
 
 XON, XOFF = 0x11, 0x13
-# What the host may send as text: in Chinese mode only complete GB18030 2-byte codes.
-_SENDABLE = re.compile(rb"[\t\n\r\x20-\xff]*")
-_SENDABLE_CN = re.compile(rb"(?:[\t\n\r\x20-\x80\xff]|[\x81-\xfe][\x40-\x7e\x80-\xfe])*")
 _MAX_PAREN: Final = 0xFFFF
 
 
@@ -54,8 +52,17 @@ def _char_size(cmd: Any, chinese: bool) -> bytes:
     return bytes((GS, 0x21, (w - 1) << 4 | (h - 1)))
 
 
+@cache
+def _sendable(chinese: bool) -> re.Pattern[bytes]:
+    """What the host may send as text: in Chinese mode only complete GB18030 2-byte codes.
+    Compiled on the first PrintText, not at import (a till starts without printing)."""
+    if chinese:
+        return re.compile(rb"(?:[\t\n\r\x20-\x80\xff]|[\x81-\xfe][\x40-\x7e\x80-\xfe])*")
+    return re.compile(rb"[\t\n\r\x20-\xff]*")
+
+
 def _text(cmd: Any, chinese: bool) -> bytes:
-    if not (_SENDABLE_CN if chinese else _SENDABLE).fullmatch(cmd.data):
+    if not _sendable(chinese).fullmatch(cmd.data):
         what = "control bytes or split/4-byte GB18030 codes" if chinese else "control bytes"
         raise LocalProtocolError(f"PrintText holds {what}; send them as commands")
     return bytes(cmd.data)

@@ -32,7 +32,7 @@ from drivers.errors import RemoteProtocolError
 from drivers.sensitive import Secret
 from emulator.acquirer.ledger import APPROVED, Key, Ledger, LedgerEntry, Settlement, UploadedDetail
 from emulator.card_reader.cards import TestCard, card_by_pan, get_card
-from emulator.card_reader.emv import make_arpc, verify_arqc, verify_pin_block
+from emulator.card_reader.emv import encode_tlv, make_arpc, verify_arqc, verify_pin_block
 
 __all__ = ["Acquirer"]
 
@@ -50,6 +50,11 @@ OUT_OF_BALANCE: Final = "95"
 MAC_ERROR: Final = "A0"
 _ECHOED: Final = ("3", "4", "11", "41", "42", "49", "60")  # copied into the answer
 _KIND_BY_CODE: Final = {code: kind for kind, code in FINANCIAL_CODES.items()}
+# The method that answers each request MTI (looked up on the instance, so a subclass's override counts).
+_HANDLERS: Final = {
+    "0200": "_financial", "0201": "_financial", "0220": "_advice", "0221": "_advice", "0400": "_reversal",
+    "0401": "_reversal", "0500": "_settlement", "0320": "_upload", "0800": "_network",
+}
 
 
 class _FormatError(Exception):
@@ -156,15 +161,12 @@ class Acquirer:
     # -- decisions -------------------------------------------------------------------------------
     def respond(self, request: HostMessage) -> HostMessage | None:
         """The host's answer to one request; None for a message that gets no answer."""
-        handler = {
-            "0200": self._financial, "0201": self._financial, "0220": self._advice, "0221": self._advice,
-            "0400": self._reversal, "0401": self._reversal, "0500": self._settlement, "0320": self._upload,
-            "0800": self._network,
-        }.get(request.mti)
-        if handler is None:
+        name = _HANDLERS.get(request.mti)
+        if name is None:
             if int(request.mti[2]) % 2:
                 return None  # a response or advice response: nothing to answer
             return self._answer(request, response_mti(request.mti), INVALID_TRANSACTION)
+        handler: Callable[[HostMessage], HostMessage] = getattr(self, name)
         with self._lock:
             try:
                 answer = handler(request)
@@ -407,7 +409,7 @@ def _issuer_script(request: HostMessage, code: str) -> dict[str, str | bytes]:
     if arqc is None or len(arc) != 2:
         return {}
     arpc = make_arpc(arqc, arc, pan=_pan_of(request), psn=_psn(request))
-    return {"55": tlv.encode([("8A", arc), ("91", arpc)])}
+    return {"55": encode_tlv([("8A", arc), ("91", arpc)])}
 
 
 def _psn(request: HostMessage) -> str:

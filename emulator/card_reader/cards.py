@@ -125,5 +125,13 @@ def get_card(name: str) -> TestCard:
     return cards[name]
 
 
+@cache
+def _by_pan() -> dict[str, TestCard]:
+    by_pan: dict[str, TestCard] = {}
+    for card in load_catalogue().values():
+        by_pan.setdefault(card.pan, card)  # the first card of a PAN, as a scan in catalogue order finds
+    return by_pan
+
+
 def card_by_pan(pan: str) -> TestCard | None:
-    return next((c for c in load_catalogue().values() if c.pan == pan), None)
+    return _by_pan().get(pan)

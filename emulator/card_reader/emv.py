@@ -22,7 +22,7 @@ import datetime
 import functools
 import hashlib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import drivers.emv.tlv as tlv
@@ -42,6 +42,7 @@ __all__ = [
     "TEST_PIN_KEY_ID",
     "ChipSession",
     "SecondAc",
+    "encode_tlv",
     "encrypt_pin_block",
     "field_55",
     "first_ac",
@@ -93,36 +94,68 @@ _CID = {"arqc": b"\x80", "tc": b"\x40", "aac": b"\x00"}
 # 9F34 CVM results: method, condition, result (00 unknown: verified online; 02 successful).
 _CVM_RESULTS = {Cvm.ONLINE_PIN: "020000", Cvm.SIGNATURE: "1E0000", Cvm.NONE: "1F0002"}
 _AC_TAGS = ("9F02", "9F03", "9F1A", "95", "5F2A", "9A", "9C", "9F37", "82", "9F36")
+_ZERO_AMOUNT = bytes(6)
+_SHORT_LENGTHS = tuple(bytes((n,)) for n in range(0x80))  # BER short-form lengths
 
 
-def _keys(pan: str, psn: str) -> VisaCVN10:
+def _psn_digits(psn: str) -> str:
     digits = psn if psn.isdigit() else "0"
+    return digits.zfill(2)[-2:]
+
+
+@functools.lru_cache(maxsize=64)
+def _card_keys(pan: str, psn: str) -> VisaCVN10:
+    """The card's ICC master keys (EMV option A), derived once per card: they depend on the PAN
+    and the PSN only (CVN 10 has no session key), and pyemv never changes them after __init__."""
     return _pyemv()[1](
         iss_mk_ac=ISSUER_MASTER_KEY,
         iss_mk_smi=ISSUER_MASTER_KEY,
         iss_mk_smc=ISSUER_MASTER_KEY,
         pan=pan,
-        psn=digits.zfill(2)[-2:],
+        psn=psn,
     )
+
+
+# The card and the issuer compute the same cryptograms from the same bytes (the card's ARQC, which
+# the issuer verifies; the issuer's ARPC, which the card checks): a pure function of its inputs, so
+# the second computation is a lookup. Keys are whole inputs: a changed byte is a new computation.
+@functools.lru_cache(maxsize=256)
+def _ac(pan: str, psn: str, values: tuple[bytes, ...], cvr: bytes) -> bytes:
+    v9f02, v9f03, v9f1a, v95, v5f2a, v9a, v9c, v9f37, v82, v9f36 = values
+    return bytes(_card_keys(pan, psn).generate_ac(
+        tag_9f02=v9f02, tag_9f03=v9f03, tag_9f1a=v9f1a, tag_95=v95, tag_5f2a=v5f2a, tag_9a=v9a, tag_9c=v9c,
+        tag_9f37=v9f37, tag_82=v82, tag_9f36=v9f36, cvr=cvr,
+    ))
+
+
+@functools.lru_cache(maxsize=256)
+def _arpc(pan: str, psn: str, arqc: bytes, code: bytes) -> bytes:
+    return bytes(_card_keys(pan, psn).generate_arpc(arqc, code))
 
 
 def generate_ac(data: Mapping[str, bytes], cvr: bytes, *, pan: str, psn: str) -> bytes:
     """The 8-byte application cryptogram (ARQC, TC or AAC) over `data` (tag -> value; a missing
     9F03 counts as zero, as in the §7 vector) and the 4-byte CVR."""
-    values = {tag: data.get(tag, bytes(6) if tag == "9F03" else b"") for tag in _AC_TAGS}
-    return _keys(pan, psn).generate_ac(
-        tag_9f02=values["9F02"],
-        tag_9f03=values["9F03"],
-        tag_9f1a=values["9F1A"],
-        tag_95=values["95"],
-        tag_5f2a=values["5F2A"],
-        tag_9a=values["9A"],
-        tag_9c=values["9C"],
-        tag_9f37=values["9F37"],
-        tag_82=values["82"],
-        tag_9f36=values["9F36"],
-        cvr=cvr,
-    )
+    get = data.get
+    values = tuple(bytes(get(tag, _ZERO_AMOUNT if tag == "9F03" else b"")) for tag in _AC_TAGS)
+    return _ac(pan, _psn_digits(psn), values, bytes(cvr))
+
+
+@functools.cache
+def _tag_bytes(tag: str) -> bytes:
+    return tlv.encode_tag(tag)  # checked once per tag: a bad tag still raises, every time
+
+
+def encode_tlv(items: Iterable[tuple[str, bytes]]) -> bytes:
+    """`drivers.emv.tlv.encode` of (tag, value) pairs, byte for byte, with each tag's bytes worked
+    out once: the card and the issuer encode the same dozen tags every transaction."""
+    out = bytearray()
+    for tag, value in items:
+        size = len(value)
+        out += _tag_bytes(tag)
+        out += _SHORT_LENGTHS[size] if size < 0x80 else tlv.encode_length(size)
+        out += value
+    return bytes(out)
 
 
 def _arc(arc: bytes | str) -> bytes:
@@ -136,7 +169,7 @@ def make_arpc(arqc: bytes, arc: bytes | str, *, pan: str, psn: str) -> bytes:
     """Issuer authentication data for tag 91: ARPC (method 1, 8 bytes) || ARC (2 bytes).
     The issuer answers the card's ARQC with it; `pan`/`psn` pick the card's key."""
     code = _arc(arc)
-    return _keys(pan, psn).generate_arpc(bytes(arqc), code) + code
+    return _arpc(pan, _psn_digits(psn), bytes(arqc), code) + code
 
 
 def verify_arqc(icc_data: bytes, pan: str, psn: str) -> bool:
@@ -203,7 +236,8 @@ def first_ac(card: TestCard, read: StartRead, *, country: str, today: datetime.d
 def field_55(session: ChipSession, *, contactless: bool) -> bytes:
     """The ICC data a read reports: ICC_TAGS for chip, the CONTACTLESS_TAGS subset for tap."""
     tags = CONTACTLESS_TAGS if contactless else ICC_TAGS
-    return tlv.encode([(tag, session.values[tag]) for tag in tags])
+    values = session.values
+    return encode_tlv([(tag, values[tag]) for tag in tags])
 
 
 def second_ac(session: ChipSession, *, host_approved: bool, arc: str, issuer_data: bytes) -> SecondAc:
@@ -230,7 +264,7 @@ def second_ac(session: ChipSession, *, host_approved: bool, arc: str, issuer_dat
         ("95", tvr),
         ("9F10", iad),
     ]
-    return SecondAc(approved=approved, issuer_authenticated=authenticated, icc_data=tlv.encode(items))
+    return SecondAc(approved=approved, issuer_authenticated=authenticated, icc_data=encode_tlv(items))
 
 
 # -- PIN blocks --------------------------------------------------------------------------------

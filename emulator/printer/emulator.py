@@ -118,8 +118,14 @@ class PrinterEmulator(Faults, Emulator):
                     self._answer_status(n)
                 else:
                     self._recover(clear=n == 2)
-        self._arrive(data[start:] if start else data)
-        self._flow()
+        if start:
+            data = data[start:]
+        if self._out_after_bytes is None:
+            self._take(data)
+        else:
+            self._arrive(data)
+        if self.flow_control != "none":
+            self._flow()
 
     def _arrive(self, data: bytes) -> None:
         trigger = self._out_after_bytes
@@ -178,23 +184,30 @@ class PrinterEmulator(Faults, Emulator):
         return self.paused and self.flow_control == "dtr_dsr"
 
     def _take(self, data: bytes) -> None:
-        self.bytes_received += len(data)
-        if self.clocked or self._held is not None or (self.hold_when_stopped and not self._printable):
+        size = len(data)
+        self.bytes_received += size
+        held, clocked = self._held, self.clocked
+        if clocked or held is not None or (self.hold_when_stopped and not self._printable):
             room = max(0, self.capacity - self.backlog)
-            if len(data) > room:  # the host ignored XOFF / BUSY: what does not fit is lost
-                self.overflowed += len(data) - room
+            if size > room:  # the host ignored XOFF / BUSY: what does not fit is lost
+                self.overflowed += size - room
                 data = data[:room]
-        if not data:
+                size = room
+        if not size:
             return
-        self._accepted += len(data)
+        self._accepted += size
         codec = self._codec
         codec.receive_data(data)
-        if self._printable and self._held is None and not self.clocked and self.paper_stage.line_limit is None \
+        if self._printable and held is None and not clocked and self.paper_stage.line_limit is None \
                 and not self._cutter_fails:
             # Nothing can stop the printer inside this chunk: dispatch straight to the print stage.
             fast, slow = self._fast, self._handle
             for cmd in codec.commands():
                 fast.get(type(cmd), slow)(cmd)
+            if self._held is None and not self.clocked:  # what _release() does for an idle head
+                self._marks.clear()
+                self._done = self._accepted
+                return
         else:
             while True:
                 self._cmd_start = self._accepted - codec.buffered  # where a held command begins

@@ -137,9 +137,23 @@ class Paper:
             self._add(data)
             return None
         if lf == len(data) - 1 and self.line_limit is None and not (self._chinese and _SPLIT_RISK.search(data)):
-            if lf:  # the usual receipt line: one line ended by LF
-                self._add(data[:-1])
-            self._end_line(always=True)
+            # The usual receipt line, one line ended by LF: _add() then _end_line(always=True), inline.
+            spans = self._spans
+            if lf:
+                if not spans:
+                    self._line_align = self._align  # alignment counts at the start of a line
+                user = self._user if self._user_on and self._user else None
+                spans.append(Span(data[:-1], self._style or self._current_style(),
+                                  code_page=GB_MODE if self._chinese else self._code_page, user=user))
+            if spans:
+                self.blocks.append(TextLine(tuple(spans), self._line_align, spacing=self._spacing, left=self._left,
+                                            width=self._area_width))
+                self._spans = []
+            else:
+                self.blocks.append(TextLine((), self._align, spacing=self._spacing, left=self._left,
+                                            width=self._area_width))
+            self.lines += 1
+            self.fed += max(self._spacing or self.pitch, CELL[self._font_b][1] * self._height)
             return None
         parts = split_lines(data, self._chinese)
         last = parts.pop()

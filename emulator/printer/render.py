@@ -131,7 +131,8 @@ class TextLine(_Placed):
 
     def __init__(self, spans: tuple[Span | InlineImage, ...] = (), align: Align = Align.LEFT, *, spacing: int = 0,
                  left: int = 0, width: int | None = None) -> None:
-        super().__init__(align, left, width)
+        # _Placed's three slots set here, not through super().__init__: a receipt builds dozens a page.
+        self.align, self.left, self.width = align, left, width
         self.spans, self.spacing = spans, spacing  # spacing 0 = the page's default line pitch
 
     @property
