@@ -19,7 +19,6 @@ Facts that vary by model live here, never in code.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -208,9 +207,14 @@ def _read_profile(kind: str, path: Path, schema: Schema) -> dict[str, Any]:
 def _read_toml(path: Path, where: str) -> dict[str, Any]:
     try:
         stat = path.stat()
-        cached = _cached(path, stat)
-        if cached is not None:
-            return cached
+    except OSError as exc:
+        raise ProfileError(f"{where}: cannot be read: {exc}") from None
+    cached = _cached(path, stat)
+    if cached is not None:
+        return cached
+    import tomllib  # only for a file not cached yet: importing it costs ~13 ms of a start
+
+    try:
         with path.open("rb") as f:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
