@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from drivers.acquirer.driver import AcquirerDriver
 from drivers.transport import attach_peer, detach_peer, set_peer_factory_finder
 from terminal import devices
-from terminal.app import Till, build_till, device_profiles, load_terminal_profile
+from terminal.app import BOOT_IO_WAIT_S, Till, device_profiles, load_terminal_profile, till_parts
 from terminal.clock import Clock, SystemClock
 from terminal.errors import ConfigError
 from terminal.host.link import HostLink
@@ -159,7 +159,7 @@ def build_emulated_till(
                 closers.append(simulator.stop)
                 url = simulator.url
             else:
-                raise ValueError(f"host_transport is 'tcp' or 'emu', not {transport!r}")
+                raise ConfigError(f"host_transport is 'tcp' or 'emu', not {transport!r}")
             link = AcquirerDriver(url, connect_timeout=float(terminal["host"]["connect_timeout_s"]))
             link.connect()
             host = link
@@ -167,8 +167,9 @@ def build_emulated_till(
         for close in reversed(closers):
             close()
         raise
-    till: EmulatedTill = build_till(
-        terminal, clock=clock, var_dir=var_dir, device_urls=urls, host=host, sources=sources, closers=closers,
-        display=display, till_class=EmulatedTill, emulators=emulators, **parts,
+    boot_io_wait = parts.pop("boot_io_wait", BOOT_IO_WAIT_S)
+    return EmulatedTill(
+        emulators=emulators, display=display, boot_io_wait=boot_io_wait,
+        **till_parts(terminal, clock=clock, var_dir=var_dir, device_urls=urls, host=host, sources=sources,
+                     closers=closers, **parts),
     )
-    return till

@@ -29,7 +29,7 @@ from terminal.security.access import AccessControl, Approval
 from terminal.security.audit import AuditTrail
 from terminal.security.pan import PanTokenizer, load_or_create_key
 
-__all__ = ["SETTLED_STATES", "Till", "build_till", "load_terminal_profile", "open_devices"]
+__all__ = ["SETTLED_STATES", "Till", "build_till", "load_terminal_profile", "open_devices", "till_parts"]
 
 log = logging.getLogger(__name__)
 BOOT_IO_WAIT_S = 5.0  # at boot, how long one wait for the host may take before the till gives up waiting
@@ -96,9 +96,8 @@ class Till:
         self.boot_io_wait = boot_io_wait
         self.devices, self.profiles, self.host, self.journal = dict(devices), dict(profiles), host, journal
         # Closed in reverse: what the caller brought (emulators) after the drivers that talk to them.
-        self._closers: list[Callable[[], None]] = [*closers, journal.close, *(d.close for d in self.devices.values())]
-        if hasattr(host, "close"):
-            self._closers.append(host.close)
+        self._closers: list[Callable[[], None]] = [
+            *closers, journal.close, *(d.close for d in self.devices.values()), host.close]
         try:
             self._boot(list(sources), display)
         except BaseException:
@@ -204,46 +203,59 @@ class Till:
 
 
 
-def build_till(
+def till_parts(
     profile: str | Mapping[str, Any] = "emulated-counter", *, clock: Clock | None = None,
     var_dir: Path | str = "var", overrides: Mapping[str, Any] | None = None,
     device_urls: Mapping[str, str] | None = None, drivers: Mapping[str, Any] | None = None,
     host: HostLink | None = None, journal: Journal | None = None, sources: Iterable[Source] = (),
-    closers: Iterable[Callable[[], None]] = (), display: Callable[[str], None] = lambda line: None,
-    till_class: type[Till] = Till, **extra: Any,
-) -> Any:
-    """A running terminal from a profile (a name, a path, or a loaded mapping) and any parts the
-    caller brings; returns once boot housekeeping is over (signed on, nothing owed)."""
-    terminal = load_terminal_profile(profile, overrides) if isinstance(profile, str) else dict(profile)
-    var = Path(var_dir)
-    closers = list(closers)
-    made: list[Callable[[], None]] = []
+    closers: Iterable[Callable[[], None]] = (),
+) -> dict[str, Any]:
+    """The keyword arguments of `Till` for a profile (a name, a path, or a loaded mapping): the
+    parts the caller brings, the rest made from the profile. Everything given or made is owned
+    from here on: if making a part fails, what exists is closed before the error goes up."""
+    owned: list[Callable[[], None]] = list(closers)
+    owned += [d.close for d in (drivers or {}).values()]
+    owned += [part.close for part in (host, journal) if part is not None]
     try:
+        terminal = load_terminal_profile(profile, overrides) if isinstance(profile, str) else dict(profile)
         profiles = device_profiles(terminal)
         if drivers is None:
             drivers = open_devices(terminal, profiles, device_urls or {})
-            made += [d.close for d in drivers.values()]
+            owned += [d.close for d in drivers.values()]
         if host is None:
-            url = str(terminal["host"]["url"])
-            if url == "emulated":
-                raise ConfigError("host url 'emulated' needs the emulated world (`till demo`, sim.wiring); "
-                                  "a real till names tcp://HOST:PORT")
-            try:
-                link = devices.family(devices.HOST_LINK).driver_class()(
-                    url, connect_timeout=float(terminal["host"]["connect_timeout_s"]))
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from exc
-            if (fault := link.connect()) is not None:  # the flow connects again when a sale needs the host
-                log.warning("host not reachable at start-up: %s", fault.detail)
-            host = link
+            host = _host_link(terminal)
+            owned.append(host.close)
         if journal is None:
             limits = terminal["limits"]
-            journal = Journal(var / "journal.sqlite3", capacity=int(limits["journal_capacity"]),
+            journal = Journal(Path(var_dir) / "journal.sqlite3", capacity=int(limits["journal_capacity"]),
                               warn_ratio=float(limits["journal_warn_ratio"]))
     except BaseException:
-        for close in reversed(made + closers):
+        for close in reversed(owned):
             close()
         raise
-    return till_class(terminal=terminal, clock=clock or SystemClock(), var_dir=var, devices=drivers,
-                      profiles=profiles, host=host, journal=journal, sources=sources, closers=closers,
-                      display=display, **extra)
+    return {"terminal": terminal, "clock": clock or SystemClock(), "var_dir": Path(var_dir), "devices": drivers,
+            "profiles": profiles, "host": host, "journal": journal, "sources": sources, "closers": closers}
+
+
+def build_till(
+    profile: str | Mapping[str, Any] = "emulated-counter", *, display: Callable[[str], None] = lambda line: None,
+    boot_io_wait: float = BOOT_IO_WAIT_S, **parts: Any,
+) -> Till:
+    """A running terminal (see `till_parts` for the parts a caller may bring); returns once boot
+    housekeeping is over: signed on, nothing owed from before a restart."""
+    return Till(**till_parts(profile, **parts), display=display, boot_io_wait=boot_io_wait)
+
+
+def _host_link(terminal: Mapping[str, Any]) -> HostLink:
+    url = str(terminal["host"]["url"])
+    if url == "emulated":
+        raise ConfigError("host url 'emulated' needs the emulated world (`till demo`, sim.wiring); "
+                          "a real till names tcp://HOST:PORT")
+    try:
+        link: HostLink = devices.family(devices.HOST_LINK).driver_class()(
+            url, connect_timeout=float(terminal["host"]["connect_timeout_s"]))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if (fault := link.connect()) is not None:  # the flow connects again when a sale needs the host
+        log.warning("host not reachable at start-up: %s", fault.detail)
+    return link

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from drivers.errors import LocalProtocolError, RemoteProtocolError
 
@@ -64,8 +65,10 @@ class TLV:
 
 
 # -- encoding ----------------------------------------------------------------------------------
+@lru_cache(maxsize=256)  # a card and its issuer encode the same dozen tags every transaction
 def encode_tag(tag: str) -> bytes:
-    """The tag's bytes, checked against the BER rules for multi-byte tag numbers."""
+    """The tag's bytes, checked against the BER rules for multi-byte tag numbers (a bad tag
+    raises every time: exceptions are not cached)."""
     upper = tag.upper()
     if not _HEX.match(upper) or len(upper) > 2 * _MAX_TAG_BYTES:
         raise LocalProtocolError(f"not a BER-TLV tag: {tag!r}")

@@ -22,12 +22,12 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 from drivers.errors import FrameError, LocalProtocolError
 from drivers.events import Role
 from drivers.printer import events as ev
-from drivers.printer.encoders import HOST_COMMANDS, encode_command, encode_reply
+from drivers.printer.encoders import encode_command, encode_reply
 from drivers.printer.tables import MAX_PAYLOAD
 
 __all__ = ["DEFAULTS", "MAX_PAYLOAD", "XOFF", "XON", "PrinterCodec", "power_on_chinese"]
@@ -114,15 +114,14 @@ class PrinterCodec:
     # -- outbound ---------------------------------------------------------------------------------
     def send(self, event: Event) -> bytes:
         if not self._device:
+            if not isinstance(event, ev.PrinterCommand):
+                raise LocalProtocolError(f"the host does not send {type(event).__name__}")
+            data = encode_command(event, chinese=self.chinese_mode)
             kind = type(event)
-            if kind not in HOST_COMMANDS and not isinstance(event, ev.PrinterCommand):
-                raise LocalProtocolError(f"the host does not send {kind.__name__}")
-            command = cast(ev.PrinterCommand, event)  # the exact-type check above stands for isinstance
-            data = encode_command(command, chinese=self.chinese_mode)
             if kind in _MODES:
-                self._track_mode(command)
+                self._track_mode(event)
             elif kind is ev.RequestStatus:
-                self._asked.append(command.kind)  # type: ignore[attr-defined]
+                self._asked.append(event.kind)  # type: ignore[attr-defined]
             return data
         if not isinstance(event, ev.PrinterReply):
             raise LocalProtocolError(f"the printer does not send {type(event).__name__}")

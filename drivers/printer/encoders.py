@@ -16,7 +16,7 @@ from drivers.errors import LocalProtocolError
 from drivers.printer import events as ev
 from drivers.printer.tables import DLE, ESC, FLAGS, GS, MAX_BARCODE, MAX_PAYLOAD, ONE_BYTE, QR_LEVELS
 
-__all__ = ["HOST_COMMANDS", "encode_command", "encode_reply"]
+__all__ = ["encode_command", "encode_reply"]
 
 XON, XOFF = 0x11, 0x13
 _MAX_PAREN: Final = 0xFFFF
@@ -205,9 +205,6 @@ for _cls, (_prefix, _fn, _field, _lo, _hi, _) in ONE_BYTE.items():
     _ENCODERS[_cls] = _one_byte(_prefix, _fn, _field, _lo, _hi)
 for _cls, (_prefix, _fn) in FLAGS.items():
     _ENCODERS[_cls] = _flag(_prefix, _fn)
-
-
-HOST_COMMANDS: frozenset[type[ev.PrinterCommand]] = frozenset(_ENCODERS)  # what the host can send, by exact type
 
 
 def encode_command(cmd: ev.PrinterCommand, *, chinese: bool) -> bytes:

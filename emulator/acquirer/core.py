@@ -32,7 +32,7 @@ from drivers.errors import RemoteProtocolError
 from drivers.sensitive import Secret
 from emulator.acquirer.ledger import APPROVED, Key, Ledger, LedgerEntry, Settlement, UploadedDetail
 from emulator.card_reader.cards import TestCard, card_by_pan, get_card
-from emulator.card_reader.emv import encode_tlv, make_arpc, verify_arqc, verify_pin_block
+from emulator.card_reader.emv import make_arpc, verify_arqc, verify_pin_block
 
 __all__ = ["Acquirer"]
 
@@ -409,7 +409,7 @@ def _issuer_script(request: HostMessage, code: str) -> dict[str, str | bytes]:
     if arqc is None or len(arc) != 2:
         return {}
     arpc = make_arpc(arqc, arc, pan=_pan_of(request), psn=_psn(request))
-    return {"55": encode_tlv([("8A", arc), ("91", arpc)])}
+    return {"55": tlv.encode([("8A", arc), ("91", arpc)])}
 
 
 def _psn(request: HostMessage) -> str:

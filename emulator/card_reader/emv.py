@@ -22,7 +22,7 @@ import datetime
 import functools
 import hashlib
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import drivers.emv.tlv as tlv
@@ -42,7 +42,6 @@ __all__ = [
     "TEST_PIN_KEY_ID",
     "ChipSession",
     "SecondAc",
-    "encode_tlv",
     "encrypt_pin_block",
     "field_55",
     "first_ac",
@@ -95,7 +94,6 @@ _CID = {"arqc": b"\x80", "tc": b"\x40", "aac": b"\x00"}
 _CVM_RESULTS = {Cvm.ONLINE_PIN: "020000", Cvm.SIGNATURE: "1E0000", Cvm.NONE: "1F0002"}
 _AC_TAGS = ("9F02", "9F03", "9F1A", "95", "5F2A", "9A", "9C", "9F37", "82", "9F36")
 _ZERO_AMOUNT = bytes(6)
-_SHORT_LENGTHS = tuple(bytes((n,)) for n in range(0x80))  # BER short-form lengths
 
 
 def _psn_digits(psn: str) -> str:
@@ -139,23 +137,6 @@ def generate_ac(data: Mapping[str, bytes], cvr: bytes, *, pan: str, psn: str) ->
     get = data.get
     values = tuple(bytes(get(tag, _ZERO_AMOUNT if tag == "9F03" else b"")) for tag in _AC_TAGS)
     return _ac(pan, _psn_digits(psn), values, bytes(cvr))
-
-
-@functools.cache
-def _tag_bytes(tag: str) -> bytes:
-    return tlv.encode_tag(tag)  # checked once per tag: a bad tag still raises, every time
-
-
-def encode_tlv(items: Iterable[tuple[str, bytes]]) -> bytes:
-    """`drivers.emv.tlv.encode` of (tag, value) pairs, byte for byte, with each tag's bytes worked
-    out once: the card and the issuer encode the same dozen tags every transaction."""
-    out = bytearray()
-    for tag, value in items:
-        size = len(value)
-        out += _tag_bytes(tag)
-        out += _SHORT_LENGTHS[size] if size < 0x80 else tlv.encode_length(size)
-        out += value
-    return bytes(out)
 
 
 def _arc(arc: bytes | str) -> bytes:
@@ -237,7 +218,7 @@ def field_55(session: ChipSession, *, contactless: bool) -> bytes:
     """The ICC data a read reports: ICC_TAGS for chip, the CONTACTLESS_TAGS subset for tap."""
     tags = CONTACTLESS_TAGS if contactless else ICC_TAGS
     values = session.values
-    return encode_tlv([(tag, values[tag]) for tag in tags])
+    return tlv.encode([(tag, values[tag]) for tag in tags])
 
 
 def second_ac(session: ChipSession, *, host_approved: bool, arc: str, issuer_data: bytes) -> SecondAc:
@@ -264,7 +245,7 @@ def second_ac(session: ChipSession, *, host_approved: bool, arc: str, issuer_dat
         ("95", tvr),
         ("9F10", iad),
     ]
-    return SecondAc(approved=approved, issuer_authenticated=authenticated, icc_data=encode_tlv(items))
+    return SecondAc(approved=approved, issuer_authenticated=authenticated, icc_data=tlv.encode(items))
 
 
 # -- PIN blocks --------------------------------------------------------------------------------

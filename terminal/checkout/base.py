@@ -128,6 +128,10 @@ class FlowBase(Triggers):
         if approval.operation != operation:
             raise AccessDenied(f"an approval for {approval.operation!r} does not allow {operation!r}")
 
+    def handle(self, event: object) -> None:
+        """Route one outside fact to its step (flow.py composes the phases and implements it)."""
+        raise NotImplementedError
+
     def is_state(self, state: CheckoutState) -> bool:
         return self.state is state
 

@@ -158,8 +158,7 @@ class PrintSteps(FlowBase):
         else:
             # What the printer said at once (all of it, in process) is handled now; poll() never
             # blocks, and on a real line the rest arrives through the runtime.
-            handle = getattr(self, "handle")  # noqa: B009 - the composed flow's router
             for event in self.printer.poll():
-                handle(event)
+                self.handle(event)
         done = self._last_side
         return [type(e).__name__ for e in done.problems] if done is not None else []

@@ -161,12 +161,7 @@ def _width(text: str) -> int:
 @functools.lru_cache(maxsize=1024)
 def _wide_width(text: str) -> int:
     # Receipt labels repeat on every slip: each distinct text is measured once.
-    return sum(_char_width(ch) for ch in text)
-
-
-@functools.lru_cache(maxsize=4096)
-def _char_width(ch: str) -> int:
-    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _label(line: Line, chinese: bool) -> str:
@@ -181,9 +176,6 @@ class _Encoder:
         self.chinese = encoding.lower() in {"gb18030", "gbk", "gb2312"}
         self.encoding = "gb18030" if self.chinese else encoding
         self.columns = int(printer["fonts"]["a"]["columns"])
-        # Everything of the profile a line's commands depend on (the key of their cache).
-        features, media = printer.get("features", {}), printer.get("media", {})
-        self.key = (self.chinese, self.encoding, self.columns, features.get("native_qr"), media.get("dots"))
 
     def encode(self, text: str) -> bytes:
         if self.chinese:
@@ -197,27 +189,9 @@ def to_commands(receipt: Receipt, printer: Mapping[str, Any]) -> list[PrinterCom
     if enc.chinese:
         out.append(ChineseMode(on=True))
     for line in receipt.lines:
-        out += _cached_line_commands(line, enc.key, enc, printer)
+        out += _line_commands(line, enc, printer)
     out += [FeedLines(lines=3), Cut(partial=True)]
     return out
-
-
-def _cached_line_commands(line: Line, key: tuple[Any, ...], enc: _Encoder,
-                          printer: Mapping[str, Any]) -> tuple[PrinterCommand, ...]:
-    """A line's commands depend on the line and `key` only (the commands are frozen records), and
-    most lines of a slip (labels, rules, titles) are the same on every slip: each is built once."""
-    cache_key = (line, key)
-    cached = _LINE_CACHE.get(cache_key)
-    if cached is None:
-        cached = tuple(_line_commands(line, enc, printer))
-        if len(_LINE_CACHE) >= _LINE_CACHE_SIZE:
-            _LINE_CACHE.clear()  # per-sale values (amount, trace no, date, QR) must not pile up
-        _LINE_CACHE[cache_key] = cached
-    return cached
-
-
-_LINE_CACHE: dict[tuple[Line, tuple[Any, ...]], tuple[PrinterCommand, ...]] = {}
-_LINE_CACHE_SIZE = 512
 
 
 def _line_commands(line: Line, enc: _Encoder, printer: Mapping[str, Any]) -> list[PrinterCommand]:
