@@ -142,8 +142,12 @@ class Journal(OwedMessages):
                     " then accepts this journal as it is (docs/reliability.md, 'Journal witness')")
             self._accept(witness_file, problem, state, witness, accept)
         elif state is None:  # a new journal, or one from before the witness: it gets its identity
+            if witness is None:  # the witness first: a kill before the commit leaves one at change 0
+                stan = int(self._db.execute("SELECT value FROM counters WHERE name = 'stan'").fetchone()[0])
+                witness = WitnessState(journal_id=new_txn_id(), seq=0, head=os.urandom(16).hex(), stan=stan)
+                witness_file.write(witness)
             with self._tx() as db:
-                db.execute("INSERT INTO journal_meta VALUES (?, 0, ?)", (new_txn_id(), os.urandom(16).hex()))
+                db.execute("INSERT INTO journal_meta VALUES (?, 0, ?)", (witness.journal_id, witness.head))
         if witness is not None:  # never reuse a STAN the host may have seen
             self._continue_stan(witness.stan)
         self._witness = witness_file
@@ -182,8 +186,18 @@ class Journal(OwedMessages):
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with super()._tx() as db:
-            yield db
+        try:
+            with super()._tx() as db:
+                yield db
+        except JournalError:
+            # A COMMIT that failed (a full disk) can leave the transaction open; end it, or every
+            # later BEGIN would fail too.
+            if self._db.in_transaction:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error as exc:
+                    log.error("journal rollback failed: %s", exc)
+            raise
         # Committed: bring the witness up to date when the change counter moved (cheap read).
         if self._witness is not None:
             row = self._db.execute("SELECT seq FROM journal_meta").fetchone()

@@ -94,6 +94,8 @@ def compare(journal: WitnessState | None, witness: WitnessState | None, *, where
         return None if journal is None else (
             f"the journal at {where} has id {journal.journal_id} but its witness is missing")
     if journal is None:
+        if witness.seq == 0 and witness.stan == 0:
+            return None  # killed while a new journal was made: nothing was ever recorded under it
         return (f"the journal at {where} is missing or new (empty), but its witness remembers journal "
                 f"{witness.journal_id} at change {witness.seq}, STAN {witness.stan}")
     if journal.journal_id != witness.journal_id:

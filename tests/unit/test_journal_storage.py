@@ -251,3 +251,15 @@ def test_an_unchanged_journal_opens_without_writing(tmp_path: Path) -> None:
     assert not wal.exists() or wal.stat().st_size == 0  # nothing written to the journal
     journal.close()
     assert witness.stat().st_mtime_ns == stamp
+
+
+def test_a_kill_while_a_new_journal_is_made_is_not_a_replacement(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    Journal(path).close()  # the witness is written before the identity commits...
+    for name in ("journal.sqlite3", "journal.sqlite3-wal", "journal.sqlite3-shm"):
+        path.with_name(name).unlink(missing_ok=True)  # ...as if killed in between: no journal
+    journal = Journal(path)  # nothing was ever recorded under that witness
+    try:
+        assert _sale(journal, "first") == 1
+    finally:
+        journal.close()
