@@ -86,6 +86,7 @@ class Journal(OwedMessages):
         self._owed_in_memory: dict[str, list[Any]] = {}
         self._witness: WitnessFile | None = None  # set once the journal matched it: commits keep it current
         self._witnessed_seq = -1
+        self._witness_file: WitnessFile | None = None
         self._lock: JournalLock | None = None
         if on_file:
             where.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +103,8 @@ class Journal(OwedMessages):
                 raise
             if on_file:
                 check_integrity(self._db, where)
-                self._guard(WitnessFile(where.with_suffix(".witness")), accept)
+                self._witness_file = WitnessFile(where.with_suffix(".witness"))
+                self._guard(self._witness_file, accept)
         except BaseException:
             if opened:
                 self._db.close()
@@ -116,6 +118,8 @@ class Journal(OwedMessages):
             self._release()
 
     def _release(self) -> None:
+        if self._witness_file is not None:
+            self._witness_file.close()
         if self._lock is not None:
             self._lock.release()
             self._lock = None

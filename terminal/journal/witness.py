@@ -12,12 +12,13 @@ The witness (`journal.witness`, JSON, next to the journal) holds:
   another head even at the same `seq`;
 - `stan`: the highest STAN the journal had allocated when the witness was written.
 
-It is written atomically (temp file, fsync, rename, fsync of the folder) after every commit that
-changed the journal's `seq`: a STAN allocation (so the STAN is durable outside the database
-before the request leaves) and every state change of a sale. Prints, incidents and the audit
-trail do not move `seq`, so they cost no witness write (a lost print row only makes a copy owed
-again). Measured: a witness write costs ~1.3 ms on the dev box against ~1.9 ms for a journal commit;
-a sale makes 2-3 of them (STAN, answer, chip confirmation) of its ~6 commits.
+It is written crash-safely (created with temp file, fsync, rename, fsync of the folder; then two
+slots written in turn, see `WitnessFile`) after every commit that changed the journal's `seq`:
+a STAN allocation (so the STAN is durable outside the database before the request leaves) and
+every state change of a sale. Prints, incidents and the audit trail do not move `seq`, so they
+cost no witness write (a lost print row only makes a copy owed again). A chip sale makes 3
+witness writes (STAN, answer, the card's confirmation) among its 5 commits; each is one
+fdatasync, about what a journal commit costs.
 
 The journal may be *ahead* of its witness (a crash between the commit and the witness write):
 that is normal and the witness catches up at boot. Behind, another id, another head at the same
@@ -108,34 +109,53 @@ def compare(journal: WitnessState | None, witness: WitnessState | None, *, where
     return None
 
 
+SLOT = 512  # one sector: the witness is two of them, written in turn
+
+
 class WitnessFile:
+    """Two fixed slots of one sector each, written in turn (the older one is overwritten), each with
+    its own generation and checksum: a write torn by a power cut spoils one slot and the other
+    still holds the previous state (a witness that lags is harmless: the journal is ahead of it).
+    The file is created with temp file, fsync, rename and an fsync of the folder; an update is then
+    one pwrite and one fdatasync on the open file, no rename: ~2-3.5 ms against ~9 ms for a
+    temp-and-rename of its own per update, measured on the dev box under load."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.log_path = path.with_name(path.name + ".log")
+        self._fd: int | None = None
+        self._gen = 0  # the generation of the newest valid slot read or written
 
     def read(self) -> WitnessState | None:
-        """The witness, None when there is none; JournalMismatch when it cannot be trusted."""
+        """The newest valid slot, None when there is no witness; JournalMismatch when neither slot
+        can be trusted."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise JournalMismatch(f"the journal's witness {self.path} cannot be read: {exc}") from exc
-        try:
-            data = json.loads(raw)
-            body = {k: data[k] for k in ("version", "journal_id", "seq", "head", "stan")}
-            if data["check"] != _check(body) or body["version"] != WITNESS_VERSION:
-                raise ValueError("checksum or version")
-            return WitnessState(journal_id=str(body["journal_id"]), seq=int(body["seq"]), head=str(body["head"]),
-                                stan=int(body["stan"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise JournalMismatch(f"the journal's witness {self.path} is damaged ({exc})") from exc
+        slots = [_parse(raw[i * SLOT:(i + 1) * SLOT]) for i in range(2)] if len(raw) == 2 * SLOT else []
+        valid = [slot for slot in slots if slot is not None]
+        if not valid:
+            raise JournalMismatch(f"the journal's witness {self.path} is damaged (no valid slot)")
+        self._gen, state = max(valid, key=lambda slot: slot[0])
+        return state
 
     def write(self, state: WitnessState) -> None:
-        """Atomically: temp file, fsync, rename over the old one, fsync the folder."""
-        body: dict[str, object] = {"version": WITNESS_VERSION, "journal_id": state.journal_id, "seq": state.seq,
-                                   "head": state.head, "stan": state.stan}
-        data = json.dumps({**body, "check": _check(body)}).encode()
+        if self._fd is None:
+            if not self.path.exists():
+                self._create(state)
+                return
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        self._gen += 1
+        os.pwrite(self._fd, _slot(self._gen, state), (self._gen % 2) * SLOT)
+        os.fdatasync(self._fd)
+
+    def _create(self, state: WitnessState) -> None:
+        """Temp file, fsync, rename, fsync of the folder: the file appears whole or not at all."""
+        self._gen = 1
+        data = _slot(0, None) + _slot(1, state)
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
@@ -145,6 +165,12 @@ class WitnessFile:
             os.close(fd)
         os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def log(self, line: str) -> None:
         """Append one line to the witness's own log (acceptances), durably."""
@@ -154,6 +180,28 @@ class WitnessFile:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _slot(gen: int, state: WitnessState | None) -> bytes:
+    body: dict[str, object] = {"version": WITNESS_VERSION, "gen": gen}
+    if state is not None:
+        body.update(journal_id=state.journal_id, seq=state.seq, head=state.head, stan=state.stan)
+    data = json.dumps({**body, "check": _check(body)}).encode()
+    assert len(data) < SLOT, "a witness slot holds one sector"
+    return data.ljust(SLOT - 1) + b"\n"
+
+
+def _parse(raw: bytes) -> tuple[int, WitnessState] | None:
+    """(generation, state) of a valid, filled slot; None for a torn, damaged or empty one."""
+    try:
+        data = json.loads(raw)
+        body = {k: data[k] for k in ("version", "gen", "journal_id", "seq", "head", "stan")}
+        if data["check"] != _check(body) or body["version"] != WITNESS_VERSION:
+            return None
+        return int(body["gen"]), WitnessState(journal_id=str(body["journal_id"]), seq=int(body["seq"]),
+                                              head=str(body["head"]), stan=int(body["stan"]))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _check(body: dict[str, object]) -> str:
