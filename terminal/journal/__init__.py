@@ -258,19 +258,25 @@ class Journal(OwedMessages):
                 self._owe_in_memory(txn_id, "06", exc)
             return sent + unconfirmed
 
-    def _owe_in_memory(self, txn_id: str, reason_code: str, exc: JournalError) -> None:
-        if not isinstance(exc.__cause__, sqlite3.Error):
+    def _owe_in_memory(self, txn_id: str, reason_code: str, exc: JournalError, *, attempts: int = 0,
+                       state: str = "PENDING") -> None:
+        if not _disk_failed(exc):
             raise exc  # not the disk: a mistake of the caller's
-        log.error("reversal of %s owed from memory: the journal cannot take it (%s)", txn_id, exc)
-        self._owed_in_memory.setdefault(txn_id, ["PENDING", reason_code, 0])
+        log.error("reversal of %s kept in memory: the journal cannot take it (%s)", txn_id, exc)
+        owed = self._owed_in_memory.setdefault(txn_id, [state, reason_code, attempts])
+        owed[0] = state
+
+    def _merged(self, on_disk: list[str], states: tuple[str, ...]) -> list[str]:
+        """The queue on disk, with what memory knows better (delivered, escalated, or never written)."""
+        memory = self._owed_in_memory
+        kept = [t for t in on_disk if t not in memory or memory[t][0] in states]
+        return kept + [t for t, r in memory.items() if r[0] in states and t not in on_disk]
 
     def pending_reversals(self) -> list[str]:
-        on_disk = super().pending_reversals()
-        return on_disk + [t for t, r in self._owed_in_memory.items() if r[0] == "PENDING" and t not in on_disk]
+        return self._merged(super().pending_reversals(), ("PENDING",))
 
     def unresolved_reversals(self) -> list[str]:
-        on_disk = super().unresolved_reversals()
-        return on_disk + [t for t, r in self._owed_in_memory.items() if r[0] != "DONE" and t not in on_disk]
+        return self._merged(super().unresolved_reversals(), ("PENDING", "FAILED"))
 
     def reversal_info(self, txn_id: str) -> tuple[str, str, int]:
         if (owed := self._owed_in_memory.get(txn_id)) is not None:
@@ -278,31 +284,42 @@ class Journal(OwedMessages):
         return super().reversal_info(txn_id)
 
     def reversal_attempt(self, txn_id: str, *, at: datetime) -> int:
-        if (owed := self._owed_in_memory.get(txn_id)) is not None:
-            owed[2] += 1
-            return int(owed[2])
-        return super().reversal_attempt(txn_id, at=at)
+        if (owed := self._owed_in_memory.get(txn_id)) is None:
+            try:
+                return super().reversal_attempt(txn_id, at=at)
+            except JournalError as exc:  # not counted on disk: it goes out all the same (reversals repeat safely)
+                state, code, attempts = super().reversal_info(txn_id)
+                self._owe_in_memory(txn_id, code, exc, attempts=attempts, state=state)
+                owed = self._owed_in_memory[txn_id]
+        owed[2] += 1
+        return int(owed[2])
 
     def record_reversed(self, txn_id: str, *, at: datetime) -> None:
-        if (owed := self._owed_in_memory.get(txn_id)) is None:
-            super().record_reversed(txn_id, at=at)
-            return
-        owed[0] = "DONE"
         try:  # the disk may have room again; if not, the next boot reverses the row once more
             super().record_reversed(txn_id, at=at)
         except JournalError as exc:
-            log.error("reversal of %s acknowledged but not journalled: %s", txn_id, exc)
+            self._owe_in_memory(txn_id, "98", exc, state="DONE")
+            return
+        if txn_id in self._owed_in_memory:
+            self._owed_in_memory[txn_id][0] = "DONE"
 
     def escalate_reversal(self, txn_id: str, *, at: datetime) -> None:
-        if (owed := self._owed_in_memory.get(txn_id)) is None:
-            super().escalate_reversal(txn_id, at=at)
-            return
-        owed[0] = "FAILED"
+        owed = self._owed_in_memory.get(txn_id)
         try:
-            self.record_incident("reversal_failed", txn_id=txn_id, detail=REVERSAL_FAILED_MESSAGE, at=at)
+            if owed is None:
+                super().escalate_reversal(txn_id, at=at)
+            else:
+                self.record_incident("reversal_failed", txn_id=txn_id, detail=REVERSAL_FAILED_MESSAGE, at=at)
         except JournalError as exc:
-            log.error("escalated reversal of %s not journalled: %s", txn_id, exc)
+            _, code, attempts = self.reversal_info(txn_id)
+            self._owe_in_memory(txn_id, code, exc, attempts=attempts, state="FAILED")
+        if owed is not None:
+            owed[0] = "FAILED"
 
+
+def _disk_failed(exc: JournalError) -> bool:
+    """A write the disk refused (full, I/O), as opposed to a rule of the journal's."""
+    return isinstance(exc.__cause__, sqlite3.Error)
 
 def _transient(exc: sqlite3.DatabaseError) -> bool:
     """Errors of the moment (a lock, a full disk, I/O), not of the file's content."""

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from terminal.errors import JournalError
 from terminal.journal import Acceptance, Journal, JournalDamaged, JournalLocked, JournalMismatch
+from tests.support.full_disk import FullDisk
 
 AT = datetime(2026, 11, 22, 9, 30)
 REPO = Path(__file__).resolve().parents[2]
@@ -261,5 +263,62 @@ def test_a_kill_while_a_new_journal_is_made_is_not_a_replacement(tmp_path: Path)
     journal = Journal(path)  # nothing was ever recorded under that witness
     try:
         assert _sale(journal, "first") == 1
+    finally:
+        journal.close()
+
+
+# -- a full disk ------------------------------------------------------------------------------------
+def test_reversals_the_disk_will_not_take_are_owed_from_memory_and_again_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    journal = Journal(path)
+    for txn_id in ("on-disk", "in-memory"):
+        journal.record_sent(txn_id=txn_id, amount_minor=5, currency="156", entry_mode="swipe", pan_last4="0010",
+                            pan_token="t" * 64, at=AT)
+    journal.record_timeout("on-disk", reason="no answer", at=AT)
+    disk = FullDisk(journal)
+    disk.full = True
+    journal.record_timeout("in-memory", reason="no answer", at=AT)  # no error: owed from memory
+    assert journal.pending_reversals() == ["on-disk", "in-memory"]
+    assert journal.reversal_attempt("on-disk", at=AT) == 1 and journal.reversal_attempt("in-memory", at=AT) == 1
+    journal.record_reversed("on-disk", at=AT)
+    journal.escalate_reversal("in-memory", at=AT)
+    assert journal.pending_reversals() == [] and journal.unresolved_reversals() == ["in-memory"]
+    assert disk.refused and journal.count_by_state() == {"TIMEOUT": 1, "SENT": 1}  # nothing reached the disk
+    disk.free()
+    journal.record_reversed("in-memory", at=AT)  # room again: this one is on disk now
+    assert journal.unresolved_reversals() == []
+    journal.close()
+    journal = Journal(path)
+    try:  # a restart owes what the disk never took: the on-disk reversal is delivered (again)
+        assert journal.recover_unanswered(at=AT) == [] and journal.pending_reversals() == ["on-disk"]
+        assert journal.count_by_state() == {"TIMEOUT": 1, "REVERSED": 1}
+    finally:
+        journal.close()
+
+
+def test_a_failed_commit_leaves_no_transaction_open(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite3")
+    try:
+        disk = FullDisk(journal)
+        disk.full = True
+        with pytest.raises(JournalError, match="disk is full"):
+            _sale(journal, "refused")
+        disk.free()
+        assert _sale(journal, "next") == 1  # the refused sale's STAN was never taken
+    finally:
+        journal.close()
+
+
+def test_below_the_reserve_the_journal_takes_no_new_sale(tmp_path: Path) -> None:
+    free = [10**9]
+    journal = Journal(tmp_path / "journal.sqlite3", disk_reserve_bytes=20_000_000, free_bytes=lambda: free[0])
+    try:
+        assert journal.disk_refusal() is None
+        _sale(journal, "before")
+        free[0] = 19_000_000
+        refusal = journal.disk_refusal()
+        assert refusal is not None and "磁盘空间不足" in refusal and "disk nearly full" in refusal
+        with pytest.raises(JournalError, match="disk nearly full"):
+            _sale(journal, "after")
     finally:
         journal.close()
