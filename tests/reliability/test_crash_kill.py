@@ -375,9 +375,9 @@ def test_sigkill_at_random_points_loses_no_acknowledged_sale_and_charges_once(tm
                 audit.stats["killed before READY"] += "READY" not in child.lines
                 audit.take_acks(child.lines, disk_full=child.disk_full is not None)
                 audit.stats["disk-full children"] += child.disk_full is not None
-                audit.classify_crash()
-                if rng.random() < DAMAGE_ROUNDS:
+                if rng.random() < DAMAGE_ROUNDS:  # first: reading the crashed file checkpoints its hot -wal
                     audit.damage_round(rng, var_dir, tmp_path / "damaged")
+                audit.classify_crash()
                 if kill == KILLS or rng.random() < RECOVER_IN_PARENT:
                     audit.recover(var_dir)
                     audit.check(full=kill == KILLS)
