@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from terminal.checkout.table import CheckoutState
 from terminal.money import format_amount, parse_amount
 
 __all__ = ["run_demo"]
+
+log = logging.getLogger(__name__)
 
 
 def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_dir: Path) -> int:
@@ -56,14 +59,19 @@ def _receipts(till: EmulatedTill, txn_id: str, var_dir: Path) -> list[dict[str, 
     if printer is None or sale is None:
         return []
     out_dir = var_dir / "receipts"
-    out_dir.mkdir(parents=True, exist_ok=True)
     pages = printer.pages[-len(sale.printed):] if sale.printed else []
     receipts = []
     for copy, page in zip(sale.printed, pages, strict=True):
         png = out_dir / f"{txn_id}-{copy.copy.value}.png"
-        page.save_png(png)
-        receipts.append({"copy": copy.copy.value, "text": page.text, "png": str(png.resolve()),
-                         "bytes": copy.bytes_sent})
+        receipt: dict[str, Any] = {"copy": copy.copy.value, "text": page.text, "png": str(png.resolve()),
+                                   "bytes": copy.bytes_sent}
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            page.save_png(png)
+        except OSError as exc:  # the sale is decided and printed: a picture that cannot be saved changes nothing
+            log.warning("receipt picture %s not saved: %s", png, exc)
+            receipt["png"], receipt["png_error"] = None, f"picture not saved / 图片未保存: {exc}"
+        receipts.append(receipt)
     return receipts
 
 
@@ -76,6 +84,7 @@ def _print_text(result: dict[str, Any], lines: list[str]) -> None:
     if "reason" in result:
         out.write(f"because: {result['reason']}\n")
     for receipt in result["receipts"]:
-        out.write(f"\n===== {receipt['copy']} copy ({receipt['bytes']} bytes, {receipt['png']}) =====\n")
+        out.write(f"\n===== {receipt['copy']} copy ({receipt['bytes']} bytes, {receipt['png'] or receipt['png_error']})"
+                  " =====\n")
         out.write(receipt["text"].rstrip("\n") + "\n")
     out.write(f"\njournal: {result['journal_path']}\n")

@@ -21,7 +21,7 @@ from terminal.checkout.table import CheckoutState
 from terminal.clock import Clock, SystemClock
 from terminal.errors import ConfigError
 from terminal.host.link import HostLink
-from terminal.journal import Journal
+from terminal.journal import Acceptance, Journal
 from terminal.receipts.layout import Copy
 from terminal.receipts.spool import PrintJob
 from terminal.runtime import Runtime, Source
@@ -29,7 +29,9 @@ from terminal.security.access import AccessControl, Approval
 from terminal.security.audit import AuditTrail
 from terminal.security.pan import PanTokenizer, load_or_create_key
 
-__all__ = ["SETTLED_STATES", "Till", "build_till", "load_terminal_profile", "open_devices", "till_parts"]
+__all__ = [
+    "SETTLED_STATES", "Till", "build_till", "load_terminal_profile", "open_devices", "open_journal", "till_parts",
+]
 
 log = logging.getLogger(__name__)
 BOOT_IO_WAIT_S = 5.0  # at boot, how long one wait for the host may take before the till gives up waiting
@@ -219,22 +221,30 @@ def till_parts(
     try:
         terminal = load_terminal_profile(profile, overrides) if isinstance(profile, str) else dict(profile)
         profiles = device_profiles(terminal)
+        if journal is None:  # first: the journal's lock decides whether this process may run the till at all
+            journal = open_journal(terminal, Path(var_dir))
+            owned.append(journal.close)
         if drivers is None:
             drivers = open_devices(terminal, profiles, device_urls or {})
             owned += [d.close for d in drivers.values()]
         if host is None:
             host = _host_link(terminal)
             owned.append(host.close)
-        if journal is None:
-            limits = terminal["limits"]
-            journal = Journal(Path(var_dir) / "journal.sqlite3", capacity=int(limits["journal_capacity"]),
-                              warn_ratio=float(limits["journal_warn_ratio"]))
     except BaseException:
         for close in reversed(owned):
             close()
         raise
     return {"terminal": terminal, "clock": clock or SystemClock(), "var_dir": Path(var_dir), "devices": drivers,
             "profiles": profiles, "host": host, "journal": journal, "sources": sources, "closers": closers}
+
+
+def open_journal(terminal: Mapping[str, Any], var_dir: Path, *, accept: Acceptance | None = None) -> Journal:
+    """The journal of `var_dir` with the profile's limits: locked for this process, checked
+    against damage and against its witness (`accept`: a supervisor's decision to take it as it is)."""
+    limits = terminal["limits"]
+    return Journal(var_dir / "journal.sqlite3", capacity=int(limits["journal_capacity"]),
+                   warn_ratio=float(limits["journal_warn_ratio"]),
+                   disk_reserve_bytes=int(limits["disk_reserve_mb"]) * 1_000_000, accept=accept)
 
 
 def build_till(

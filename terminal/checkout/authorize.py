@@ -23,7 +23,9 @@ from terminal.errors import JournalError
 from terminal.host.messages import parse_sale_response, refund_request, sale_request, void_request
 from terminal.journal import new_txn_id
 
-__all__ = ["AuthorizeSteps"]
+__all__ = ["ANSWER_NOT_JOURNALLED", "AuthorizeSteps"]
+
+ANSWER_NOT_JOURNALLED = "交易无法记录，已冲正 / the host's answer could not be journalled: reversed"
 
 S = CheckoutState
 
@@ -78,10 +80,16 @@ class AuthorizeSteps(CardSteps):
             return
         answer = parse_sale_response(msg)
         chip = sale.kind == "sale" and sale.record.entry_mode == EntryMode.CHIP.value
-        sale.record = self.journal.record_answer(
-            sale.txn_id, approved=answer.approved, response_code=answer.response_code,
-            auth_code=answer.auth_code, rrn=answer.rrn, at=self.clock.wall(), card_must_confirm=chip,
-        )
+        try:
+            sale.record = self.journal.record_answer(
+                sale.txn_id, approved=answer.approved, response_code=answer.response_code,
+                auth_code=answer.auth_code, rrn=answer.rrn, at=self.clock.wall(), card_must_confirm=chip,
+            )
+        except JournalError as exc:  # an answer that is not on disk never happened: reverse it now
+            log.error("the answer to %s could not be journalled: %s", sale.txn_id, exc)
+            sale.response_code, sale.reason = answer.response_code, f"{ANSWER_NOT_JOURNALLED} ({exc})"
+            self.lose_host()  # OUTCOME_UNKNOWN: its reversal goes out at once (owed from memory if need be)
+            return
         sale.response_code = answer.response_code
         self._disarm()
         if answer.approved and chip:

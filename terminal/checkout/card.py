@@ -20,6 +20,7 @@ from drivers.events import DeviceFault
 from drivers.sensitive import luhn_ok
 from terminal.checkout.base import CardReader, FlowBase, log
 from terminal.checkout.table import CANCELLABLE, LIMITS, CheckoutState
+from terminal.errors import JournalError
 
 __all__ = ["CardSteps"]
 
@@ -115,7 +116,11 @@ class CardSteps(FlowBase):
         if event.approved:
             sale = self._sale()
             if not sale.offline:
-                sale.record = self.journal.confirm_approval(sale.txn_id, at=self.clock.wall())
+                try:
+                    sale.record = self.journal.confirm_approval(sale.txn_id, at=self.clock.wall())
+                except JournalError as exc:  # not on disk, not approved: reverse it like a card's refusal
+                    self.card_refused(f"journal write failed / 交易无法记录: {exc}")
+                    return
             self.approve()
         else:
             self.card_refused("the card declined the issuer's approval")

@@ -45,6 +45,8 @@ class SaleFlow(OutcomeSteps, SignatureSteps, SettleSteps, PrintSteps, IdleSteps)
         capacity = self.journal.capacity_status()
         if capacity.full:
             raise JournalError(JOURNAL_FULL_MESSAGE)
+        if (no_room := self.journal.disk_refusal()) is not None:  # keep room for what the host's answer needs
+            raise JournalError(no_room)
         if self.journal.pending_reversals():
             raise InputError(i18n.bilingual("reversal_pending"))
         if len(self.journal.unresolved_reversals()) >= int(self.terminal["limits"]["unresolved_capacity"]):

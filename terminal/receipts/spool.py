@@ -13,6 +13,7 @@ the rules above to it. One job is at the printer at a time (`busy`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -27,10 +28,13 @@ from drivers.printer.events import (
 )
 from drivers.record import Record
 from terminal.clock import Clock
+from terminal.errors import JournalError
 from terminal.journal import Journal, TxnRecord
 from terminal.receipts.layout import Copy, build_receipt, to_commands
 
 __all__ = ["Finished", "PrintJob", "PrintedCopy", "Printer", "Spool"]
+
+log = logging.getLogger(__name__)
 
 
 class Printer(Protocol):
@@ -128,10 +132,13 @@ class Spool:
         job, record = active.job, active.record
         if job is None or record is None:
             return Finished(what=active.what, printed=None, stopped_by=stopped_by, problems=tuple(events))
-        self.journal.record_print(
-            txn_id=record.txn_id, copy=job.copy.value, reprint=job.reprint,
-            outcome=_names(events) or "ok", at=self.clock.wall(),
-        )
+        try:
+            self.journal.record_print(
+                txn_id=record.txn_id, copy=job.copy.value, reprint=job.reprint,
+                outcome=_names(events) or "ok", at=self.clock.wall(),
+            )
+        except JournalError as exc:  # the money is decided: the copy stays owed (reprinted, marked, at boot)
+            log.error("print of the %s copy of %s not journalled: %s", job.copy.value, record.txn_id, exc)
         printed = None
         if active.what == "sale" and self.pending and self.pending[0] == job:
             if blocking:

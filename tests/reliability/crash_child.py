@@ -9,6 +9,10 @@ to back. After each sale returns it prints `ACK <txn_id> <amount_minor> <outcome
 a sale is *acknowledged* once its APPROVED line has left the process. The parent SIGKILLs it
 at a random moment; nothing here cleans up on purpose, since a power cut would not either.
 
+`--disk-full-after K --disk-full-at TEXT` (a disk-full round): after K sales the journal's disk
+"fills" (tests/support/full_disk.py) the first time a statement containing TEXT runs, and stays
+full; the till goes on selling (and declining) until it is killed.
+
 Run: python -m tests.reliability.crash_child --var-dir DIR --port PORT --seed N
 """
 
@@ -21,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sim.wiring import build_emulated_till
+from tests.support.full_disk import FullDisk
 
 __all__ = ["CARD", "JOURNAL_CAPACITY", "MAX_AMOUNT_MINOR", "main", "overrides"]
 
@@ -46,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True, help="chooses the amounts")
     parser.add_argument("--max-sales", type=int, default=10_000, help="stop by itself after this many")
+    parser.add_argument("--disk-full-after", type=int, default=None, help="sales before the disk fills")
+    parser.add_argument("--disk-full-at", default="", help="the statement at which it fills")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
 
@@ -56,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     reader = till.emulators.card_reader
     assert reader is not None, "the profile's card reader is emulated (emu://)"
     _say("READY")
-    for _ in range(args.max_sales):
+    for number in range(args.max_sales):
+        if number == args.disk_full_after:
+            FullDisk(till.journal, full_from=args.disk_full_at)
         amount = rng.randint(1, MAX_AMOUNT_MINOR)
         reader.present(CARD)
         sale = till.sale(amount)

@@ -20,6 +20,14 @@ inside recovery too. The audit:
    without the REPRINT mark. (Row 4 also wants the receipts of a sale approved just before the
    kill printed after the reboot; nothing does that yet, so those are only counted.)
 
+Two kinds of rounds go further (issue 9). A *damaged-journal* round (after a share of the kills)
+damages a copy of the crashed var dir — the hot `-wal` lost, a byte of it flipped, the journal
+truncated to 0 bytes — and opens it: the journal must refuse (damaged, or not what its witness
+remembers), or, if it opens, have lost nothing that matters (every acknowledged sale and every
+STAN the host booked is in it). A *disk-full* round gives a child a journal whose disk fills at a
+chosen statement after a few sales (tests/support/full_disk.py): its sales after that are never
+acknowledged as APPROVED, and the audit above must hold all the same.
+
 OPENTILL_CRASH_KILLS (200) sets the number of kills, OPENTILL_CRASH_SEED the schedule. The seed
 fixes when each kill is sent, not what the child was doing at that instant (that is the
 machine's timing), so a failure is rerun with the same seed, and with more kills if need be.
@@ -30,6 +38,7 @@ from __future__ import annotations
 import os
 import random
 import select
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -46,6 +55,7 @@ from emulator.acquirer.simulator import AcquirerSimulator
 from sim.wiring import build_emulated_till
 from terminal.app import load_terminal_profile
 from terminal.checkout.table import CheckoutState
+from terminal.journal import Journal, JournalDamaged, JournalMismatch
 from tests.reliability.crash_child import overrides
 
 KILLS = int(os.environ.get("OPENTILL_CRASH_KILLS", "200"))
@@ -60,16 +70,26 @@ EXIT_WAIT_S = 10.0
 COVERAGE_KILLS = 100  # from this many kills on, the run must have hit every window of a sale
 UNRESOLVED = ("SENT", "TIMEOUT")
 COPIES = ("merchant", "cardholder")  # what an approved sale prints, in order
+DAMAGE_ROUNDS = 0.15  # this share of the kills also opens a damaged copy of the crashed var dir
+DAMAGES = ("lose the -wal", "flip a byte of the -wal", "truncate the journal")
+DISK_FULL_CHILDREN = 0.1  # this share of the children fills its disk
+DISK_FULL_AT = (  # statements at which the disk fills: the request's row, the answer, the card's TC, a print
+    "INSERT INTO transactions", "UPDATE transactions SET state = ?, response_code", "SET state = 'APPROVED'",
+    "INSERT INTO prints",
+)
 REPO = Path(__file__).resolve().parents[2]
 
 
 class Child:
     """One crash_child process. Its stdout is read through select() with bounded waits."""
 
-    def __init__(self, var_dir: Path, port: int, seed: int, stderr: IO[bytes]) -> None:
+    def __init__(self, var_dir: Path, port: int, seed: int, stderr: IO[bytes],
+                 disk_full: tuple[int, str] | None = None) -> None:
+        self.disk_full = disk_full  # (sales before, statement): this child's disk fills
+        fill = ["--disk-full-after", str(disk_full[0]), "--disk-full-at", disk_full[1]] if disk_full else []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.reliability.crash_child", "--var-dir", str(var_dir),
-             "--port", str(port), "--seed", str(seed)],
+             "--port", str(port), "--seed", str(seed), *fill],
             cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, bufsize=0,
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -162,13 +182,15 @@ class Audit:
     def fail(self, what: str) -> None:
         self.problems.append(what)
 
-    def take_acks(self, lines: list[str]) -> None:
+    def take_acks(self, lines: list[str], *, disk_full: bool = False) -> None:
         for line in lines:
             if not line.startswith("ACK "):
                 continue
             _, txn_id, amount, outcome = line.split()
             self.stats["acknowledged"] += 1
-            if outcome != "APPROVED":
+            if outcome != "APPROVED" and disk_full:  # the disk filled: not approved is the right answer
+                self.stats[f"disk full: a sale ended {outcome}"] += 1
+            elif outcome != "APPROVED":
                 self.fail(f"the approved card's sale {txn_id} ended {outcome}")
             elif txn_id in self.acked:
                 self.fail(f"sale {txn_id} acknowledged twice")
@@ -218,6 +240,44 @@ class Audit:
                 printed = sum(bool(journal.originals.get((row.txn_id, copy))) for copy in COPIES)
                 if printed < len(COPIES):
                     self.stats[f"APPROVED, killed with {printed} of {len(COPIES)} receipts printed"] += 1
+
+    def damage_round(self, rng: random.Random, var_dir: Path, scratch: Path) -> None:
+        """Damage a copy of the crashed var dir; the journal must refuse it or have lost nothing."""
+        damage = rng.choice(DAMAGES)
+        wal = var_dir / "journal.sqlite3-wal"
+        if damage != "truncate the journal" and (not wal.exists() or wal.stat().st_size <= 32):
+            damage = "truncate the journal"  # no hot -wal to damage
+        if not (var_dir / "journal.sqlite3").exists():
+            return
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
+        for name in ("journal.sqlite3", "journal.sqlite3-wal", "journal.witness"):
+            if (var_dir / name).exists():
+                shutil.copyfile(var_dir / name, scratch / name)
+        copy = scratch / "journal.sqlite3"
+        if damage == "lose the -wal":
+            (scratch / "journal.sqlite3-wal").unlink()
+        elif damage == "flip a byte of the -wal":
+            data = bytearray((scratch / "journal.sqlite3-wal").read_bytes())
+            data[rng.randrange(32, len(data))] ^= 1 << rng.randrange(8)
+            (scratch / "journal.sqlite3-wal").write_bytes(bytes(data))
+        else:
+            copy.write_bytes(b"")
+        try:
+            journal = Journal(copy)
+        except (JournalDamaged, JournalMismatch):
+            self.stats[f"damage refused: {damage}"] += 1
+            return
+        try:
+            booked = {e.stan for e in self.sim.ledger if e.terminal_id == self.terminal_id}
+            rows = {(r.txn_id, r.state) for r in (journal.get(t) for t in self.acked) if r is not None}
+            stans = {f"{stan:06d}" for (stan,) in journal._db.execute("SELECT stan FROM transactions")}
+        finally:
+            journal.close()
+        lost = [t for t in self.acked if (t, "APPROVED") not in rows] + sorted(booked - stans)
+        if lost:
+            self.fail(f"a journal damaged by '{damage}' opened without a word and lost {lost[:5]}")
+        self.stats[f"damage harmless: {damage}"] += 1
 
     def recover(self, var_dir: Path) -> None:
         """Boot a till on the journal, as the next power-on would, and let it settle."""
@@ -287,7 +347,11 @@ def test_sigkill_at_random_points_loses_no_acknowledged_sale_and_charges_once(tm
         port = sim.address[1]
         terminal_id = str(load_terminal_profile("emulated-counter")["terminal_id"])
         audit = Audit(sim=sim, db_path=var_dir / "journal.sqlite3", terminal_id=terminal_id)
-        child: Child | None = Child(var_dir, port, rng.getrandbits(32), stderr)
+        def next_child() -> Child:
+            fill = (rng.randrange(2), rng.choice(DISK_FULL_AT)) if rng.random() < DISK_FULL_CHILDREN else None
+            return Child(var_dir, port, rng.getrandbits(32), stderr, fill)
+
+        child: Child | None = next_child()
         spare: Child | None = None
         try:
             for kill in range(1, KILLS + 1):
@@ -296,7 +360,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_sale_and_charges_once(tm
                 started_ok = child.go() and child.wait_for("START", START_WAIT_S)
                 assert started_ok, f"{audit.where}: the child never started (exit {child.proc.poll()}); see its stderr"
                 if kill < KILLS:  # the next child imports while this one sells
-                    spare = Child(var_dir, port, rng.getrandbits(32), stderr)
+                    spare = next_child()
                 # Most kills are timed from the first sale, so a slow (loaded) machine still
                 # gets them in the sales; the rest from the boot's start.
                 in_boot = rng.random() < BOOT_KILLS
@@ -309,7 +373,10 @@ def test_sigkill_at_random_points_loses_no_acknowledged_sale_and_charges_once(tm
                 child.close()
                 audit.stats["kills"] += 1
                 audit.stats["killed before READY"] += "READY" not in child.lines
-                audit.take_acks(child.lines)
+                audit.take_acks(child.lines, disk_full=child.disk_full is not None)
+                audit.stats["disk-full children"] += child.disk_full is not None
+                if rng.random() < DAMAGE_ROUNDS:  # first: reading the crashed file checkpoints its hot -wal
+                    audit.damage_round(rng, var_dir, tmp_path / "damaged")
                 audit.classify_crash()
                 if kill == KILLS or rng.random() < RECOVER_IN_PARENT:
                     audit.recover(var_dir)
