@@ -227,8 +227,8 @@ def _access_command(args: argparse.Namespace) -> int:
 
     from terminal.security.operators import OperatorStore
 
-    store = OperatorStore(args.var / "operators.json")
     command = args.operator_command
+    store = OperatorStore(args.var / "operators.json", create=command == "add")
     if command == "list":
         now = time.time()
         for op in store.operators().values():

@@ -83,7 +83,11 @@ class AuditTrail:
                              " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*fields, digest)).lastrowid
             count = db.execute("SELECT COUNT(*) FROM audit").fetchone()[0]
         if self.anchor_path is not None and not self.broken:
-            since = anchor.since if (anchor := _read_anchor(self.anchor_path)) is not None else 0
+            try:
+                since = anchor.since if (anchor := _read_anchor(self.anchor_path)) is not None else 0
+            except ValueError:  # never overwrite the evidence: the next check reports it
+                self.broken = f"the anchor {self.anchor_path.name} cannot be read"
+                return digest
             self._write_anchor(Anchor(count=int(count), seq=int(seq or 0), head=digest, since=since))
         return digest
 

@@ -69,9 +69,9 @@ def check_new_pin(pin: str) -> str:
 class OperatorStore:
     """Read on every use (a `till operator` command may have changed it), written whole."""
 
-    def __init__(self, path: Path, *, seed: Iterable[Mapping[str, Any]] = ()) -> None:
+    def __init__(self, path: Path, *, seed: Iterable[Mapping[str, Any]] = (), create: bool = True) -> None:
         self.path = path
-        if not path.exists():
+        if create and not path.exists():
             seeded = [Operator(id=str(o["id"]), role=str(o["role"]), pin_hash=str(o["pin_hash"])) for o in seed]
             self._write({o.id: o for o in seeded}, {})
 

@@ -40,6 +40,8 @@ def test_operators_are_added_listed_re_pinned_and_removed(capsys: pytest.Capture
 def test_bad_operator_commands_get_one_line_and_exit_2(capsys: pytest.CaptureFixture[str],
                                                        monkeypatch: pytest.MonkeyPatch, var_dir: Path,
                                                        args: list[str], stdin: str, needle: str) -> None:
+    assert _run(capsys, monkeypatch, "operator", "add", "keeper", "--role", "cashier", "--var", str(var_dir),
+                stdin="4321\n")[0] == 0
     code, _, err = _run(capsys, monkeypatch, "operator", *args, "--var", str(var_dir), stdin=stdin)
     assert code == 2 and needle in err and len(err.splitlines()) == 1
 
@@ -62,3 +64,9 @@ def test_audit_verify_says_ok_then_broken_with_the_reason(capsys: pytest.Capture
     db.close()
     code, out, _ = _run(capsys, monkeypatch, "audit", "verify", "--var", str(var_dir))
     assert code == 1 and "BROKEN: 1 of 3 anchored entries are missing" in out
+
+
+def test_operator_commands_on_a_var_without_operators_say_so(capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch, var_dir: Path) -> None:
+    code, _, err = _run(capsys, monkeypatch, "operator", "list", "--var", str(var_dir / "none"))
+    assert code == 2 and "till operator add" in err and not (var_dir / "none").exists()

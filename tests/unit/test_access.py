@@ -262,3 +262,12 @@ def test_a_supervisor_acknowledges_a_break_and_the_trail_goes_on_from_there(
     assert audit.acknowledge(approver="supervisor-1", reason="checked", at=clock.wall()).reason == ""
     assert AuditTrail(journal, b"k" * 32, anchor=tmp_path / "audit.head").check().reason == ""
     assert str(audit.entries()[-1]["result"]).startswith("acknowledged: entry 4 is not the one anchored")
+
+
+def test_an_unreadable_anchor_is_a_break_and_is_never_overwritten(tmp_path: Path, journal: Journal,
+                                                                  clock: FakeClock) -> None:
+    audit = _trail(tmp_path, journal, clock, rows=2)
+    (tmp_path / "audit.head").write_text("{not json")
+    audit.record(operation="void", actor="a", approver="s", txn_id="t", reason="r", result="granted", at=clock.wall())
+    assert (tmp_path / "audit.head").read_text() == "{not json"
+    assert "cannot be read" in audit.check().reason
