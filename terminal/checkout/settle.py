@@ -29,7 +29,7 @@ class SettleSteps(PrintSteps):
         folder = self.terminal["archive_dir"]
         archive = Archive(folder) if folder else Archive(self.journal.path.parent / "batches")
         self.settlement = SettlementDesk(journal=self.journal, clock=self.clock, terminal=self.terminal,
-                                         archive=archive)
+                                         archive=archive, audit_head=self.access.audit.head)
 
     def start_settlement(self, *, approval: Approval) -> None:
         """Supervisor: settle the open batch. Owed reversals and advices must have gone out first."""

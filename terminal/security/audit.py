@@ -6,8 +6,8 @@ its *last* rows deleted, every row deleted, the table dropped (it is re-created 
 start), or a re-chain by someone who read the key from var/keys/: so after every entry the count,
 the last seq and its hash are written to `var/audit.head` (fsynced, atomically replaced; see
 files.py), and `check()` holds the journal to it. The head and count are also printed on every
-settlement slip, which is the copy a person with write access to var/ cannot rewrite
-(docs/access.md says what each anchor catches).
+settlement slip and sent to the host in the 0500's DE 48: the copies a person with write access
+to var/ cannot rewrite (docs/access.md says what each anchor catches).
 
 The entry is committed before its anchor is written: after a crash in between the journal is one
 entry ahead of the anchor, which is accepted (the entry chains); the reverse would be a false alarm.

@@ -14,6 +14,7 @@ import pytest
 
 from drivers.acquirer.events import HostMessage
 from drivers.record import field_names
+from emulator.acquirer.simulator import AcquirerSimulator
 from firmware_profiles import load_profile
 from sim.wiring import EmulatedTill, build_emulated_till
 from terminal.clock import FakeClock
@@ -142,3 +143,31 @@ def test_a_supervisor_acknowledges_a_broken_trail_and_money_moves_again(clock: F
         assert till.settle(**SUPERVISOR, io_wait=2.0).balanced
     with build_emulated_till(clock=clock, var_dir=var_dir) as till:  # and it stays healed
         assert till.audit.broken == ""
+
+
+def test_the_host_keeps_the_audit_anchor_and_sees_a_trail_that_lost_entries(
+    clock: FakeClock, var_dir: Path,
+) -> None:
+    host = AcquirerSimulator()
+    host.start()
+    try:
+        overrides = {"host.url": host.url}
+        with build_emulated_till(clock=clock, var_dir=var_dir, overrides=overrides) as till:
+            _approved(till)
+            for _ in range(3):
+                till.approve("reprint", operator_id="supervisor-1", pin="8888", reason="t")
+            assert till.settle(**SUPERVISOR, io_wait=2.0).balanced
+            assert host.settlements[-1].audit == till.audit.head()
+        # The whole trail and its anchor file deleted: to the till that is a new one...
+        db = sqlite3.connect(var_dir / "journal.sqlite3")
+        db.execute("DELETE FROM audit")
+        db.commit()
+        db.close()
+        (var_dir / "audit.head").unlink()
+        with build_emulated_till(clock=clock, var_dir=var_dir, overrides=overrides) as till:
+            _approved(till)
+            assert till.settle(**SUPERVISOR, io_wait=2.0).balanced
+        # ...but not to the host, which kept the count of the last settlement.
+        assert [(r[2], r[3]) for r in host.audit_regressions] == [(5, 2)]
+    finally:
+        host.stop()
