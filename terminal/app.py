@@ -19,7 +19,7 @@ from terminal import devices
 from terminal.checkout.flow import Sale, SaleFlow
 from terminal.checkout.table import CheckoutState
 from terminal.clock import Clock, SystemClock
-from terminal.errors import ConfigError
+from terminal.errors import ConfigError, InputError
 from terminal.host.link import HostLink
 from terminal.journal import Journal
 from terminal.receipts.layout import Copy
@@ -184,8 +184,10 @@ class Till:
     def acknowledge_audit(self, *, supervisor: str, pin: str, reason: str) -> str:
         """A supervisor saw that the audit trail is broken (and why); money operations go on.
         Returns what was broken. The break stays in the trail as an entry of its own."""
+        broken = self.audit.check().reason
+        if not broken:
+            raise InputError("审计记录完好 / the audit trail holds: nothing to acknowledge")
         approval = self.approve("audit_ack", operator_id=supervisor, pin=pin, reason=reason)
-        broken = self.audit.broken
         self.access.consume(approval, "audit_ack")
         self.audit.acknowledge(approver=supervisor, reason=reason, at=self.clock.wall())
         return broken

@@ -18,7 +18,7 @@ from emulator.acquirer.simulator import AcquirerSimulator
 from firmware_profiles import load_profile
 from sim.wiring import EmulatedTill, build_emulated_till
 from terminal.clock import FakeClock
-from terminal.errors import TerminalError
+from terminal.errors import InputError, TerminalError
 from terminal.security.access import AccessDenied, Approval
 from tests.system.conftest import SUPERVISOR
 
@@ -143,6 +143,8 @@ def test_a_supervisor_acknowledges_a_broken_trail_and_money_moves_again(clock: F
         assert till.settle(**SUPERVISOR, io_wait=2.0).balanced
     with build_emulated_till(clock=clock, var_dir=var_dir) as till:  # and it stays healed
         assert till.audit.broken == ""
+        with pytest.raises(InputError, match="nothing to acknowledge"):
+            till.acknowledge_audit(**SUPERVISOR, reason="again")
 
 
 def test_the_host_keeps_the_audit_anchor_and_sees_a_trail_that_lost_entries(
