@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, NoReturn, TypeVar
 
-__all__ = ["Secret", "luhn_ok", "mask_pan"]
+__all__ = ["Secret", "luhn_ok", "mask_card_numbers", "mask_pan"]
 
 T = TypeVar("T", str, bytes)
 
@@ -53,6 +53,26 @@ def mask_pan(pan: str) -> str:
     """Receipt and screen form: last 4 only (PCI 3.4.1; we never show the BIN either)."""
     digits = "".join(ch for ch in pan if ch.isdigit())
     return "**** **** **** " + digits[-4:] if len(digits) >= 4 else "****"
+
+
+# A card number's shape: a run of 13 or more digits (a PAN is 13-19; Luhn or not, a wrong check
+# digit is still card data; a longer run may hold one anywhere), also inside a longer string, and
+# in track-2 form `PAN=YYMM...` / `PANDYYMM...`. A space or dash between digits counts as inside.
+_CARD_SHAPE = r"(?<![0-9])(?:[0-9][ -]?){12,}[0-9](?:[=Dd][0-9]*)?"
+
+
+def mask_card_numbers(text: str) -> str:
+    """Every card-number shape in `text` masked but its last 4 (track-2 data after the separator
+    hidden whole): for log lines and any field a log may show, whatever its field number."""
+    import re  # lazy: only a log line that shows a value needs it
+
+    def hide(match: re.Match[str]) -> str:
+        number = re.split(r"[=Dd]", match.group(0), maxsplit=1)[0]
+        digits = "".join(ch for ch in number if ch.isdigit())
+        tail = "=<redacted>" if len(match.group(0)) > len(number) else ""
+        return "*" * (len(digits) - 4) + digits[-4:] + tail
+
+    return re.sub(_CARD_SHAPE, hide, text)
 
 
 def luhn_ok(number: str) -> bool:

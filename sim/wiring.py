@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from drivers.acquirer.driver import AcquirerDriver
 from drivers.transport import attach_peer, detach_peer, set_peer_factory_finder
+from sim.operators import seed_test_operators
 from terminal import devices
 from terminal.app import BOOT_IO_WAIT_S, Till, device_profiles, load_terminal_profile, till_parts
 from terminal.clock import Clock, SystemClock
@@ -168,6 +169,7 @@ def build_emulated_till(
             close()
         raise
     boot_io_wait = parts.pop("boot_io_wait", BOOT_IO_WAIT_S)
+    seed_test_operators(Path(var_dir))  # the documented test operators, on a new var/ only
     return EmulatedTill(
         emulators=emulators, display=display, boot_io_wait=boot_io_wait,
         **till_parts(terminal, clock=clock, var_dir=var_dir, device_urls=urls, host=host, sources=sources,

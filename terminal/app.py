@@ -19,14 +19,15 @@ from terminal import devices
 from terminal.checkout.flow import Sale, SaleFlow
 from terminal.checkout.table import CheckoutState
 from terminal.clock import Clock, SystemClock
-from terminal.errors import ConfigError
+from terminal.errors import ConfigError, InputError
 from terminal.host.link import HostLink
 from terminal.journal import Acceptance, Journal
 from terminal.receipts.layout import Copy
 from terminal.receipts.spool import PrintJob
 from terminal.runtime import Runtime, Source
-from terminal.security.access import AccessControl, Approval
+from terminal.security.access import AccessControl, AccessDenied, Approval
 from terminal.security.audit import AuditTrail
+from terminal.security.operators import OperatorStore
 from terminal.security.pan import PanTokenizer, load_or_create_key
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+AUDIT_BROKEN = ("审计记录异常，暂停收款业务，请主管确认 / audit trail broken: sales, voids, refunds and settlement "
+                "wait for a supervisor (Till.acknowledge_audit; `till audit verify` shows why)")
 BOOT_IO_WAIT_S = 5.0  # at boot, how long one wait for the host may take before the till gives up waiting
 # Where `Till.sale` hands back: done, or waiting for a person (paper, a signature).
 SETTLED_STATES = {CheckoutState.IDLE, CheckoutState.PRINTER_PAUSED, CheckoutState.SIGNATURE_REQUIRED}
@@ -108,14 +111,13 @@ class Till:
 
     def _boot(self, sources: list[Source], display: Callable[[str], None]) -> None:
         tokenizer = PanTokenizer(load_or_create_key(self.var_dir / "keys" / "pan.key"))
-        self.audit = AuditTrail(self.journal, load_or_create_key(self.var_dir / "keys" / "audit.key"))
-        self.access = AccessControl(self.terminal, self.audit, self.clock)
+        self._boot_access()
         recovered = self.journal.recover_unanswered(at=self.clock.wall())
         if recovered:
             log.warning("%d sale(s) had no answer before the restart; reversals queued", len(recovered))
         self.flow = SaleFlow(
             clock=self.clock, journal=self.journal, tokenizer=tokenizer, devices=self.devices,
-            profiles=self.profiles, host=self.host, terminal=self.terminal, display=display,
+            profiles=self.profiles, host=self.host, terminal=self.terminal, display=display, access=self.access,
         )
         # Extra sources first (an emulator's time), so what they release is read at once.
         self.runtime = Runtime(self.clock, self.flow, [*sources, *self.devices.values(), self.host])
@@ -123,6 +125,18 @@ class Till:
         # Ready for sale: signed on, and what was owed from before the restart delivered.
         if self.flow.housekeeping():
             self.runtime.run_until(lambda: self.flow.state is CheckoutState.IDLE, io_wait=self.boot_io_wait)
+
+    def _boot_access(self) -> None:
+        """Operators from var/ (seeded once from the profile), the audit trail held to its anchor
+        (var/audit.head). A broken trail does not stop the till, it locks the money operations
+        until a supervisor acknowledges it (RELIABILITY.md row 16)."""
+        self.audit = AuditTrail(self.journal, load_or_create_key(self.var_dir / "keys" / "audit.key"),
+                                anchor=self.var_dir / "audit.head")
+        store = OperatorStore(self.var_dir / "operators.json", seed=self.terminal["operators"])
+        self.access = AccessControl(store, self.audit, self.clock)
+        self.cashier: str | None = None  # signed in (Till.sign_in), when the profile asks for it
+        if (check := self.audit.check()).reason:
+            log.error("%s: %s", AUDIT_BROKEN, check.reason)
 
     def _print_owed_receipts(self) -> None:
         """Row 4 of the fault matrix: a sale approved just before a restart gets its receipts,
@@ -143,6 +157,7 @@ class Till:
     # -- use ---------------------------------------------------------------------------------
     def sale(self, amount_minor: int, *, io_wait: float = 10.0) -> Sale:
         """Run one sale to its end (or until it needs outside help) and return it."""
+        self._may_sell()
         # Owed reversals go out before any other online message: escalated ones get another try.
         self.flow.recover_if_needed()
         if self.flow.state is CheckoutState.OUTCOME_UNKNOWN:
@@ -156,6 +171,34 @@ class Till:
     ) -> Approval:
         """A supervisor's own credentials for one privileged operation; audited granted or denied."""
         return self.access.approve(operation, operator_id=operator_id, pin=pin, reason=reason, txn_id=txn_id)
+
+    # -- operators (approvals above; the cashier's sign-in where the profile asks for it) -------
+    def sign_in(self, operator_id: str, pin: str) -> None:
+        """A cashier signs in with their own PIN; sales are theirs until `sign_out`. Audited."""
+        self.cashier = self.access.sign_in(operator_id, pin).id
+
+    def sign_out(self) -> None:
+        if self.cashier is not None:
+            self.audit.record(operation="sign_out", actor=self.cashier, approver=None, txn_id=None,
+                              reason="sign out", result="granted", at=self.clock.wall())
+        self.cashier = None
+
+    def acknowledge_audit(self, *, supervisor: str, pin: str, reason: str) -> str:
+        """A supervisor saw that the audit trail is broken (and why); money operations go on.
+        Returns what was broken. The break stays in the trail as an entry of its own."""
+        broken = self.audit.check().reason
+        if not broken:
+            raise InputError("审计记录完好 / the audit trail holds: nothing to acknowledge")
+        approval = self.approve("audit_ack", operator_id=supervisor, pin=pin, reason=reason)
+        self.access.consume(approval, "audit_ack")
+        self.audit.acknowledge(approver=supervisor, reason=reason, at=self.clock.wall())
+        return broken
+
+    def _may_sell(self) -> None:
+        if self.audit.broken:
+            raise AccessDenied(f"{AUDIT_BROKEN}: {self.audit.broken}")
+        if self.terminal["cashier_sign_in"] and self.cashier is None:
+            raise AccessDenied("请收银员先登录 / a cashier must sign in first (Till.sign_in)")
 
     def void(self, original_txn_id: str, *, supervisor: str, pin: str, reason: str, io_wait: float = 10.0) -> Sale:
         """撤销: void a sale of the open batch, under a supervisor's own PIN."""

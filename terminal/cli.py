@@ -53,6 +53,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     run.add_argument("file", type=Path, help="scenario TOML, e.g. sim/scenarios/01-host-timeout.toml")
     run.add_argument("--seed", type=int, help="seed for steps that draw at random (default: the file's)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    _access_parsers(sub)
     return p
 
 
@@ -92,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sim.scenario.runner import run_scenario
 
             return run_scenario(args.file, seed=args.seed, as_json=args.json)
+        if args.command in ("operator", "audit"):
+            return _access_command(args)
         if args.command == "escpos":
             return _render(args.file, profile=args.profile, png=args.png)
         faults = [f"fault {f}" for f in args.fault]
@@ -194,6 +197,91 @@ def _host(listen: str) -> int:
         simulator.stop()
         os.close(wake_r)
         os.close(wake_w)
+
+
+# -- operators and the audit trail (`till operator ...`, `till audit verify`) -----------------------
+# A real till's commands: they read and write var/ only, never the emulated world. PINs are read
+# from the terminal without echo (or one line of stdin when it is not a terminal), never argv.
+
+def _access_parsers(sub: Any) -> None:
+    operator = sub.add_parser("operator", help="manage the till's operators (var/operators.json, 0600)")
+    op_sub = operator.add_subparsers(dest="operator_command", required=True, metavar="SUBCOMMAND")
+    for name, what in (("add", "add an operator; the PIN is asked for"), ("list", "list operators and lockouts"),
+                       ("remove", "remove an operator"), ("set-pin", "set a new PIN (also lifts a lockout)")):
+        cmd = op_sub.add_parser(name, help=what)
+        if name != "list":
+            cmd.add_argument("id", help="operator id, e.g. supervisor-1")
+        if name == "add":
+            cmd.add_argument("--role", required=True, choices=["cashier", "supervisor", "technician"])
+        cmd.add_argument("--var", default="var", type=Path, help="data folder")
+    audit = sub.add_parser("audit", help="the tamper-evident audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="SUBCOMMAND")
+    verify = audit_sub.add_parser("verify", help="check the chain and its anchor (exit 0 ok, 1 broken)")
+    verify.add_argument("--var", default="var", type=Path, help="data folder")
+
+
+def _access_command(args: argparse.Namespace) -> int:
+    if args.command == "audit":
+        return _audit_verify(args.var)
+    import time
+
+    from terminal.security.operators import OperatorStore
+
+    command = args.operator_command
+    store = OperatorStore(args.var / "operators.json", create=command == "add")
+    if command == "list":
+        now = time.time()
+        for op in store.operators().values():
+            count, until = store.failures(op.id)
+            state = f"locked {int(until - now) + 1} s" if until > now else f"{count} wrong PIN(s)" if count else "ok"
+            print(f"{op.id:24} {op.role:12} {state}")
+    elif command == "add":
+        store.add(args.id, args.role, _read_pin())
+        print(f"added {args.id} ({args.role})")
+    elif command == "remove":
+        store.remove(args.id)
+        print(f"removed {args.id}")
+    else:
+        store.set_pin(args.id, _read_pin())
+        print(f"PIN set for {args.id}")
+    return 0
+
+
+def _read_pin() -> str:
+    if sys.stdin is not None and sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("PIN: ")
+    return (sys.stdin.readline() if sys.stdin is not None else "").strip()
+
+
+def _audit_verify(var: Path) -> int:
+    """Read only: the journal is opened read-only, so this runs beside a working till."""
+    import sqlite3
+
+    from terminal.errors import InputError
+    from terminal.security.audit import check_audit
+
+    journal = var / "journal.sqlite3"
+    if not journal.is_file():
+        raise InputError(f"no journal at {journal}")
+    try:
+        key = (var / "keys" / "audit.key").read_bytes()
+    except OSError:
+        print("audit trail BROKEN: the audit key var/keys/audit.key is missing")
+        return 1
+    db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        result = check_audit(db, key, var / "audit.head")
+    except sqlite3.Error as exc:
+        raise InputError(f"cannot read {journal}: {exc}") from exc
+    finally:
+        db.close()
+    if result.reason:
+        print(f"audit trail BROKEN: {result.reason}")
+        return 1
+    print(f"audit trail ok: {result.count} entries, head {result.head}")
+    return 0
 
 
 if __name__ == "__main__":

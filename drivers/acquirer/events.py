@@ -8,7 +8,7 @@ from typing import Final
 
 from drivers.errors import LocalProtocolError
 from drivers.record import Record
-from drivers.sensitive import mask_pan
+from drivers.sensitive import mask_card_numbers, mask_pan
 
 __all__ = ["HIDDEN_FIELDS", "HostMessage", "response_mti"]
 
@@ -27,8 +27,9 @@ class HostMessage(Record):
     """One ISO 8583 message. `fields` maps pyiso8583 keys ("2", "39") to text, or to `bytes` for
     the binary fields (52, 55, 64); MTI and bitmaps are not in `fields`, the codec derives them.
 
-    The PAN and track data are plain values here (the wire needs them); the repr masks them, so
-    logging a message is safe. Terminal code keeps them in `Secret` until the builder runs.
+    The PAN and track data are plain values here (the wire needs them); the repr hides them, and
+    masks a card-number shape in any other field, so logging a message is safe. Terminal code
+    keeps them in `Secret` until the builder runs.
     """
 
     mti: str
@@ -58,7 +59,11 @@ class HostMessage(Record):
         value = self.fields[key]
         if key == _PAN:
             return repr(mask_pan(value if isinstance(value, str) else ""))
-        return repr(value)
+        # Any other field may carry a card number too (a host's free-form DE 48, 60, 63...):
+        # every card-number shape is masked, whatever the field's number.
+        if isinstance(value, bytes):
+            return repr(mask_card_numbers(value.decode("latin-1")).encode("latin-1"))
+        return repr(mask_card_numbers(value))
 
     # -- field helpers ----------------------------------------------------------------------
     def get(self, field: str) -> str | bytes | None:

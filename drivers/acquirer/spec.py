@@ -43,8 +43,10 @@ __all__ = [
     "FieldFormat",
     "OriginalRef",
     "WorkingKeys",
+    "audit_anchor_field",
     "check_value",
     "content_ok",
+    "parse_audit_anchor",
 ]
 
 
@@ -76,6 +78,7 @@ FIELDS: Final[dict[str, FieldFormat]] = {
     "39": FieldFormat(content="an", length=2, desc="Response code"),
     "41": FieldFormat(content="ans", length=8, desc="Card acceptor terminal identification"),
     "42": FieldFormat(content="ans", length=15, desc="Card acceptor identification code"),
+    "48": FieldFormat(content="ans", length=999, var=3, desc="Additional data, private: audit anchor (0500)"),
     "49": FieldFormat(content="n", length=3, desc="Currency code, transaction"),
     "52": FieldFormat(content="b", length=8, desc="PIN data (PIN block)"),
     "55": FieldFormat(content="b", length=255, var=3, desc="ICC system related data (EMV TLV)"),
@@ -293,3 +296,26 @@ SPEC: Final[dict[str, dict[str, Any]]] = {
     "1": {"data_enc": "b", "len_enc": "ascii", "len_type": 0, "max_len": 8, "desc": "Bitmap, secondary"},
     **{key: _entry(fmt) for key, fmt in FIELDS.items()},
 }
+
+
+# -- DE 48 of a 0500: the terminal's audit-trail anchor ---------------------------------------
+_AUDIT_TAG = "AUDH"
+
+
+def audit_anchor_field(count: int, head: str) -> str:
+    """`AUDH` + the audit trail's entry count (10 digits) + its head hash (64 hex): the host keeps
+    the last one per terminal, so a trail that lost entries is seen at the next settlement."""
+    if not 0 <= count < 10**10 or len(head) != 64 or _HEX_LOWER.fullmatch(head) is None:
+        raise LocalProtocolError("an audit anchor is a count and a 64-hex head")
+    return f"{_AUDIT_TAG}{count:010d}{head}"
+
+
+def parse_audit_anchor(value: str | None) -> tuple[int, str] | None:
+    """(count, head) from DE 48, or None when it holds no audit anchor."""
+    if value is None or len(value) != 78 or not value.startswith(_AUDIT_TAG) or not value[4:14].isdigit():
+        return None
+    head = value[14:]
+    return (int(value[4:14]), head) if _HEX_LOWER.fullmatch(head) else None
+
+
+_HEX_LOWER = re.compile("[0-9a-f]{64}")

@@ -26,6 +26,7 @@ from drivers.acquirer.spec import (
     BatchTotals,
     OriginalRef,
     WorkingKeys,
+    parse_audit_anchor,
 )
 from drivers.emv import tlv
 from drivers.errors import RemoteProtocolError
@@ -81,6 +82,8 @@ class Acquirer:
         self._key_serial = itertools.count(1)
         self._batches: dict[str, int] = {}  # the batch the host expects each terminal to be in
         self._signed_on: set[str] = set()
+        self._audit_anchors: dict[str, tuple[int, str]] = {}  # each terminal's audit anchor at its last settlement
+        self.audit_regressions: list[tuple[str, int, int, int]] = []  # terminal, batch, entries before, now
         self._clear_decision_faults()
 
     def _clear_decision_faults(self) -> None:
@@ -317,7 +320,17 @@ class Acquirer:
         balanced = host_totals == terminal_totals and not self._out_of_balance_once
         self._out_of_balance_once = False
         if balanced:
-            self._ledger.settle(Settlement(terminal_id=terminal_id, batch=batch, totals=host_totals, basis=basis))
+            audit = parse_audit_anchor(request.text("48"))
+            last = self._audit_anchors.get(terminal_id)
+            if audit is not None and last is not None and audit[0] < last[0]:
+                # The host's copy of the anchor: a trail that lost entries shows at the next settlement.
+                log.warning("terminal %s: audit trail has %d entries, %d at its last settlement",
+                            terminal_id, audit[0], last[0])
+                self.audit_regressions.append((terminal_id, batch, last[0], audit[0]))
+            if audit is not None:
+                self._audit_anchors[terminal_id] = audit
+            self._ledger.settle(Settlement(terminal_id=terminal_id, batch=batch, totals=host_totals, basis=basis,
+                                           audit=audit))
             self._batches[terminal_id] = max(self._batches.get(terminal_id, 0), batch + 1)
             if basis == "upload" and host_totals != self._ledger.batch_totals(terminal_id, batch):
                 log.warning("batch %d of terminal %s settled on the uploaded detail, which differs from "

@@ -72,6 +72,7 @@ class Settlement(Record):
     batch: int
     totals: BatchTotals
     basis: str  # "ledger" (the host's own books) or "upload" (the terminal's uploaded detail)
+    audit: tuple[int, str] | None = None  # the terminal's audit anchor (DE 48): entries, head hash
 
 
 class LateApproval(Record):

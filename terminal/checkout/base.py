@@ -26,7 +26,7 @@ from terminal.host.link import HostLink
 from terminal.host.reversal import ReversalDesk
 from terminal.journal import Journal, TxnRecord
 from terminal.receipts.spool import PrintedCopy
-from terminal.security.access import AccessDenied, Approval
+from terminal.security.access import AccessControl, Approval
 from terminal.security.pan import PanTokenizer
 
 __all__ = ["CardReader", "FlowBase", "HostLink", "Sale"]
@@ -74,9 +74,10 @@ class FlowBase(Triggers):
     def __init__(
         self, *, clock: Clock, journal: Journal, tokenizer: PanTokenizer, devices: Mapping[str, Any],
         profiles: Mapping[str, Mapping[str, Any]], host: HostLink, terminal: Mapping[str, Any],
-        display: Callable[[str], None] = lambda line: None,
+        access: AccessControl, display: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.clock, self.journal, self.tokenizer = clock, journal, tokenizer
+        self.access = access
         self.devices, self.profiles, self.host = devices, profiles, host
         self.terminal = terminal
         self._display = display
@@ -122,11 +123,11 @@ class FlowBase(Triggers):
             self.sale.messages.append(line)
         self._display(line)
 
-    @staticmethod
-    def _require(approval: Approval, operation: str) -> None:
-        """A privileged step goes on only with an approval for exactly that operation."""
-        if approval.operation != operation:
-            raise AccessDenied(f"an approval for {approval.operation!r} does not allow {operation!r}")
+    def _require(self, approval: Approval, operation: str, txn_id: str | None = None) -> Approval:
+        """A privileged step goes on only with an approval the access control issued for exactly
+        that operation (and transaction), unused and unexpired; it is spent here. Returns what
+        was issued (read its approver and reason, not the presented object's)."""
+        return self.access.consume(approval, operation, txn_id=txn_id)
 
     def handle(self, event: object) -> None:
         """Route one outside fact to its step (flow.py composes the phases and implements it)."""

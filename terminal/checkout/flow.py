@@ -60,7 +60,7 @@ class SaleFlow(OutcomeSteps, SignatureSteps, SettleSteps, PrintSteps, IdleSteps)
 
     def begin_credit(self, kind: str, original_txn_id: str, amount_minor: int, *, approval: Approval) -> Sale:
         """Supervisor: void (撤销, the whole sale, same batch) or refund (退货, up to what is left)."""
-        self._require(approval, kind)
+        approval = self._require(approval, kind, original_txn_id)
         if kind not in ("void", "refund"):
             raise InputError(f"{kind!r} is neither a void nor a refund")
         if self.state is not S.IDLE:

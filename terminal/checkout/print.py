@@ -126,7 +126,7 @@ class PrintSteps(FlowBase):
 
     def abandon_receipts(self, *, approval: Approval) -> None:
         """Supervisor: give up on the rest of this sale's receipts (they can be reprinted later)."""
-        self._require(approval, "abandon_receipts")
+        approval = self._require(approval, "abandon_receipts", self.sale.txn_id if self.sale else None)
         reason, actor = approval.reason, approval.approver
         if self.state is not S.PRINTER_PAUSED:
             raise InputError(f"the printer is not paused (now {self.state.name})")
@@ -141,10 +141,10 @@ class PrintSteps(FlowBase):
         Read from the journal, so it works after a restart too. Returns the problems known at once
         (the port failed); otherwise the copy prints while the machine goes on, and what the
         printer says at the end is journalled and shown."""
-        self._require(approval, "reprint")
+        record = self.journal.last_decided()
+        self._require(approval, "reprint", record.txn_id if record is not None else None)
         if self.state not in (S.IDLE, S.SETTLE_REQUIRED):
             raise InputError(f"reprint only when idle (now {self.state.name})")
-        record = self.journal.last_decided()
         if record is None:
             raise InputError("there is no receipt to reprint")
         if self.spool.busy:

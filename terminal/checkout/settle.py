@@ -29,11 +29,11 @@ class SettleSteps(PrintSteps):
         folder = self.terminal["archive_dir"]
         archive = Archive(folder) if folder else Archive(self.journal.path.parent / "batches")
         self.settlement = SettlementDesk(journal=self.journal, clock=self.clock, terminal=self.terminal,
-                                         archive=archive)
+                                         archive=archive, audit_head=self.access.audit.head)
 
     def start_settlement(self, *, approval: Approval) -> None:
         """Supervisor: settle the open batch. Owed reversals and advices must have gone out first."""
-        self._require(approval, "settle")
+        approval = self._require(approval, "settle")  # also holds the audit trail to its anchor
         if self.state not in (S.IDLE, S.SETTLE_REQUIRED):
             raise InputError(f"settlement starts when idle (now {self.state.name})")
         if self.journal.pending_reversals():
@@ -75,7 +75,8 @@ class SettleSteps(PrintSteps):
         if result.balanced and not self.spool.busy:
             # The slip prints while SETTLING: its end (side_job_over) ends the settlement, so a
             # sale never finds the printer busy with it.
-            slip = settlement_slip(result, terminal=self.terminal, when=self.clock.wall().strftime("%Y-%m-%d %H:%M:%S"))
+            slip = settlement_slip(result, terminal=self.terminal, when=self.clock.wall().strftime("%Y-%m-%d %H:%M:%S"),
+                                   audit=self.access.audit.head())
             end = self.spool.start_commands(to_commands(slip, self.printer_profile), what=_SLIP)
             if end is not None:
                 self.print_job_over(end)

@@ -22,6 +22,7 @@ from drivers.acquirer.spec import (
     SETTLEMENT_CODES,
     BatchTotals,
     OriginalRef,
+    audit_anchor_field,
     content_ok,
 )
 from drivers.sensitive import Secret
@@ -295,14 +296,17 @@ def as_repeat(request: HostMessage) -> HostMessage:
 # -- builders: settlement (0500) and batch upload (0320) --------------------------------------
 def settlement_request(
     *, stan: int, totals: BatchTotals, terminal_id: str, merchant_id: str, currency: str, batch: int,
-    when: datetime, after_upload: bool = False,
+    when: datetime, after_upload: bool = False, audit: tuple[int, str] | None = None,
 ) -> HostMessage:
     """0500 settlement (结算) of `batch` with the terminal's totals in DE 63. After an out-of-
-    balance answer and the batch upload, settle again with `after_upload=True` (DE 3 960000)."""
+    balance answer and the batch upload, settle again with `after_upload=True` (DE 3 960000).
+    `audit` (the audit trail's count and head) goes in DE 48: the host's copy of the anchor."""
     code = SETTLEMENT_CODES["settle-after-upload" if after_upload else "settle"]
     fields = _common(code, stan=stan, when=when, terminal_id=terminal_id, merchant_id=merchant_id)
     fields.update({"49": _digits("currency", currency, range(3, 4)), "60": _number("batch", batch, 6)})
     fields["63"] = totals.to_field()
+    if audit is not None:
+        fields["48"] = audit_anchor_field(*audit)
     return HostMessage(mti="0500", fields=fields)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -96,8 +96,10 @@ def _write_durably(path: Path, data: bytes) -> None:
 
 
 class SettlementDesk:
-    def __init__(self, *, journal: Journal, clock: Clock, terminal: Mapping[str, Any], archive: Archive) -> None:
+    def __init__(self, *, journal: Journal, clock: Clock, terminal: Mapping[str, Any], archive: Archive,
+                 audit_head: Callable[[], tuple[int, str]] | None = None) -> None:
         self.journal, self.clock, self.terminal, self.archive = journal, clock, terminal, archive
+        self.audit_head = audit_head  # the audit trail's (count, head), anchored at the host in DE 48
         self.batch = 0
         self.totals = BatchTotals()
         self._upload: list[TxnRecord] = []
@@ -114,7 +116,7 @@ class SettlementDesk:
     def _settle(self) -> HostMessage:
         self.request = settlement_request(
             stan=self.journal.next_stan(), totals=self.totals, batch=self.batch, when=self.clock.wall(),
-            after_upload=self._after_upload, **self._ids(),
+            after_upload=self._after_upload, audit=self.audit_head() if self.audit_head else None, **self._ids(),
         )
         return self.request
 

@@ -122,8 +122,10 @@ def build_receipt(
     return Receipt(txn_id=record.txn_id, copy=copy, lines=tuple(lines))
 
 
-def settlement_slip(result: Any, *, terminal: Mapping[str, Any], when: str) -> Receipt:
-    """结算单 SETTLEMENT: the batch's totals as the host agreed them."""
+def settlement_slip(result: Any, *, terminal: Mapping[str, Any], when: str,
+                    audit: tuple[int, str] | None = None) -> Receipt:
+    """结算单 SETTLEMENT: the batch's totals as the host agreed them, and the audit trail's
+    entry count and head hash (`audit`): a paper anchor nobody with access to var/ can rewrite."""
     symbol = str(terminal["currency_symbol"])
     totals = result.totals
     lines = [
@@ -146,6 +148,9 @@ def settlement_slip(result: Any, *, terminal: Mapping[str, Any], when: str) -> R
     ]
     if result.uploaded:
         lines.append(Line(zh="批上送笔数", en="UPLOADED", value=str(result.uploaded)))
+    if audit is not None:
+        lines += [Line(rule=True), Line(zh="审计记录", en="AUDIT ENTRIES", value=str(audit[0])),
+                  Line(zh="审计链头", en="AUDIT HEAD"), Line(en=audit[1][:32]), Line(en=audit[1][32:])]
     return Receipt(txn_id="", copy=Copy.MERCHANT, lines=tuple(lines))
 
 
