@@ -106,8 +106,11 @@ def load_profile(kind: str, name_or_path: str | os.PathLike[str], *, search: Roo
     """The profile, inheritance merged, checked against its kind's schema, defaults filled in.
     `name_or_path` is a profile name or a path to a .toml file; `search` adds roots laid out
     like this package (ROOT/printers/NAME.toml) after OPENTILL_PROFILE_PATH."""
-    schema = load_schema(kind, search=search)
     roots = profile_roots(search)
+    shipped = _shipped(kind, name_or_path, roots)
+    if shipped is not None and (done := _completed(shipped)) is not None:
+        return done
+    schema = load_schema(kind, search=search)
     path = _locate(kind, name_or_path, roots, search)
     chain: list[Path] = []
     layers: list[dict[str, Any]] = []
@@ -125,7 +128,10 @@ def load_profile(kind: str, name_or_path: str | os.PathLike[str], *, search: Roo
     merged: dict[str, Any] = {}
     for layer in reversed(layers):
         merged = _merge(merged, layer)
-    return complete(merged, schema.fields, _display(chain[0]))
+    profile = complete(merged, schema.fields, _display(chain[0]))
+    if shipped is not None:
+        _store_completed(shipped, [PACKAGE_ROOT / _folder(kind) / SCHEMA_FILE, *chain], profile)
+    return profile
 
 
 def validate_profile(kind: str, data: Mapping[str, Any], *, source: str = "<profile>",
@@ -260,6 +266,60 @@ def _store(path: Path, stat: os.stat_result, data: dict[str, Any]) -> None:
     try:
         text = json.dumps({"stamp": [stat.st_mtime_ns, stat.st_size], "data": data}, ensure_ascii=False)
     except (TypeError, ValueError):  # a TOML date or time has no JSON form: parse it each time
+        return
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+
+
+# A shipped profile loaded by name with nothing but this package to search is the same result
+# every time until one of its files changes: it is kept, checked and completed, beside the raw
+# caches, with the stamps of every file it came from (its schema and its inheritance chain).
+# That spares the schema compilation and the checks at every start (~5 ms); with another root
+# searched a parent could resolve elsewhere, so such a load always runs in full.
+def _shipped(kind: str, name_or_path: str | os.PathLike[str], roots: list[Path]) -> Path | None:
+    if kind not in KINDS or roots != [PACKAGE_ROOT] or _is_path(name_or_path):
+        return None
+    name = str(name_or_path)
+    if not name or name == SCHEMA_FILE.removesuffix(".toml"):
+        return None
+    return PACKAGE_ROOT / KINDS[kind] / f"{name}.toml"
+
+
+def _stamp(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_mtime_ns, stat.st_size]
+
+
+def _completed(path: Path) -> dict[str, Any] | None:
+    import json
+
+    try:
+        entry = json.loads((path.parent / "__pycache__" / f"{path.name}.profile.json").read_bytes())
+        sources = entry["sources"]
+        if not isinstance(sources, dict) or not isinstance(entry["data"], dict) or not sources:
+            return None
+        for name, stamp in sources.items():
+            if _stamp(PACKAGE_ROOT / name) != stamp:
+                return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    data: dict[str, Any] = entry["data"]
+    return data
+
+
+def _store_completed(path: Path, sources: list[Path], profile: dict[str, Any]) -> None:
+    cache = path.parent / "__pycache__" / f"{path.name}.profile.json"
+    import json
+
+    try:
+        stamps = {p.relative_to(PACKAGE_ROOT).as_posix(): _stamp(p) for p in sources}
+        text = json.dumps({"sources": stamps, "data": profile}, ensure_ascii=False)
+    except (OSError, ValueError, TypeError):  # a file outside the package, or a value JSON cannot hold
         return
     try:
         cache.parent.mkdir(exist_ok=True)
