@@ -18,7 +18,9 @@ Facts that vary by model live here, never in code.
 
 from __future__ import annotations
 
+import marshal
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -106,8 +108,11 @@ def load_profile(kind: str, name_or_path: str | os.PathLike[str], *, search: Roo
     """The profile, inheritance merged, checked against its kind's schema, defaults filled in.
     `name_or_path` is a profile name or a path to a .toml file; `search` adds roots laid out
     like this package (ROOT/printers/NAME.toml) after OPENTILL_PROFILE_PATH."""
-    schema = load_schema(kind, search=search)
     roots = profile_roots(search)
+    shipped = _shipped(kind, name_or_path, roots)
+    if shipped is not None and (done := _completed(shipped)) is not None:
+        return done
+    schema = load_schema(kind, search=search)
     path = _locate(kind, name_or_path, roots, search)
     chain: list[Path] = []
     layers: list[dict[str, Any]] = []
@@ -125,7 +130,10 @@ def load_profile(kind: str, name_or_path: str | os.PathLike[str], *, search: Roo
     merged: dict[str, Any] = {}
     for layer in reversed(layers):
         merged = _merge(merged, layer)
-    return complete(merged, schema.fields, _display(chain[0]))
+    profile = complete(merged, schema.fields, _display(chain[0]))
+    if shipped is not None:
+        _store_completed(shipped, [PACKAGE_ROOT / _folder(kind) / SCHEMA_FILE, *chain], profile)
+    return profile
 
 
 def validate_profile(kind: str, data: Mapping[str, Any], *, source: str = "<profile>",
@@ -225,27 +233,51 @@ def _read_toml(path: Path, where: str) -> dict[str, Any]:
     return data
 
 
-# The package's own TOML files (schemas, shipped profiles) are parsed once and kept as JSON in
-# __pycache__ beside them, as Python keeps bytecode: tomllib is pure Python, and parsing the
-# schemas and profiles cost ~25 ms of every till start; the C json parser reads them in < 1 ms.
-# A cache whose file's mtime or size differs is ignored; an unwritable package just parses.
-def _cache_file(path: Path) -> Path | None:
+# The package's own TOML files (schemas, shipped profiles) are parsed once and kept in
+# __pycache__ beside them, as Python keeps bytecode, and in the same format (marshal, named by
+# the interpreter's cache tag as .pyc files are): tomllib is pure Python, and parsing the schemas
+# and profiles cost ~25 ms of every till start; marshal reads them back in microseconds and,
+# unlike json, costs no import. A cache whose file's mtime or size differs is ignored; an
+# unwritable package just parses.
+_CACHE_SUFFIX = f".{sys.implementation.cache_tag}.marshal"
+
+
+def _cache_file(path: Path, what: str = "") -> Path | None:
     if path.parent.parent != PACKAGE_ROOT:
         return None  # a site's or a plugin's profile: never write beside someone else's files
-    return path.parent / "__pycache__" / f"{path.name}.json"
+    return path.parent / "__pycache__" / f"{path.name}{what}{_CACHE_SUFFIX}"
+
+
+def _read_cache(cache: Path) -> dict[str, Any] | None:
+    try:
+        entry = marshal.loads(cache.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    return entry if isinstance(entry, dict) and isinstance(entry.get("data"), dict) else None
+
+
+def _write_cache(cache: Path, entry: dict[str, Any]) -> None:
+    try:
+        blob = marshal.dumps(entry)
+    except ValueError:  # a TOML date or time is no marshal value: parse it each time
+        return
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(blob)
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+
+
+def _stamp(stat: os.stat_result) -> list[int]:
+    return [stat.st_mtime_ns, stat.st_size]
 
 
 def _cached(path: Path, stat: os.stat_result) -> dict[str, Any] | None:
     cache = _cache_file(path)
-    if cache is None:
-        return None
-    import json
-
-    try:
-        entry = json.loads(cache.read_bytes())
-    except (OSError, ValueError):
-        return None
-    if entry.get("stamp") != [stat.st_mtime_ns, stat.st_size] or not isinstance(entry.get("data"), dict):
+    entry = _read_cache(cache) if cache is not None else None
+    if entry is None or entry.get("stamp") != _stamp(stat):
         return None
     data: dict[str, Any] = entry["data"]
     return data
@@ -253,21 +285,49 @@ def _cached(path: Path, stat: os.stat_result) -> dict[str, Any] | None:
 
 def _store(path: Path, stat: os.stat_result, data: dict[str, Any]) -> None:
     cache = _cache_file(path)
+    if cache is not None:
+        _write_cache(cache, {"stamp": _stamp(stat), "data": data})
+
+
+# A shipped profile loaded by name with nothing but this package to search is the same result
+# every time until one of its files changes: it is kept too, checked and completed, with the
+# stamps of every file it came from (its schema and its inheritance chain). That spares the
+# schema compilation and the checks at every start (~5 ms); with another root searched a parent
+# could resolve elsewhere, so such a load always runs in full.
+def _shipped(kind: str, name_or_path: str | os.PathLike[str], roots: list[Path]) -> Path | None:
+    if kind not in KINDS or roots != [PACKAGE_ROOT] or _is_path(name_or_path):
+        return None
+    name = str(name_or_path)
+    if not name or name == SCHEMA_FILE.removesuffix(".toml"):
+        return None
+    return PACKAGE_ROOT / KINDS[kind] / f"{name}.toml"
+
+
+def _completed(path: Path) -> dict[str, Any] | None:
+    cache = _cache_file(path, ".profile")
+    entry = _read_cache(cache) if cache is not None else None
+    sources = entry.get("sources") if entry is not None else None
+    if entry is None or not isinstance(sources, dict) or not sources:
+        return None
+    for name, stamp in sources.items():
+        try:
+            if _stamp((PACKAGE_ROOT / name).stat()) != stamp:
+                return None
+        except OSError:
+            return None
+    data: dict[str, Any] = entry["data"]
+    return data
+
+
+def _store_completed(path: Path, sources: list[Path], profile: dict[str, Any]) -> None:
+    cache = _cache_file(path, ".profile")
     if cache is None:
         return
-    import json
-
     try:
-        text = json.dumps({"stamp": [stat.st_mtime_ns, stat.st_size], "data": data}, ensure_ascii=False)
-    except (TypeError, ValueError):  # a TOML date or time has no JSON form: parse it each time
+        stamps = {p.relative_to(PACKAGE_ROOT).as_posix(): _stamp(p.stat()) for p in sources}
+    except (OSError, ValueError):  # gone meanwhile, or a file outside the package
         return
-    try:
-        cache.parent.mkdir(exist_ok=True)
-        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, cache)
-    except OSError:
-        pass
+    _write_cache(cache, {"sources": stamps, "data": profile})
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

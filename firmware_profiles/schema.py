@@ -24,7 +24,7 @@ made it: `check` runs on each file of an inheritance chain (unknown keys, types,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 __all__ = ["TYPES", "DefaultFrom", "Fields", "Key", "ProfileError", "Schema", "check", "compile_schema", "complete"]
 
@@ -43,35 +43,43 @@ class ProfileError(LookupError, ValueError):
     """An unknown profile, or one that does not follow the schema."""
 
 
-class DefaultFrom(NamedTuple):
+# Plain classes, not NamedTuples: a NamedTuple evaluates each string annotation with compile()
+# when its class is made (~3 ms of every till start for these four); nothing here needs a tuple.
+class DefaultFrom:
     """A default computed from another key of the same table level: min(at_most, value // div)."""
 
-    key: str
-    div: int = 1
-    at_most: int | float | None = None
+    __slots__ = ("at_most", "div", "key")
+
+    def __init__(self, key: str, div: int = 1, at_most: int | float | None = None) -> None:
+        self.key, self.div, self.at_most = key, div, at_most
 
     def compute(self, source: int | float) -> int | float:
         value = source // self.div
         return value if self.at_most is None else min(value, self.at_most)
 
 
-class Key(NamedTuple):
+class Key:
     """One declared key. `path` is dotted and relative to its `Fields` (a map item's keys are
     relative to the item)."""
 
-    path: str
-    type: str
-    doc: str
-    required: bool = False
-    default: Any = None  # meaningful when not required and default_from is None
-    default_from: DefaultFrom | None = None
-    choices: tuple[Any, ...] | None = None
-    min: int | float | None = None
-    max: int | float | None = None
-    pattern: str | None = None
-    unique: bool = False
-    item: Fields | None = None  # map values / list[table] items
-    item_name: str = "name"  # what a map's free key names, in the docs: devices.<family>
+    __slots__ = ("choices", "default", "default_from", "doc", "item", "item_name", "max", "min", "path", "pattern",
+                 "required", "type", "unique")
+
+    def __init__(
+        self, path: str, type: str, doc: str, *, required: bool = False,
+        default: Any = None,  # meaningful when not required and default_from is None
+        default_from: DefaultFrom | None = None, choices: tuple[Any, ...] | None = None,
+        min: int | float | None = None, max: int | float | None = None, pattern: str | None = None,
+        unique: bool = False,
+        item: Fields | None = None,  # map values / list[table] items
+        item_name: str = "name",  # what a map's free key names, in the docs: devices.<family>
+    ) -> None:
+        self.path, self.type, self.doc, self.required, self.default = path, type, doc, required, default
+        self.default_from, self.choices, self.min, self.max = default_from, choices, min, max
+        self.pattern, self.unique, self.item, self.item_name = pattern, unique, item, item_name
+
+    def __repr__(self) -> str:
+        return f"Key({self.path!r}, {self.type!r})"
 
     @property
     def element(self) -> str:
@@ -79,23 +87,25 @@ class Key(NamedTuple):
         return self.type[5:-1] if self.type.startswith("list[") else self.type
 
 
-class Fields(NamedTuple):
+class Fields:
     """The keys of one table level: a whole profile, or a map value / list item."""
 
-    keys: Mapping[str, Key]
-    tables: frozenset[str]  # dotted paths that are (implied or declared) tables
+    __slots__ = ("keys", "tables")
+
+    def __init__(self, keys: Mapping[str, Key], tables: frozenset[str]) -> None:
+        self.keys = keys
+        self.tables = tables  # dotted paths that are (implied or declared) tables
 
     def names(self) -> list[str]:
         return [*self.keys, *sorted(self.tables - set(self.keys))]
 
 
-class Schema(NamedTuple):
-    kind: str
-    version: int
-    title: str
-    doc: str
-    fields: Fields
-    source: str = ""  # the schema file, for messages
+class Schema:
+    __slots__ = ("doc", "fields", "kind", "source", "title", "version")
+
+    def __init__(self, *, kind: str, version: int, title: str, doc: str, fields: Fields, source: str = "") -> None:
+        self.kind, self.version, self.title, self.doc, self.fields = kind, version, title, doc, fields
+        self.source = source  # the schema file, for messages
 
     @property
     def keys(self) -> Mapping[str, Key]:
@@ -233,7 +243,7 @@ def _compile_key(path: str, spec: Mapping[str, Any], bad: Any, where: str) -> Ke
             raise bad(f"{where}: the default does not follow the spec ({str(exc).split(': ', 1)[1]})") from None
         if kind in ("map", "list[table]") and normalised:
             raise bad(f"{where}: a {kind} defaults to empty only")
-        key = key._replace(default=normalised)
+        key.default = normalised
     return key
 
 

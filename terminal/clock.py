@@ -10,7 +10,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from drivers.record import Record
@@ -27,12 +26,20 @@ class Deadline(Record):
     token: int = 0  # lets the owner ignore a deadline that belongs to an earlier wait
 
 
-@dataclass(order=True)
 class Timer:
-    when: float
-    seq: int
-    event: Deadline = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    """A heap entry: ordered by (when, seq), so equal times fire in the order they were set.
+    (A plain class: `@dataclass(order=True)` cost ~1 ms of every start for four methods.)"""
+
+    __slots__ = ("cancelled", "event", "seq", "when")
+
+    def __init__(self, when: float, seq: int, event: Deadline, cancelled: bool = False) -> None:
+        self.when, self.seq, self.event, self.cancelled = when, seq, event, cancelled
+
+    def __lt__(self, other: Timer) -> bool:
+        return (self.when, self.seq) < (other.when, other.seq)
+
+    def __repr__(self) -> str:
+        return f"Timer(when={self.when!r}, seq={self.seq!r}, event={self.event!r}, cancelled={self.cancelled!r})"
 
     def cancel(self) -> None:
         self.cancelled = True

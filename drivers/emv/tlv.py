@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 
 from drivers.errors import LocalProtocolError, RemoteProtocolError
+from drivers.record import Record
 
 __all__ = [
     "TLV",
@@ -44,8 +44,7 @@ class TLVError(RemoteProtocolError):
     """Bytes that are not well-formed BER-TLV or not a well-formed EMV numeric field."""
 
 
-@dataclass(frozen=True, slots=True)
-class TLV:
+class TLV(Record):
     """One data object. The repr shows the tag and the length, never the value."""
 
     tag: str

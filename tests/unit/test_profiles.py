@@ -547,3 +547,44 @@ def test_every_declared_key_refuses_a_wrong_type(kind: str, path: str, key: Key)
 def test_any_value_in_range_loads_and_is_kept(baud: int, dots: int) -> None:
     loaded = validate_profile("printer", profile("printer", serial={"baud": baud}, media={"dots": dots}))
     assert loaded["serial"]["baud"] == baud and loaded["fonts"]["a"]["columns"] == dots // 12
+
+
+def _package_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped printer profiles standing in for this package (its caches included)."""
+    import shutil
+
+    import firmware_profiles
+
+    root = tmp_path / "package"
+    shutil.copytree(PACKAGE_ROOT / "printers", root / "printers", ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(firmware_profiles, "PACKAGE_ROOT", root)
+    monkeypatch.setattr(firmware_profiles, "KINDS", {"printer": "printers"})
+    return root
+
+
+def test_a_kept_shipped_profile_follows_every_file_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = _package_copy(tmp_path, monkeypatch)
+    first = load_profile("printer", "cn-80mm")
+    assert list((root / "printers" / "__pycache__").glob("cn-80mm.toml.profile.*.marshal"))
+    first["serial"]["baud"] = 1  # the caller's copy: the next load is not changed by it
+    again = load_profile("printer", "cn-80mm")
+    assert again["serial"]["baud"] == 115200 and again["media"] == first["media"]
+    parent = root / "printers" / "epson-tm-t20iii.toml"  # cn-80mm inherits from it
+    text = parent.read_text(encoding="utf-8").replace("dpi = 203", "dpi = 180  # another size, whatever the mtime")
+    parent.write_text(text, encoding="utf-8")
+    assert load_profile("printer", "cn-80mm")["media"]["dpi"] == 180
+    schema = root / "printers" / "schema.toml"
+    schema.write_text(schema.read_text(encoding="utf-8").replace("[keys.\"media.dpi\"]", "[keys.\"media.dpx\"]"),
+                      encoding="utf-8")
+    with pytest.raises(ProfileError, match=r"unknown key 'media\.dpi'"):
+        load_profile("printer", "cn-80mm")
+
+
+def test_a_kept_profile_is_the_full_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _package_copy(tmp_path, monkeypatch)
+    for name in list_profiles("printer"):
+        full = load_profile("printer", str(PACKAGE_ROOT / "printers" / f"{name}.toml"))  # a path: never kept
+        assert load_profile("printer", name) == full  # the first load keeps it...
+        assert load_profile("printer", name) == full  # ...the second reads it back
