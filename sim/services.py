@@ -95,11 +95,14 @@ def serve_emulator(
     settings = {"baud": baud or int(serial["baud"]), "framing": str(serial["framing"])}
     if pty:
         return PtyLink(peer, **settings).start()
-    host, _, port = (listen or "").rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"--listen wants HOST:PORT, got {listen!r}")
+    from drivers.transport import parse_host_port
+
     try:
-        return TcpLink(peer, host=host, port=int(port), **settings).start()
+        host, port = parse_host_port(listen or "")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        return TcpLink(peer, host=host, port=port, **settings).start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
 
