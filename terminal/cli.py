@@ -19,6 +19,7 @@ __all__ = ["main"]
 
 EXIT_USAGE = 2
 MAX_ESCPOS_BYTES = 4 * 1024 * 1024  # `escpos render` input: a receipt is a few KiB, a logo-heavy one ~100 KiB
+MAX_CONTROL_LINE = 4096  # `till emulate` stdin: a control line is a few words
 MAX_MESSAGE = 300  # characters of an error line: a hostile argument is not echoed whole
 
 
@@ -245,11 +246,16 @@ def _emulate(device: str, *, profile: str | None, pty: bool, listen: str | None,
             readable, _, _ = select.select(watch, [], [])
             if wake_r in readable:
                 return 0
-            line = sys.stdin.readline()
+            line = sys.stdin.readline(MAX_CONTROL_LINE + 1)
             if not line:  # stdin closed: keep serving, only a signal stops us now
                 watch.remove(sys.stdin.fileno())
                 continue
-            if line.strip():
+            if len(line) > MAX_CONTROL_LINE:  # bounded: the rest of the line is read and dropped
+                rest = line
+                while rest and not rest.endswith("\n"):
+                    rest = sys.stdin.readline(MAX_CONTROL_LINE)
+                print(f"error: a control line has at most {MAX_CONTROL_LINE} characters", flush=True)
+            elif line.strip():
                 print(control_emulator(link, line), flush=True)
     finally:
         signal.set_wakeup_fd(old_fd)

@@ -85,6 +85,10 @@ def _scenario(overrides: str) -> bytes:
             '[[step]]\nsale = { card = "approved", amount = "1.00" }\n').encode()
 
 
+def _steps(step: str, count: int) -> bytes:
+    return ('[scenario]\nname = "long"\n' + f"[[step]]\n{step}\n" * count).encode()
+
+
 def _var_with(tmp: Path, name: str, *, data: bytes | None = None, folder: bool = False) -> str:
     """A var/ folder where `name` (receipts, keys, keys/pan.key...) is a file or a folder."""
     target = tmp / "var" / name
@@ -145,10 +149,16 @@ CASES: dict[str, tuple[Setup, tuple[str, ...]]] = {
     "scenario-nested": (lambda t: ["scenario", "run", _nested_scenario(t / "deep.toml")], ("deep.toml", "nested")),
     "scenario-200mb": (lambda t: ["scenario", "run", _big_text(t / "big.toml")], ("big.toml", "MiB")),
     "scenario-profile-nested": (_profile_scenario, ("deep.toml", "nested")),
+    "scenario-1001-steps": (lambda t: ["scenario", "run", _file(t / "s.toml", _steps("advance = 1", 1001))],
+                            ("1001 steps", "1000")),
+    "scenario-8-days": (lambda t: ["scenario", "run", _file(t / "s.toml", _steps("advance = 86400", 8))],
+                        ("691200 s", "7 days")),
     "journal-capacity-0": (_override('"limits.journal_capacity" = 0'), ("limits.journal_capacity", ">= 1")),
     "journal-capacity-neg": (_override("limits = { journal_capacity = -5 }"), ("limits.journal_capacity", ">= 1")),
     "host-timeout-neg": (_override('"host.timeout_s" = -1'), ("host.timeout_s",)),
     "host-timeout-nan": (_override('"host.timeout_s" = nan'), ("host.timeout_s",)),
+    "host-timeout-inf": (_override('"host.timeout_s" = inf'), ("host.timeout_s", "<= 3600")),
+    "journal-capacity-huge": (_override('"limits.journal_capacity" = 10_000_000'), ("limits.journal_capacity", "<=")),
     "reversal-attempts-0": (_override('"host.reversal_max_attempts" = 0'), ("host.reversal_max_attempts", ">= 1")),
     # escpos render
     "escpos-dev-zero": (lambda t: ["escpos", "render", "/dev/zero"], ("/dev/zero", "MiB")),
@@ -204,6 +214,12 @@ def test_escpos_limits_keep_a_real_receipt(tmp_path: Path) -> None:
     result = till("escpos", "render", _file(tmp_path / "r.bin", data), "--png", str(tmp_path / "r.png"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "r.png").stat().st_size > 0
+
+
+def test_emulate_refuses_an_endless_control_line() -> None:
+    with served("emulate", "printer", "--pty") as child:
+        assert child.control("fault " + "x" * 100_000).startswith("error: a control line has at most")
+        assert child.control("status").startswith("ok")  # the long line is gone; the next one works
 
 
 def _ipv6_loopback() -> bool:
