@@ -19,6 +19,7 @@ __all__ = ["main"]
 
 EXIT_USAGE = 2
 MAX_ESCPOS_BYTES = 4 * 1024 * 1024  # `escpos render` input: a receipt is a few KiB, a logo-heavy one ~100 KiB
+MAX_PNG_PAGES = 200  # `escpos render --png`: pictures written for one stream (a cut-bomb is not 1 M files)
 MAX_CONTROL_LINE = 4096  # `till emulate` stdin: a control line is a few words
 MAX_MESSAGE = 300  # characters of an error line: a hostile argument is not echoed whole
 
@@ -202,6 +203,9 @@ def _render(path: Path, *, profile: str | None, png: Path | None) -> int:
     result = render_escpos(data, profile=profile)
     sys.stdout.write("\n--- cut ---\n".join(page.text.rstrip("\n") for page in result.pages) + "\n")
     if png is not None:
+        if len(result.pages) > MAX_PNG_PAGES:
+            raise InputError(f"--png: the stream cuts {len(result.pages)} pages; at most {MAX_PNG_PAGES} pictures "
+                             "are written (one a page)")
         many = len(result.pages) > 1
         for number, page in enumerate(result.pages, 1):
             out = png.with_name(f"{png.stem}-{number}{png.suffix or '.png'}") if many else png

@@ -172,6 +172,7 @@ CASES: dict[str, tuple[Setup, tuple[str, ...]]] = {
     "feed-lines-bomb": (_render(_escpos(b"\x1bd\xff" * 20_000)), ("paper",)),
     "char-size-bomb": (_render(_escpos(b"\x1d!\x77" + b"W\n" * 20_000)), ("paper",)),
     "char-size-wrap-bomb": (_render(_escpos(b"\x1d!\x77" + b"W" * 20_000)), ("paper",)),
+    "cut-bomb": (_render(_escpos(b"x\x1dV\x00" * 100_000)), ("100001 pages", "200")),
     "raster-bomb": (_render(_escpos(b"\x1dv0\x03\x48\x00\x30\x75" + b"\x55" * (72 * 30000))), ("paper",)),
     # listen addresses and other arguments
     "host-listen-long": (lambda t: ["host", "--listen", "h" * 5000 + ":1"], ("--listen",)),
@@ -206,6 +207,11 @@ def test_output_to_a_full_device_is_one_line(tmp_path: Path, args: list[str]) ->
     with open("/dev/full", "w") as full:
         result = till(*args, cwd=tmp_path, stdout=full.fileno())
     assert_one_line(result, "output", "No space left")
+
+
+def test_a_cut_bomb_writes_no_picture(tmp_path: Path) -> None:
+    assert_one_line(till(*_render(_escpos(b"x\x1dV\x00" * 1000))(tmp_path), cwd=tmp_path), "--png")
+    assert list(tmp_path.glob("*.png")) == []
 
 
 def test_escpos_limits_keep_a_real_receipt(tmp_path: Path) -> None:
