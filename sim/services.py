@@ -4,11 +4,12 @@ a pty or TCP, control lines, the test cards, ESC/POS rendering and the acquirer 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terminal import devices
 from terminal.app import load_terminal_profile
-from terminal.errors import ConfigError
+from terminal.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from emulator.acquirer.simulator import AcquirerSimulator
@@ -18,6 +19,7 @@ __all__ = [
     "control_emulator",
     "emulated_families",
     "render_escpos",
+    "save_page_png",
     "serve_acquirer",
     "serve_emulator",
     "test_cards",
@@ -122,6 +124,18 @@ def render_escpos(data: bytes, *, profile: str | None) -> Any:
 
     row = devices.family("printer")
     return render_stream(data, devices.load_device_profile(row, _profile_name(row, profile)))
+
+
+def save_page_png(page: Any, out: Path) -> None:
+    """A rendered page as a PNG; InputError for a page too long to draw or a file that cannot be written."""
+    from emulator.printer.render import RenderLimitError
+
+    try:
+        page.save_png(out)
+    except RenderLimitError as exc:
+        raise InputError(f"--png {out}: {exc}") from exc
+    except OSError as exc:
+        raise InputError(f"--png {out}: cannot write it: {exc.strerror or exc}") from exc
 
 
 def serve_acquirer(listen: str, *, now: Callable[[], Any] | None = None) -> AcquirerSimulator:

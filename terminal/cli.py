@@ -189,7 +189,7 @@ def _cards() -> int:
 def _render(path: Path, *, profile: str | None, png: Path | None) -> int:
     """Text to stdout (`--- cut ---` between receipts), unknown commands to stderr, PNGs on request.
     Exit 0 when every command was understood, 1 when some were skipped."""
-    from sim.services import render_escpos
+    from sim.services import render_escpos, save_page_png
     from terminal.errors import InputError
 
     try:
@@ -209,22 +209,10 @@ def _render(path: Path, *, profile: str | None, png: Path | None) -> int:
         many = len(result.pages) > 1
         for number, page in enumerate(result.pages, 1):
             out = png.with_name(f"{png.stem}-{number}{png.suffix or '.png'}") if many else png
-            _save_png(page, out)
+            save_page_png(page, out)
     for command in result.unknown:
         print(f"unknown command: {command.hex(' ')}", file=sys.stderr)
     return 0 if result.understood else 1
-
-
-def _save_png(page: Any, out: Path) -> None:
-    from emulator.printer.render import RenderLimitError
-    from terminal.errors import InputError
-
-    try:
-        page.save_png(out)
-    except RenderLimitError as exc:
-        raise InputError(f"--png {out}: {exc}") from exc
-    except OSError as exc:
-        raise InputError(f"--png {out}: cannot write it: {exc.strerror or exc}") from exc
 
 
 def _emulate(device: str, *, profile: str | None, pty: bool, listen: str | None, baud: int | None = None,
