@@ -28,8 +28,11 @@ __all__ = [
     "PeerFactory",
     "attach_peer",
     "detach_peer",
+    "join_host_port",
+    "listen_tcp",
     "open_port",
     "open_ports",
+    "parse_host_port",
     "register_peer_factory",
     "resolve_peer",
     "set_peer_factory_finder",
@@ -134,3 +137,33 @@ def open_port(url: str, **settings: Any) -> serial.SerialBase:
 def open_ports() -> list[str]:
     """URLs of ports opened here and not closed yet (tests fail when one is left behind)."""
     return [str(p.portstr) for p in list(_opened) if p.is_open]
+
+
+# -- TCP addresses: "HOST:PORT", IPv6 literals in brackets ("[::1]:9100"), as in URLs -----------
+def parse_host_port(text: str, *, what: str = "--listen") -> tuple[str, int]:
+    """"HOST:PORT" or "[IPv6]:PORT" (port 0..65535) -> (host, port), brackets dropped; ValueError
+    naming `what` otherwise (a bare IPv6 literal like ::1:80 is ambiguous and refused)."""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        literal = ":" in host
+    else:
+        literal = ":" not in host
+    if not (sep and host and literal and port.isascii() and port.isdigit() and len(port) <= 5
+            and int(port) <= 65535 and len(host) <= 253):
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise ValueError(f"{what} wants HOST:PORT (an IPv6 address in brackets: [::1]:PORT), not {shown!r}")
+    return host, int(port)
+
+
+def join_host_port(host: str, port: int) -> str:
+    """(host, port) as "HOST:PORT", an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def listen_tcp(host: str, port: int) -> Any:
+    """A listening TCP socket on host:port, IPv6 when the host is an IPv6 literal."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family)

@@ -18,7 +18,7 @@ import tty
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from drivers.transport import Peer
+from drivers.transport import Peer, join_host_port, listen_tcp
 
 __all__ = ["Link", "PtyLink", "TcpLink", "active_links", "bits_per_char"]
 
@@ -227,13 +227,13 @@ class TcpLink(Link):
 
     def __init__(self, peer: Peer, *, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> None:
         super().__init__(peer, **kwargs)
-        self._listener = socket.create_server((host, port))
+        self._listener = listen_tcp(host, port)
         self._conn: socket.socket | None = None
 
     @property
     def endpoint(self) -> str:
         host, port = self._listener.getsockname()[:2]
-        return f"socket://{host}:{port}"
+        return f"socket://{join_host_port(host, port)}"
 
     def _listen_fd(self) -> int | None:
         return self._listener.fileno() if self._conn is None else None

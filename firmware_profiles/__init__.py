@@ -48,6 +48,8 @@ SCHEMA_FILE = "schema.toml"
 # A plain path beside this file: the profiles ship as package data (importlib.resources would
 # cost ~4 ms of every start for nothing, as the package is never zipped).
 PACKAGE_ROOT = Path(__file__).resolve().parent
+MAX_PROFILE_BYTES = 1024 * 1024  # a profile is a few KiB; a bigger file is refused, not read whole
+MAX_NAME = 255  # a profile name or path component longer than a file name can be
 
 Roots = Sequence[str | os.PathLike[str]]
 
@@ -164,7 +166,14 @@ def _is_path(name: str | os.PathLike[str]) -> bool:
     return name.endswith(".toml") or "/" in name or os.sep in name or bool(os.altsep and os.altsep in name)
 
 
+def _too_long(kind: str, text: str) -> None:
+    if len(text) > 4096 or any(len(part) > MAX_NAME for part in text.split(os.sep)):
+        raise ProfileError(f"{_words(kind)} profile {text[:40]!r}... is too long ({len(text)} characters; "
+                           f"a name or path part has at most {MAX_NAME})")
+
+
 def _locate(kind: str, name_or_path: str | os.PathLike[str], roots: list[Path], search: Roots) -> Path:
+    _too_long(kind, os.fspath(name_or_path))
     if _is_path(name_or_path):
         path = Path(name_or_path)
         if not path.is_file():
@@ -182,6 +191,7 @@ def _locate(kind: str, name_or_path: str | os.PathLike[str], roots: list[Path], 
 
 def _parent(kind: str, name: str, child: Path, chain: list[Path], roots: list[Path], search: Roots) -> Path:
     """The file `inherits = name` means: the child's folder, then the roots; not one already in the chain."""
+    _too_long(kind, name)
     looped = False
     for folder in (child.parent, *(root / _folder(kind) for root in roots)):
         path = folder / f"{name}.toml"
@@ -224,9 +234,14 @@ def _read_toml(path: Path, where: str) -> dict[str, Any]:
 
     try:
         with path.open("rb") as f:
-            data = tomllib.load(f)
+            raw = f.read(MAX_PROFILE_BYTES + 1)  # bounded: a 200 MB file is refused, not read
+        if len(raw) > MAX_PROFILE_BYTES:
+            raise ProfileError(f"{where}: larger than {MAX_PROFILE_BYTES // 2**20} MiB, not a profile")
+        data = tomllib.loads(raw.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{where}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ProfileError(f"{where}: not a profile: arrays or tables nested too deeply") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(f"{where}: cannot be read: {exc}") from None
     _store(path, stat, data)

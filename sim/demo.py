@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,12 @@ from sim.services import check_test_card
 from sim.wiring import EmulatedTill, build_emulated_till
 from terminal.app import load_terminal_profile
 from terminal.checkout.table import CheckoutState
+from terminal.errors import InputError
 from terminal.money import format_amount, parse_amount
 
-__all__ = ["run_demo"]
+__all__ = ["prepare_var_dir", "run_demo"]
+
+VAR_FOLDERS = ("keys", "receipts", "batches")  # what the till keeps under var/ besides the journal
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +30,7 @@ def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_
     if amount is None:  # a card whose behaviour needs a particular amount brings its own
         amount = format_amount(demo_amount) if demo_amount else "12.34"
     amount_minor = parse_amount(amount, max_minor=limit)
+    prepare_var_dir(var_dir)  # before a card is charged: a receipt that cannot be written is no outcome
     lines: list[str] = []
     # The in-process host (emu://acquirer): a demo needs no network faults, nor a thread.
     with build_emulated_till(profile=profile, var_dir=var_dir, display=lines.append, host_transport="emu") as till:
@@ -51,6 +57,29 @@ def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_
     else:
         _print_text(result, lines)
     return 0
+
+
+def _short(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]}"
+
+
+def prepare_var_dir(var_dir: Path) -> None:
+    """Create the data folder, or refuse one the till cannot use (a file, /dev/null, a path too
+    long, keys/ or receipts/ that are files), with one InputError naming what is wrong."""
+    try:
+        var_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"--var {_short(var_dir)} is not a folder") from None
+    except OSError as exc:
+        what = "the path is too long" if exc.errno == errno.ENAMETOOLONG else exc.strerror or str(exc)
+        raise InputError(f"--var: cannot create the data folder: {what} ({_short(var_dir)})") from None
+    if not os.access(var_dir, os.W_OK | os.X_OK):
+        raise InputError(f"--var {_short(var_dir)}: the folder is not writable")
+    for name in VAR_FOLDERS:
+        folder = var_dir / name
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"--var {_short(var_dir)}: {name} is not a folder (move the file {name} away)")
 
 
 def _receipts(till: EmulatedTill, txn_id: str, var_dir: Path) -> list[dict[str, Any]]:

@@ -4,11 +4,12 @@ a pty or TCP, control lines, the test cards, ESC/POS rendering and the acquirer 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terminal import devices
 from terminal.app import load_terminal_profile
-from terminal.errors import ConfigError
+from terminal.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from emulator.acquirer.simulator import AcquirerSimulator
@@ -18,6 +19,7 @@ __all__ = [
     "control_emulator",
     "emulated_families",
     "render_escpos",
+    "save_page_png",
     "serve_acquirer",
     "serve_emulator",
     "test_cards",
@@ -95,11 +97,14 @@ def serve_emulator(
     settings = {"baud": baud or int(serial["baud"]), "framing": str(serial["framing"])}
     if pty:
         return PtyLink(peer, **settings).start()
-    host, _, port = (listen or "").rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"--listen wants HOST:PORT, got {listen!r}")
+    from drivers.transport import parse_host_port
+
     try:
-        return TcpLink(peer, host=host, port=int(port), **settings).start()
+        host, port = parse_host_port(listen or "")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        return TcpLink(peer, host=host, port=port, **settings).start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
 
@@ -119,6 +124,18 @@ def render_escpos(data: bytes, *, profile: str | None) -> Any:
 
     row = devices.family("printer")
     return render_stream(data, devices.load_device_profile(row, _profile_name(row, profile)))
+
+
+def save_page_png(page: Any, out: Path) -> None:
+    """A rendered page as a PNG; InputError for a page too long to draw or a file that cannot be written."""
+    from emulator.printer.render import RenderLimitError
+
+    try:
+        page.save_png(out)
+    except RenderLimitError as exc:
+        raise InputError(f"--png {out}: {exc}") from exc
+    except OSError as exc:
+        raise InputError(f"--png {out}: cannot write it: {exc.strerror or exc}") from exc
 
 
 def serve_acquirer(listen: str, *, now: Callable[[], Any] | None = None) -> AcquirerSimulator:

@@ -8,15 +8,20 @@ from the registry (terminal/devices.py), so this module names none.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 __all__ = ["main"]
 
 EXIT_USAGE = 2
+MAX_ESCPOS_BYTES = 4 * 1024 * 1024  # `escpos render` input: a receipt is a few KiB, a logo-heavy one ~100 KiB
+MAX_PNG_PAGES = 200  # `escpos render --png`: pictures written for one stream (a cut-bomb is not 1 M files)
+MAX_CONTROL_LINE = 4096  # `till emulate` stdin: a control line is a few words
+MAX_MESSAGE = 300  # characters of an error line: a hostile argument is not echoed whole
 
 
 def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -28,7 +33,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     demo.add_argument("--amount", help="amount, e.g. 12.34 (default: 12.34, or the card's own demo amount)")
     demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.add_argument("--profile", default="emulated-counter", help="terminal profile")
-    demo.add_argument("--var", default="var", type=Path, help="data folder (journal, keys, receipts)")
+    demo.add_argument("--var", default="var", help="data folder (journal, keys, receipts)")
 
     sub.add_parser("cards", help="list the emulated reader's test cards")
 
@@ -79,30 +84,101 @@ def main(argv: Sequence[str] | None = None) -> int:
     from firmware_profiles import ProfileError
     from terminal.errors import TerminalError
 
+    stdout, sys.stdout = sys.stdout, cast(TextIO, _Output(sys.stdout))
     try:
-        if args.command == "demo":
-            from sim.demo import run_demo
-
-            return run_demo(card=args.card, amount=args.amount, as_json=args.json, profile=args.profile,
-                            var_dir=args.var)
-        if args.command == "cards":
-            return _cards()
-        if args.command == "host":
-            return _host(args.listen)
-        if args.command == "scenario":
-            from sim.scenario.runner import run_scenario
-
-            return run_scenario(args.file, seed=args.seed, as_json=args.json)
-        if args.command in ("operator", "audit"):
-            return _access_command(args)
-        if args.command == "escpos":
-            return _render(args.file, profile=args.profile, png=args.png)
-        faults = [f"fault {f}" for f in args.fault]
-        return _emulate(args.device, profile=args.profile, pty=args.pty, listen=args.listen, baud=args.baud,
-                        faults=faults)
+        code = _run(args)
+        sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at exit
+        return code
     except (TerminalError, ProfileError) as exc:
-        print(f"till: {exc}", file=sys.stderr)
+        print(f"till: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    except _OutputError as exc:
+        _drop_stdout(stdout)
+        if isinstance(exc.error, BrokenPipeError):  # `till cards | head -1`: the reader has what it wanted
+            return 1
+        print(f"till: cannot write the output: {exc.error.strerror or exc.error}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        sys.stdout = stdout
+
+
+class _OutputError(Exception):
+    """Writing stdout failed (a full disk, /dev/full, a closed pipe): not a bug, one line."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Output:
+    """stdout while a command runs: a failed write raises _OutputError, so main() tells it apart
+    from any other OSError."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise _OutputError(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise _OutputError(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from sim.demo import run_demo
+
+        return run_demo(card=args.card, amount=args.amount, as_json=args.json, profile=args.profile,
+                        var_dir=_var_dir(args.var))
+    if args.command == "cards":
+        return _cards()
+    if args.command == "host":
+        return _host(args.listen)
+    if args.command == "scenario":
+        from sim.scenario.runner import run_scenario
+
+        return run_scenario(args.file, seed=args.seed, as_json=args.json)
+    if args.command in ("operator", "audit"):
+        return _access_command(args)
+    if args.command == "escpos":
+        return _render(args.file, profile=args.profile, png=args.png)
+    faults = [f"fault {f}" for f in args.fault]
+    return _emulate(args.device, profile=args.profile, pty=args.pty, listen=args.listen, baud=args.baud,
+                    faults=faults)
+
+
+def _one_line(text: str) -> str:
+    """An error as one line of bounded length (a 5000-character argument is not echoed whole)."""
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+def _drop_stdout(stream: TextIO) -> None:
+    """Point stdout at /dev/null, so the interpreter's flush at exit does not fail again."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+
+
+def _var_dir(text: str) -> Path:
+    """--var: refused when empty (Path("") would be the working directory)."""
+    from terminal.errors import InputError
+
+    if not text.strip():
+        raise InputError("--var is empty: give the data folder, e.g. --var var")
+    return Path(text)
 
 
 def _cards() -> int:
@@ -116,19 +192,27 @@ def _cards() -> int:
 def _render(path: Path, *, profile: str | None, png: Path | None) -> int:
     """Text to stdout (`--- cut ---` between receipts), unknown commands to stderr, PNGs on request.
     Exit 0 when every command was understood, 1 when some were skipped."""
-    from sim.services import render_escpos
+    from sim.services import render_escpos, save_page_png
     from terminal.errors import InputError
 
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(MAX_ESCPOS_BYTES + 1)  # bounded: /dev/zero or a 200 MB file is refused, not read
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_ESCPOS_BYTES:
+        raise InputError(f"{path} is larger than {MAX_ESCPOS_BYTES // 2**20} MiB: `till escpos render` reads "
+                         "at most that much (a receipt is a few KiB)")
     result = render_escpos(data, profile=profile)
     sys.stdout.write("\n--- cut ---\n".join(page.text.rstrip("\n") for page in result.pages) + "\n")
     if png is not None:
+        if len(result.pages) > MAX_PNG_PAGES:
+            raise InputError(f"--png: the stream cuts {len(result.pages)} pages; at most {MAX_PNG_PAGES} pictures "
+                             "are written (one a page)")
         many = len(result.pages) > 1
         for number, page in enumerate(result.pages, 1):
-            page.save_png(png.with_name(f"{png.stem}-{number}{png.suffix or '.png'}") if many else png)
+            out = png.with_name(f"{png.stem}-{number}{png.suffix or '.png'}") if many else png
+            save_page_png(page, out)
     for command in result.unknown:
         print(f"unknown command: {command.hex(' ')}", file=sys.stderr)
     return 0 if result.understood else 1
@@ -157,11 +241,16 @@ def _emulate(device: str, *, profile: str | None, pty: bool, listen: str | None,
             readable, _, _ = select.select(watch, [], [])
             if wake_r in readable:
                 return 0
-            line = sys.stdin.readline()
+            line = sys.stdin.readline(MAX_CONTROL_LINE + 1)
             if not line:  # stdin closed: keep serving, only a signal stops us now
                 watch.remove(sys.stdin.fileno())
                 continue
-            if line.strip():
+            if len(line) > MAX_CONTROL_LINE:  # bounded: the rest of the line is read and dropped
+                rest = line
+                while rest and not rest.endswith("\n"):
+                    rest = sys.stdin.readline(MAX_CONTROL_LINE)
+                print(f"error: a control line has at most {MAX_CONTROL_LINE} characters", flush=True)
+            elif line.strip():
                 print(control_emulator(link, line), flush=True)
     finally:
         signal.set_wakeup_fd(old_fd)

@@ -39,10 +39,15 @@ def parse_host_url(url: str) -> tuple[str, int]:
     """`tcp://HOST:PORT` -> (HOST, PORT); ValueError for anything else."""
     if url.startswith("emu://") and len(url) > len("emu://"):
         return url, 0  # an in-process peer: the "address" is its URL
-    host, _, port = url.removeprefix("tcp://").rpartition(":")
-    if not url.startswith("tcp://") or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-        raise ValueError(f"host url {url!r} is not tcp://HOST:PORT")
-    return host, int(port)
+    from drivers.transport import parse_host_port
+
+    try:
+        host, port = parse_host_port(url.removeprefix("tcp://"), what="host url")
+    except ValueError:
+        host, port = "", 0
+    if not url.startswith("tcp://") or not port > 0:
+        raise ValueError(f"host url {url!r} is not tcp://HOST:PORT (an IPv6 address in brackets)")
+    return host, port
 
 
 class AcquirerDriver:

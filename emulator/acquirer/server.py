@@ -23,6 +23,7 @@ from drivers.acquirer.codec import AcquirerCodec
 from drivers.acquirer.events import HostMessage
 from drivers.errors import ProtocolError
 from drivers.events import Role
+from drivers.transport import listen_tcp
 
 __all__ = ["Connection", "Reactor"]
 
@@ -73,7 +74,7 @@ class Reactor:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("the acquirer simulator is already running")
-        listener = socket.create_server((self.host, self.port))  # first: an OSError leaks nothing
+        listener = listen_tcp(self.host, self.port)  # first: an OSError leaks nothing
         selector = selectors.DefaultSelector()
         wake_r, wake_w = socket.socketpair()
         for sock in (listener, wake_r, wake_w):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from drivers.acquirer.events import HostMessage
+from drivers.transport import join_host_port, parse_host_port
 from emulator.acquirer.core import Acquirer
 from emulator.acquirer.ledger import LateApproval, LedgerEntry, Settlement, UploadedDetail
 from emulator.acquirer.server import Connection, Reactor
@@ -167,8 +168,7 @@ class AcquirerSimulator(Acquirer):
 
     @property
     def url(self) -> str:
-        host, port = self.address
-        return f"tcp://{host}:{port}"
+        return f"tcp://{join_host_port(*self.address)}"
 
     # -- the loop thread's side ---------------------------------------------------------------
     def _on_request(self, conn: Connection, request: HostMessage) -> None:
@@ -237,11 +237,7 @@ class AcquirerSimulator(Acquirer):
 
 def parse_listen(listen: str) -> tuple[str, int]:
     """"HOST:PORT" (IPv6 as "[::1]:PORT") -> (host, port); ValueError when it is not one."""
-    host, sep, port = listen.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not (sep and host and port.isdigit() and 0 <= int(port) <= 65535):
-        raise ValueError(f"--listen wants HOST:PORT, not {listen!r}")
-    return host, int(port)
+    return parse_host_port(listen)
 
 
 def serve_forever_main(listen: str, *, now: Callable[[], datetime] = datetime.now) -> AcquirerSimulator:

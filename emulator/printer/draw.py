@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from drivers.printer.events import Align
 from emulator.printer.render import (
     CELL,
+    MAX_PAGE_MM,
     Barcode,
     Block,
     Feed,
@@ -27,10 +28,12 @@ from emulator.printer.render import (
     QrSymbol,
     RasterImage,
     RenderedPage,
+    RenderLimitError,
     Span,
     TextLine,
     TextStyle,
     display_width,
+    max_page_dots,
 )
 
 __all__ = ["draw_page", "find_font"]
@@ -58,15 +61,41 @@ _MONO_FONTS = (
 
 
 def draw_page(page: RenderedPage) -> Image.Image:
+    """RenderLimitError for a page longer than MAX_PAGE_MM (found before the memory is spent)."""
     pitch = round(page.dpi / 6)  # ESC 2: 1/6 inch
-    strips = [strip for block in page.blocks for strip in _draw_block(block, page.dots, pitch)]
-    height = sum(s.height for s in strips) or 1
+    limit = max_page_dots(page.dpi)
+    strips: list[Image.Image] = []
+    height = 0
+    for block in page.blocks:
+        if height + _known_height(block) > limit:
+            raise _too_long(page)
+        for strip in _draw_block(block, page.dots, pitch, limit - height):
+            height += strip.height
+            strips.append(strip)
+        if height > limit:
+            raise _too_long(page)
+    height = height or 1
     out = Image.new("L", (page.dots, height), 255)
     y = 0
     for strip in strips:
         out.paste(strip, (0, y))
         y += strip.height
     return out.point(lambda v: 255 if v >= 128 else 0).convert("1", dither=Image.Dither.NONE)
+
+
+def _known_height(block: Block) -> int:
+    """The height of a block that is known before drawing it (feeds and images can be huge)."""
+    if isinstance(block, Feed):
+        return block.dots
+    if isinstance(block, RasterImage):
+        return block.size[1]
+    return 0
+
+
+def _too_long(page: RenderedPage) -> RenderLimitError:
+    return RenderLimitError(f"the page is longer than {MAX_PAGE_MM / 1000:g} m of paper; the renderer draws "
+                            f"at most {MAX_PAGE_MM} mm between two cuts ({max_page_dots(page.dpi)} dots at "
+                            f"{page.dpi} dpi)")
 
 
 def find_font(cjk: bool = True) -> str | None:
@@ -175,9 +204,10 @@ def _strip(content: Image.Image, dots: int, block: Block, height: int | None = N
     return strip
 
 
-def _draw_block(block: Block, dots: int, pitch: int) -> list[Image.Image]:
+def _draw_block(block: Block, dots: int, pitch: int, room: int) -> list[Image.Image]:
+    """The block's strips; a text line whose wrapped rows need more than `room` dots is refused."""
     if isinstance(block, TextLine):
-        return _draw_text(block, dots, block.spacing or pitch)
+        return _draw_text(block, dots, block.spacing or pitch, room)
     if isinstance(block, Feed):
         return [Image.new("L", (dots, block.dots), 255)] if block.dots else []
     if isinstance(block, QrSymbol):
@@ -192,7 +222,7 @@ def _draw_block(block: Block, dots: int, pitch: int) -> list[Image.Image]:
     return _draw_barcode(block, dots, pitch)
 
 
-def _draw_text(line: TextLine, dots: int, pitch: int) -> list[Image.Image]:
+def _draw_text(line: TextLine, dots: int, pitch: int, room: int | None = None) -> list[Image.Image]:
     _, width = _area(line, dots)
     rows: list[list[Image.Image]] = [[]]
     x = 0
@@ -203,6 +233,11 @@ def _draw_text(line: TextLine, dots: int, pitch: int) -> list[Image.Image]:
                 x = 0
             rows[-1].append(item)
             x += item.width
+    if room is not None:  # 20,000 characters at 8x8 wrap into metres of paper: count before drawing
+        needed = sum(max(pitch, max((g.height for g in row), default=CELL[False][1])) for row in rows)
+        if needed > room:
+            raise RenderLimitError(f"a text line wraps into {needed} dots of paper, more than the "
+                                   f"{MAX_PAGE_MM} mm a page may have")
     upside_down = any(isinstance(s, Span) and s.style.upside_down for s in line.spans)
     strips = []
     for row in rows:
@@ -220,12 +255,17 @@ def _draw_text(line: TextLine, dots: int, pitch: int) -> list[Image.Image]:
 
 def _draw_qr(block: QrSymbol) -> Image.Image:
     import qrcode
+    from qrcode.exceptions import DataOverflowError
 
     levels = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,
               "Q": qrcode.constants.ERROR_CORRECT_Q, "H": qrcode.constants.ERROR_CORRECT_H}
     qr = qrcode.QRCode(error_correction=levels.get(block.level, levels["L"]), box_size=1, border=4)
     qr.add_data(block.data)
-    qr.make(fit=True)
+    try:
+        qr.make(fit=True)
+    except (ValueError, DataOverflowError):  # qrcode says "Invalid version (was 41...)"
+        raise RenderLimitError(f"a QR symbol of {len(block.data)} bytes is more than a QR code holds at level "
+                               f"{block.level} (version 40 holds at most 2953 bytes at level L)") from None
     matrix: list[list[bool]] = qr.get_matrix()
     raw = bytes(0 if cell else 255 for row in matrix for cell in row)
     img = Image.frombytes("L", (len(matrix), len(matrix)), raw)

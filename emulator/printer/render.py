@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = [
-    "CELL", "GB_MODE", "Barcode", "Block", "Feed", "InlineImage", "Pdf417Symbol", "QrSymbol", "RasterImage",
-    "RenderedPage", "Span", "TextLine", "TextStyle", "decode_text",
+    "CELL", "GB_MODE", "MAX_PAGE_MM", "Barcode", "Block", "Feed", "InlineImage", "Pdf417Symbol", "QrSymbol",
+    "RasterImage", "RenderLimitError", "RenderedPage", "Span", "TextLine", "TextStyle", "decode_text",
+    "max_page_dots",
 ]
 
 # ESC t n -> Python codec (Epson's table numbers); a page we cannot name prints as CP437.
@@ -39,6 +40,17 @@ _SYMBOLOGIES = {0: "UPC-A", 1: "UPC-E", 2: "EAN13", 3: "EAN8", 4: "CODE39", 5: "
                 71: "CODABAR", 72: "CODE93", 73: "CODE128"}
 CELL = {False: (12, 24), True: (9, 17)}  # font A / font B cell in dots
 _FOUR_BYTE_START = re.compile(rb"[\x81-\xfe][\x30-\x39]")
+# The longest page (paper between two cuts) drawn as a picture: a long real receipt is under 1 m;
+# feed or character-size bombs in a byte stream would otherwise ask for gigabytes of image.
+MAX_PAGE_MM = 2000
+
+
+class RenderLimitError(ValueError):
+    """A page the renderer will not draw: longer than MAX_PAGE_MM, or a symbol no printer makes."""
+
+
+def max_page_dots(dpi: int) -> int:
+    return round(MAX_PAGE_MM / 25.4 * dpi)
 
 
 def decode_text(data: bytes, code_page: int, chinese: bool = False) -> str:

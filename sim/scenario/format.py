@@ -43,6 +43,9 @@ OPERATOR_WORDS = ("settle", "reprint", "resume-printing", "cancel", "confirm-sig
 # Where power can be lost besides a checkout state: as the printer starts a copy's title line.
 CUT_POINTS = tuple(f"printing-{c}" for c in COPIES)
 MAX_ADVANCE_S = 86_400.0
+MAX_STEPS = 1000  # the catalogue's longest has 25; bounds a run's length
+MAX_TOTAL_ADVANCE_S = 7 * 86_400.0  # virtual time a run may cover (a day of it costs ~0.5 s of CPU)
+MAX_FILE_BYTES = 1024 * 1024  # a scenario is a few KiB; /dev/zero or a 200 MB file is refused, not read
 RANDOM_RANGE = (100, 50_000)  # `amount = "random"`: 1.00 to 500.00
 RUNNER_OWNED = ("host.url", "devices")  # the runner wires the emulators and the simulator itself
 
@@ -139,13 +142,20 @@ def _same_kind(profile_value: Any, value: Any) -> bool:
 def load_scenario(path: Path | str) -> Scenario:
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise ScenarioError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB, not a scenario "
+                                "(a scenario file is read up to that size)")
+        doc = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError as exc:
         raise ScenarioError(f"{path}: no such scenario file") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: cannot read it ({exc})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML ({exc})") from exc
+    except RecursionError:
+        raise ScenarioError(f"{path}: not a scenario: arrays or tables nested too deeply") from None
     return parse_scenario(doc, source=str(path))
 
 
@@ -174,9 +184,16 @@ def parse_scenario(doc: Mapping[str, Any], *, source: str = "scenario") -> Scena
     steps = doc.get("step")
     if not isinstance(steps, list) or not steps:
         raise ScenarioError(f"{source}: no [[step]] entries")
+    if len(steps) > MAX_STEPS:
+        raise ScenarioError(f"{source}: {len(steps)} steps, more than the {MAX_STEPS} a scenario may have")
     parser = _StepParser(limit=limit, source=source)
+    parsed = tuple(parser.parse(i, s) for i, s in enumerate(steps, 1))
+    total = sum(step.arg for step in parsed if step.action == "advance")
+    if total > MAX_TOTAL_ADVANCE_S:
+        raise ScenarioError(f"{source}: the steps advance {total:g} s in all, more than the "
+                            f"{MAX_TOTAL_ADVANCE_S:g} s (7 days) a scenario may cover")
     return Scenario(name=head["name"], description=str(head.get("description", "")), seed=seed, profile=profile,
-                    overrides=overrides, steps=tuple(parser.parse(i, s) for i, s in enumerate(steps, 1)))
+                    overrides=overrides, steps=parsed)
 
 
 def _overrides(raw: Any, terminal: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -200,7 +217,21 @@ def _overrides(raw: Any, terminal: Mapping[str, Any], source: str) -> dict[str, 
         if known and not _same_kind(terminal[section][name], value):
             raise ScenarioError(f"{source}: override {key!r} must be like the profile's "
                                 f"{terminal[section][name]!r}, not {value!r}")
+        _within_schema(key, value, source)
     return flat
+
+
+def _within_schema(key: str, value: Any, source: str) -> None:
+    """An override follows the terminal schema's bounds as a profile file would (journal_capacity
+    >= 1, timeouts > 0, no NaN...): one line naming the key."""
+    from firmware_profiles import ProfileError, load_schema
+    from firmware_profiles.schema import check
+
+    section, _, name = key.partition(".")
+    try:
+        check({section: {name: value}}, load_schema("terminal").fields, f"{source}: override")
+    except ProfileError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 class _StepParser:

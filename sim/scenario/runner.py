@@ -19,7 +19,6 @@ import logging
 import random
 import re
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,6 +26,7 @@ from typing import Any, TextIO
 from sim.scenario.checks import Context, check, invariant_failures, invariants, totals_dict
 from sim.scenario.format import Scenario, ScenarioError, Step, load_scenario
 from sim.scenario.rig import Refused, Rig, Stuck
+from sim.scenario.scratch import release_scratch_dir, scratch_dir
 from sim.wiring import EmulatedTill
 from terminal.checkout.table import CheckoutState
 from terminal.money import format_amount
@@ -74,8 +74,9 @@ class ScenarioRunner:
         self._refused: tuple[int, str] | None = None  # a refusal the next step must expect
 
     def run(self) -> dict[str, Any]:
-        with tempfile.TemporaryDirectory(prefix="till-scenario-") as tmp:
-            rig = Rig(self.scenario, Path(tmp) / "var")
+        tmp = scratch_dir()  # locked while the run lives; a killed run's is removed by the next
+        try:
+            rig = Rig(self.scenario, tmp / "var")
             try:
                 rig.boot()
                 rig.run()
@@ -93,6 +94,8 @@ class ScenarioRunner:
                 result = invariants(rig)
             finally:
                 rig.close()
+        finally:
+            release_scratch_dir(tmp)
         self.failures += invariant_failures(result)
         return {"scenario": self.scenario.name, "description": self.scenario.description, "seed": self.seed,
                 "steps": steps, "invariants": result, "failures": self.failures, "ok": not self.failures}

@@ -12,17 +12,35 @@ import os
 from pathlib import Path
 
 from drivers.sensitive import Secret
+from terminal.errors import ConfigError
 
-__all__ = ["PanTokenizer", "load_or_create_key"]
+__all__ = ["KeyFileError", "PanTokenizer", "load_or_create_key"]
+
+KEY_BYTES = 32
+MAX_KEY_FILE = 4096  # a key file is 32 bytes; more than this is not a key (and is not read whole)
+
+
+class KeyFileError(ConfigError, ValueError):
+    """A key file under var/keys/ that is not a usable key (short, a folder, unreadable)."""
 
 
 def load_or_create_key(path: Path) -> bytes:
+    """The key in `path` (var/keys/pan.key, var/keys/audit.key...), created on first use. Errors
+    name the file and what is wrong with it, never the key."""
     try:
-        key = path.read_bytes()
+        with path.open("rb") as f:
+            key = f.read(MAX_KEY_FILE + 1)
     except FileNotFoundError:
-        key = _create_key(path)
-    if len(key) < 32:
-        raise ValueError(f"PAN key {path} is shorter than 32 bytes")
+        try:
+            key = _create_key(path)
+        except OSError as exc:
+            raise KeyFileError(f"key file {path} cannot be created: {exc.strerror or exc}") from None
+    except OSError as exc:
+        raise KeyFileError(f"key file {path} cannot be read: {exc.strerror or exc}") from None
+    if not KEY_BYTES <= len(key) <= MAX_KEY_FILE:
+        size = f"{len(key)} bytes" if len(key) <= MAX_KEY_FILE else f"more than {MAX_KEY_FILE} bytes"
+        raise KeyFileError(f"key file {path} is {size}, a key is {KEY_BYTES} random bytes: the file is damaged "
+                           "or not a key; restore it from the backup (a new key cannot read what the old one made)")
     return key
 
 
