@@ -39,6 +39,10 @@ class IdleSteps(FlowBase):
             self.sign_on()  # keys first: the messages below are MACed with them on a real host
         elif self.journal.pending_reversals():
             self.recover()  # e.g. a card that refused its approval: reverse it now
+        elif self.journal.settlement_owed() is not None and self.clock.now() >= self._settle_retry_at:
+            # A settlement without an outcome: settle the same batch again before anything else.
+            self._settle_retry_at = self.clock.now() + LIMITS.settlement_retry_s
+            self.settle()
         elif self.advices.due():
             self.forward()  # the host may be back: stored offline sales go
         elif self.journal.unresolved_reversals() and self.clock.now() >= self._escalated_retry_at:
