@@ -22,9 +22,12 @@ class IdleSteps(FlowBase):
             self.sale.card = self.sale.pin_block = None  # card data never outlives its sale
             self.completed.append(self.sale)
             self.sale = None
+        # What is owed to the host goes out first, a full journal or not: settlement needs it.
+        if self.housekeeping():
+            return
         if self.journal.capacity_status().full:
             self.require_settlement()
-        elif not self.housekeeping():
+        else:
             self._arm("housekeeping", LIMITS.housekeeping_s)
 
     def idle_tick(self) -> None:

@@ -123,6 +123,61 @@ def test_a_silent_host_at_settlement_is_settled_again_before_the_next_sale(
     _batches_equal(till)
 
 
+def test_a_host_that_disagrees_twice_leaves_the_batch_open_on_both_sides(
+    till: EmulatedTill, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _sell(till, 1000)
+    host = _host(till)
+    real = host._settlement
+
+    def always_95(request: object) -> object:
+        host.report_out_of_balance_once()
+        return real(request)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(host, "_settlement", always_95)
+    result = till.settle(**SUPERVISOR, io_wait=2.0)
+    assert result is not None and not result.balanced and result.definitive and result.uploaded == 1
+    assert till.flow.state is S.IDLE and till.journal.settlement_owed() is None
+    assert till.journal.current_batch() == 1
+    _batches_equal(till)
+    assert _sell(till, 200).outcome == "APPROVED"  # a definitive "no" does not block sales
+    monkeypatch.undo()
+    result = till.settle(**SUPERVISOR, io_wait=2.0)
+    assert result is not None and result.balanced
+    _batches_equal(till)
+
+
+def test_a_host_that_cannot_be_reached_at_settlement_changes_nothing(
+    till: EmulatedTill, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _sell(till, 1000)
+    monkeypatch.setattr(till.host, "connect", lambda: DeviceFault(
+        device="acquirer", kind=FaultKind.DISCONNECTED, detail="connection refused"))
+    result = till.settle(**SUPERVISOR, io_wait=2.0)
+    assert result is not None and not result.balanced and "connection refused" in result.detail
+    assert till.flow.state is S.IDLE and till.journal.settlement_owed() is None  # nothing left
+    _batches_equal(till)
+
+
+def test_power_lost_while_the_settlement_is_unanswered_settles_again_at_boot(clock: FakeClock, var_dir: Path) -> None:
+    from tests.support.harness import TillHarness
+
+    rig = TillHarness(var_dir, clock)
+    try:
+        till = rig.boot()
+        assert _sell(till, 1000).outcome == "APPROVED"
+        rig.host.hold_responses = True  # the host settles; its 0510 never arrives
+        till.flow.start_settlement(approval=approve(till, "settle"))
+        rig.wait_unread(0)
+        rig.host.hold_responses = False
+        till = rig.power_cycle()  # boot finds the settlement owed and settles batch 1 again
+        assert till.journal.settlement_owed() is None and till.journal.current_batch() == 2
+        assert till.flow.state is S.IDLE
+        assert rig.host.current_batch(_tid(till)) == 2
+    finally:
+        rig.close()
+
+
 # -- 2. journal full at every entry point -----------------------------------------------------
 def test_a_full_journal_answers_every_entry_point_at_once_and_boot_returns(
     clock: FakeClock, var_dir: Path
@@ -144,6 +199,26 @@ def test_a_full_journal_answers_every_entry_point_at_once_and_boot_returns(
         result = till.settle(**SUPERVISOR, io_wait=2.0)
         assert result is not None and result.balanced and _state(till) is S.IDLE
         assert _sell(till, 300).outcome == "APPROVED"
+        _batches_equal(till)
+
+
+def test_a_full_journal_with_a_reversal_owed_from_before_a_restart_can_still_settle(
+    clock: FakeClock, var_dir: Path
+) -> None:
+    overrides = {"limits.journal_capacity": 2}
+    with build_emulated_till(clock=clock, var_dir=var_dir, overrides=overrides) as till:
+        _sell(till, 100)
+        _host(till).hold_responses = True
+        assert till.emulators.card_reader is not None
+        till.emulators.card_reader.present("approved")
+        lost = till.flow.begin_sale(200)
+        assert till.runtime.run_until(lambda: till.flow.state is S.AUTHORIZING, io_wait=2.0)
+        # the power goes: the journal is full and the second sale is owed a reversal
+    with build_emulated_till(clock=clock, var_dir=var_dir, overrides=overrides) as till:
+        assert till.flow.state is S.SETTLE_REQUIRED
+        assert till.journal.reversal_info(lost.txn_id)[0] == "DONE"  # delivered at boot all the same
+        result = till.settle(**SUPERVISOR, io_wait=2.0)
+        assert result is not None and result.balanced
         _batches_equal(till)
 
 
@@ -313,3 +388,54 @@ def test_a_card_refusal_after_the_host_approved_prints_the_terminals_reason(till
     assert "RESPONSE" not in text and "00" not in next(ln for ln in text.splitlines() if "REASON" in ln)
     assert "终端拒绝" in text and "DECLINED BY TERMINAL" in text
     assert "card removed before completion" in text and "完成前卡被拔出" in text
+
+
+STALE_REMOVAL_CHILD = """
+import json, sys
+from terminal.app import build_till
+urls = json.loads(sys.argv[1])
+with build_till("emulated-counter", var_dir=sys.argv[2], device_urls=urls["devices"],
+                overrides={"host.url": urls["host"]}) as till:
+    for amount in (100, 200):
+        sale = till.sale(amount, io_wait=5.0)
+        print(json.dumps({"outcome": sale.outcome, "reason": sale.reason}), flush=True)
+        sys.stdin.readline()  # the parent moves the cards
+"""
+
+
+def test_a_stale_card_removal_over_ptys_does_not_cancel_the_next_sale(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+    from contextlib import ExitStack
+
+    from tests.support.processes import served
+
+    with ExitStack() as stack:
+        printer = stack.enter_context(served("emulate", "printer", "--pty"))
+        reader = stack.enter_context(served("emulate", "card-reader", "--pty"))
+        host = stack.enter_context(served("host", "--listen", "127.0.0.1:0"))
+        assert reader.control("present approved chip").startswith("ok:")
+        urls = {"devices": {"printer": printer.endpoint, "card_reader": reader.endpoint}, "host": host.endpoint}
+        child = subprocess.Popen([sys.executable, "-c", STALE_REMOVAL_CHILD, json.dumps(urls), str(tmp_path / "var")],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert child.stdin is not None and child.stdout is not None
+            first = json.loads(child.stdout.readline())
+            assert first["outcome"] == "APPROVED", first
+            assert reader.control("remove").startswith("ok")  # the first customer takes the card...
+            assert reader.control("present approved chip").startswith("ok:")  # ...the next one inserts theirs
+            child.stdin.write("\n")
+            child.stdin.flush()
+            second = json.loads(child.stdout.readline())
+            assert second["outcome"] == "APPROVED", second
+            child.stdin.write("\n")
+            child.stdin.flush()
+            assert child.wait(timeout=30) == 0
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            for stream in (child.stdin, child.stdout, child.stderr):
+                if stream is not None:
+                    stream.close()
