@@ -102,7 +102,11 @@ class SettleSteps(PrintSteps):
             self.journal.record_incident("settlement_error", txn_id=None, at=self.clock.wall(), detail=detail)
         except Exception:  # the journal itself may be what failed: the state must still end
             log.exception("could not record the settlement error")
-        self._settlement_over(self.settlement.failed(f"{detail}; settle again"))
+        # After a 95 the batch is known to be open on both sides; otherwise the host may have
+        # closed it (or its answer is unread): the settlement stays owed and is done again.
+        known_open = self.settlement.host_said == "open"
+        self._settlement_over(self.settlement.failed(
+            detail if known_open else f"{detail}; settling again before the next sale", definitive=known_open))
 
     def _settlement_over(self, result: SettlementResult) -> None:
         self._disarm()

@@ -114,6 +114,10 @@ class SettlementDesk:
         self._uploaded = 0
         self._after_upload = False
         self.request: HostMessage | None = None
+        # What the host said of the batch since the last 0500 left: None (nothing yet), "open"
+        # (95: the batch is open on both sides) or "closed" (00). An error after "open" leaves
+        # nothing in doubt; after "closed" or before any answer the settlement stays owed.
+        self.host_said: str | None = None
 
     def begin(self) -> HostMessage:
         self.batch = self.journal.current_batch()
@@ -122,6 +126,7 @@ class SettlementDesk:
         return self._settle()
 
     def _settle(self) -> HostMessage:
+        self.host_said = None
         self.request = settlement_request(
             stan=self.journal.next_stan(), totals=self.totals, batch=self.batch, when=self.clock.wall(),
             after_upload=self._after_upload, **self._ids(),
@@ -138,6 +143,7 @@ class SettlementDesk:
             self._uploaded += 1
             return self._next_upload()
         answer = parse_settlement_response(msg)
+        self.host_said = "closed" if answer.balanced else "open"
         if answer.balanced:
             # The host has closed the batch: from here an error leaves the settlement owed
             # (settle.py), so the terminal closes it too on the next try, never a batch apart.

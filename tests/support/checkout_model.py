@@ -225,7 +225,8 @@ class Model:
         assert txn_id is not None
         self.attempts[txn_id] += 1
         n = self.round_attempts[txn_id] = self.round_attempts.get(txn_id, 0) + 1
-        self.arm("reversal", min(self.reversal_wait * 2 ** (n - 1), max(LIMITS.reversal_max_wait_s, self.reversal_wait)))
+        cap = max(LIMITS.reversal_max_wait_s, self.reversal_wait)
+        self.arm("reversal", min(self.reversal_wait * 2 ** (n - 1), cap))
         fate = self.request()
         if fate == "now":
             self.reversed(txn_id)

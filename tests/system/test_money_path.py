@@ -106,6 +106,24 @@ def test_an_error_during_settlement_ends_settling_with_a_clear_outcome(
     _batches_equal(till)
 
 
+def test_an_error_while_the_host_says_95_leaves_the_batch_open_without_blocking_sales(
+    till: EmulatedTill, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _sell(till, 1000)
+    _host(till).report_out_of_balance_once()
+
+    def broken(**_: object) -> None:
+        raise ValueError("cannot build the upload")
+
+    monkeypatch.setattr("terminal.host.settlement.batch_upload_request", broken)
+    result = till.settle(**SUPERVISOR, io_wait=2.0)
+    assert result is not None and not result.balanced and "cannot build the upload" in result.detail
+    assert till.flow.state is S.IDLE and till.journal.settlement_owed() is None
+    _batches_equal(till)
+    monkeypatch.undo()
+    assert _sell(till, 200).outcome == "APPROVED"
+
+
 def test_a_silent_host_at_settlement_is_settled_again_before_the_next_sale(
     till: EmulatedTill, clock: FakeClock
 ) -> None:
