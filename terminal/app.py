@@ -17,7 +17,7 @@ from typing import Any, Self
 from firmware_profiles import ProfileError, load_profile
 from terminal import devices
 from terminal.checkout.flow import Sale, SaleFlow
-from terminal.checkout.table import CheckoutState
+from terminal.checkout.table import HOUSEKEEPING, RESTING, CheckoutState
 from terminal.clock import Clock, SystemClock
 from terminal.errors import ConfigError, InputError
 from terminal.host.link import HostLink
@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 AUDIT_BROKEN = ("审计记录异常，暂停收款业务，请主管确认 / audit trail broken: sales, voids, refunds and settlement "
                 "wait for a supervisor (Till.acknowledge_audit; `till audit verify` shows why)")
 BOOT_IO_WAIT_S = 5.0  # at boot, how long one wait for the host may take before the till gives up waiting
-# Where `Till.sale` hands back: done, or waiting for a person (paper, a signature).
-SETTLED_STATES = {CheckoutState.IDLE, CheckoutState.PRINTER_PAUSED, CheckoutState.SIGNATURE_REQUIRED}
+# Where `Till.sale` hands back: done, or waiting for a person (paper, a signature, a settlement
+# when the sale filled the journal).
+SETTLED_STATES = {*RESTING, CheckoutState.PRINTER_PAUSED, CheckoutState.SIGNATURE_REQUIRED}
 
 
 def load_terminal_profile(name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -123,8 +124,9 @@ class Till:
         self.runtime = Runtime(self.clock, self.flow, [*sources, *self.devices.values(), self.host])
         self._print_owed_receipts()
         # Ready for sale: signed on, and what was owed from before the restart delivered.
+        # A full journal rests in SETTLE_REQUIRED: boot is over there too (only settlement moves it).
         if self.flow.housekeeping():
-            self.runtime.run_until(lambda: self.flow.state is CheckoutState.IDLE, io_wait=self.boot_io_wait)
+            self.runtime.run_until(lambda: self.flow.state in RESTING, io_wait=self.boot_io_wait)
 
     def _boot_access(self) -> None:
         """Operators from var/ (seeded once from the profile), the audit trail held to its anchor
@@ -156,15 +158,27 @@ class Till:
 
     # -- use ---------------------------------------------------------------------------------
     def sale(self, amount_minor: int, *, io_wait: float = 10.0) -> Sale:
-        """Run one sale to its end (or until it needs outside help) and return it."""
+        """Run one sale to its end (or until it needs outside help) and return it: one Sale with
+        its outcome and reason. What cannot start is refused at once with a typed error: a full
+        journal (JournalError, 交易流水已满，请先结算), an amount outside the rules (AmountRefused),
+        a reversal or settlement the host still has not answered (InputError)."""
         self._may_sell()
-        # Owed reversals go out before any other online message: escalated ones get another try.
-        self.flow.recover_if_needed()
-        if self.flow.state is CheckoutState.OUTCOME_UNKNOWN:
-            self.runtime.run_until(lambda: self.flow.state is not CheckoutState.OUTCOME_UNKNOWN, io_wait=io_wait)
+        self.flow.refuse_if_full()
+        self.flow.check_amount(amount_minor)
+        self._deliver_owed(io_wait)
         sale = self.flow.begin_sale(amount_minor)
         self.runtime.run_until(lambda: self.flow.state in SETTLED_STATES, io_wait=io_wait)
         return sale
+
+    def _deliver_owed(self, io_wait: float) -> None:
+        """Before a transaction: what the host is owed goes out now, not after its backoff — an
+        unfinished settlement first, then every unresolved reversal — and housekeeping ends."""
+        busy = lambda: self.flow.state not in HOUSEKEEPING  # noqa: E731
+        self.runtime.run_until(busy, io_wait=io_wait)
+        if self.flow.resume_settlement():
+            self.runtime.run_until(busy, io_wait=io_wait)
+        if self.flow.recover_if_needed():
+            self.runtime.run_until(busy, io_wait=io_wait)
 
     def approve(
         self, operation: str, *, operator_id: str, pin: str, reason: str, txn_id: str | None = None
@@ -202,6 +216,7 @@ class Till:
 
     def void(self, original_txn_id: str, *, supervisor: str, pin: str, reason: str, io_wait: float = 10.0) -> Sale:
         """撤销: void a sale of the open batch, under a supervisor's own PIN."""
+        self.flow.refuse_if_full()
         original = self.journal.get(original_txn_id)
         approval = self.approve("void", operator_id=supervisor, pin=pin, reason=reason, txn_id=original_txn_id)
         return self._credit("void", original_txn_id, original.amount_minor if original else 0, approval, io_wait)
@@ -209,25 +224,29 @@ class Till:
     def refund(self, original_txn_id: str, amount_minor: int, *, supervisor: str, pin: str, reason: str,
                io_wait: float = 10.0) -> Sale:
         """退货: refund part or all of an approved sale, under a supervisor's own PIN."""
+        self.flow.refuse_if_full()
+        self.flow.check_amount(amount_minor)
         approval = self.approve("refund", operator_id=supervisor, pin=pin, reason=reason, txn_id=original_txn_id)
         return self._credit("refund", original_txn_id, amount_minor, approval, io_wait)
 
     def _credit(self, kind: str, original: str, amount: int, approval: Approval, io_wait: float) -> Sale:
-        self.flow.recover_if_needed()
-        self.runtime.run_until(lambda: self.flow.state is CheckoutState.IDLE, io_wait=io_wait)
+        self._deliver_owed(io_wait)
         sale = self.flow.begin_credit(kind, original, amount, approval=approval)
         self.runtime.run_until(lambda: self.flow.state in SETTLED_STATES, io_wait=io_wait)
         return sale
 
     def settle(self, *, supervisor: str, pin: str, reason: str = "end of day", io_wait: float = 10.0) -> Any:
         """Settle the open batch under a supervisor's own PIN (owed reversals and advices go out
-        first); returns the SettlementResult."""
+        first; a reversal that stays unresolved is carried into the next batch); returns the
+        SettlementResult. Possible with a full journal too."""
         approval = self.approve("settle", operator_id=supervisor, pin=pin, reason=reason)
-        self.flow.recover_if_needed()
-        self.runtime.run_until(lambda: self.flow.state is CheckoutState.IDLE, io_wait=io_wait)
+        busy = lambda: self.flow.state not in HOUSEKEEPING  # noqa: E731
+        self.runtime.run_until(busy, io_wait=io_wait)
+        if self.flow.recover_if_needed():
+            self.runtime.run_until(busy, io_wait=io_wait)
         if self.journal.pending_advices() and self.flow.state is CheckoutState.IDLE:
             self.flow.forward()
-            self.runtime.run_until(lambda: self.flow.state is not CheckoutState.FORWARDING, io_wait=io_wait)
+            self.runtime.run_until(busy, io_wait=io_wait)
         self.flow.start_settlement(approval=approval)
         self.runtime.run_until(lambda: self.flow.state is not CheckoutState.SETTLING, io_wait=io_wait)
         return self.flow.last_settlement

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "InputError", "JournalError", "TerminalError"]
+__all__ = ["AmountRefused", "ConfigError", "InputError", "JournalError", "TerminalError"]
 
 
 class TerminalError(Exception):
@@ -11,6 +11,10 @@ class TerminalError(Exception):
 
 class InputError(TerminalError, ValueError):
     """An operator or command-line input that cannot be accepted (bad amount, unknown card)."""
+
+
+class AmountRefused(InputError):
+    """An amount outside the checkout's rules (more than zero, at most the per-sale maximum)."""
 
 
 class ConfigError(TerminalError, LookupError):

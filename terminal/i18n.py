@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["TEXTS", "bilingual"]
+__all__ = ["REASONS", "TEXTS", "bilingual", "chinese_for"]
 
 TEXTS: dict[str, tuple[str, str]] = {
     "enter_amount": ("请输入金额", "ENTER AMOUNT"),
@@ -32,8 +32,22 @@ TEXTS: dict[str, tuple[str, str]] = {
     "settle_failed": ("结算未完成", "SETTLEMENT NOT COMPLETED"),
     "printer_warning": ("打印机提示", "PRINTER NOTICE"),
     "device_fault": ("设备故障", "DEVICE FAULT"),
+    "amount_refused": ("金额无效:须大于零且不超过单笔限额",
+                       "AMOUNT REFUSED: MORE THAN ZERO, AT MOST THE PER-SALE LIMIT"),
+    "settlement_owed": ("上次结算未完成,请先结算", "THE LAST SETTLEMENT HAS NO OUTCOME YET, SETTLE FIRST"),
     "printer_paused": ("打印暂停,请检查打印机(缺纸/开盖)后继续", "PRINTING PAUSED: CHECK PAPER AND COVER"),
 }
+
+# The terminal's own reasons (sale.reason, the journal), kept in English there; a slip prints both.
+REASONS: dict[str, str] = {
+    "card removed before completion": "完成前卡被拔出",
+    "the card declined the issuer's approval": "卡片拒绝了发卡行的批准",
+    "the card did not complete in time": "卡片未按时完成",
+}
+
+
+def chinese_for(reason: str) -> str | None:
+    return REASONS.get(reason)
 
 
 def bilingual(key: str, detail: str = "") -> str:

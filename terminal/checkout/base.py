@@ -19,7 +19,7 @@ from drivers.card_reader.events import CardRead, EntryMode
 from drivers.events import DeviceFault
 from drivers.sensitive import Secret
 from terminal import i18n
-from terminal.checkout.table import CheckoutState, Triggers
+from terminal.checkout.table import LIMITS, CheckoutState, Triggers
 from terminal.clock import Clock, Deadline, Timer
 from terminal.host.advice import AdviceDesk
 from terminal.host.link import HostLink
@@ -81,13 +81,15 @@ class FlowBase(Triggers):
         self.devices, self.profiles, self.host = devices, profiles, host
         self.terminal = terminal
         self._display = display
-        self.reversals = ReversalDesk(journal=journal, host=host, clock=clock, terminal=terminal)
+        self.reversals = ReversalDesk(journal=journal, host=host, clock=clock, terminal=terminal,
+                                      max_wait_s=LIMITS.reversal_max_wait_s)
         self.advices = AdviceDesk(journal=journal, host=host, clock=clock, terminal=terminal)
         self.sale: Sale | None = None
         self.completed: list[Sale] = []
         self._timer: Timer | None = None
         self._token = next(_TOKENS)
         self._escalated_retry_at = 0.0
+        self._settle_retry_at = 0.0  # earliest time housekeeping settles an owed settlement again
         self.signed_on = False
         self.working_keys: Any = None  # DE 62 of the last sign-on (RAM only)
         self._sign_on_at = 0.0  # earliest time for the next sign-on attempt

@@ -139,7 +139,12 @@ class CardSteps(FlowBase):
         """Card facts that are not answers to what the flow asked, by state."""
         state = self.state
         if isinstance(event, CardRemoved):
-            if state is S.COMPLETING:
+            card = self.sale.card if self.sale is not None else None
+            if card is None or card.entry_mode is not EntryMode.CHIP:
+                # Only an inserted chip card can leave the reader during its sale: a removal
+                # now is the previous card's (late through the line).
+                log.info("card removal in %s ignored: not this sale's card", state.name)
+            elif state is S.COMPLETING:
                 self.card_refused("card removed before completion")
             elif state in (S.READING_CARD, S.PIN_ENTRY, S.AWAITING_CARD):
                 self.cancel(reason="card removed during the read", actor="cardholder")

@@ -17,14 +17,14 @@ from terminal.checkout.outcome import OutcomeSteps
 from terminal.checkout.print import PrintSteps
 from terminal.checkout.settle import SettleSteps
 from terminal.checkout.signature import SignatureSteps
-from terminal.checkout.table import CANCELLABLE, DEADLINES, FAULTS, ROUTES, CheckoutState, build_machine
+from terminal.checkout.table import CANCELLABLE, DEADLINES, FAULTS, LIMITS, ROUTES, CheckoutState, build_machine
 from terminal.clock import Deadline
-from terminal.errors import InputError, JournalError
+from terminal.errors import AmountRefused, InputError, JournalError
 from terminal.journal import JOURNAL_FULL_MESSAGE, new_txn_id
 from terminal.runtime import SourceFailed
 from terminal.security.access import Approval
 
-__all__ = ["Sale", "SaleFlow"]
+__all__ = ["AmountRefused", "Sale", "SaleFlow"]
 
 S = CheckoutState
 
@@ -36,33 +36,54 @@ class SaleFlow(OutcomeSteps, SignatureSteps, SettleSteps, PrintSteps, IdleSteps)
         build_machine(self)
 
     # -- operator actions ---------------------------------------------------------------------
-    def begin_sale(self, amount_minor: int) -> Sale:
-        """Start a sale for an already-validated amount (the CLI parses operator text)."""
-        if self.state is S.SETTLE_REQUIRED:
+    # Each refuses at once, with a typed error and a bilingual message, what cannot start: a
+    # full journal (JournalError, every entry point), an amount outside the rules (AmountRefused),
+    # a settlement or reversal still owed (InputError). Once started, the sale ends in one
+    # outcome on the returned Sale (APPROVED, DECLINED, CANCELLED, OUTCOME_UNKNOWN) with a reason.
+    def refuse_if_full(self) -> None:
+        """交易流水已满，请先结算: the journal holds no more transactions until settlement."""
+        if self.state is S.SETTLE_REQUIRED or self.journal.capacity_status().full:
             raise JournalError(JOURNAL_FULL_MESSAGE)
+
+    def check_amount(self, amount_minor: int) -> None:
+        """The amount rules of every sale, void and refund: a whole number of minor units, more
+        than zero, at most the terminal's per-sale maximum (profile `limits.max_amount_minor`)."""
+        limit = int(self.terminal["limits"]["max_amount_minor"])
+        if (isinstance(amount_minor, bool) or not isinstance(amount_minor, int)
+                or not LIMITS.min_amount_minor <= amount_minor <= limit):
+            raise AmountRefused(i18n.bilingual("amount_refused", f"{amount_minor!r} (1..{limit})"))
+
+    def begin_sale(self, amount_minor: int) -> Sale:
+        """Start a sale (the CLI parses operator text; the rules on the amount are checked here)."""
+        self.refuse_if_full()
+        self.check_amount(amount_minor)
+        if self.journal.settlement_owed() is not None:
+            raise InputError(i18n.bilingual("settlement_owed"))
         if self.state is not S.IDLE:
             raise InputError(f"a sale can only start when idle (now {self.state.name})")
         capacity = self.journal.capacity_status()
-        if capacity.full:
-            raise JournalError(JOURNAL_FULL_MESSAGE)
         if (no_room := self.journal.disk_refusal()) is not None:  # keep room for what the host's answer needs
             raise JournalError(no_room)
         if self.journal.pending_reversals():
             raise InputError(i18n.bilingual("reversal_pending"))
         if len(self.journal.unresolved_reversals()) >= int(self.terminal["limits"]["unresolved_capacity"]):
             raise JournalError(i18n.bilingual("unresolved_full"))
-        self.sale = Sale(txn_id=new_txn_id(), amount_minor=amount_minor)
+        self.sale = sale = Sale(txn_id=new_txn_id(), amount_minor=amount_minor)
         if capacity.warn:
             self._show("journal_warn", f"{capacity.used}/{capacity.limit}")
         self.start_sale()
-        self.enter_amount()
-        return self.sale
+        self.enter_amount()  # may run to the end at once (a reader that fails at StartRead)
+        return sale
 
     def begin_credit(self, kind: str, original_txn_id: str, amount_minor: int, *, approval: Approval) -> Sale:
         """Supervisor: void (撤销, the whole sale, same batch) or refund (退货, up to what is left)."""
         approval = self._require(approval, kind, original_txn_id)
         if kind not in ("void", "refund"):
             raise InputError(f"{kind!r} is neither a void nor a refund")
+        self.refuse_if_full()
+        self.check_amount(amount_minor)
+        if self.journal.settlement_owed() is not None:
+            raise InputError(i18n.bilingual("settlement_owed"))
         if self.state is not S.IDLE:
             raise InputError(f"a {kind} can only start when idle (now {self.state.name})")
         original = self.journal.get(original_txn_id)
@@ -80,18 +101,20 @@ class SaleFlow(OutcomeSteps, SignatureSteps, SettleSteps, PrintSteps, IdleSteps)
                 raise InputError("a void is for the sale's full amount")
         elif not 0 < amount_minor <= original.amount_minor - sum(c.amount_minor for c in credits):
             raise InputError("a refund is more than zero and at most what is left of the sale")
-        if self.journal.capacity_status().full:
-            raise JournalError(JOURNAL_FULL_MESSAGE)
         log.info("%s of %s approved by %s: %s", kind, original_txn_id, approval.approver, approval.reason)
-        self.sale = Sale(txn_id=new_txn_id(), amount_minor=amount_minor, kind=kind, original=original)
+        self.sale = sale = Sale(txn_id=new_txn_id(), amount_minor=amount_minor, kind=kind, original=original)
         self.start_credit()
-        return self.sale
+        return sale
 
     def recover_if_needed(self) -> bool:
-        """Deliver the reversals the journal still owes (at start-up, before a sale). True when
-        recovery began."""
+        """Deliver the reversals the journal still owes, now (at start-up, before a sale): from
+        IDLE a recovery round starts; in OUTCOME_UNKNOWN the reversal waiting out its backoff is
+        sent again at once. True when a reversal went out."""
         if self.state is S.IDLE and self.journal.unresolved_reversals():
             self.recover()
+            return True
+        if self.state is S.OUTCOME_UNKNOWN and self.reversals.current is not None:
+            self._arm("reversal", self.reversals.send())
             return True
         return False
 

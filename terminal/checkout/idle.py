@@ -22,9 +22,12 @@ class IdleSteps(FlowBase):
             self.sale.card = self.sale.pin_block = None  # card data never outlives its sale
             self.completed.append(self.sale)
             self.sale = None
+        # What is owed to the host goes out first, a full journal or not: settlement needs it.
+        if self.housekeeping():
+            return
         if self.journal.capacity_status().full:
             self.require_settlement()
-        elif not self.housekeeping():
+        else:
             self._arm("housekeeping", LIMITS.housekeeping_s)
 
     def idle_tick(self) -> None:
@@ -39,6 +42,10 @@ class IdleSteps(FlowBase):
             self.sign_on()  # keys first: the messages below are MACed with them on a real host
         elif self.journal.pending_reversals():
             self.recover()  # e.g. a card that refused its approval: reverse it now
+        elif self.journal.settlement_owed() is not None and self.clock.now() >= self._settle_retry_at:
+            # A settlement without an outcome: settle the same batch again before anything else.
+            self._settle_retry_at = self.clock.now() + LIMITS.settlement_retry_s
+            self.settle()
         elif self.advices.due():
             self.forward()  # the host may be back: stored offline sales go
         elif self.journal.unresolved_reversals() and self.clock.now() >= self._escalated_retry_at:

@@ -1,5 +1,12 @@
 """Settlement as machine states: SETTLE_REQUIRED when the journal is full (交易流水已满，请先结算),
-SETTLING while the batch is reconciled with the host. Reprints and reports still work meanwhile."""
+SETTLING while the batch is reconciled with the host. Reprints and reports still work meanwhile.
+
+SETTLING always ends: a host answer, the host timeout, or any error on the way (a message that
+cannot be built, an archive that cannot be written) ends it with a SettlementResult that says
+why, and an incident on the exception report. A settlement whose outcome the terminal cannot
+know (no answer, or an error after the host closed the batch) stays owed: the same batch is
+settled again before any sale (housekeeping, `resume_settlement`), so the terminal's batch
+number follows the host's."""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from typing import Any
 from drivers.acquirer.events import HostMessage
 from terminal.checkout.base import log
 from terminal.checkout.print import PrintSteps
-from terminal.checkout.table import CheckoutState
+from terminal.checkout.table import LIMITS, CheckoutState
 from terminal.errors import InputError
 from terminal.host.settlement import Archive, SettlementDesk, SettlementResult
 from terminal.receipts.layout import settlement_slip, to_commands
@@ -46,32 +53,69 @@ class SettleSteps(PrintSteps):
     def on_enter_SETTLE_REQUIRED(self, _: Any) -> None:
         self._show("journal_full")
 
+    def resume_settlement(self) -> bool:
+        """Settle again a batch whose last settlement has no definitive outcome (the supervisor's
+        approval was for that settlement; this finishes it). True when it started."""
+        if self.state in (S.IDLE, S.SETTLE_REQUIRED) and self.journal.settlement_owed() is not None:
+            log.info("settlement of batch %06d has no outcome yet: settling again", self.journal.current_batch())
+            self.settle()
+            return True
+        return False
+
     def on_enter_SETTLING(self, _: Any) -> None:
         self._show("settling")
-        self._send_settlement(self.settlement.begin())
+        try:
+            self._send_settlement(self.settlement.begin())
+        except Exception as exc:  # any error ends SETTLING with a clear outcome (see the docstring)
+            self._settlement_error(exc)
 
     def _send_settlement(self, request: HostMessage) -> None:
-        if (fault := self.host.send(request)) is not None:
+        if (fault := self.host.connect()) is not None:  # nothing leaves: the outcome is known
+            self._settlement_over(self.settlement.failed(f"host unreachable: {fault.detail}", definitive=True))
+            return
+        if request.mti == "0500":
+            self.journal.mark_settlement_owed(self.settlement.batch)  # durable before it leaves
+        if (fault := self.host.send(request)) is not None:  # some bytes may have left
             self._settlement_over(self.settlement.failed(f"host unreachable: {fault.detail}"))
             return
         self._arm("settlement", float(self.terminal["host"]["timeout_s"]))
 
     def settlement_message(self, msg: HostMessage) -> None:
-        step = self.settlement.answer(msg)
-        if step is None:
-            log.warning("host message %s (STAN %s) ignored during settlement", msg.mti, msg.stan)
-        elif isinstance(step, SettlementResult):
-            self._settlement_over(step)
-        else:
-            self._send_settlement(step)
+        try:
+            step = self.settlement.answer(msg)
+            if step is None:
+                log.warning("host message %s (STAN %s) ignored during settlement", msg.mti, msg.stan)
+            elif isinstance(step, SettlementResult):
+                self._settlement_over(step)
+            else:
+                self._send_settlement(step)
+        except Exception as exc:  # any error ends SETTLING with a clear outcome (see the docstring)
+            self._settlement_error(exc)
 
     def settlement_deadline(self) -> None:
         self._settlement_over(self.settlement.failed("no answer from the host"))
 
+    def _settlement_error(self, exc: Exception) -> None:
+        log.exception("settlement of batch %06d failed", self.settlement.batch)
+        detail = f"settlement error: {type(exc).__name__}: {exc}"
+        try:
+            self.journal.record_incident("settlement_error", txn_id=None, at=self.clock.wall(), detail=detail)
+        except Exception:  # the journal itself may be what failed: the state must still end
+            log.exception("could not record the settlement error")
+        # After a 95 the batch is known to be open on both sides; otherwise the host may have
+        # closed it (or its answer is unread): the settlement stays owed and is done again.
+        known_open = self.settlement.host_said == "open"
+        self._settlement_over(self.settlement.failed(
+            detail if known_open else f"{detail}; settling again before the next sale", definitive=known_open))
+
     def _settlement_over(self, result: SettlementResult) -> None:
         self._disarm()
         self.last_settlement = result
+        if not result.definitive:  # owed: the next sale settles again; idle housekeeping waits a while
+            self._settle_retry_at = self.clock.now() + LIMITS.settlement_retry_s
         self._show("settled" if result.balanced else "settle_failed", result.detail)
+        if self.state is not S.SETTLING:
+            return
         if result.balanced and not self.spool.busy:
             # The slip prints while SETTLING: its end (side_job_over) ends the settlement, so a
             # sale never finds the printer busy with it.

@@ -38,7 +38,9 @@ __all__ = [
     "CANCELLABLE",
     "DEADLINES",
     "FAULTS",
+    "HOUSEKEEPING",
     "LIMITS",
+    "RESTING",
     "ROUTES",
     "TRANSITIONS",
     "CheckoutState",
@@ -123,9 +125,20 @@ class Limits(Record):
     escalated_retry_s: float = 600.0  # an escalated reversal gets another round this long after (idle)
     printer_recheck_s: float = 2.0  # while paused, how often to ask the printer whether it is ready
     housekeeping_s: float = 60.0  # while idle, how often to look for what is owed to the host
+    settlement_retry_s: float = 60.0  # a settlement without an outcome is tried again this often (idle)
+    # Reversal backoff, per recovery round: attempt k of a round waits reversal_wait_s * 2**(k-1),
+    # at most this long. Attempts of earlier rounds never grow it (docs/host-link.md).
+    reversal_max_wait_s: float = 120.0
+    min_amount_minor: int = 1  # a sale, void or refund moves at least one minor unit
 
 
 LIMITS = Limits()
+
+# Where the machine rests with nothing running: boot and the operator's actions wait for one of
+# these (a full journal rests in SETTLE_REQUIRED: only settlement moves it on).
+RESTING = frozenset({S.IDLE, S.SETTLE_REQUIRED})
+# Housekeeping that must be over before a new transaction starts; each has its own deadline.
+HOUSEKEEPING = frozenset({S.SIGNING_ON, S.OUTCOME_UNKNOWN, S.FORWARDING, S.SETTLING})
 
 
 class Route(NamedTuple):
@@ -148,7 +161,9 @@ ROUTES: tuple[Route, ...] = (
     Route(PinCancelled, _in(S.PIN_ENTRY), "pin_refused"),
     Route(PinTimeout, _in(S.PIN_ENTRY), "pin_refused"),
     Route(ChipCompleted, _in(S.COMPLETING), "chip_completed"),
-    Route(CardRemoved, None, "card_event"),
+    # A removal matters only while this sale holds a card; in AWAITING_CARD (or any other state)
+    # it is the previous card's, late through the line, and is ignored (card.py checks the mode).
+    Route(CardRemoved, _in(S.READING_CARD, S.PIN_ENTRY, S.COMPLETING), "card_event"),
     Route(DeviceFault, None, "device_fault"),  # then by device family: FAULTS
     Route(PrinterReady, _in(S.PRINTER_PAUSED), "printer_ready"),
     Route(PrintJobDone, None, "print_job_over"),  # a copy, a reprint or the settlement slip

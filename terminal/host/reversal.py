@@ -2,10 +2,16 @@
 
 The journal holds the queue (terminal/journal.py). This sends the oldest unresolved reversal
 first — before any other online message — as 0400, repeats as 0401 with a growing pause, and
-after the profile's number of attempts escalates it ("reversal failed, handle manually /
+after the profile's number of attempts in a round escalates it ("reversal failed, handle manually /
 冲正不成功,请人工处理"): it goes on the exception report and is tried again on the next
 recovery, never dropped (jPOS's SAF drops on expiry; for a reversal that would leave the
 customer charged).
+
+The backoff is per round (`wait_for`): attempt k of a round waits `host.reversal_wait_s` x
+2^(k-1), at most `max_wait_s` (the checkout's `LIMITS.reversal_max_wait_s`); with the defaults
+(30 s, 3 attempts, cap 120 s) a round is 30 s, 60 s, 120 s. A later round (the next sale, the
+escalated retry while idle) starts again at 30 s: the cumulative count only decides 0400 or 0401,
+never how long a healthy host is waited for. A cashier's sale sends a waiting reversal at once.
 """
 
 from __future__ import annotations
@@ -28,18 +34,26 @@ ACKNOWLEDGED = {"00", "25"}
 
 
 class ReversalDesk:
-    def __init__(self, *, journal: Journal, host: HostLink, clock: Clock, terminal: Mapping[str, Any]) -> None:
+    def __init__(self, *, journal: Journal, host: HostLink, clock: Clock, terminal: Mapping[str, Any],
+                 max_wait_s: float = 120.0) -> None:
         self.journal, self.host, self.clock, self.terminal = journal, host, clock, terminal
         limits = terminal["host"]
         self.max_attempts = int(limits["reversal_max_attempts"])
         self.first_wait_s = float(limits["reversal_wait_s"])
+        self.max_wait_s = max(max_wait_s, self.first_wait_s)  # a profile's first wait is never cut
         self.current: str | None = None
         self._request: HostMessage | None = None
         self._given_up: set[str] = set()
+        self._round_attempts: dict[str, int] = {}
 
     def start_round(self) -> None:
         """A new recovery round: every unresolved reversal, escalated ones too, gets a try."""
         self._given_up.clear()
+        self._round_attempts.clear()
+
+    def wait_for(self, *, attempt_in_round: int) -> float:
+        """How long attempt `attempt_in_round` (1, 2, ...) of a round waits for its answer."""
+        return float(min(self.first_wait_s * 2 ** (attempt_in_round - 1), self.max_wait_s))
 
     def pick(self) -> bool:
         """Choose the next reversal to deliver this round; False when none is left."""
@@ -63,11 +77,12 @@ class ReversalDesk:
         )
         if (fault := self.host.send(self._request)) is not None:
             log.warning("reversal of %s not sent (attempt %d): %s", txn_id, attempts, fault.detail)
-        # Back off: each repeat waits twice as long as the one before.
-        return float(self.first_wait_s * 2 ** (attempts - 1))
+        in_round = self._round_attempts[txn_id] = self._round_attempts.get(txn_id, 0) + 1
+        return self.wait_for(attempt_in_round=in_round)
 
     def exhausted(self) -> bool:
-        return self.journal.reversal_info(self._txn())[2] >= self.max_attempts
+        """This round's attempts are used up: escalate (the next round tries again)."""
+        return self._round_attempts.get(self._txn(), 0) >= self.max_attempts
 
     def answered(self, msg: HostMessage) -> bool:
         """True when `msg` acknowledges the current reversal: 00, or 25 (the host never booked

@@ -2,9 +2,13 @@
 the host disagrees, and an archive before any row leaves the live journal.
 
 One exchange at a time: 0500 with the totals; 00 closes the batch; 95 (out of balance) sends
-every transaction as 0320 and settles again (DE 3 960000); a second disagreement leaves the batch
-open. The archive (JSON + CSV + a SHA-256 of both) is written and fsynced before the rows are
-deleted, so a crash in between only means the same batch is archived again.
+every transaction as 0320 (a void or refund names its sale in DE 61) and settles again (DE 3 960000); a second
+disagreement leaves the batch open. A transaction whose reversal is unresolved is carried into the
+next batch (journal.close_batch). Until the host answers definitively the settlement is owed
+(`Journal.settlement_owed`): the terminal settles the same batch again before any sale, so its
+batch number never drifts from the host's. The archive (JSON + CSV + a SHA-256 of both) is
+written and fsynced before the rows are deleted, so a crash in between only means the same batch
+is archived again.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.acquirer.events import HostMessage
-from drivers.acquirer.spec import BatchTotals
+from drivers.acquirer.spec import BatchTotals, OriginalRef
 from drivers.record import Record, as_dict, field_names
 from terminal.clock import Clock
 from terminal.host.messages import (
@@ -38,6 +42,12 @@ class SettlementResult(Record):
     totals: BatchTotals
     uploaded: int
     detail: str
+    # Transactions whose reversal was still unresolved: carried into the next batch (on the slip
+    # and the exception report), never dropped.
+    carried: tuple[TxnRecord, ...] = ()
+    # False when the terminal cannot know whether the host closed the batch (no answer, or an
+    # error after the host agreed): it settles again before anything else (`Journal.settlement_owed`).
+    definitive: bool = True
 
 
 def batch_totals(records: list[TxnRecord]) -> BatchTotals:
@@ -106,6 +116,10 @@ class SettlementDesk:
         self._uploaded = 0
         self._after_upload = False
         self.request: HostMessage | None = None
+        # What the host said of the batch since the last 0500 left: None (nothing yet), "open"
+        # (95: the batch is open on both sides) or "closed" (00). An error after "open" leaves
+        # nothing in doubt; after "closed" or before any answer the settlement stays owed.
+        self.host_said: str | None = None
 
     def begin(self) -> HostMessage:
         self.batch = self.journal.current_batch()
@@ -114,6 +128,7 @@ class SettlementDesk:
         return self._settle()
 
     def _settle(self) -> HostMessage:
+        self.host_said = None
         self.request = settlement_request(
             stan=self.journal.next_stan(), totals=self.totals, batch=self.batch, when=self.clock.wall(),
             after_upload=self._after_upload, audit=self.audit_head() if self.audit_head else None, **self._ids(),
@@ -130,36 +145,51 @@ class SettlementDesk:
             self._uploaded += 1
             return self._next_upload()
         answer = parse_settlement_response(msg)
+        self.host_said = "closed" if answer.balanced else "open"
         if answer.balanced:
+            # The host has closed the batch: from here an error leaves the settlement owed
+            # (settle.py), so the terminal closes it too on the next try, never a batch apart.
             records = self.journal.batch_records(self.batch)
             self.archive.write(self.batch, records, self.totals, self.clock.wall())
-            self.journal.close_batch(self.batch, at=self.clock.wall())
-            return self._done(True, "balanced")
+            carried = self.journal.close_batch(self.batch, at=self.clock.wall())
+            return self._done(True, "balanced", carried=tuple(carried))
         if answer.out_of_balance and not self._after_upload:
             self._upload = [r for r in self.journal.batch_records(self.batch) if r.state == "APPROVED"]
             self._after_upload = True
             return self._next_upload()
         return self._done(False, f"out of balance ({answer.response_code}); the batch stays open")
 
-    def _next_upload(self) -> HostMessage:
+    def _next_upload(self) -> HostMessage | SettlementResult:
         if not self._upload:
             return self._settle()
         record = self._upload.pop(0)
+        original = None
+        if record.kind != "sale":  # a void or refund names its sale (DE 61), as its 0200 did
+            sale = self.journal.get(record.original_txn_id) if record.original_txn_id else None
+            if sale is None:
+                return self._done(False, f"batch upload: the sale credited by STAN {record.stan:06d} is not in"
+                                         " the journal; the batch stays open")
+            original = OriginalRef.of(batch=sale.batch, stan=sale.stan, when=datetime.fromisoformat(sale.created_at))
         self.request = batch_upload_request(
             stan=record.stan, kind=record.kind, amount_minor=record.amount_minor,
             when=datetime.fromisoformat(record.created_at), auth_code=record.auth_code, rrn=record.rrn,
             batch=record.batch, entry_mode=record.entry_mode, terminal_id=str(self.terminal["terminal_id"]),
-            merchant_id=str(self.terminal["merchant_id"]), currency=record.currency,
+            merchant_id=str(self.terminal["merchant_id"]), currency=record.currency, original=original,
         )
         return self.request
 
-    def failed(self, why: str) -> SettlementResult:
-        return self._done(False, why)
+    def failed(self, why: str, *, definitive: bool = False) -> SettlementResult:
+        """The settlement ended without the host's definitive answer (or before anything left,
+        `definitive=True`)."""
+        return self._done(False, why, definitive=definitive)
 
-    def _done(self, balanced: bool, detail: str) -> SettlementResult:
+    def _done(self, balanced: bool, detail: str, *, carried: tuple[TxnRecord, ...] = (),
+              definitive: bool = True) -> SettlementResult:
         self.request = None
+        if definitive and not balanced:  # the host said no: the batch is open on both sides
+            self.journal.clear_settlement_owed()
         return SettlementResult(batch=self.batch, balanced=balanced, totals=self.totals,
-                                uploaded=self._uploaded, detail=detail)
+                                uploaded=self._uploaded, detail=detail, carried=carried, definitive=definitive)
 
     def _ids(self) -> dict[str, str]:
         return {"terminal_id": str(self.terminal["terminal_id"]), "merchant_id": str(self.terminal["merchant_id"]),

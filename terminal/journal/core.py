@@ -343,12 +343,28 @@ class JournalCore:
             "SELECT txn_id FROM transactions WHERE batch = ? ORDER BY created_at, stan", (batch,))]
         return [r for r in (self.get(i) for i in ids) if r is not None]
 
-    def close_batch(self, batch: int, *, at: datetime) -> None:
+    def close_batch(self, batch: int, *, at: datetime) -> list[TxnRecord]:
         """After the host agreed and the archive is on disk: the batch leaves the live journal
-        and the next batch number starts, in one transaction."""
+        and the next batch number starts, in one transaction (which also clears the settlement
+        owed mark). A transaction whose reversal is still unresolved (pending or escalated) is
+        not dropped: it is carried into the next batch, with an incident for the exception
+        report, and settled with the batch in which its reversal is finally acknowledged.
+        Returns the carried transactions as they were in `batch`."""
         with self._tx() as db:
             if db.execute("SELECT value FROM counters WHERE name = 'batch'").fetchone()[0] != batch:
                 raise JournalError(f"batch {batch} is not the open batch")
+            carried = [_record(row) for row in db.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM transactions WHERE batch = ? AND txn_id IN"
+                " (SELECT txn_id FROM reversals WHERE state IN ('PENDING', 'FAILED')) ORDER BY rowid", (batch,))]
+            for record in carried:
+                # A carried credit no longer points at its sale, which leaves with this batch
+                # (the archive and the incident keep the link).
+                db.execute("UPDATE transactions SET batch = batch + 1, original_txn_id = NULL, updated_at = ?"
+                           " WHERE txn_id = ?", (at.isoformat(), record.txn_id))
+                self._incident(db, "carried_over", record.txn_id,
+                               f"{record.kind} STAN {record.stan:06d} of batch {batch:06d}, {record.amount_minor}"
+                               f" {record.currency}: reversal unresolved, carried into batch {batch + 1:06d}"
+                               + (f" (original {record.original_txn_id})" if record.original_txn_id else ""), at)
             unsettled = db.execute(
                 "SELECT COUNT(*) FROM transactions WHERE batch = ? AND state IN ('SENT', 'TIMEOUT', 'OFFLINE',"
                 " 'AUTHORIZED')",
@@ -361,7 +377,26 @@ class JournalCore:
             db.execute(f"DELETE FROM advices WHERE state = 'DONE' AND txn_id IN ({ids})", (batch,))
             db.execute("DELETE FROM transactions WHERE batch = ?", (batch,))
             db.execute("UPDATE counters SET value = value + 1 WHERE name = 'batch'")
+            db.execute("DELETE FROM counters WHERE name = 'settlement_owed'")
             self._incident(db, "batch_settled", None, f"batch {batch:06d} settled and archived", at)
+        return carried
+
+    def mark_settlement_owed(self, batch: int) -> None:
+        """A settlement request for `batch` is about to leave: until the host's definitive answer
+        (or the batch is closed) the terminal does not know whether the host closed the batch,
+        so it settles again before anything else (committed before a byte leaves)."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO counters VALUES ('settlement_owed', ?)", (batch,))
+
+    def clear_settlement_owed(self) -> None:
+        """The host answered definitively without closing the batch (e.g. out of balance twice)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM counters WHERE name = 'settlement_owed'")
+
+    def settlement_owed(self) -> int | None:
+        """The batch whose settlement has no definitive outcome yet, or None."""
+        row = self._db.execute("SELECT value FROM counters WHERE name = 'settlement_owed'").fetchone()
+        return None if row is None else int(row[0])
 
     # -- queries ----------------------------------------------------------------------------
     def get(self, txn_id: str) -> TxnRecord | None:

@@ -93,6 +93,16 @@ class OwedMessages(JournalCore):
                 self._queue_reversal(db, txn_id, "the card had not confirmed before restart", "06", at)
         return sent + unconfirmed
 
+    def refusal_reason(self, txn_id: str) -> str | None:
+        """Why the terminal undid a transaction the host approved (or approved offline): the
+        reversal's reason, or the card's refusal of an offline sale. None: no such reason."""
+        row = self._db.execute("SELECT reason FROM reversals WHERE txn_id = ?", (txn_id,)).fetchone()
+        if row is None:
+            row = self._db.execute(
+                "SELECT detail FROM incidents WHERE txn_id = ? AND kind = 'offline_sale_refused_by_card'"
+                " ORDER BY id DESC LIMIT 1", (txn_id,)).fetchone()
+        return None if row is None else str(row[0])
+
     def pending_reversals(self) -> list[str]:
         return [r[0] for r in self._db.execute(
             "SELECT txn_id FROM reversals WHERE state = 'PENDING' ORDER BY rowid")]

@@ -12,6 +12,7 @@ import functools
 import textwrap
 import unicodedata
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from drivers.printer.events import (
@@ -33,6 +34,7 @@ from drivers.printer.events import (
 )
 from drivers.record import Record
 from drivers.sensitive import mask_pan
+from terminal import i18n
 from terminal.journal import TxnRecord
 from terminal.money import format_amount
 
@@ -68,12 +70,18 @@ class Receipt(Record):
     lines: tuple[Line, ...]
 
 
+# Codes that are not an issuer's refusal: on a declined slip they would read "declined, 00".
+_NOT_A_DECLINE_CODE = {None, "", "00", "Y1", "Y3"}
+
+
 def build_receipt(
     record: TxnRecord, *, copy: Copy, terminal: Mapping[str, Any], when: str, reprint: bool = False,
-    approved: bool | None = None,
+    approved: bool | None = None, reason: str | None = None,
 ) -> Receipt:
     """`approved` says what the slip reports; by default what the journal row says (a host
-    approval the card then refused is printed as a decline)."""
+    approval the card then refused is printed as a decline, with the terminal's `reason`).
+    DATE/TIME is the transaction's own time; `when` (the time of printing) appears only on a
+    reprint, on its own line."""
     approved = record.state == "APPROVED" if approved is None else approved
     merchant = terminal["merchant_name"]
     symbol = str(terminal["currency_symbol"])
@@ -101,10 +109,17 @@ def build_receipt(
     ]
     if approved:
         lines.append(Line(zh="授权码", en="AUTH NO", value=record.auth_code or "-"))
+    elif record.response_code in _NOT_A_DECLINE_CODE:
+        # The host approved (or was never asked) and the terminal or the card said no: its reason.
+        lines.append(Line(zh="原因", en="REASON", value="终端拒绝 DECLINED BY TERMINAL"))
+        if reason:
+            lines.append(Line(zh=i18n.chinese_for(reason) or "", en=reason))
     else:
         lines.append(Line(zh="应答码", en="RESPONSE", value=record.response_code or "-"))
+    lines.append(Line(zh="日期时间", en="DATE/TIME", value=_txn_time(record)))
+    if reprint:
+        lines.append(Line(zh="重打印时间", en="REPRINTED AT", value=when))
     lines += [
-        Line(zh="日期时间", en="DATE/TIME", value=when),
         Line(zh="金额", en="AMOUNT", value=format_amount(record.amount_minor, symbol), bold=True),
         Line(rule=True),
         Line(qr=url, align=Align.CENTER),
@@ -120,6 +135,14 @@ def build_receipt(
                  en="I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES"),
         ]
     return Receipt(txn_id=record.txn_id, copy=copy, lines=tuple(lines))
+
+
+def _txn_time(record: TxnRecord) -> str:
+    """The transaction's own local time, as journalled when it was made."""
+    try:
+        return datetime.fromisoformat(record.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return record.created_at
 
 
 def settlement_slip(result: Any, *, terminal: Mapping[str, Any], when: str,
@@ -148,6 +171,18 @@ def settlement_slip(result: Any, *, terminal: Mapping[str, Any], when: str,
     ]
     if result.uploaded:
         lines.append(Line(zh="批上送笔数", en="UPLOADED", value=str(result.uploaded)))
+    carried = tuple(getattr(result, "carried", ()))
+    if carried:
+        # Unresolved (reversal not acknowledged): not in these totals, carried into the next batch.
+        total = sum(r.amount_minor for r in carried)
+        lines += [
+            Line(rule=True),
+            Line(zh="未决交易转下批", en="CARRIED OVER", value=f"{len(carried)} / {format_amount(total, symbol)}",
+                 bold=True),
+            *(Line(zh="凭证号", en="TRACE NO", value=f"{r.stan:06d} {format_amount(r.amount_minor, symbol)}")
+              for r in carried),
+            Line(zh="冲正未完成,请人工处理", en="REVERSAL UNRESOLVED, SEE EXCEPTION REPORT"),
+        ]
     if audit is not None:
         lines += [Line(rule=True), Line(zh="审计记录", en="AUDIT ENTRIES", value=str(audit[0])),
                   Line(zh="审计链头", en="AUDIT HEAD"), Line(en=audit[1][:32]), Line(en=audit[1][32:])]

@@ -105,8 +105,9 @@ class Spool:
     def start_copy(self, record: TxnRecord, job: PrintJob, *, what: str = "copy") -> JobEnd | None:
         """Send one receipt copy (a reprint, a copy owed after a restart)."""
         when = self.clock.wall().strftime("%Y-%m-%d %H:%M:%S")
+        reason = None if self.approved else self.journal.refusal_reason(record.txn_id)
         receipt = build_receipt(record, copy=job.copy, terminal=self.terminal, when=when, reprint=job.reprint,
-                                approved=self.approved)
+                                approved=self.approved, reason=reason)
         return self._start(_Active(what=what, record=record, job=job), to_commands(receipt, self.printer_profile))
 
     def start_commands(self, commands: Sequence[PrinterCommand], *, what: str) -> JobEnd | None:

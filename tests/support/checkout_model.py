@@ -47,6 +47,7 @@ class Model:
     # What the running flow remembers; a power cut forgets it.
     current: str | None = None  # the reversal in hand
     given_up: set[str] = field(default_factory=set)  # escalated this round
+    round_attempts: dict[str, int] = field(default_factory=dict)  # sends this round: the backoff is per round
     retry_at: float = 0.0  # when an idle till gives escalated reversals another round
     signed_on: bool = False
     sign_on_at: float = 0.0
@@ -207,6 +208,7 @@ class Model:
     def recover(self) -> None:
         self.state = S.OUTCOME_UNKNOWN
         self.given_up.clear()
+        self.round_attempts.clear()
         self.next_reversal()
 
     def next_reversal(self) -> None:
@@ -222,7 +224,9 @@ class Model:
         txn_id = self.current
         assert txn_id is not None
         self.attempts[txn_id] += 1
-        self.arm("reversal", self.reversal_wait * 2 ** (self.attempts[txn_id] - 1))
+        n = self.round_attempts[txn_id] = self.round_attempts.get(txn_id, 0) + 1
+        cap = max(LIMITS.reversal_max_wait_s, self.reversal_wait)
+        self.arm("reversal", min(self.reversal_wait * 2 ** (n - 1), cap))
         fate = self.request()
         if fate == "now":
             self.reversed(txn_id)
@@ -232,7 +236,7 @@ class Model:
 
     def reversal_due(self) -> None:
         assert self.current is not None
-        if self.attempts[self.current] < self.reversal_attempts:
+        if self.round_attempts[self.current] < self.reversal_attempts:
             self.send_reversal()
             return
         self.given_up.add(self.current)
