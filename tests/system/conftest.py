@@ -12,8 +12,9 @@ from terminal.security.access import Approval
 SUPERVISOR = {"supervisor": "supervisor-1", "pin": "8888"}  # the emulated terminal's test supervisor
 
 
-def approve(till: EmulatedTill, operation: str, reason: str = "test") -> Approval:
-    return till.approve(operation, operator_id="supervisor-1", pin="8888", reason=reason)
+def approve(till: EmulatedTill, operation: str, reason: str = "test", txn_id: str | None = None) -> Approval:
+    """The test supervisor's approval of one operation (a void or refund names its original)."""
+    return till.approve(operation, operator_id="supervisor-1", pin="8888", reason=reason, txn_id=txn_id)
 
 
 @pytest.fixture

@@ -379,7 +379,7 @@ def test_a_refund_over_the_per_sale_maximum_is_refused_by_the_core(till: Emulate
         with pytest.raises(InputError, match="金额"):
             till.refund(txn, amount, **SUPERVISOR, reason="r", io_wait=2.0)
     with pytest.raises(InputError, match="金额"):
-        till.flow.begin_credit("refund", txn, 10**9, approval=approve(till, "refund"))
+        till.flow.begin_credit("refund", txn, 10**9, approval=approve(till, "refund", txn_id=txn))
 
 
 # -- 6. receipts: original time on reprints, the terminal's reason ------------------------------
