@@ -109,6 +109,8 @@ def check(expect: Mapping[str, Any], ctx: Context) -> list[str]:
         failures.append(f"refused: expected a refusal saying {expect['refused']!r}, got {ctx.refusal!r}")
     if "shown" in expect:
         failures += _check_shown(expect["shown"], rig.shown[ctx.shown_from:])
+    if "not_shown" in expect and (hits := [line for line in rig.shown[ctx.shown_from:] if expect["not_shown"] in line]):
+        failures.append(f"not_shown: displayed since the last expect: {hits!r}")
     if "late_approvals" in expect:
         compare("late_approvals", expect["late_approvals"], len(rig.host.late_approvals))
     if "pages" in expect or "reprint_pages" in expect:

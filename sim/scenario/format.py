@@ -71,6 +71,8 @@ EXPECT_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "pending_advices": ("an integer", lambda v: _is_int(v) and v >= 0),
     "exceptions": ("a list of incident kinds", lambda v: isinstance(v, list) and all(isinstance(k, str) for k in v)),
     "shown": ('a string ("" = nothing was displayed)', lambda v: isinstance(v, str)),
+    "not_shown": ("a non-empty string no display line since the previous expect may contain",
+                  lambda v: isinstance(v, str) and bool(v)),
     "advices_forwarded": ('a list of sale labels (or "stan-000004"), in the order the host got their 0220s',
                           lambda v: isinstance(v, list) and all(isinstance(k, str) for k in v)),
     "host_net": ('an amount like "12.34" or "0.00"', lambda v: isinstance(v, str) and _money(v) is not None),

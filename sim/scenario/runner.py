@@ -82,6 +82,7 @@ class ScenarioRunner:
                 rig.boot()
                 rig.run()
                 self.ctx = Context(rig=rig)
+                boot = {"shown": list(rig.shown)}  # the first boot's display (the sign-on), before step 1
                 steps = []
                 for step in self.scenario.steps:
                     try:
@@ -99,7 +100,7 @@ class ScenarioRunner:
             release_scratch_dir(tmp)
         self.failures += invariant_failures(result)
         return {"scenario": self.scenario.name, "description": self.scenario.description, "seed": self.seed,
-                "steps": steps, "invariants": result, "failures": self.failures, "ok": not self.failures}
+                "boot": boot, "steps": steps, "invariants": result, "failures": self.failures, "ok": not self.failures}
 
     # -- one step ---------------------------------------------------------------------------------
     def _step(self, step: Step) -> dict[str, Any]:
@@ -363,13 +364,16 @@ def _supervisor(till: EmulatedTill, operation: str) -> Approval:
 
 def _print_text(report: dict[str, Any], out: TextIO) -> None:
     out.write(f"scenario {report['scenario']} (seed {report['seed']})\n")
+    out.writelines(f"      display: {line}\n" for line in report["boot"]["shown"])
     for step in report["steps"]:
         args = json.dumps(step["args"], ensure_ascii=False)
-        facts = {k: v for k, v in step.items() if k not in ("step", "action", "args", "note") and v not in (None, [])}
+        facts = {k: v for k, v in step.items()
+                 if k not in ("step", "action", "args", "note", "shown") and v not in (None, [])}
         if step["action"] == "expect":
             facts = {"ok": step["ok"]} if step["ok"] else {"FAILED": "; ".join(step["failures"])}
         shown = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in facts.items())
         out.write(f"{step['step']:>3} {step['action']:<8} {args}\n      -> {shown}\n")
+        out.writelines(f"      display: {line}\n" for line in step.get("shown", ()))
     inv = report["invariants"]
     out.write(f"journal: {inv['journal_counts']}  pending reversals: {inv['pending_reversals']}  "
               f"unresolved: {inv['unresolved_reversals']}  advices: {inv['pending_advices']}\n")
