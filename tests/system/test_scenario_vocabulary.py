@@ -203,3 +203,14 @@ def test_the_journal_warning_is_documented_with_its_text_and_timing() -> None:
     assert f"{zh} / {en}: USED/CAPACITY" in doc
     assert "limits.journal_warn_ratio" in doc and "every sale" in doc
     assert (ROOT / "sim" / "scenarios" / "10-journal-warning.toml").is_file()
+
+
+@pytest.mark.parametrize("name", ["02-host-latency", "08-card-link-faults"])
+def test_the_fault_scenarios_replay_byte_for_byte(name: str) -> None:
+    path = ROOT / "sim" / "scenarios" / f"{name}.toml"
+    outs = []
+    for _ in range(2):
+        out = io.StringIO()
+        assert run_scenario(path, as_json=True, out=out, err=io.StringIO()) == 0
+        outs.append(out.getvalue())
+    assert outs[0] == outs[1]
