@@ -107,8 +107,10 @@ def check(expect: Mapping[str, Any], ctx: Context) -> list[str]:
         failures.append("no sale has run yet to check")
     if "refused" in expect and (ctx.refusal is None or expect["refused"] not in ctx.refusal):
         failures.append(f"refused: expected a refusal saying {expect['refused']!r}, got {ctx.refusal!r}")
-    if "shown" in expect and not any(expect["shown"] in line for line in rig.shown[ctx.shown_from:]):
-        failures.append(f"shown: nothing displayed since the last expect says {expect['shown']!r}")
+    if "shown" in expect:
+        failures += _check_shown(expect["shown"], rig.shown[ctx.shown_from:])
+    if "not_shown" in expect and (hits := [line for line in rig.shown[ctx.shown_from:] if expect["not_shown"] in line]):
+        failures.append(f"not_shown: displayed since the last expect: {hits!r}")
     if "late_approvals" in expect:
         compare("late_approvals", expect["late_approvals"], len(rig.host.late_approvals))
     if "pages" in expect or "reprint_pages" in expect:
@@ -126,10 +128,38 @@ def check(expect: Mapping[str, Any], ctx: Context) -> list[str]:
         if sale is not None:
             failures += _check_sale(expect, sale, _Books(rig, journal), label or "")
         _check_journal(expect, journal, compare)
+        if "advices_forwarded" in expect:
+            forwarded = advices_forwarded(rig, _Books(rig, journal))
+            compare("advices_forwarded", list(expect["advices_forwarded"]), forwarded)
     finally:
         if opened:
             journal.close()
     return failures
+
+
+def _check_shown(want: str, lines: list[str]) -> list[str]:
+    """`shown = "TEXT"`: some line displayed since the previous expect contains it; `shown = ""`:
+    nothing at all was displayed since then."""
+    if want == "":
+        return [] if not lines else [f"shown: expected nothing displayed since the last expect, got {lines!r}"]
+    if any(want in line for line in lines):
+        return []
+    return [f"shown: nothing displayed since the last expect says {want!r} (displayed: {lines!r})"]
+
+
+def advices_forwarded(rig: Rig, books: _Books) -> list[str]:
+    """The stored offline sales the host received as advices (0220; a repeat 0221 once), in the
+    order it got them, named by sale label ("stan-000004" for a transaction no sale step made)."""
+    by_stan = {f"{row['stan']:06d}": txn_id for txn_id, row in books.rows.items()}
+    out: list[str] = []
+    for mti, stan in rig.host.arrivals:
+        if mti not in ("0220", "0221"):
+            continue
+        txn_id = by_stan.get(stan)
+        name = rig.txn_labels.get(txn_id, f"stan-{stan}") if txn_id else f"stan-{stan}"
+        if name not in out:
+            out.append(name)
+    return out
 
 
 def _check_sale(expect: Mapping[str, Any], sale: Sale, books: _Books, label: str) -> list[str]:

@@ -35,8 +35,12 @@ __all__ = [
 ACTIONS = ("sale", "card", "host", "printer", "device", "advance", "power", "operator", "expect")
 HOST_WORDS = ("silent", "normal", "answer-late", "release-late", "drop-connection", "drop-on-next-request",
               "out-of-balance-once", "unreachable", "reachable")
-HOST_TABLES = ("drop_responses", "answer_late", "decline_next", "drop_on_next_request")
-PRINTER_WORDS = ("paper-out", "paper-near-end", "paper-loaded", "cover-open", "cover-closed", "ok")
+HOST_TABLES = ("drop_responses", "answer_late", "decline_next", "drop_on_next_request", "latency")
+PRINTER_WORDS = ("paper-out", "paper-near-end", "paper-loaded", "cover-open", "cover-closed", "cutter-jam",
+                 "cutter-error", "offline", "online", "disconnect", "reconnect", "ok")
+# The card reader's link (its emulator's faults): NAK every frame, answer nothing, cable pulled; link-ok ends them.
+CARD_LINK_WORDS = ("nak-storm", "silent", "disconnect", "link-ok")
+MAX_LATENCY_S = 3600.0
 COPIES = ("merchant", "cardholder")
 OPERATOR_WORDS = ("settle", "reprint", "resume-printing", "cancel", "confirm-signature", "abandon-receipts",
                   "recover")
@@ -66,7 +70,11 @@ EXPECT_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "unresolved_reversals": ("an integer", lambda v: _is_int(v) and v >= 0),
     "pending_advices": ("an integer", lambda v: _is_int(v) and v >= 0),
     "exceptions": ("a list of incident kinds", lambda v: isinstance(v, list) and all(isinstance(k, str) for k in v)),
-    "shown": ("a string", lambda v: isinstance(v, str) and bool(v)),
+    "shown": ('a string ("" = nothing was displayed)', lambda v: isinstance(v, str)),
+    "not_shown": ("a non-empty string no display line since the previous expect may contain",
+                  lambda v: isinstance(v, str) and bool(v)),
+    "advices_forwarded": ('a list of sale labels (or "stan-000004"), in the order the host got their 0220s',
+                          lambda v: isinstance(v, list) and all(isinstance(k, str) for k in v)),
     "host_net": ('an amount like "12.34" or "0.00"', lambda v: isinstance(v, str) and _money(v) is not None),
     "late_approvals": ("an integer", lambda v: _is_int(v) and v >= 0),
     "printed": ("a list of copies", lambda v: isinstance(v, list) and all(isinstance(k, str) for k in v)),
@@ -313,6 +321,13 @@ class _StepParser:
     def _card(self, v: Any) -> dict[str, Any]:
         if v in ("remove", "cancel-pin"):
             return {"do": v}
+        if v in CARD_LINK_WORDS:
+            return {"do": "link", "fault": v, "frames": None}
+        if isinstance(v, dict) and "nak_storm" in v:
+            _table(v, required={"nak_storm"}, allowed={"nak_storm"})
+            if not (_is_int(v["nak_storm"]) and 1 <= v["nak_storm"] <= 1000):
+                raise _Bad("nak_storm is a number of frames the reader NAKs, 1-1000")
+            return {"do": "link", "fault": "nak-storm", "frames": v["nak_storm"]}
         if isinstance(v, dict) and "present" in v:
             _table(v, required={"present"}, allowed={"present", "mode"})
             self._card_name(v["present"], v.get("mode"))
@@ -322,7 +337,8 @@ class _StepParser:
             if not (isinstance(pin, str) and pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
                 raise _Bad("pin is a string of 4-12 digits")
             return {"do": "pin", "pin": pin}
-        raise _Bad('want "remove", "cancel-pin", {present = "CARD"} or {pin = "1234"}')
+        raise _Bad('want "remove", "cancel-pin", {present = "CARD"}, {pin = "1234"}, {nak_storm = N} or '
+                   f'one of {", ".join(CARD_LINK_WORDS)}')
 
     def _host(self, v: Any) -> dict[str, Any]:
         if isinstance(v, str):
@@ -349,6 +365,10 @@ class _StepParser:
             if not (_is_int(count) and 1 <= count <= 100):
                 raise _Bad("count is 1-100")
             return {"do": key, "code": value, "count": count}
+        if key == "latency":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_LATENCY_S:
+                raise _Bad(f"latency is seconds of virtual time, 0 (none) to {MAX_LATENCY_S:g}")
+            return {"do": "latency", "seconds": float(value)}
         if value not in ("after-booking", "before-booking"):
             raise _Bad('drop_on_next_request is "after-booking" or "before-booking"')
         return {"do": "drop-on-next-request", "processed": value == "after-booking"}

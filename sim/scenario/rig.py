@@ -23,8 +23,9 @@ from typing import Any, TypeVar
 
 from drivers.acquirer.driver import AcquirerDriver
 from drivers.transport import attach_peer, detach_peer, resolve_peer
-from sim.harness import CountingHost, Harness, NotQuiet
+from sim.harness import Harness, NotQuiet
 from sim.scenario.format import Scenario, ScenarioError
+from sim.scenario.host import ScenarioHost
 from sim.wiring import EmulatedTill, build_emulated_till, register_emulator_factories
 from terminal import devices
 from terminal.app import load_terminal_profile
@@ -122,7 +123,7 @@ class Rig:
         self._dead = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             self._dead.bind(("127.0.0.1", 0))
-            self.host = CountingHost(host="127.0.0.1", port=0, now=lambda: self.clock.wall())
+            self.host = ScenarioHost(host="127.0.0.1", port=0, now=lambda: self.clock.wall())
             self.host.start()
         except BaseException:
             self._dead.close()
@@ -249,11 +250,18 @@ class Rig:
         own time and what it sets going (a repeat, an answer) happens before the next."""
         remaining = seconds
         while remaining > 1e-9:
-            due = self.clock.next_deadline() if self.till is not None else None
+            dues = [self.clock.next_deadline() if self.till is not None else None, self._host_due()]
+            due = min((d for d in dues if d is not None), default=None)
             hop = remaining if due is None else min(remaining, max(0.0, due - self.clock.now()))
             self.clock.advance(hop)
             remaining -= hop
+            self.host.release_due()  # answers held by virtual latency whose time has come
             self.run()
+
+    def _host_due(self) -> float | None:
+        """The next delayed host answer, on the terminal's monotonic clock."""
+        due = self.host.next_due()
+        return None if due is None else self.clock.now() + (due - self.clock.wall()).total_seconds()
 
     def _step(self, till: EmulatedTill) -> bool:
         try:

@@ -28,6 +28,7 @@ from sim.scenario.format import Scenario, ScenarioError, Step, load_scenario
 from sim.scenario.rig import Refused, Rig, Stuck
 from sim.scenario.scratch import release_scratch_dir, scratch_dir
 from sim.wiring import EmulatedTill
+from terminal.checkout.flow import Sale
 from terminal.checkout.table import CheckoutState
 from terminal.money import format_amount
 from terminal.receipts.layout import Copy
@@ -81,6 +82,7 @@ class ScenarioRunner:
                 rig.boot()
                 rig.run()
                 self.ctx = Context(rig=rig)
+                boot = {"shown": list(rig.shown)}  # the first boot's display (the sign-on), before step 1
                 steps = []
                 for step in self.scenario.steps:
                     try:
@@ -98,7 +100,7 @@ class ScenarioRunner:
             release_scratch_dir(tmp)
         self.failures += invariant_failures(result)
         return {"scenario": self.scenario.name, "description": self.scenario.description, "seed": self.seed,
-                "steps": steps, "invariants": result, "failures": self.failures, "ok": not self.failures}
+                "boot": boot, "steps": steps, "invariants": result, "failures": self.failures, "ok": not self.failures}
 
     # -- one step ---------------------------------------------------------------------------------
     def _step(self, step: Step) -> dict[str, Any]:
@@ -107,7 +109,7 @@ class ScenarioRunner:
             self._unclaimed_refusal()
         self._refused = None
         self._current = step
-        cuts = len(rig.cuts)
+        cuts, shown = len(rig.cuts), len(rig.shown)
         outcome: dict[str, Any] = {"step": step.number, "action": step.action, "args": step.raw}
         if step.note:
             outcome["note"] = step.note
@@ -125,6 +127,7 @@ class ScenarioRunner:
             outcome["power_lost_at"] = rig.cuts[cuts:]
         outcome["state"] = rig.till.flow.state.name if rig.till else "OFF"
         outcome["time"] = rig.clock.wall().strftime("%H:%M:%S")
+        outcome["shown"] = [self._scrub(line) for line in rig.shown[shown:]]  # what the display showed, in order
         return outcome
 
     def _unclaimed_refusal(self) -> None:
@@ -148,7 +151,10 @@ class ScenarioRunner:
         # As EmulatedTill.sale: reversals owed go out first, then the sale starts (or is refused).
         if rig.act(lambda t: t.flow.recover_if_needed()) is None:
             return facts
+        cuts = len(rig.cuts)
         started = rig.act(lambda t: t.flow.begin_sale(amount))
+        if started is None and len(rig.cuts) == cuts:
+            started = self._ended_at_once(amount)
         if isinstance(started, Refused) or started is None:
             return started if isinstance(started, Refused) else facts
         ctx.sales[label], ctx.last_sale = started, label
@@ -157,6 +163,20 @@ class ScenarioRunner:
             rig.act(lambda t: rig.card_reader().present(arg["card"], arg["mode"]))
         rig.note_sale()
         return {**facts, **self._sale_facts(label)}
+
+    def _ended_at_once(self, amount: int) -> Sale | None:
+        """begin_sale returns the flow's sale, which is None when the sale already ended inside it
+        (the card reader refused the read: a NAK storm, a silent reader). The journal's newest
+        cancellation says which sale it was and why."""
+        till = self.ctx.rig.on()
+        cancelled = till.journal.cancellations()
+        known = {sale.txn_id for sale in self.ctx.sales.values()}
+        if not cancelled or str(cancelled[-1]["txn_id"]) in known:
+            return None  # no new cancellation: not a sale that ended at once
+        row = cancelled[-1]
+        reason = str(row["reason"])
+        return Sale(txn_id=str(row["txn_id"]), amount_minor=amount, outcome="CANCELLED", reason=reason,
+                    cancel_reason=reason)
 
     def _sale_facts(self, label: str) -> dict[str, Any]:
         sale, rig = self.ctx.sales[label], self.ctx.rig
@@ -178,12 +198,23 @@ class ScenarioRunner:
             "remove": lambda t: rig.card_reader().remove(),
             "pin": lambda t: rig.card_reader().enter_pin(arg["pin"]),
             "cancel-pin": lambda t: rig.card_reader().cancel_pin(),
+            "link": lambda t: self._card_link(arg["fault"], arg["frames"]),
         }
         result = rig.act(actions[do])
         if isinstance(result, Refused):
             return result
         facts: dict[str, Any] = {"removed": bool(result)} if do == "remove" else {}
+        if do == "link":
+            facts = {"reader": result}
         return {**facts, **self._last_sale_facts()}
+
+    def _card_link(self, fault: str, frames: int | None) -> str:
+        reader = self.ctx.rig.card_reader()
+        if fault == "link-ok":
+            reader.clear_faults()
+        else:
+            reader.set_fault(fault, frames=frames)
+        return str(reader.status())
 
     def _last_sale_facts(self) -> dict[str, Any]:
         label = self.ctx.last_sale
@@ -196,6 +227,7 @@ class ScenarioRunner:
             host.hold_responses = True
         elif do == "normal":
             host.clear_faults()
+            host.virtual_latency = 0.0  # answers already on their way still arrive when due
             if not rig.reachable:
                 rig.set_reachable(True)
         elif do == "answer-late":
@@ -214,6 +246,8 @@ class ScenarioRunner:
             host.drop_responses(arg["count"])
         elif do == "decline_next":
             host.decline_next(arg["code"], arg["count"])
+        elif do == "latency":
+            host.virtual_latency = arg["seconds"]
         else:  # unreachable / reachable
             rig.set_reachable(do == "reachable")
         rig.run()
@@ -223,7 +257,8 @@ class ScenarioRunner:
         from emulator.control import apply
 
         def control(till: EmulatedTill) -> str:
-            peer = till.emulators.devices.get(arg["slot"])
+            # The rig plugs the printer in itself (it outlives the terminal's power cycles).
+            peer = self.ctx.rig.printer() if arg["slot"] == "printer" else till.emulators.devices.get(arg["slot"])
             if peer is None:
                 return f"error: {arg['slot']} is not emulated in this terminal"
             return apply(peer, arg["control"])
@@ -244,11 +279,17 @@ class ScenarioRunner:
             printer.open_cover()
         elif do == "cover-closed":
             printer.close_cover()
-        else:  # ok: fresh paper, cover shut
-            printer.set_paper("ok")
-            printer.close_cover()
+        elif do in ("cutter-jam", "cutter-error"):  # at the next cut, or now
+            printer.set_fault("cutter", next_cut=do == "cutter-jam")
+        elif do in ("offline", "online"):
+            printer.set_offline(do == "offline")
+        elif do in ("disconnect", "reconnect"):
+            printer.disconnect(do == "disconnect")
+        else:  # ok: fresh paper, cover shut, every fault gone
+            printer.clear_faults()
         rig.run()
-        return {"paper": str(printer.paper), "cover": "open" if printer.cover_open else "closed"}
+        return {"paper": str(printer.paper), "cover": "open" if printer.cover_open else "closed",
+                "printer": printer.describe()}
 
     def _do_advance(self, seconds: float) -> dict[str, Any]:
         self.ctx.rig.advance(seconds)
@@ -324,13 +365,16 @@ def _supervisor(till: EmulatedTill, operation: str) -> Approval:
 
 def _print_text(report: dict[str, Any], out: TextIO) -> None:
     out.write(f"scenario {report['scenario']} (seed {report['seed']})\n")
+    out.writelines(f"      display: {line}\n" for line in report["boot"]["shown"])
     for step in report["steps"]:
         args = json.dumps(step["args"], ensure_ascii=False)
-        facts = {k: v for k, v in step.items() if k not in ("step", "action", "args", "note") and v not in (None, [])}
+        facts = {k: v for k, v in step.items()
+                 if k not in ("step", "action", "args", "note", "shown") and v not in (None, [])}
         if step["action"] == "expect":
             facts = {"ok": step["ok"]} if step["ok"] else {"FAILED": "; ".join(step["failures"])}
         shown = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in facts.items())
         out.write(f"{step['step']:>3} {step['action']:<8} {args}\n      -> {shown}\n")
+        out.writelines(f"      display: {line}\n" for line in step.get("shown", ()))
     inv = report["invariants"]
     out.write(f"journal: {inv['journal_counts']}  pending reversals: {inv['pending_reversals']}  "
               f"unresolved: {inv['unresolved_reversals']}  advices: {inv['pending_advices']}\n")

@@ -17,7 +17,7 @@ from tests.support.processes import served
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 FILES = sorted(CATALOGUE.glob("*.toml"))
-ROWS = {"00", "01", "02", "03", "04", "10", "11", "12", "13", "17"}  # happy path + fault matrix rows
+ROWS = {"00", "01", "02", "03", "04", "05", "08", "10", "11", "12", "13", "17"}  # happy path + fault matrix rows
 
 
 def _run(path: Path, *, seed: int | None = None) -> tuple[int, dict[str, Any], str]:
