@@ -28,8 +28,8 @@ __all__ = [
     "JOURNAL_FULL_MESSAGE", "REVERSAL_FAILED_MESSAGE", "STAN_MAX", "Capacity", "JournalCore", "TxnRecord", "new_txn_id",
 ]
 
-JOURNAL_FULL_MESSAGE = "journal full, settle first / 交易流水已满，请先结算"
-REVERSAL_FAILED_MESSAGE = "reversal failed, handle manually / 冲正不成功,请人工处理"
+JOURNAL_FULL_MESSAGE = "交易流水已满，请先结算 / journal full, settle first"
+REVERSAL_FAILED_MESSAGE = "冲正不成功,请人工处理 / reversal failed, handle manually"
 STAN_MAX = 999_999
 SCHEMA_VERSION = 1  # PRAGMA user_version; a journal of another version is refused, never migrated blindly
 

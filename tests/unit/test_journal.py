@@ -77,5 +77,5 @@ def test_full_journal_refuses_new_sales() -> None:
     _sent(journal, "b")
     with pytest.raises(JournalError, match="请先结算"):
         _sent(journal, "c")
-    assert JOURNAL_FULL_MESSAGE.startswith("journal full")
+    assert JOURNAL_FULL_MESSAGE.startswith("交易流水已满")  # Chinese first, as every operator message
     assert _sent(journal, "a") == 1  # a retry of a recorded sale is still answered
