@@ -58,6 +58,9 @@ class Link:
         self._in = b""  # read off the wire, not delivered yet (inbound pacing)
         self._deliver_at = 0.0  # when the last bit of _in would have arrived on a real line
         self._tick: Callable[[float], object] | None = getattr(peer, "advance", None)  # emulator/base.py
+        # How many more bytes the peer can take without losing any (None: no limit); only a link
+        # that can push back (TCP: its window) asks, and reads no more than that.
+        self._room: Callable[[], int | None] | None = None
         self._last_tick = time.monotonic()
 
     @property
@@ -122,8 +125,11 @@ class Link:
         while not self._stopping:
             wire = self._wire_fd()
             listen = self._listen_fd()
-            # While a paced chunk is on its way, the wire is not read: the line is busy.
-            fds = [self._wake_r] + [fd for fd in (None if self._in else wire, listen) if fd is not None]
+            # While a paced chunk is on its way, the wire is not read: the line is busy; nor while the
+            # peer's buffer is full on a link that pushes back (the bytes wait in the kernel).
+            if self._in or self._full():
+                wire = None
+            fds = [self._wake_r] + [fd for fd in (wire, listen) if fd is not None]
             now = time.monotonic()
             timeout = _TICK
             if self._out and not self._on_line:
@@ -154,9 +160,21 @@ class Link:
                 self._on_line = self._in = b""
             self._pace_out()
 
+    def _full(self) -> bool:
+        if self._room is None:
+            return False
+        with self._lock:
+            return self._room() == 0
+
     def _take_in(self) -> None:
-        """Read what the line could carry in one slice; unpaced, whatever is there."""
+        """Read what the line could carry in one slice; unpaced, whatever is there; never more than
+        the peer has room for on a link that pushes back."""
         size = max(1, int(_SLICE / self._byte_time)) if self._byte_time else 4096
+        if self._room is not None:
+            with self._lock:
+                room = self._room()
+            if room is not None:
+                size = max(1, min(size, room))
         data = self._read_wire(size)
         if not data:
             return
@@ -223,10 +241,19 @@ class PtyLink(Link):
 
 
 class TcpLink(Link):
-    """Listens on host:port (0 = ephemeral); serves one host connection at a time."""
+    """Listens on host:port (0 = ephemeral); serves one host connection at a time.
+
+    A network device never drops what the host sends: when the peer's buffer is full (its
+    `receive_room()` is 0) the link stops reading, and the kernel's TCP window pushes back on the
+    sender. A peer with `on_network()` is told it is served over TCP (a printer then sends no
+    XON/XOFF unless its profile says so)."""
 
     def __init__(self, peer: Peer, *, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> None:
         super().__init__(peer, **kwargs)
+        self._room = getattr(peer, "receive_room", None)
+        on_network = getattr(peer, "on_network", None)
+        if on_network is not None:
+            on_network()
         self._listener = listen_tcp(host, port)
         self._conn: socket.socket | None = None
 

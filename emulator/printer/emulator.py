@@ -204,6 +204,17 @@ class PrinterEmulator(Faults, Emulator):
         """Bytes in the receive buffer: accepted and not printed yet."""
         return self._accepted - self._done
 
+    def receive_room(self) -> int | None:
+        """Bytes the printer can take now without losing any (None: it prints as fast as they come)."""
+        if self.clocked or self._held is not None or (self.hold_when_stopped and not self._printable):
+            return max(0, self.capacity - self.backlog)
+        return None
+
+    def on_network(self) -> None:
+        """Served over TCP: the window pushes back (emulator/link.py stops reading at a full buffer),
+        so no XON/XOFF goes on the reply stream unless the profile's `network.flow_control` says so."""
+        self.flow_control = "xonxoff" if self.profile["network"]["flow_control"] == "xonxoff" else "none"
+
     @property
     def busy(self) -> bool:
         """The DTR/DSR BUSY line (profiles with flow_control = "dtr_dsr"; a pty cannot carry it)."""
