@@ -201,7 +201,7 @@ def test_host_to_device_round_trip(commands: list[ev.PrinterCommand], chunk: int
 
 
 # -- the fast path (commands(), the emulator's) and the slow path (next_event()) agree -------------
-def _both_paths(data: bytes, chinese: bool = False) -> tuple[list[object], list[object]]:
+def _both_paths(data: bytes, chinese: bool = False) -> tuple[list[ev.PrinterCommand], list[object]]:
     profile = CHINESE[chinese]
     slow, fast = PrinterCodec(Role.DEVICE, profile), PrinterCodec(Role.DEVICE, profile)
     slow.receive_data(data)
@@ -209,7 +209,7 @@ def _both_paths(data: bytes, chinese: bool = False) -> tuple[list[object], list[
     while (event := slow.next_event()) is not None:
         singles.append(event)
     fast.receive_data(data)
-    return fast.commands(), singles
+    return list(fast.commands()), singles
 
 
 def test_a_nul_before_a_cached_two_byte_command_is_not_dropped() -> None:
