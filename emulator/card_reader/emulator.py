@@ -273,9 +273,14 @@ class CardReaderEmulator(Emulator):
         """The cable is pulled until clear_faults(): what is on the line is lost both ways. `hard`:
         the port itself vanishes (a USB adapter unplugged): receive/transmit raise
         ConnectionResetError, which emu:// reports as a PortError. Hard is for in-process peers:
-        emulator/link.py does not turn a peer's exception into a hang-up."""
+        a served link sees `hard_disconnect` and hangs up its pty or socket (emulator/link.py)."""
         self.unplugged = "hard" if hard else "soft"
         self._out.clear()
+
+    @property
+    def hard_disconnect(self) -> bool:
+        """The port is gone: a served link hangs up (emulator/link.py) instead of calling us."""
+        return self.unplugged == "hard"
 
     def clear_faults(self) -> None:
         self.corrupt_left, self.nak_left, self.silent, self.unplugged = 0, 0, False, None
