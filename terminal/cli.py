@@ -34,13 +34,14 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.add_argument("--profile", default="emulated-counter", help="terminal profile")
     demo.add_argument("--var", default="var", help="data folder (journal, keys, receipts)")
+    demo.add_argument("--save-bytes", metavar="DIR", help="keep the ESC/POS bytes sent, one page-NNNN.bin per copy")
 
     sub.add_parser("cards", help="list the emulated reader's test cards")
 
     emu = sub.add_parser("emulate", help="serve one device emulator on a pty or a TCP port")
     families = emu.add_subparsers(dest="device", required=True, metavar="FAMILY")
     if argv[:1] == ["emulate"]:  # reading the registry costs time `till --help` need not pay
-        _emulate_parsers(families, want_help=any(a in ("-h", "--help") for a in argv), chosen=argv[1:2])
+        _emulate_parsers(families, want_help=any(a in ("-h", "--help") for a in argv), chosen=list(argv[1:2]))
 
     escpos = sub.add_parser("escpos", help="ESC/POS tools")
     escpos_sub = escpos.add_subparsers(dest="escpos_command", required=True, metavar="TOOL")
@@ -141,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         from sim.demo import run_demo
 
         return run_demo(card=args.card, amount=args.amount, as_json=args.json, profile=args.profile,
-                        var_dir=_var_dir(args.var))
+                        var_dir=_var_dir(args.var), save_bytes=Path(args.save_bytes) if args.save_bytes else None)
     if args.command == "cards":
         return _cards()
     if args.command == "host":
