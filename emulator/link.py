@@ -140,9 +140,13 @@ class Link:
     def _plug_in(self) -> None:
         """The port is back after a hang-up."""
 
+    def _gone(self) -> bool:
+        """The peer's port has gone (call under the lock): the peer is not to be called."""
+        return bool(getattr(self.peer, "hard_disconnect", False))
+
     def _follow_plug(self) -> None:
         with self._lock:
-            hard = bool(getattr(self.peer, "hard_disconnect", False))
+            hard = self._gone()
         if hard != self._hung_up:
             self._hung_up = hard
             self._out.clear()
@@ -189,7 +193,7 @@ class Link:
                 if self._tick is not None:
                     self._tick(now - self._last_tick)
                     self._last_tick = now
-                if self._hung_up:
+                if self._hung_up or self._gone():  # (a hang-up set since the loop's top: next turn)
                     continue
                 if self._in and now >= self._deliver_at:
                     data, self._in = self._in, b""
@@ -220,7 +224,8 @@ class Link:
             return
         if not self._byte_time:
             with self._lock:
-                self.peer.receive(data)
+                if not self._gone():
+                    self.peer.receive(data)
             return
         now = time.monotonic()
         # Bytes already waiting when the last chunk landed follow it back to back on the line.

@@ -276,6 +276,12 @@ class CardReaderEmulator(Emulator):
         a served link sees `hard_disconnect` and hangs up its pty or socket (emulator/link.py)."""
         self.unplugged = "hard" if hard else "soft"
         self._out.clear()
+        if hard:  # the link restarts when it is plugged back: no frame of ours still awaits an ACK
+            stats = self._codec.stats
+            self._codec = CardReaderCodec(Role.DEVICE, self.profile)
+            self._codec.link.stats = stats  # the counters go on (a test reads them across)
+            self._outbox.clear()
+            self._ack_due = None
 
     @property
     def hard_disconnect(self) -> bool:

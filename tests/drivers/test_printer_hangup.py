@@ -48,3 +48,23 @@ def test_a_hard_disconnect_resets_the_tcp_connection() -> None:
         with socket.create_connection((host, int(port)), timeout=5) as conn:
             conn.sendall(b"\x10\x04\x01")
             assert conn.recv(1) == b"\x12"
+
+
+def test_a_card_readers_hard_disconnect_hangs_up_its_pty_too() -> None:
+    """The reader's `fault disconnect hard` used to raise inside the link thread's peer calls
+    (ConnectionResetError) while the pty stayed open: the driver saw silence, not a disconnect."""
+    from drivers.card_reader.driver import CardReaderDriver
+    from drivers.card_reader.events import DeviceInfo
+    from emulator.card_reader.emulator import CardReaderEmulator
+
+    reader_profile = load_profile("card_reader", "generic-pinpad")
+    emulator = CardReaderEmulator(reader_profile)
+    with PtyLink(emulator) as link:
+        with CardReaderDriver(link.endpoint, reader_profile, timeout=2) as reader:
+            assert isinstance(reader.device_info(), DeviceInfo)
+            assert link.control(lambda peer: apply(peer, "fault disconnect hard")).startswith("ok:")
+            fault = reader.device_info()
+        assert isinstance(fault, DeviceFault) and fault.kind is FaultKind.DISCONNECTED
+        link.control(lambda peer: apply(peer, "clear"))
+        with CardReaderDriver(link.endpoint, reader_profile, timeout=2) as reader:
+            assert isinstance(reader.device_info(), DeviceInfo)
