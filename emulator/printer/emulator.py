@@ -7,7 +7,8 @@ Bytes go through two stages, as in a real printer (docs/printer-emulator.md has 
    even inside image data and parameters), otherwise they count only at a command boundary. The
    bytes then enter a finite receive buffer (`serial.receive_buffer`); past the high-water mark the
    printer sends XOFF (or raises BUSY, which a pty cannot carry), and XON once it has drained.
-   Bytes that arrive into a full buffer are lost, as on the real thing.
+   Bytes that arrive into a full buffer are lost, as on the real thing — on a serial line; over
+   TCP the link reads only what fits (`receive_room`), so the TCP window pushes back instead.
 2. Printing. Commands are decoded and printed in order (emulator/printer_paper.py): pages, one per
    cut, that render to text and to a 1-bit PNG. Content is processed at once; *time* only decides
    how fast the buffer drains. Without a clock (emu://) the printer is infinitely fast; once
