@@ -4,6 +4,10 @@ One thread per link moves bytes between the wire and the peer, and paces what th
 to the profile's line rate: a pty ignores baud (4,000 bytes "at 9600" arrive in 0.2 ms), so the
 emulator throttles itself at 10 bits/char for 8N1 and 11 for 8O1, as a real UART would.
 Waiting is done in select() on the wire and a wake-up pipe, never with sleep.
+
+A peer whose `hard_disconnect` is true has lost its port (a USB cable pulled): the link hangs up
+— a pty's master is closed (the driver's next read or write fails: a disconnect), a TCP
+connection is reset and new ones refused — and serves again, on a new pty, once it is false.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import os
 import select
 import socket
+import struct
 import threading
 import time
 import tty
@@ -58,6 +63,12 @@ class Link:
         self._in = b""  # read off the wire, not delivered yet (inbound pacing)
         self._deliver_at = 0.0  # when the last bit of _in would have arrived on a real line
         self._tick: Callable[[float], object] | None = getattr(peer, "advance", None)  # emulator/base.py
+        # How many more bytes the peer can take without losing any (None: no limit); only a link
+        # that can push back (TCP: its window) asks, and reads no more than that.
+        self._room: Callable[[], int | None] | None = None
+        self._hung_up = False  # the peer's port is gone (hard_disconnect): nothing moves
+        self._plug = threading.Condition()  # control() waits until the loop has followed the plug
+        self._plug_asked = self._plug_seen = 0
         self._last_tick = time.monotonic()
 
     @property
@@ -68,7 +79,13 @@ class Link:
         """Run `action(peer)` under the link's lock (present a card, set a fault)."""
         with self._lock:
             result = action(self.peer)
+        with self._plug:
+            self._plug_asked += 1
+            asked = self._plug_asked
         os.write(self._wake_w, b"!")
+        if self._thread is not None and self._thread.is_alive() and threading.current_thread() is not self._thread:
+            with self._plug:  # a hang-up or a new pty is in place when control() returns
+                self._plug.wait_for(lambda: self._plug_seen >= asked or self._stopping, timeout=5)
         return result
 
     def start(self) -> Link:
@@ -117,13 +134,44 @@ class Link:
     def _release(self) -> None:
         raise NotImplementedError
 
+    def _hang_up(self) -> None:
+        """The port goes away (the peer's hard disconnect)."""
+
+    def _plug_in(self) -> None:
+        """The port is back after a hang-up."""
+
+    def _gone(self) -> bool:
+        """The peer's port has gone (call under the lock): the peer is not to be called."""
+        return bool(getattr(self.peer, "hard_disconnect", False))
+
+    def _follow_plug(self) -> None:
+        with self._lock:
+            hard = self._gone()
+        if hard != self._hung_up:
+            self._hung_up = hard
+            self._out.clear()
+            self._on_line = self._in = b""
+            if hard:
+                self._hang_up()
+            else:
+                self._plug_in()
+
     # -- the loop ----------------------------------------------------------------------------
     def _serve(self) -> None:
         while not self._stopping:
+            with self._plug:
+                asked = self._plug_asked
+            self._follow_plug()
+            with self._plug:
+                self._plug_seen = asked
+                self._plug.notify_all()
             wire = self._wire_fd()
             listen = self._listen_fd()
-            # While a paced chunk is on its way, the wire is not read: the line is busy.
-            fds = [self._wake_r] + [fd for fd in (None if self._in else wire, listen) if fd is not None]
+            # While a paced chunk is on its way, the wire is not read: the line is busy; nor while the
+            # peer's buffer is full on a link that pushes back (the bytes wait in the kernel).
+            if self._in or self._full():
+                wire = None
+            fds = [self._wake_r] + [fd for fd in (wire, listen) if fd is not None]
             now = time.monotonic()
             timeout = _TICK
             if self._out and not self._on_line:
@@ -145,6 +193,8 @@ class Link:
                 if self._tick is not None:
                     self._tick(now - self._last_tick)
                     self._last_tick = now
+                if self._hung_up or self._gone():  # (a hang-up set since the loop's top: next turn)
+                    continue
                 if self._in and now >= self._deliver_at:
                     data, self._in = self._in, b""
                     self.peer.receive(data)
@@ -154,15 +204,28 @@ class Link:
                 self._on_line = self._in = b""
             self._pace_out()
 
+    def _full(self) -> bool:
+        if self._room is None:
+            return False
+        with self._lock:
+            return self._room() == 0
+
     def _take_in(self) -> None:
-        """Read what the line could carry in one slice; unpaced, whatever is there."""
+        """Read what the line could carry in one slice; unpaced, whatever is there; never more than
+        the peer has room for on a link that pushes back."""
         size = max(1, int(_SLICE / self._byte_time)) if self._byte_time else 4096
+        if self._room is not None:
+            with self._lock:
+                room = self._room()
+            if room is not None:
+                size = max(1, min(size, room))
         data = self._read_wire(size)
         if not data:
             return
         if not self._byte_time:
             with self._lock:
-                self.peer.receive(data)
+                if not self._gone():
+                    self.peer.receive(data)
             return
         now = time.monotonic()
         # Bytes already waiting when the last chunk landed follow it back to back on the line.
@@ -194,6 +257,9 @@ class PtyLink(Link):
 
     def __init__(self, peer: Peer, **kwargs: Any) -> None:
         super().__init__(peer, **kwargs)
+        self._open()
+
+    def _open(self) -> None:
         self._master, self._slave = os.openpty()
         tty.setraw(self._master)
         tty.setraw(self._slave)
@@ -205,7 +271,13 @@ class PtyLink(Link):
         return self._path
 
     def _wire_fd(self) -> int | None:
-        return self._master
+        return None if self._hung_up else self._master
+
+    def _hang_up(self) -> None:
+        self._release()  # the driver's side reads EIO / a hang-up: the port is gone
+
+    def _plug_in(self) -> None:
+        self._open()  # a new pty: `endpoint` names it (a replugged USB adapter may change name too)
 
     def _read_wire(self, size: int) -> bytes | None:
         try:
@@ -218,15 +290,26 @@ class PtyLink(Link):
 
     def _release(self) -> None:
         for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = -1  # never close a number the process may have reused
 
 
 class TcpLink(Link):
-    """Listens on host:port (0 = ephemeral); serves one host connection at a time."""
+    """Listens on host:port (0 = ephemeral); serves one host connection at a time.
+
+    A network device never drops what the host sends: when the peer's buffer is full (its
+    `receive_room()` is 0) the link stops reading, and the kernel's TCP window pushes back on the
+    sender. A peer with `on_network()` is told it is served over TCP (a printer then sends no
+    XON/XOFF unless its profile says so)."""
 
     def __init__(self, peer: Peer, *, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> None:
         super().__init__(peer, **kwargs)
+        self._room = getattr(peer, "receive_room", None)
+        on_network = getattr(peer, "on_network", None)
+        if on_network is not None:
+            on_network()
         self._listener = listen_tcp(host, port)
         self._conn: socket.socket | None = None
 
@@ -239,7 +322,16 @@ class TcpLink(Link):
         return self._listener.fileno() if self._conn is None else None
 
     def _accept(self) -> None:
-        self._conn, _ = self._listener.accept()
+        conn, _ = self._listener.accept()
+        if self._hung_up:  # no device behind the port: refused
+            _reset(conn)
+            return
+        self._conn = conn
+
+    def _hang_up(self) -> None:
+        if self._conn is not None:
+            _reset(self._conn)
+            self._conn = None
 
     def _wire_fd(self) -> int | None:
         return self._conn.fileno() if self._conn is not None else None
@@ -264,3 +356,10 @@ class TcpLink(Link):
         if self._conn is not None:
             self._conn.close()
         self._listener.close()
+
+
+def _reset(conn: socket.socket) -> None:
+    """Close with a RST, as a device that lost power does: the host sees ECONNRESET, not EOF."""
+    with contextlib.suppress(OSError):
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()

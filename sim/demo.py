@@ -24,7 +24,8 @@ VAR_FOLDERS = ("keys", "receipts", "batches")  # what the till keeps under var/ 
 log = logging.getLogger(__name__)
 
 
-def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_dir: Path) -> int:
+def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_dir: Path,
+             save_bytes: Path | None = None) -> int:
     demo_amount = check_test_card(card)  # refuse bad input before anything starts
     limit = int(load_terminal_profile(profile)["limits"]["max_amount_minor"])
     if amount is None:  # a card whose behaviour needs a particular amount brings its own
@@ -35,6 +36,11 @@ def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_
     # The in-process host (emu://acquirer): a demo needs no network faults, nor a thread.
     with build_emulated_till(profile=profile, var_dir=var_dir, display=lines.append, host_transport="emu") as till:
         assert till.emulators.card_reader is not None, "the demo needs an emulated card reader"
+        if save_bytes is not None and till.emulators.printer is not None:  # each copy as cut: .bin .txt .png
+            try:
+                till.emulators.printer.use_folder(save_bytes)
+            except OSError as exc:
+                raise InputError(f"--save-bytes {_short(save_bytes)}: cannot use it: {exc.strerror or exc}") from None
         till.emulators.card_reader.present(card)
         sale = till.sale(amount_minor)
         if till.flow.state is CheckoutState.SIGNATURE_REQUIRED:
@@ -89,11 +95,14 @@ def _receipts(till: EmulatedTill, txn_id: str, var_dir: Path) -> list[dict[str, 
         return []
     out_dir = var_dir / "receipts"
     pages = printer.pages[-len(sale.printed):] if sale.printed else []
+    saved = printer.saved_pages()[-len(sale.printed):] if sale.printed else []
     receipts = []
-    for copy, page in zip(sale.printed, pages, strict=True):
+    for i, (copy, page) in enumerate(zip(sale.printed, pages, strict=True)):
         png = out_dir / f"{txn_id}-{copy.copy.value}.png"
         receipt: dict[str, Any] = {"copy": copy.copy.value, "text": page.text, "png": str(png.resolve()),
                                    "bytes": copy.bytes_sent}
+        if len(saved) == len(pages):  # --save-bytes: what the terminal sent for this copy
+            receipt["bytes_file"] = str(saved[i].with_suffix(".bin").resolve())
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             page.save_png(png)

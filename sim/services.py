@@ -18,6 +18,7 @@ __all__ = [
     "check_test_card",
     "control_emulator",
     "emulated_families",
+    "folder_option",
     "render_escpos",
     "save_page_png",
     "serve_acquirer",
@@ -64,6 +65,13 @@ def control_help(kind: str) -> str:
     return doc.strip() or "control lines: " + ", ".join(table)
 
 
+def folder_option(kind: str) -> tuple[str, str] | None:
+    """The family's folder option for `till emulate` (flag, help): the printer's `--out DIR`,
+    the card reader's `--state DIR`; None if its emulator keeps nothing."""
+    option = getattr(emulated_families()[kind].emulator_class(), "FOLDER_OPTION", None)
+    return None if option is None else (str(option[0]), str(option[1]))
+
+
 def _profile_name(row: devices.DeviceFamily, profile: str | None) -> str:
     if profile:
         return profile
@@ -74,10 +82,11 @@ def _profile_name(row: devices.DeviceFamily, profile: str | None) -> str:
 
 def serve_emulator(
     kind: str, *, profile: str | None, pty: bool, listen: str | None, baud: int | None = None,
-    faults: list[str] | None = None,
+    faults: list[str] | None = None, folder: Path | None = None,
 ) -> Any:
     """Start one emulator on a pty or a TCP socket; returns the running link (call .stop()).
-    `faults` are control lines applied before serving (e.g. "fault paper-out")."""
+    `faults` are control lines applied before serving (e.g. "fault paper-out"); `folder` is the
+    emulator's own (pages it prints, a card's counters: its `use_folder`)."""
     from emulator.control import apply
     from emulator.link import PtyLink, TcpLink
 
@@ -87,6 +96,11 @@ def serve_emulator(
     row = families[kind]
     device = devices.load_device_profile(row, _profile_name(row, profile))
     peer: Any = row.emulator_class()(device)
+    if folder is not None:
+        try:
+            peer.use_folder(folder)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{folder}: cannot use this folder: {getattr(exc, 'strerror', None) or exc}") from exc
     for line in faults or []:
         reply = apply(peer, line)
         if reply.startswith("error"):
@@ -114,7 +128,10 @@ def control_emulator(link: Any, line: str) -> str:
     served emulator; returns the one-line reply."""
     from emulator.control import apply
 
+    before = link.endpoint
     reply: str = link.control(lambda peer: apply(peer, line))
+    if link.endpoint != before:  # plugged back in after a hard disconnect: a new pty
+        reply += f"; now on {link.endpoint}"
     return reply
 
 

@@ -136,6 +136,8 @@ def build_emulated_till(
                 continue
             row = devices.resolve(slot, settings)
             peer = given if given is not None else row.emulator_class()(profiles[slot])
+            if given is None and getattr(peer, "STATE_IN_VAR", False):  # e.g. the card reader's ATCs
+                peer.use_folder(Path(var_dir) / "emulated" / row.url_kind)
             emulators.devices[slot] = peer
             url = attach_peer(row.url_kind, peer)
             emulators.urls.append(url)

@@ -34,13 +34,14 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.add_argument("--profile", default="emulated-counter", help="terminal profile")
     demo.add_argument("--var", default="var", help="data folder (journal, keys, receipts)")
+    demo.add_argument("--save-bytes", metavar="DIR", help="keep the ESC/POS bytes sent, one page-NNNN.bin per copy")
 
     sub.add_parser("cards", help="list the emulated reader's test cards")
 
     emu = sub.add_parser("emulate", help="serve one device emulator on a pty or a TCP port")
     families = emu.add_subparsers(dest="device", required=True, metavar="FAMILY")
     if argv[:1] == ["emulate"]:  # reading the registry costs time `till --help` need not pay
-        _emulate_parsers(families, want_help=any(a in ("-h", "--help") for a in argv))
+        _emulate_parsers(families, want_help=any(a in ("-h", "--help") for a in argv), chosen=list(argv[1:2]))
 
     escpos = sub.add_parser("escpos", help="ESC/POS tools")
     escpos_sub = escpos.add_subparsers(dest="escpos_command", required=True, metavar="TOOL")
@@ -62,8 +63,8 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return p
 
 
-def _emulate_parsers(families: Any, *, want_help: bool) -> None:
-    from sim.services import control_help, emulated_families
+def _emulate_parsers(families: Any, *, want_help: bool, chosen: list[str]) -> None:
+    from sim.services import control_help, emulated_families, folder_option
 
     for kind, row in emulated_families().items():
         epilog = control_help(kind) if want_help else None
@@ -76,6 +77,9 @@ def _emulate_parsers(families: Any, *, want_help: bool) -> None:
         emu.add_argument("--fault", action="append", default=[], metavar="FAULT",
                          help="start with a fault (a `fault ...` control line, e.g. paper-out; repeatable)")
         emu.add_argument("--baud", type=int, help="line rate to pace to (default: the profile's)")
+        folder = folder_option(kind) if want_help or [kind] == chosen else None  # --out, --state
+        if folder is not None:
+            emu.add_argument(folder[0], dest="folder", metavar="DIR", help=folder[1])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         from sim.demo import run_demo
 
         return run_demo(card=args.card, amount=args.amount, as_json=args.json, profile=args.profile,
-                        var_dir=_var_dir(args.var))
+                        var_dir=_var_dir(args.var), save_bytes=Path(args.save_bytes) if args.save_bytes else None)
     if args.command == "cards":
         return _cards()
     if args.command == "host":
@@ -153,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
         return _render(args.file, profile=args.profile, png=args.png)
     faults = [f"fault {f}" for f in args.fault]
     return _emulate(args.device, profile=args.profile, pty=args.pty, listen=args.listen, baud=args.baud,
-                    faults=faults)
+                    faults=faults, folder=getattr(args, "folder", None))
 
 
 def _one_line(text: str) -> str:
@@ -219,14 +223,15 @@ def _render(path: Path, *, profile: str | None, png: Path | None) -> int:
 
 
 def _emulate(device: str, *, profile: str | None, pty: bool, listen: str | None, baud: int | None = None,
-             faults: list[str] | None = None) -> int:
+             faults: list[str] | None = None, folder: str | None = None) -> int:
     """Serve until SIGINT/SIGTERM; lines on stdin are control commands for the emulator."""
     import os
     import select
 
     from sim.services import control_emulator, serve_emulator
 
-    link = serve_emulator(device, profile=profile, pty=pty, listen=listen, baud=baud, faults=faults)
+    link = serve_emulator(device, profile=profile, pty=pty, listen=listen, baud=baud, faults=faults,
+                          folder=Path(folder) if folder else None)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     stop = {signal.SIGINT, signal.SIGTERM}

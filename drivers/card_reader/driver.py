@@ -91,9 +91,13 @@ class CardReaderDriver(Driver):
             return self._fault(FaultKind.DISCONNECTED, str(exc))
 
     def start_read(
-        self, *, amount_minor: int, currency: str, modes: Iterable[EntryMode], timeout_s: int
+        self, *, amount_minor: int, currency: str, modes: Iterable[EntryMode], timeout_s: int,
+        unpredictable_number: bytes = b"",
     ) -> DeviceFault | None:
-        request = StartRead(amount_minor=amount_minor, currency=currency, modes=frozenset(modes), timeout_s=timeout_s)
+        """Wait for a card; `unpredictable_number` is the terminal's 9F37 (4 bytes; empty: the
+        reader draws its own)."""
+        request = StartRead(amount_minor=amount_minor, currency=currency, modes=frozenset(modes), timeout_s=timeout_s,
+                            unpredictable_number=unpredictable_number)
         return self._send(request)
 
     def request_pin(

@@ -108,12 +108,15 @@ class RequestDeviceInfo(CardReaderCommand):
 
 
 class StartRead(CardReaderCommand):
-    """Wait for a card. `currency` is ISO 4217 numeric (`"156"` = CNY, as in ISO 8583 DE 49)."""
+    """Wait for a card. `currency` is ISO 4217 numeric (`"156"` = CNY, as in ISO 8583 DE 49).
+    `unpredictable_number` is the terminal's 9F37 for the chip's GENERATE AC (4 bytes from a
+    CSPRNG; empty: the reader draws its own)."""
 
     amount_minor: int
     currency: str
     modes: frozenset[EntryMode]
     timeout_s: int
+    unpredictable_number: bytes = b""
 
 
 class ShowMessage(CardReaderCommand):

@@ -109,8 +109,11 @@ def encode_message(message: Message) -> bytes:
         case StartRead(amount_minor=amount, currency=currency, modes=modes, timeout_s=timeout):
             if not modes or not 1 <= timeout <= 255:
                 raise LocalProtocolError("StartRead needs at least one entry mode and timeout_s 1-255")
+            if len(message.unpredictable_number) not in (0, 4):
+                raise LocalProtocolError("StartRead's unpredictable_number (9F37) is 4 bytes, or none")
             bits = sum(_MODE_BITS[mode] for mode in modes)
-            return bytes([Command.START_READ]) + _amount(amount, currency) + bytes([bits, timeout])
+            head = bytes([Command.START_READ]) + _amount(amount, currency) + bytes([bits, timeout])
+            return head + message.unpredictable_number
         case RequestPin(amount_minor=amount, currency=currency, timeout_s=timeout, prompt=prompt):
             low, high = message.min_length, message.max_length
             if not 4 <= low <= high <= 12 or not 1 <= timeout <= 255:  # ISO 9564: PINs of 4-12 digits
@@ -214,11 +217,12 @@ def _decode(command: Command, data: bytes) -> Message:
             raise FrameError(f"{command.name} carries no data")
         return _EMPTY[command]()
     if command is Command.START_READ:
-        if len(data) != 10 or not data[8] or data[8] & ~0x07 or not data[9]:
+        if len(data) not in (10, 14) or not data[8] or data[8] & ~0x07 or not data[9]:
             raise FrameError("START_READ: bad length, entry modes or timeout")
         amount, currency = _decode_amount(data, command)
         modes = frozenset(mode for mode, bit in _MODE_BITS.items() if data[8] & bit)
-        return StartRead(amount_minor=amount, currency=currency, modes=modes, timeout_s=data[9])
+        return StartRead(amount_minor=amount, currency=currency, modes=modes, timeout_s=data[9],
+                         unpredictable_number=bytes(data[10:]))
     if command is Command.REQUEST_PIN:
         if len(data) < 11 or not 4 <= data[8] <= data[9] <= 12 or not data[10]:
             raise FrameError("REQUEST_PIN: bad length, PIN lengths or timeout")

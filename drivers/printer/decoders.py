@@ -22,7 +22,7 @@ from collections.abc import Callable
 from drivers.printer import events as ev
 from drivers.printer.tables import DLE, ESC, FLAGS, FS, GS, MAX_BARCODE, MAX_PAYLOAD, ONE_BYTE, QR_LEVELS, SKIP
 
-__all__ = ["BYTE3", "CACHE", "Decoded", "decode_command"]
+__all__ = ["BYTE3", "CACHE", "TWO_BYTE_TAG", "Decoded", "decode_command"]
 
 Decoded = tuple[ev.PrinterCommand, int] | None  # (command, end position) or None = need more bytes
 Buffer = bytearray | bytes
@@ -95,7 +95,10 @@ for _cls, (_prefix, _fn) in FLAGS.items():
     BYTE3[_prefix << 8 | _fn] = _flag(_cls)
 
 _SKIP_LENGTH: dict[int, int] = {p << 8 | fn: n for p, table in SKIP.items() for fn, n in table.items()}
-CACHE: dict[int, ev.PrinterCommand] = {}  # key = the command's 2 or 3 bytes as one integer
+# key = the command's 3 bytes as one integer; a 2-byte command's key carries TWO_BYTE_TAG, so it never
+# equals a 3-byte key whose first byte is 00 (the fast path looks up any 3 bytes, NUL-led included).
+CACHE: dict[int, ev.PrinterCommand] = {}
+TWO_BYTE_TAG = 1 << 24
 _STRAY: list[ev.PrinterCommand] = [ev.UnknownCommand(data=bytes((b,))) for b in range(32)]
 
 
@@ -323,7 +326,7 @@ def _dle(buf: Buffer, pos: int) -> Decoded:
 
 
 def _cached(buf: Buffer, pos: int, length: int, build: Callable[[], ev.PrinterCommand]) -> Decoded:
-    key = int.from_bytes(buf[pos : pos + length], "big")
+    key = int.from_bytes(buf[pos : pos + length], "big") | (TWO_BYTE_TAG if length == 2 else 0)
     cmd = CACHE.get(key)
     if cmd is None:
         cmd = CACHE[key] = build()

@@ -10,7 +10,7 @@ cardholder and to break the line:
     advance SECONDS                 move the emulator's clock (slow cards, timeouts); `tick` too
     fault corrupt N                 flip the LRC of our next N frames
     fault nak-storm [N]             NAK the host's next N frames (no N: until `clear`)
-    fault silent | fault disconnect answer nothing | fail the line
+    fault silent | fault disconnect [hard]  answer nothing | fail the line (hard: the port hangs up)
     clear                           end every fault
     status | display | cards | help
 
@@ -92,7 +92,10 @@ def _fault(emulator: CardReaderEmulator, args: list[str]) -> str:
     if kind == "disconnect" and len(args) == 1:
         emulator.set_fault(kind)
         return "ok: the reader is disconnected until clear"
-    return "error: usage: fault corrupt N | fault nak-storm [N] | fault silent | fault disconnect"
+    if kind == "disconnect" and args[1:] == ["hard"]:
+        emulator.set_fault(kind, hard=True)
+        return "ok: the reader's port is gone until clear (a served link hangs up)"
+    return "error: usage: fault corrupt N | fault nak-storm [N] | fault silent | fault disconnect [hard]"
 
 
 def _clear(emulator: CardReaderEmulator, args: list[str]) -> str:

@@ -18,8 +18,10 @@ the line (see its docstring).
 from __future__ import annotations
 
 import datetime
+import json
 from collections import deque
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from drivers.card_reader.codec import ETX, STX, CardReaderCodec, LinkStats
@@ -50,6 +52,7 @@ from drivers.sensitive import Secret
 from emulator.base import Emulator
 from emulator.card_reader import emv
 from emulator.card_reader.cards import TestCard, get_card, load_catalogue
+from emulator.files import write_atomic
 
 __all__ = ["CONTACTLESS_TAGS", "FAULTS", "ICC_TAGS", "CardReaderEmulator"]
 
@@ -64,6 +67,8 @@ class CardReaderEmulator(Emulator):
     CONTROL = "emulator.card_reader.control"  # its control vocabulary (emulator/control.py)
     FAULTS = FAULTS
     follows_till_clock = True  # a slow card answers after its delay on the till's clock
+    FOLDER_OPTION = ("--state", "keep each test card's ATC in DIR/atc.json, so it keeps counting across restarts")
+    STATE_IN_VAR = True  # in process (sim/wiring.py), its folder is the till's var/emulated/card-reader
 
     def __init__(
         self,
@@ -93,7 +98,8 @@ class CardReaderEmulator(Emulator):
         self._slow: tuple[float, CardReaderEvent] | None = None  # a slow card's answer, and when
         self._card: TestCard | None = None  # the card read last: PIN blocks bind to its PAN
         self._chip: emv.ChipSession | None = None
-        self._atc: dict[str, int] = {}
+        self._atc: dict[str, int] = {}  # card name -> the last ATC it used
+        self._atc_file: Path | None = None  # use_folder(): where _atc persists
         self._pin_request: RequestPin | None = None
         self._pin_due: float | None = None
         self._typed: deque[Secret[str] | None] = deque()  # typed-ahead PINs; None = cancel key
@@ -109,6 +115,31 @@ class CardReaderEmulator(Emulator):
     def stats(self) -> LinkStats:
         """The device end's link counters (NAKs sent, resends...)."""
         return self._codec.stats
+
+    def use_folder(self, folder: Path) -> None:
+        """Keep the ATCs in `folder`/atc.json (card name -> last ATC): a card's counter then only
+        ever increases, across restarts, as a real card's does."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self._atc_file = folder / "atc.json"
+        try:
+            saved = json.loads(self._atc_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            saved = {}
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{self._atc_file}: not an ATC file ({type(exc).__name__})") from exc
+        if not isinstance(saved, dict) or not all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in saved.values()):
+            raise ValueError(f"{self._atc_file}: not an ATC file (card name -> 0..65535)")
+        self._atc = {str(k): int(v) for k, v in saved.items()}
+
+    def _next_atc(self, card: TestCard) -> int:
+        """The card's next ATC, saved before it is used: a kill never makes a card repeat one."""
+        atc = self._atc.get(card.name, 0) + 1
+        if atc > 0xFFFF:
+            raise ValueError(f"card {card.name}: the ATC is exhausted")  # a real card blocks itself
+        self._atc[card.name] = atc
+        if self._atc_file is not None:
+            write_atomic(self._atc_file, json.dumps(self._atc, sort_keys=True).encode())
+        return atc
 
     @staticmethod
     def list_cards() -> dict[str, TestCard]:
@@ -242,9 +273,20 @@ class CardReaderEmulator(Emulator):
         """The cable is pulled until clear_faults(): what is on the line is lost both ways. `hard`:
         the port itself vanishes (a USB adapter unplugged): receive/transmit raise
         ConnectionResetError, which emu:// reports as a PortError. Hard is for in-process peers:
-        emulator/link.py does not turn a peer's exception into a hang-up."""
+        a served link sees `hard_disconnect` and hangs up its pty or socket (emulator/link.py)."""
         self.unplugged = "hard" if hard else "soft"
         self._out.clear()
+        if hard:  # the link restarts when it is plugged back: no frame of ours still awaits an ACK
+            stats = self._codec.stats
+            self._codec = CardReaderCodec(Role.DEVICE, self.profile)
+            self._codec.link.stats = stats  # the counters go on (a test reads them across)
+            self._outbox.clear()
+            self._ack_due = None
+
+    @property
+    def hard_disconnect(self) -> bool:
+        """The port is gone: a served link hangs up (emulator/link.py) instead of calling us."""
+        return self.unplugged == "hard"
 
     def clear_faults(self) -> None:
         self.corrupt_left, self.nak_left, self.silent, self.unplugged = 0, 0, False, None
@@ -381,8 +423,10 @@ class CardReaderEmulator(Emulator):
         pan, expiry, track2 = Secret(card.pan), Secret(card.expiry), Secret(card.track2)
         if mode is EntryMode.SWIPE:
             return CardRead(entry_mode=mode, pan=pan, expiry=expiry, track2=track2, cvm=card.cvm)
-        self._atc[card.name] = self._atc.get(card.name, 0) + 1
-        session = emv.first_ac(card, request, country=self._country, today=self._today(), atc=self._atc[card.name])
+        # 9F37 is the terminal's; a host that sends none gets one the reader draws (a CSPRNG too).
+        unpredictable = request.unpredictable_number or None
+        session = emv.first_ac(card, request, country=self._country, today=self._today(), atc=self._next_atc(card),
+                               unpredictable=unpredictable)
         if mode is EntryMode.CHIP:  # the card stays inserted for the second GENERATE AC
             self._chip = session
         icc = Secret(emv.field_55(session, contactless=mode is EntryMode.TAP))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import calendar
 import datetime
 import functools
-import hashlib
+import secrets
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -185,9 +185,11 @@ class SecondAc(Record):
     icc_data: bytes
 
 
-def first_ac(card: TestCard, read: StartRead, *, country: str, today: datetime.date, atc: int) -> ChipSession:
+def first_ac(card: TestCard, read: StartRead, *, country: str, today: datetime.date, atc: int,
+             unpredictable: bytes | None = None) -> ChipSession:
     """The first GENERATE AC: the card's data, the transaction's (amount and currency from the
-    StartRead), and a real ARQC (9F26)."""
+    StartRead, the terminal's unpredictable number 9F37), and a real ARQC (9F26). Without an
+    unpredictable number (a host that sent none) one is drawn from a CSPRNG."""
     year, month = 2000 + int(card.expiry[:2]), int(card.expiry[2:])
     amount = tlv.encode_n(read.amount_minor, 6)
     counter = atc.to_bytes(2, "big")
@@ -204,8 +206,7 @@ def first_ac(card: TestCard, read: StartRead, *, country: str, today: datetime.d
         "5F2A": tlv.encode_n(read.currency, 2),
         "9F1A": tlv.encode_n(country, 2),
         "9F36": counter,
-        # The unpredictable number: deterministic so that scenarios replay byte for byte.
-        "9F37": hashlib.sha256(b"UN" + card.pan.encode() + counter + amount).digest()[:4],
+        "9F37": unpredictable or secrets.token_bytes(4),  # the terminal's (a scenario's comes from its seed)
         "9F27": _CID["arqc"],
         "9F10": _IAD_HEAD + bytes([0x03, _CVR_ARQC, 0, 0]),
         "9F34": bytes.fromhex(_CVM_RESULTS[card.cvm]),

@@ -1,7 +1,8 @@
 """The printer emulator's control vocabulary (`till emulate printer`, one line on stdin each):
 
     fault paper-out [after-bytes N | after-lines N]   the roll ends now, or after N more bytes/lines
-    fault near-end | fault cover-open | fault offline | fault overheat | fault disconnect
+    fault near-end | fault cover-open | fault offline | fault overheat
+    fault disconnect [hard]                           the wire goes silent; hard: the port hangs up
     fault cutter [next-cut]                           the autocutter jams now, or at the next cut
     clear                                             every fault ends (fresh roll, cover shut...)
     advance SECONDS | tick SECONDS                    let emulated time pass (a hot head cools)
@@ -28,8 +29,9 @@ def _count(word: str) -> int:
 
 
 def _fault(printer: Any, args: list[str]) -> str:
-    usage = ("error: usage: fault paper-out [after-bytes N | after-lines N] | fault cutter [next-cut] | fault "
-             + " | fault ".join(f for f in FAULTS if f not in ("paper-out", "cutter")))
+    usage = ("error: usage: fault paper-out [after-bytes N | after-lines N] | fault cutter [next-cut] | "
+             "fault disconnect [hard] | fault "
+             + " | fault ".join(f for f in FAULTS if f not in ("paper-out", "cutter", "disconnect")))
     if not args or args[0] not in FAULTS:
         return usage
     name, rest = args[0], args[1:]
@@ -38,6 +40,9 @@ def _fault(printer: Any, args: list[str]) -> str:
         what = rest[0].removeprefix("after-")
         printer.set_fault(name, **{f"after_{what}": count})
         return f"ok: the paper runs out after {count} more {what}"
+    if name == "disconnect" and rest == ["hard"]:
+        printer.set_fault(name, hard=True)
+        return f"ok: disconnect hard; {printer.status()}"
     if name == "cutter" and rest == ["next-cut"]:
         printer.set_fault(name, next_cut=True)
         return "ok: the next cut jams the autocutter"
@@ -61,7 +66,14 @@ def _advance(printer: Any, args: list[str]) -> str:
 
 
 def _pages(printer: Any, args: list[str]) -> str:
-    return f"ok: {len(printer.pages)} page(s) cut, {len(printer.unknown_commands)} unknown command(s)"
+    """The count, and with an output folder (`--out DIR`) the files of each page saved."""
+    if args:
+        return "error: usage: pages"
+    reply = f"ok: {len(printer.pages)} page(s) cut, {len(printer.unknown_commands)} unknown command(s)"
+    saved = printer.saved_pages()
+    if saved:
+        reply += f"; saved in {saved[0].parent}: " + ", ".join(f"{p.name}.{{txt,png,bin}}" for p in saved)
+    return reply
 
 
 COMMANDS: dict[str, Handler] = {

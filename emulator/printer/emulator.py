@@ -7,7 +7,8 @@ Bytes go through two stages, as in a real printer (docs/printer-emulator.md has 
    even inside image data and parameters), otherwise they count only at a command boundary. The
    bytes then enter a finite receive buffer (`serial.receive_buffer`); past the high-water mark the
    printer sends XOFF (or raises BUSY, which a pty cannot carry), and XON once it has drained.
-   Bytes that arrive into a full buffer are lost, as on the real thing.
+   Bytes that arrive into a full buffer are lost, as on the real thing — on a serial line; over
+   TCP the link reads only what fits (`receive_room`), so the TCP window pushes back instead.
 2. Printing. Commands are decoded and printed in order (emulator/printer_paper.py): pages, one per
    cut, that render to text and to a 1-bit PNG. Content is processed at once; *time* only decides
    how fast the buffer drains. Without a clock (emu://) the printer is infinitely fast; once
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from drivers.events import Role
@@ -32,6 +34,7 @@ from drivers.printer import events as ev
 from drivers.printer.codec import XOFF, XON, PrinterCodec
 from drivers.record import Record
 from emulator.base import Emulator
+from emulator.printer.archive import PageArchive
 from emulator.printer.faults import FAULTS, Faults, PaperState
 from emulator.printer.paper import PRINTING, Paper, split_lines
 from emulator.printer.render import RenderedPage
@@ -50,6 +53,7 @@ class PrinterEmulator(Faults, Emulator):
     before the first byte, as if the printer had been switched on that way."""
 
     CONTROL = "emulator.printer.control"  # its control vocabulary (emulator/control.py)
+    FOLDER_OPTION = ("--out", "write each page as it is cut into DIR: page-NNNN.txt, .png and .bin")
     FAULTS = FAULTS
     follows_till_clock = False  # in process, paper moves at once; served, it follows the line
 
@@ -93,6 +97,9 @@ class PrinterEmulator(Faults, Emulator):
         self.drawer_pulses = 0
         self.bytes_received = 0
         self._asb_mask = 0
+        self._archive: PageArchive | None = None  # use_folder(): pages saved as they are cut
+        self._raw = bytearray()  # with an archive: bytes taken since the last saved cut
+        self._raw_base = 0  # the byte position (of _accepted) where _raw starts
         super().__init__(recovery_s=float(status["overheat_recovery_s"]))
         # While printing cannot stop, each command type goes straight to its handler.
         self._fast: dict[type[ev.PrinterCommand], Callable[[Any], object]] = {
@@ -159,6 +166,26 @@ class PrinterEmulator(Faults, Emulator):
         return f"{self.describe()} buffer={self.backlog}/{self.capacity}{paused} pages={len(self.pages)}"
 
     # -- pages ---------------------------------------------------------------------------------------
+    def use_folder(self, folder: Path) -> None:
+        """Save every page from now on into `folder` as it is cut (emulator/printer/archive.py)."""
+        self._archive = PageArchive(folder)
+        self._raw.clear()
+        self._raw_base = self._accepted
+
+    def saved_pages(self) -> list[Path]:
+        """The pages this run saved (folder/page-NNNN, without suffix), oldest first."""
+        return list(self._archive.saved) if self._archive is not None else []
+
+    def _save_page(self) -> None:
+        """The page just cut, with the bytes received since the last cut through the Cut itself
+        (after a hold, through what was decoded when it printed)."""
+        assert self._archive is not None
+        end = max(self._raw_base, self._accepted - self._codec.buffered)
+        raw = bytes(self._raw[: end - self._raw_base])
+        del self._raw[: end - self._raw_base]
+        self._raw_base = end
+        self._archive.save(self.pages[-1], raw)
+
     @property
     def pages(self) -> list[RenderedPage]:
         return self.paper_stage.pages
@@ -177,6 +204,17 @@ class PrinterEmulator(Faults, Emulator):
     def backlog(self) -> int:
         """Bytes in the receive buffer: accepted and not printed yet."""
         return self._accepted - self._done
+
+    def receive_room(self) -> int | None:
+        """Bytes the printer can take now without losing any (None: it prints as fast as they come)."""
+        if self.clocked or self._held is not None or (self.hold_when_stopped and not self._printable):
+            return max(0, self.capacity - self.backlog)
+        return None
+
+    def on_network(self) -> None:
+        """Served over TCP: the window pushes back (emulator/link.py stops reading at a full buffer),
+        so no XON/XOFF goes on the reply stream unless the profile's `network.flow_control` says so."""
+        self.flow_control = "xonxoff" if self.profile["network"]["flow_control"] == "xonxoff" else "none"
 
     @property
     def busy(self) -> bool:
@@ -198,8 +236,10 @@ class PrinterEmulator(Faults, Emulator):
         self._accepted += size
         codec = self._codec
         codec.receive_data(data)
+        if self._archive is not None:
+            self._raw += data
         if self._printable and held is None and not clocked and self.paper_stage.line_limit is None \
-                and not self._cutter_fails:
+                and not self._cutter_fails and self._archive is None:
             # Nothing can stop the printer inside this chunk: dispatch straight to the print stage.
             fast, slow = self._fast, self._handle
             for cmd in codec.commands():
@@ -320,7 +360,10 @@ class PrinterEmulator(Faults, Emulator):
             self.set_cutter_error(True)
             self._stopped(cmd)
         else:
+            cut = len(self.paper_stage.pages)
             rest = self.paper_stage.print(cmd)
+            if self._archive is not None and len(self.paper_stage.pages) > cut:
+                self._save_page()
             if self.paper_stage.line_limit is not None and self.paper_stage.lines >= self.paper_stage.line_limit:
                 self.paper_stage.line_limit = None
                 self.set_paper("out")

@@ -10,7 +10,8 @@ the host enabled with GS a pushes an ASB at once. Faults:
   of emulated time. The emulator has no clock of its own: time passes through `advance(seconds)`,
   which a Link calls with real elapsed time (over emu:// a test calls it);
 - offline (switched offline by its owner); disconnect: the printer neither hears nor answers —
-  over a pty or a socket the wire goes silent.
+  over a pty or a socket the wire goes silent; `disconnect hard` (a USB cable pulled): the port
+  goes away — emulator/link.py hangs up the pty or socket, and a new one serves after `clear`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Faults:
         self.overheated = False
         self.offline = False  # forced offline (e.g. a printer switched to offline by its owner)
         self.disconnected = False
+        self.hard_disconnect = False  # the port itself is gone (emulator/link.py hangs up)
         self.drawer_high = False
         self.recovery_s = recovery_s
         self._cool_left = 0.0
@@ -119,9 +121,11 @@ class Faults:
         self._cool_left = self.recovery_s if on else 0.0
         self._change(overheated=on)
 
-    def disconnect(self, on: bool = True) -> None:
-        """A pulled cable: nothing arrives, nothing is answered. `disconnect(False)` plugs it back."""
+    def disconnect(self, on: bool = True, *, hard: bool = False) -> None:
+        """A pulled cable: nothing arrives, nothing is answered. `disconnect(False)` plugs it back.
+        `hard`: the port vanishes too (a served link hangs up, see emulator/link.py)."""
         self.disconnected = on
+        self.hard_disconnect = on and hard
 
     def _cool(self, seconds: float) -> None:
         if self.overheated:
@@ -131,12 +135,14 @@ class Faults:
 
     # -- faults by name ------------------------------------------------------------------------------
     def set_fault(self, name: str, *, after_bytes: int | None = None, after_lines: int | None = None,
-                  next_cut: bool = False) -> None:
+                  next_cut: bool = False, hard: bool = False) -> None:
         """One of FAULTS. Paper out may wait for N more bytes or lines; a cutter error for the next cut."""
         if name not in FAULTS:
             raise ValueError(f"unknown printer fault {name!r} (known: {', '.join(FAULTS)})")
         if (after_bytes is not None or after_lines is not None) and name != "paper-out":
             raise ValueError(f"only paper-out waits for bytes or lines, not {name}")
+        if hard and name != "disconnect":
+            raise ValueError(f"only disconnect can be hard, not {name}")
         if next_cut and name != "cutter":
             raise ValueError(f"only the cutter fails at the next cut, not {name}")
         for count in (after_bytes, after_lines):
@@ -148,6 +154,8 @@ class Faults:
             self.paper_stage.line_limit = self.paper_stage.lines + after_lines
         elif name == "cutter" and next_cut:
             self._cutter_fails = True
+        elif name == "disconnect":
+            self.disconnect(hard=hard)
         else:
             actions = {"near-end": lambda: self.set_paper("near-end"), "paper-out": lambda: self.set_paper("out"),
                        "cover-open": self.open_cover, "cutter": self.set_cutter_error, "overheat": self.set_overheat,
@@ -160,19 +168,20 @@ class Faults:
         self.paper_stage.line_limit = None
         self._cutter_fails = False
         self._cool_left = 0.0
-        self.disconnected = False
+        self.disconnected = self.hard_disconnect = False
         self._change(paper="ok", cover_open=False, cutter_error=False, overheated=False, offline=False)
 
     def describe(self) -> str:
         """Sensors and pending faults: the start of the emulator's status() line (a subclass
         extends it, as tests/plugin_example's ACME printer does)."""
         s = self._status
+        link = "disconnected" + ("(hard)" if self.hard_disconnect else "") if self.disconnected else None
         parts = [
-            "online" if s.online else "offline", f"paper={self.paper}",
+            link or ("online" if s.online else "offline"), f"paper={self.paper}",
             f"cover={'open' if self.cover_open else 'closed'}",
         ]
         parts += [name for name, on in (("cutter-error", self.cutter_error), ("overheat", self.overheated),
-                                        ("forced-offline", self.offline), ("disconnected", self.disconnected))
+                                        ("forced-offline", self.offline))
                   if on]
         if self._out_after_bytes is not None:
             parts.append(f"paper-out-in={self._out_after_bytes - self.bytes_received}-bytes")

@@ -15,6 +15,7 @@ busy, and a run replays exactly.
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,9 +106,11 @@ class PrinterSocket:
 
 
 class Rig:
-    def __init__(self, scenario: Scenario, var_dir: Path) -> None:
+    def __init__(self, scenario: Scenario, var_dir: Path, *, seed: int | None = None) -> None:
         self.scenario = scenario
         self.var_dir = var_dir
+        # The terminal's unpredictable numbers (9F37), drawn from the seed: a replay signs the same.
+        self._unpredictable = random.Random(f"9F37:{scenario.seed if seed is None else seed}")
         self.clock = FakeClock()  # a new one at every boot: the monotonic clock restarts with the CPU
         self.printers: list[Any] = []  # one emulator per boot; paper printed before stays printed
         self.shown: list[str] = []  # every line the terminal displayed
@@ -166,9 +169,11 @@ class Rig:
         link = harness.link(str(terminal["host"]["url"]), connect_timeout=float(terminal["host"]["connect_timeout_s"]))
         link.connect()  # as build_till does; the flow connects again when a sale needs the host
         try:
-            return build_emulated_till(profile=self.scenario.profile, clock=self.clock, var_dir=self.var_dir,
+            till = build_emulated_till(profile=self.scenario.profile, clock=self.clock, var_dir=self.var_dir,
                                        overrides=overrides, device_urls={"printer": self._printer_url},
                                        display=self.shown.append, host=link)
+            till.flow.unpredictable_number = lambda: self._unpredictable.randbytes(4)
+            return till
         except BaseException:
             link.close()
             raise

@@ -77,7 +77,7 @@ class ScenarioRunner:
     def run(self) -> dict[str, Any]:
         tmp = scratch_dir()  # locked while the run lives; a killed run's is removed by the next
         try:
-            rig = Rig(self.scenario, tmp / "var")
+            rig = Rig(self.scenario, tmp / "var", seed=self.seed)
             try:
                 rig.boot()
                 rig.run()

@@ -39,7 +39,8 @@ _TOKENS = itertools.count(1)
 
 class CardReader(Protocol):
     def start_read(
-        self, *, amount_minor: int, currency: str, modes: Iterable[EntryMode], timeout_s: int
+        self, *, amount_minor: int, currency: str, modes: Iterable[EntryMode], timeout_s: int,
+        unpredictable_number: bytes = b"",
     ) -> DeviceFault | None: ...
     def request_pin(self, *, amount_minor: int, currency: str, timeout_s: int = 30) -> DeviceFault | None: ...
     def cancel(self) -> DeviceFault | None: ...

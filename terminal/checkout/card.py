@@ -3,6 +3,8 @@ GENERATE AC. Bounded everywhere: two fallbacks, three PIN tries, a deadline on e
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from typing import Any
 
 from drivers.card_reader.events import (
@@ -27,7 +29,15 @@ __all__ = ["CardSteps"]
 S = CheckoutState
 
 
+def _csprng_unpredictable_number() -> bytes:
+    return secrets.token_bytes(4)
+
+
 class CardSteps(FlowBase):
+    # The terminal's unpredictable number (EMV 9F37) for each read: a CSPRNG's 4 bytes. Injectable:
+    # a scenario sets one drawn from its seed (sim/scenario/rig.py) so that a replay is exact.
+    unpredictable_number: Callable[[], bytes] = staticmethod(_csprng_unpredictable_number)
+
     @property
     def card_reader(self) -> CardReader:
         reader: CardReader = self.devices["card_reader"]
@@ -53,7 +63,8 @@ class CardSteps(FlowBase):
         self._show("present_card" if not sale.fallbacks else "fallback")
         wait_s = int(self.terminal["limits"]["card_wait_timeout_s"])
         fault = self.card_reader.start_read(
-            amount_minor=sale.amount_minor, currency=self.currency, modes=sale.modes, timeout_s=wait_s)
+            amount_minor=sale.amount_minor, currency=self.currency, modes=sale.modes, timeout_s=wait_s,
+            unpredictable_number=self.unpredictable_number())
         if fault is not None:
             self.cancel(reason=f"card reader: {fault.detail}", actor="terminal")
             return

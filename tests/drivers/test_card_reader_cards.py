@@ -4,6 +4,7 @@ over emu:// (what the host simulator and the terminal then do with it is tested 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -361,3 +362,50 @@ def test_a_reader_without_contactless_refuses_a_tap() -> None:
     with pytest.raises(ValueError):
         emulator.present("approved-tap")
     emulator.present("approved-tap", "chip")
+
+
+# -- the ATC persists per card; the unpredictable number is the terminal's -------------------------
+def _chip_read(emulator: CardReaderEmulator, card: str = "approved", un: bytes = b"") -> dict[str, bytes]:
+    url = attach_peer("card_reader", emulator)
+    try:
+        with CardReaderDriver(url, PROFILE, timeout=0.5) as driver:
+            emulator.present(card)
+            assert driver.start_read(amount_minor=5000, currency="156", modes=ALL, timeout_s=60,
+                                     unpredictable_number=un) is None
+            (read,) = driver.poll()
+    finally:
+        detach_peer(url)
+    assert isinstance(read, CardRead) and read.icc_data is not None
+    return tlv.decode_dict(read.icc_data.reveal())
+
+
+def test_the_atc_survives_a_restart_and_counts_per_card(tmp_path: Path) -> None:
+    first = CardReaderEmulator(PROFILE)
+    first.use_folder(tmp_path)
+    assert [_chip_read(first)["9F36"] for _ in range(2)] == [b"\x00\x01", b"\x00\x02"]
+    again = CardReaderEmulator(PROFILE)  # the emulator restarts on the same folder
+    again.use_folder(tmp_path)
+    assert _chip_read(again)["9F36"] == b"\x00\x03"
+    assert _chip_read(again, "pin-required")["9F36"] == b"\x00\x01"  # each card its own counter
+    assert "4761" not in (tmp_path / "atc.json").read_text()  # names the cards, never a PAN
+
+
+def test_the_card_signs_the_terminals_unpredictable_number() -> None:
+    emulator = CardReaderEmulator(PROFILE)
+    icc = _chip_read(emulator, un=bytes.fromhex("A1B2C3D4"))
+    assert icc["9F37"] == bytes.fromhex("A1B2C3D4")
+    card = get_card("approved")
+    assert emv.verify_arqc(tlv.encode(list(icc.items())), card.pan, card.pan_sequence)
+
+
+def test_without_a_terminal_number_the_reader_draws_its_own_at_random() -> None:
+    emulator = CardReaderEmulator(PROFILE)
+    assert _chip_read(emulator)["9F37"] != _chip_read(CardReaderEmulator(PROFILE))["9F37"]  # same ATC, card, amount
+
+
+def test_start_read_carries_the_unpredictable_number_on_the_wire() -> None:
+    host, device = CardReaderCodec(Role.HOST, PROFILE), CardReaderCodec(Role.DEVICE, PROFILE)
+    device.receive_data(host.send(StartRead(amount_minor=1, currency="156", modes=ALL, timeout_s=9,
+                                            unpredictable_number=b"\x01\x02\x03\x04")))
+    read = device.next_event()
+    assert isinstance(read, StartRead) and read.unpredictable_number == b"\x01\x02\x03\x04"

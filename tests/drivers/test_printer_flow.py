@@ -51,3 +51,25 @@ def test_a_host_that_ignores_xoff_overflows_the_buffer() -> None:
             port.close()
         lost = link.control(lambda _: emulator.overflowed)
     assert lost > 0
+
+
+def test_over_tcp_a_full_buffer_pushes_back_and_loses_nothing_and_sends_no_xoff() -> None:
+    """A network printer stops reading (the TCP window fills), where a serial one would drop."""
+    import socket
+
+    from emulator.link import TcpLink
+
+    profile = slow_printer()
+    emulator = PrinterEmulator(profile)
+    host = PrinterCodec(Role.HOST)
+    job = b"".join(host.send(c) for c in JOB * 2)  # ~1.2 KB: several times the 256-byte buffer
+    emulator.advance(0)  # the head prints at its own pace from the first byte (as once served a while)
+    with TcpLink(emulator) as link:
+        address = link.endpoint.removeprefix("socket://").rsplit(":", 1)
+        with socket.create_connection((address[0], int(address[1])), timeout=10) as conn:
+            conn.sendall(job + b"\x10\x04\x01")  # a stock client: no flow control at all
+            reply = conn.recv(16)  # answered once every byte before it has been taken in
+        lost, pages = link.control(lambda _: (emulator.overflowed, list(emulator.pages)))
+    assert lost == 0
+    assert reply == b"\x12"  # the status byte only: no XOFF on a TCP printer's reply stream
+    assert [p.text.splitlines() for p in pages] == [["x" * 48] * LINES] * 2

@@ -3,10 +3,14 @@ and the money: what the host booked nets to the sale amount or to zero, never mo
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from drivers.card_reader.events import StartRead
 from emulator.card_reader.cards import get_card, load_catalogue
-from sim.wiring import EmulatedTill
+from sim.wiring import EmulatedTill, build_emulated_till
 from terminal.checkout.table import CheckoutState
 from terminal.clock import FakeClock
 
@@ -82,3 +86,21 @@ def test_a_card_that_refuses_the_approval_is_reversed_and_slips_say_declined(til
     assert record is not None and record.state == "REVERSED"
     assert [p.copy.value for p in sale.printed] == ["cardholder"]
     assert "交易失败" in till.emulators.printer.pages[-1].text
+
+
+def test_each_read_signs_a_fresh_terminal_number_and_the_atc_survives_a_restart(
+    clock: FakeClock, var_dir: Path,
+) -> None:
+    """Three identical sales used to give three identical ARQCs: ATC 0001 and a hashed 9F37 each time."""
+    numbers: list[bytes] = []
+    for _ in range(2):  # the emulated world starts twice on one var/
+        with build_emulated_till(clock=clock, var_dir=var_dir) as till:
+            reader = till.emulators.card_reader
+            assert reader is not None
+            for _ in range(2):
+                reader.present("approved")
+                assert till.sale(1234, io_wait=2.0).outcome == "APPROVED"
+            numbers += [c.unpredictable_number for c in reader.commands if isinstance(c, StartRead)]
+    assert len(numbers) == 4 and len(set(numbers)) == 4 and {len(n) for n in numbers} == {4}
+    (state,) = var_dir.glob("emulated/*/atc.json")
+    assert json.loads(state.read_text()) == {"approved": 4}

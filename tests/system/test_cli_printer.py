@@ -61,3 +61,37 @@ def test_emulate_starts_with_a_fault_and_takes_control_lines() -> None:
             assert child.control("fault nonsense").startswith("error")
         finally:
             port.close()
+
+
+def test_emulate_out_writes_each_page_as_it_is_cut_and_pages_lists_them(tmp_path: Path) -> None:
+    out = tmp_path / "printed"
+    with served("emulate", "printer", "--pty", "--out", str(out)) as child:
+        port = open_port(child.endpoint, timeout=5)
+        try:
+            job = b"\x1b@HELLO OUT\n\x1dV\x00"
+            port.write(job + b"\x10\x04\x01")
+            assert port.read(1) == b"\x12"  # everything before it has arrived and printed
+        finally:
+            port.close()
+        assert child.control("pages") == (f"ok: 1 page(s) cut, 0 unknown command(s); saved in {out}: "
+                                          "page-0001.{txt,png,bin}")
+        assert child.control("pages all").startswith("error: usage: pages")
+    assert (out / "page-0001.txt").read_text() == "HELLO OUT\n"
+    assert (out / "page-0001.bin").read_bytes() == job
+    assert (out / "page-0001.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_save_bytes_keeps_what_the_terminal_sent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    saved = tmp_path / "bytes"
+    assert main(["demo", "--json", "--var", str(tmp_path / "var"), "--save-bytes", str(saved)]) == 0
+    receipts = json.loads(capsys.readouterr().out)["receipts"]
+    assert len(receipts) == 2
+    for receipt in receipts:
+        data = Path(receipt["bytes_file"]).read_bytes()
+        job = data[-receipt["bytes"]:]  # the copy's job, after the status queries the driver asked first
+        assert job.startswith(b"\x1b@") and job[-3:-1] == b"\x1dV"
+        assert set(data[: -len(job)]) <= set(b"\x10\x04\x01\x02\x03\x04")  # DLE EOT n
+        assert receipt["text"].splitlines()[0].strip() in data.decode("gb18030", errors="replace")
+    assert sorted(p.name for p in saved.glob("*.bin")) == ["page-0001.bin", "page-0002.bin"]

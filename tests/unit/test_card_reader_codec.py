@@ -125,6 +125,11 @@ FRAMES: list[tuple[Message, str]] = [
         StartRead(amount_minor=12500, currency="156", modes=frozenset({EntryMode.CHIP, EntryMode.TAP}), timeout_s=60),
         "02 00 11 20 00 00 00 01 25 00 01 56 05 3C 03 78",
     ),
+    (
+        StartRead(amount_minor=12500, currency="156", modes=frozenset({EntryMode.CHIP, EntryMode.TAP}), timeout_s=60,
+                  unpredictable_number=bytes.fromhex("12345678")),
+        "02 00 15 20 00 00 00 01 25 00 01 56 05 3C 12 34 56 78 03 74",
+    ),
     (CardRemoved(), "02 00 01 A2 03 A0"),
     (ReadCancelled(), "02 00 01 A4 03 A6"),
     (PinTimeout(), "02 00 01 C2 03 C0"),

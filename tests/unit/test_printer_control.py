@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -123,3 +125,32 @@ def test_no_line_raises(line: str) -> None:
     printer = PrinterEmulator(load_profile("printer", "cn-80mm"))
     reply = apply(printer, line)
     assert reply.startswith(("ok:", "error:")) and "\n" not in reply
+
+
+def test_status_says_disconnected_not_online_while_the_cable_is_pulled(printer: PrinterEmulator) -> None:
+    reply = apply(printer, "fault disconnect")
+    assert reply.startswith("ok: disconnect; disconnected ") and "online" not in reply
+    assert apply(printer, "status").startswith("ok: disconnected paper=ok")
+    apply(printer, "clear")
+    assert apply(printer, "status").startswith("ok: online paper=ok")
+
+
+def test_pages_takes_no_argument(printer: PrinterEmulator) -> None:
+    assert apply(printer, "pages 3") == "error: usage: pages"
+    assert apply(printer, "pages") == "ok: 0 page(s) cut, 0 unknown command(s)"
+
+
+def test_an_output_folder_gets_each_page_as_it_is_cut(printer: PrinterEmulator, tmp_path: Path) -> None:
+    (tmp_path / "page-0007.txt").write_text("from an earlier run\n")
+    printer.use_folder(tmp_path)
+    first, second = b"\x1b@ONE\n\x1dV\x00", b"\x1b@TWO\n\x1dV\x01"
+    printer.receive(first + second[:4])
+    assert sorted(p.name for p in tmp_path.glob("page-0008.*")) == ["page-0008.bin", "page-0008.png", "page-0008.txt"]
+    assert not list(tmp_path.glob("page-0009.*"))  # the second page is not cut yet
+    printer.receive(second[4:] + b"tail")
+    assert (tmp_path / "page-0008.bin").read_bytes() == first
+    assert (tmp_path / "page-0009.bin").read_bytes() == second
+    assert (tmp_path / "page-0009.txt").read_text() == "TWO\n"
+    assert (tmp_path / "page-0007.txt").read_text() == "from an earlier run\n"  # never overwritten
+    assert apply(printer, "pages") == (f"ok: 2 page(s) cut, 0 unknown command(s); saved in {tmp_path}: "
+                                       "page-0008.{txt,png,bin}, page-0009.{txt,png,bin}")

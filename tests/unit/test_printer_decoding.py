@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.base import Role
@@ -198,3 +198,38 @@ def test_host_to_device_round_trip(commands: list[ev.PrinterCommand], chunk: int
         else:
             expected.append(cmd)
     assert decode(data, chunk=chunk) == expected
+
+
+# -- the fast path (commands(), the emulator's) and the slow path (next_event()) agree -------------
+def _both_paths(data: bytes, chinese: bool = False) -> tuple[list[ev.PrinterCommand], list[object]]:
+    profile = CHINESE[chinese]
+    slow, fast = PrinterCodec(Role.DEVICE, profile), PrinterCodec(Role.DEVICE, profile)
+    slow.receive_data(data)
+    singles: list[object] = []
+    while (event := slow.next_event()) is not None:
+        singles.append(event)
+    fast.receive_data(data)
+    return list(fast.commands()), singles
+
+
+def test_a_nul_before_a_cached_two_byte_command_is_not_dropped() -> None:
+    # ESC FF (2 bytes, cached once decoded) then NUL ESC FF: the 3-byte look-up of 00 1B 0C used to
+    # hit the 2-byte entry 1B 0C and swallow the NUL.
+    fast, slow = _both_paths(H("1B 0C 00 1B 0C"))
+    assert fast == slow == [ev.UnknownCommand(data=H("1B 0C")), ev.UnknownCommand(data=H("00")),
+                            ev.UnknownCommand(data=H("1B 0C"))]
+
+
+# Command-shaped tokens (a prefix or NUL, then 0..2 function/parameter bytes), warm caches and NULs:
+# dense in collisions between 2- and 3-byte commands, unlike st.binary().
+_PREFIXES = st.sampled_from([0x00, 0x0A, 0x10, 0x1B, 0x1C, 0x1D, 0x41])
+_PARAMS = st.sampled_from([0x00, 0x01, 0x04, 0x05, 0x0C, 0x1B, 0x21, 0x26, 0x2E, 0x30, 0x31, 0x32, 0x3C, 0x40,
+                           0x56, 0x61, 0x63, 0x69, 0x6D, 0x76, 0x81])
+_TOKENS = st.tuples(_PREFIXES, st.lists(_PARAMS, max_size=2)).map(lambda t: bytes((t[0], *t[1])))
+
+
+@settings(max_examples=400)
+@given(st.lists(_TOKENS, max_size=30).map(b"".join), st.booleans())
+def test_fast_and_slow_decode_paths_agree_on_command_dense_input(data: bytes, chinese: bool) -> None:
+    fast, slow = _both_paths(data, chinese)
+    assert fast == slow
