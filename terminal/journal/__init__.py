@@ -45,6 +45,7 @@ from terminal.journal.queues import OwedMessages
 from terminal.journal.witness import (
     META_SCHEMA,
     Acceptance,
+    Acceptor,
     JournalMismatch,
     WitnessFile,
     WitnessState,
@@ -54,8 +55,8 @@ from terminal.journal.witness import (
 )
 
 __all__ = [
-    "DISK_FULL_MESSAGE", "JOURNAL_FULL_MESSAGE", "REVERSAL_FAILED_MESSAGE", "Acceptance", "Capacity", "Journal",
-    "JournalDamaged", "JournalLocked", "JournalMismatch", "TxnRecord", "new_txn_id",
+    "DISK_FULL_MESSAGE", "JOURNAL_FULL_MESSAGE", "REVERSAL_FAILED_MESSAGE", "Acceptance", "Acceptor", "Capacity",
+    "Journal", "JournalDamaged", "JournalLocked", "JournalMismatch", "TxnRecord", "new_txn_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class Journal(OwedMessages):
 
     def __init__(
         self, path: Path | str, *, capacity: int = 500, warn_ratio: float = 0.9, disk_reserve_bytes: int = 0,
-        free_bytes: Callable[[], int] | None = None, accept: Acceptance | None = None,
+        free_bytes: Callable[[], int] | None = None, accept: Acceptor | None = None,
     ) -> None:
         on_file = str(path) != ":memory:"
         where = Path(path)
@@ -125,7 +126,12 @@ class Journal(OwedMessages):
             self._lock = None
 
     # -- the witness ------------------------------------------------------------------------
-    def _guard(self, witness_file: WitnessFile, accept: Acceptance | None) -> None:
+    def identity(self) -> str | None:
+        """The journal's id (the witness's `journal_id`); None for a journal in memory."""
+        state = journal_state(self._db)
+        return None if state is None else state.journal_id
+
+    def _guard(self, witness_file: WitnessFile, accept: Acceptor | None) -> None:
         """Compare the journal with its witness; refuse a mismatch unless a supervisor accepted it."""
         present = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master")}
         if not _META_NAMES.issubset(present):
@@ -144,7 +150,10 @@ class Journal(OwedMessages):
                     "交易流水与见证记录不符，已停止交易，需主管确认 / the journal does not match its witness:"
                     f" {problem}. Selling is stopped: a supervisor reconciles the open batch with the host,"
                     " then accepts this journal as it is (docs/reliability.md, 'Journal witness')")
-            self._accept(witness_file, problem, state, witness, accept)
+            if isinstance(accept, Acceptance) or not callable(accept):  # a record is no permission
+                raise JournalMismatch(f"{problem}: a journal is accepted through the access control"
+                                      " (`till journal accept`), not with a hand-made record")
+            self._accept(witness_file, problem, state, witness, accept(self, problem))
         elif state is None:  # a new journal, or one from before the witness: it gets its identity
             if witness is None:  # the witness first: a kill before the commit leaves one at change 0
                 stan = int(self._db.execute("SELECT value FROM counters WHERE name = 'stan'").fetchone()[0])

@@ -24,8 +24,13 @@ The journal may be *ahead* of its witness (a crash between the commit and the wi
 that is normal and the witness catches up at boot. Behind, another id, another head at the same
 `seq`, a journal without an id while a witness exists, or a witness missing or damaged while the
 journal has an id: the terminal refuses to sell (`JournalMismatch`) until a supervisor accepts the
-journal as it is (`Journal(..., accept=Acceptance(...))`, audited in the journal and in
-`journal.witness.log`). STANs then continue from the higher of the journal's and the witness's.
+journal as it is: `till journal accept` (terminal/security/acceptance.py), which passes the
+journal an `Acceptor`. It is asked once the file is open, locked and sound but before it is
+trusted, and decides through the access control (POLICY `accept_journal`, the supervisor's own
+PIN against var/operators.json, audited in the journal's own trail). The decision is an incident
+in the journal and a line in `journal.witness.log`. A hand-made `Acceptance` record is refused:
+it is what an acceptor returns, not a permission. STANs then continue from the higher of the
+journal's and the witness's.
 """
 
 from __future__ import annotations
@@ -35,13 +40,17 @@ import json
 import os
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from drivers.record import Record
 from terminal.errors import JournalError
 
+if TYPE_CHECKING:
+    from terminal.journal.core import JournalCore
+
 __all__ = [
-    "META_SCHEMA", "Acceptance", "JournalMismatch", "WitnessFile", "WitnessState", "compare", "journal_state",
-    "later_stan",
+    "META_SCHEMA", "Acceptance", "Acceptor", "JournalMismatch", "WitnessFile", "WitnessState", "compare",
+    "journal_state", "later_stan",
 ]
 
 WITNESS_VERSION = 1
@@ -60,11 +69,19 @@ class JournalMismatch(JournalError):
 
 
 class Acceptance(Record):
-    """A supervisor's decision to go on with the journal as it is (audited where it is used)."""
+    """A supervisor's decision to go on with the journal as it is: what an `Acceptor` returns."""
 
     approver: str
     reason: str
     at: str  # ISO time of the decision
+
+
+class Acceptor(Protocol):
+    """Asked, with what does not match, once the journal is open, locked and sound but not yet
+    trusted; returns the decision or raises (the journal then stays refused). The till's is
+    terminal.security.acceptance.JournalAcceptance: the access control decides."""
+
+    def __call__(self, journal: JournalCore, problem: str) -> Acceptance: ...
 
 
 class WitnessState(Record):
