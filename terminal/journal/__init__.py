@@ -156,13 +156,15 @@ class Journal(OwedMessages):
             self._accept(witness_file, problem, state, witness, accept(self, problem))
         elif state is None:  # a new journal, or one from before the witness: it gets its identity
             if witness is None:  # the witness first: a kill before the commit leaves one at change 0
-                stan = int(self._db.execute("SELECT value FROM counters WHERE name = 'stan'").fetchone()[0])
-                witness = WitnessState(journal_id=new_txn_id(), seq=0, head=os.urandom(16).hex(), stan=stan)
+                counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
+                witness = WitnessState(journal_id=new_txn_id(), seq=0, head=os.urandom(16).hex(),
+                                       stan=int(counters["stan"]), batch=int(counters["batch"]))
                 witness_file.write(witness)
             with self._tx() as db:
                 db.execute("INSERT INTO journal_meta VALUES (?, 0, ?)", (witness.journal_id, witness.head))
-        if witness is not None:  # never reuse a STAN the host may have seen
+        if witness is not None:  # never reuse a STAN the host may have seen, nor a batch it closed
             self._continue_stan(witness.stan)
+            self._continue_batch(witness.batch)
         self._witness = witness_file
         if witness is None or journal_state(self._db) != witness:
             self._write_witness()
@@ -185,6 +187,14 @@ class Journal(OwedMessages):
         if later_stan(current, witness_stan, STAN_MAX) != current:  # a write only when the journal is behind
             with self._tx() as db:
                 db.execute("UPDATE counters SET value = ? WHERE name = 'stan'", (witness_stan,))
+
+    def _continue_batch(self, witness_batch: int) -> None:
+        """An accepted old copy goes on with the host's batch. Rows left in older batches stay where
+        they are (the supervisor reconciled them with the host), off this batch's totals."""
+        current = self.current_batch()
+        if witness_batch > current:
+            with self._tx() as db:
+                db.execute("UPDATE counters SET value = ? WHERE name = 'batch'", (witness_batch,))
 
     def _write_witness(self) -> None:
         state = journal_state(self._db)

@@ -10,7 +10,10 @@ The witness (`journal.witness`, JSON, next to the journal) holds:
 - `seq` and `head`: the journal's change counter and a random tag, both renewed by triggers on
   every change of a transaction or a counter (STAN, batch), so a fork of the same journal gets
   another head even at the same `seq`;
-- `stan`: the highest STAN the journal had allocated when the witness was written.
+- `stan`: the highest STAN the journal had allocated when the witness was written;
+- `batch`: the open batch number then (a copy from before a settlement names a batch the host
+  has closed; once accepted, the batch number continues from the witness's, as the STAN does).
+  A witness written before this field reads as batch 0 (nothing to hold the journal to).
 
 It is written crash-safely (created with temp file, fsync, rename, fsync of the folder; then two
 slots written in turn, see `WitnessFile`) after every commit that changed the journal's `seq`:
@@ -89,6 +92,7 @@ class WitnessState(Record):
     seq: int
     head: str
     stan: int
+    batch: int = 0  # the open batch (0: a witness from before the field)
 
 
 def journal_state(db: sqlite3.Connection) -> WitnessState | None:
@@ -96,8 +100,9 @@ def journal_state(db: sqlite3.Connection) -> WitnessState | None:
     row = db.execute("SELECT id, seq, head FROM journal_meta").fetchone()
     if row is None:
         return None
-    stan = db.execute("SELECT value FROM counters WHERE name = 'stan'").fetchone()
-    return WitnessState(journal_id=str(row[0]), seq=int(row[1]), head=str(row[2]), stan=int(stan[0]) if stan else 0)
+    counters = dict(db.execute("SELECT name, value FROM counters WHERE name IN ('stan', 'batch')").fetchall())
+    return WitnessState(journal_id=str(row[0]), seq=int(row[1]), head=str(row[2]), stan=int(counters.get("stan", 0)),
+                        batch=int(counters.get("batch", 0)))
 
 
 def later_stan(a: int, b: int, stan_max: int) -> int:
@@ -118,6 +123,9 @@ def compare(journal: WitnessState | None, witness: WitnessState | None, *, where
                 f"{witness.journal_id} at change {witness.seq}, STAN {witness.stan}")
     if journal.journal_id != witness.journal_id:
         return f"the journal at {where} is {journal.journal_id}, its witness remembers {witness.journal_id} (replaced)"
+    if journal.batch < witness.batch:
+        return (f"the journal at {where} went back from batch {witness.batch:06d} to {journal.batch:06d}"
+                f" (an old copy: the host closed batch {journal.batch:06d} already)")
     if journal.seq < witness.seq:
         return (f"the journal at {where} went back from change {witness.seq} to {journal.seq}"
                 " (lost or damaged -wal, or an old copy)")
@@ -202,7 +210,7 @@ class WitnessFile:
 def _slot(gen: int, state: WitnessState | None) -> bytes:
     body: dict[str, object] = {"version": WITNESS_VERSION, "gen": gen}
     if state is not None:
-        body.update(journal_id=state.journal_id, seq=state.seq, head=state.head, stan=state.stan)
+        body.update(journal_id=state.journal_id, seq=state.seq, head=state.head, stan=state.stan, batch=state.batch)
     data = json.dumps({**body, "check": _check(body)}).encode()
     assert len(data) < SLOT, "a witness slot holds one sector"
     return data.ljust(SLOT - 1) + b"\n"
@@ -213,10 +221,13 @@ def _parse(raw: bytes) -> tuple[int, WitnessState] | None:
     try:
         data = json.loads(raw)
         body = {k: data[k] for k in ("version", "gen", "journal_id", "seq", "head", "stan")}
+        if "batch" in data:  # absent in a witness written before the field
+            body["batch"] = data["batch"]
         if data["check"] != _check(body) or body["version"] != WITNESS_VERSION:
             return None
         return int(body["gen"]), WitnessState(journal_id=str(body["journal_id"]), seq=int(body["seq"]),
-                                              head=str(body["head"]), stan=int(body["stan"]))
+                                              head=str(body["head"]), stan=int(body["stan"]),
+                                              batch=int(body.get("batch", 0)))
     except (ValueError, KeyError, TypeError):
         return None
 

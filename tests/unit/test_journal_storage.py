@@ -358,3 +358,21 @@ def test_a_hand_made_acceptance_record_is_no_permission(tmp_path: Path) -> None:
     Journal(path, accept=good).close()
     assert good.problem is not None and "went back" in good.problem
     Journal(path).close()
+
+
+def test_an_old_copy_of_a_settled_batch_is_noticed_and_the_batch_number_never_goes_back(tmp_path: Path) -> None:
+    """The witness keeps the batch number: a copy from before a settlement names its batch, and
+    once accepted the terminal goes on with the host's next batch, never one the host closed."""
+    path = _journal_with_sales(tmp_path / "var", count=2)
+    shutil.copyfile(path, tmp_path / "backup.sqlite3")
+    journal = Journal(path)
+    journal.close_batch(1, at=AT)  # the host closed batch 1
+    journal.close()
+    shutil.copyfile(tmp_path / "backup.sqlite3", path)
+    with pytest.raises(JournalMismatch, match="batch 000002 to 000001"):
+        Journal(path)
+    journal = Journal(path, accept=_accept(path.parent))
+    try:
+        assert journal.current_batch() == 2
+    finally:
+        journal.close()
