@@ -119,3 +119,32 @@ def test_an_advice_the_host_refuses_is_an_exception_and_settlement_closes(
         assert len([e for e in back.ledger if e.terminal_id == tid]) == 1
     finally:
         back.stop()
+
+
+def test_a_mac_error_on_an_advice_is_no_refusal_it_stays_owed_and_goes_after_a_sign_on(
+    till: EmulatedTill, host: AcquirerSimulator, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A0 says the host cannot check our keys, not that it will not pay: sign on, send it again."""
+    port = _host_goes_away(till, host)
+    assert _sell(till, "approved-swipe", 10000)[:2] == ("APPROVED", "Y1")
+    owed = till.journal.pending_advices()[0]
+    tid = str(till.terminal["terminal_id"])
+    back = AcquirerSimulator(port=port)
+    back.refuse_mac(tid)
+    back.start()
+    try:
+        clock.advance(LIMITS.housekeeping_s)
+        assert till.runtime.run_until(lambda: "MAC error (A0)" in caplog.text and till.flow.state is S.IDLE,
+                                      io_wait=2.0)
+        record = till.journal.get(owed)
+        assert record is not None and record.state == "OFFLINE" and till.journal.pending_advices() == [owed]
+        assert till.runtime.run_until(lambda: till.flow.signed_on, io_wait=2.0)  # new keys at once
+        for _ in range(3):  # sign on, then the next round (after the retry wait)
+            clock.advance(LIMITS.housekeeping_s + 60)
+            till.runtime.run_until(lambda: not till.journal.pending_advices() and till.flow.state is S.IDLE,
+                                   io_wait=2.0)
+        record = till.journal.get(owed)
+        assert record is not None and record.state == "APPROVED", record
+        assert [e.amount_minor for e in back.ledger if e.terminal_id == tid] == [10000]
+    finally:
+        back.stop()
