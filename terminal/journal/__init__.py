@@ -149,7 +149,8 @@ class Journal(OwedMessages):
                 raise JournalMismatch(
                     "交易流水与见证记录不符，已停止交易，需主管确认 / the journal does not match its witness:"
                     f" {problem}. Selling is stopped: a supervisor reconciles the open batch with the host,"
-                    " then accepts this journal as it is (docs/reliability.md, 'Journal witness')")
+                    " then accepts this journal as it is: `till journal accept --var DIR --supervisor ID --reason TEXT`"
+                    " (docs/reliability.md, 'Journal witness')")
             if isinstance(accept, Acceptance) or not callable(accept):  # a record is no permission
                 raise JournalMismatch(f"{problem}: a journal is accepted through the access control"
                                       " (`till journal accept`), not with a hand-made record")
