@@ -19,9 +19,9 @@ from terminal import devices
 from terminal.checkout.flow import Sale, SaleFlow
 from terminal.checkout.table import HOUSEKEEPING, RESTING, CheckoutState
 from terminal.clock import Clock, SystemClock
-from terminal.errors import ConfigError, InputError
+from terminal.errors import ConfigError
 from terminal.host.link import HostLink
-from terminal.journal import Acceptance, Journal
+from terminal.journal import Acceptor, Journal
 from terminal.receipts.layout import Copy
 from terminal.receipts.spool import PrintJob
 from terminal.runtime import Runtime, Source
@@ -200,13 +200,9 @@ class Till:
     def acknowledge_audit(self, *, supervisor: str, pin: str, reason: str) -> str:
         """A supervisor saw that the audit trail is broken (and why); money operations go on.
         Returns what was broken. The break stays in the trail as an entry of its own."""
-        broken = self.audit.check().reason
-        if not broken:
-            raise InputError("审计记录完好 / the audit trail holds: nothing to acknowledge")
-        approval = self.approve("audit_ack", operator_id=supervisor, pin=pin, reason=reason)
-        self.access.consume(approval, "audit_ack")
-        self.audit.acknowledge(approver=supervisor, reason=reason, at=self.clock.wall())
-        return broken
+        from terminal.security.acceptance import acknowledge_audit
+
+        return acknowledge_audit(self.access, supervisor=supervisor, pin=pin, reason=reason)
 
     def _may_sell(self) -> None:
         if self.audit.broken:
@@ -300,9 +296,10 @@ def till_parts(
             "profiles": profiles, "host": host, "journal": journal, "sources": sources, "closers": closers}
 
 
-def open_journal(terminal: Mapping[str, Any], var_dir: Path, *, accept: Acceptance | None = None) -> Journal:
+def open_journal(terminal: Mapping[str, Any], var_dir: Path, *, accept: Acceptor | None = None) -> Journal:
     """The journal of `var_dir` with the profile's limits: locked for this process, checked
-    against damage and against its witness (`accept`: a supervisor's decision to take it as it is)."""
+    against damage and against its witness (`accept`: a supervisor's decision to take it as it is,
+    terminal.security.acceptance.JournalAcceptance)."""
     limits = terminal["limits"]
     return Journal(var_dir / "journal.sqlite3", capacity=int(limits["journal_capacity"]),
                    warn_ratio=float(limits["journal_warn_ratio"]),

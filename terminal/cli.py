@@ -151,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         from sim.scenario.runner import run_scenario
 
         return run_scenario(args.file, seed=args.seed, as_json=args.json)
-    if args.command in ("operator", "audit"):
+    if args.command in ("operator", "audit", "journal"):
         return _access_command(args)
     if args.command == "escpos":
         return _render(args.file, profile=args.profile, png=args.png)
@@ -312,11 +312,26 @@ def _access_parsers(sub: Any) -> None:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="SUBCOMMAND")
     verify = audit_sub.add_parser("verify", help="check the chain and its anchor (exit 0 ok, 1 broken)")
     verify.add_argument("--var", default="var", type=Path, help="data folder")
+    ack = audit_sub.add_parser("ack", help="a supervisor acknowledges a broken trail (PIN asked for); money "
+                                           "operations go on")
+    journal = sub.add_parser("journal", help="the journal's integrity and its witness (docs/reliability.md)")
+    journal_sub = journal.add_subparsers(dest="journal_command", required=True, metavar="SUBCOMMAND")
+    check = journal_sub.add_parser("check", help="read only: integrity and the witness (exit 0 ok, 1 damaged or "
+                                                 "mismatch)")
+    check.add_argument("--var", default="var", type=Path, help="data folder")
+    accept = journal_sub.add_parser("accept", help="a supervisor accepts a journal that does not match its witness "
+                                                   "(PIN asked for)")
+    for cmd in (ack, accept):
+        cmd.add_argument("--var", default="var", type=Path, help="data folder")
+        cmd.add_argument("--supervisor", required=True, metavar="ID", help="the supervisor's own operator id")
+        cmd.add_argument("--reason", required=True, metavar="TEXT", help="why (kept in the audit trail)")
 
 
 def _access_command(args: argparse.Namespace) -> int:
+    if args.command == "journal":
+        return _journal_check(args.var) if args.journal_command == "check" else _journal_accept(args)
     if args.command == "audit":
-        return _audit_verify(args.var)
+        return _audit_verify(args.var) if args.audit_command == "verify" else _audit_ack(args)
     import time
 
     from terminal.security.operators import OperatorStore
@@ -375,6 +390,117 @@ def _audit_verify(var: Path) -> int:
         print(f"audit trail BROKEN: {result.reason}")
         return 1
     print(f"audit trail ok: {result.count} entries, head {result.head}")
+    return 0
+
+
+MAX_REASON = 200  # characters of a --reason (it goes into the audit trail and the journal)
+
+
+def _supervisor_args(args: argparse.Namespace) -> tuple[str, str, str]:
+    """(supervisor, PIN, reason): the reason bounded, the PIN read after the arguments are known good."""
+    from terminal.errors import InputError
+
+    reason = " ".join(str(args.reason).split())
+    if not reason:
+        raise InputError("--reason is empty: say why (it is kept in the audit trail)")
+    if len(reason) > MAX_REASON:
+        raise InputError(f"--reason has at most {MAX_REASON} characters")
+    return str(args.supervisor), _read_pin(), reason
+
+
+def _open_journal(var: Path) -> Any:
+    """The journal of `var` for a supervisor's command (locked: not beside a running till)."""
+    from terminal.errors import InputError
+    from terminal.journal import Journal
+
+    path = var / "journal.sqlite3"
+    if not path.is_file():
+        raise InputError(f"no journal at {path}")
+    return Journal(path)
+
+
+def _audit_ack(args: argparse.Namespace) -> int:
+    """`till audit ack`: Till.acknowledge_audit without the devices (the journal is locked meanwhile)."""
+    from terminal.clock import SystemClock
+    from terminal.security.acceptance import access_for, acknowledge_audit
+
+    supervisor, pin, reason = _supervisor_args(args)
+    journal = _open_journal(args.var)
+    try:
+        access = access_for(journal, args.var, SystemClock())
+        broken = acknowledge_audit(access, supervisor=supervisor, pin=pin, reason=reason)
+    finally:
+        journal.close()
+    print(f"audit trail break acknowledged by {supervisor}: {broken}")
+    return 0
+
+
+def _journal_accept(args: argparse.Namespace) -> int:
+    """`till journal accept`: the journal as it is, under the supervisor's own PIN (acceptance.py)."""
+    from terminal.clock import SystemClock
+    from terminal.errors import InputError
+    from terminal.journal import Journal
+    from terminal.security.acceptance import JournalAcceptance
+
+    var: Path = args.var
+    path = var / "journal.sqlite3"
+    if not path.is_file() and not path.with_suffix(".witness").is_file():
+        raise InputError(f"no journal at {path}")
+    supervisor, pin, reason = _supervisor_args(args)
+    acceptance = JournalAcceptance(var_dir=var, clock=SystemClock(), supervisor=supervisor, pin=pin, reason=reason)
+    journal = Journal(path, accept=acceptance)
+    try:
+        journal_id = journal.identity()
+    finally:
+        journal.close()
+    if acceptance.problem is None:
+        raise InputError(f"the journal at {path} matches its witness: nothing to accept")
+    print(f"journal {journal_id} accepted by {supervisor}: {acceptance.problem}")
+    if acceptance.audit_broken:
+        print(f"audit trail broken too: {acceptance.audit_broken} (`till audit ack` once it is understood)")
+    return 0
+
+
+def _journal_check(var: Path) -> int:
+    """Read only (beside a working till too): the file's integrity, then the journal against its witness."""
+    import sqlite3
+
+    from terminal.errors import InputError
+    from terminal.journal import JournalDamaged, JournalMismatch
+    from terminal.journal.integrity import check_integrity
+    from terminal.journal.witness import WitnessFile, compare, journal_state
+
+    path = var / "journal.sqlite3"
+    witness_file = WitnessFile(path.with_suffix(".witness"))
+    if not path.is_file() and not witness_file.path.is_file():
+        raise InputError(f"no journal at {path}")
+    state = None
+    try:
+        witness = witness_file.read()
+        if path.is_file():
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                check_integrity(db, path)
+                tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                state = journal_state(db) if {"journal_meta", "counters"} <= tables else None
+            except sqlite3.Error as exc:
+                raise InputError(f"cannot read {path}: {exc}") from exc
+            finally:
+                db.close()
+        problem = compare(state, witness, where=path)
+    except JournalDamaged as exc:
+        print(f"journal DAMAGED: {' '.join(str(exc).split())}")
+        return 1
+    except JournalMismatch as exc:
+        problem = str(exc)
+    if problem is not None:
+        print(f"journal MISMATCH: {problem} (a supervisor decides: `till journal accept`)")
+        return 1
+    if state is None:
+        print(f"journal ok: {path} is new (no sale recorded yet)")
+    else:
+        print(f"journal ok: {state.journal_id}, change {state.seq}, STAN {state.stan:06d}"
+              + (f" (witness at change {witness.seq})" if witness is not None else ""))
     return 0
 
 

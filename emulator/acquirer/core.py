@@ -94,6 +94,7 @@ class Acquirer:
         self._mac_refused_all = False
         self._signed_on_since_refusal: set[str] = set()
         self._out_of_balance_once = False
+        self._advice_code: str | None = None
 
     # -- faults that change the answer (thread-safe, settable while serving) --------------------
     def decline_next(self, code: str, count: int = 1) -> None:
@@ -102,6 +103,12 @@ class Acquirer:
             raise ValueError("a count is not negative")
         with self._lock:
             self._decline_code, self._decline_left = _declining(code), count
+
+    def refuse_advices(self, code: str | None) -> None:
+        """Answer every 0220/0221 with `code` and book nothing (a host that will not pay an offline
+        sale); None lifts it."""
+        with self._lock:
+            self._advice_code = None if code is None else _declining(code)
 
     def decline_card(self, card: str, code: str | None) -> None:
         """Answer every 0200 for the catalogue card `card` with `code`; None lifts it."""
@@ -274,6 +281,8 @@ class Acquirer:
             return replay
         if processing != FINANCIAL_CODES["sale"]:
             answer = self._answer(request, "0230", INVALID_TRANSACTION)
+        elif self._advice_code is not None:
+            answer = self._answer(request, "0230", self._advice_code)
         elif self._ledger.get(key) is not None or self._ledger.was_reversed(key):
             answer = self._answer(request, "0230", DUPLICATE)
         else:

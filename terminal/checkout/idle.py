@@ -109,10 +109,14 @@ class IdleSteps(FlowBase):
             self.end_forwarding()
 
     def advice_message(self, msg: HostMessage) -> None:
-        if self.advices.answered(msg):
-            self._forward_next()
-        else:
+        if not self.advices.answered(msg):
             self._unmatched(msg)
+        elif self.advices.sign_on_needed:  # A0: the keys first; the advice stays owed
+            self.signed_on, self._sign_on_at = False, 0.0
+            self._disarm()
+            self.end_forwarding()
+        else:
+            self._forward_next()
 
     def advice_deadline(self) -> None:
         self.advices.give_up_round()

@@ -2,9 +2,11 @@
 
 An offline approval is a promise the merchant makes on the issuer's behalf, so it is bounded by
 the profile's floor limits (per sale, count and total not yet forwarded). An advice is never
-dropped: a lost answer is repeated (0221) on the next round; a refusal goes on the exception
-report, because the customer has left with the goods (Stripe's `offlineDetails`; jPOS SAF drops
-on expiry, which we do not).
+dropped: a lost answer is repeated (0221) on the next round; an A0 (the host cannot check our
+MAC) is no refusal: the advice stays owed, the terminal signs on again and repeats it. A refusal
+is final: the sale is DECLINED (out of both sides' totals) and goes on the exception report and
+the settlement slip, because the customer has left with the goods (Stripe's `offlineDetails`;
+jPOS SAF drops on expiry, which we do not).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class AdviceDesk:
         self.current: str | None = None
         self._request: HostMessage | None = None
         self.next_round_at = 0.0
+        self.sign_on_needed = False  # the last answer was A0: new keys before the next round
 
     def due(self) -> bool:
         return bool(self.journal.pending_advices()) and self.clock.now() >= self.next_round_at
@@ -85,6 +88,11 @@ class AdviceDesk:
         if self._request is None or self.current is None or not match(self._request, msg):
             return False
         answer = parse_advice_response(msg)
+        self.sign_on_needed = answer.sign_on_required
+        if self.sign_on_needed:  # not the host's word on the sale: it stays owed, repeated (0221) later
+            log.warning("advice %s: MAC error (A0); signing on again, it goes in the next round", self.current)
+            self.give_up_round()
+            return True
         self.journal.record_advised(self.current, accepted=answer.approved, response_code=answer.response_code,
                                     rrn=msg.text("37"), at=self.clock.wall())
         self.current, self._request = None, None

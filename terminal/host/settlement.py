@@ -45,6 +45,9 @@ class SettlementResult(Record):
     # Transactions whose reversal was still unresolved: carried into the next batch (on the slip
     # and the exception report), never dropped.
     carried: tuple[TxnRecord, ...] = ()
+    # Offline sales the host refused to pay (DECLINED, in neither side's totals): the merchant's
+    # loss, on the slip and the exception report.
+    refused: tuple[TxnRecord, ...] = ()
     # False when the terminal cannot know whether the host closed the batch (no answer, or an
     # error after the host agreed): it settles again before anything else (`Journal.settlement_owed`).
     definitive: bool = True
@@ -113,6 +116,7 @@ class SettlementDesk:
         self.batch = 0
         self.totals = BatchTotals()
         self._upload: list[TxnRecord] = []
+        self._refused: tuple[TxnRecord, ...] = ()
         self._uploaded = 0
         self._after_upload = False
         self.request: HostMessage | None = None
@@ -124,6 +128,7 @@ class SettlementDesk:
     def begin(self) -> HostMessage:
         self.batch = self.journal.current_batch()
         self.totals = batch_totals(self.journal.batch_records(self.batch))
+        self._refused = tuple(self.journal.refused_advices(self.batch))
         self._upload, self._uploaded, self._after_upload = [], 0, False
         return self._settle()
 
@@ -189,7 +194,8 @@ class SettlementDesk:
         if definitive and not balanced:  # the host said no: the batch is open on both sides
             self.journal.clear_settlement_owed()
         return SettlementResult(batch=self.batch, balanced=balanced, totals=self.totals,
-                                uploaded=self._uploaded, detail=detail, carried=carried, definitive=definitive)
+                                uploaded=self._uploaded, detail=detail, carried=carried, refused=self._refused,
+                                definitive=definitive)
 
     def _ids(self) -> dict[str, str]:
         return {"terminal_id": str(self.terminal["terminal_id"]), "merchant_id": str(self.terminal["merchant_id"]),

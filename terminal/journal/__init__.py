@@ -45,6 +45,7 @@ from terminal.journal.queues import OwedMessages
 from terminal.journal.witness import (
     META_SCHEMA,
     Acceptance,
+    Acceptor,
     JournalMismatch,
     WitnessFile,
     WitnessState,
@@ -54,8 +55,8 @@ from terminal.journal.witness import (
 )
 
 __all__ = [
-    "DISK_FULL_MESSAGE", "JOURNAL_FULL_MESSAGE", "REVERSAL_FAILED_MESSAGE", "Acceptance", "Capacity", "Journal",
-    "JournalDamaged", "JournalLocked", "JournalMismatch", "TxnRecord", "new_txn_id",
+    "DISK_FULL_MESSAGE", "JOURNAL_FULL_MESSAGE", "REVERSAL_FAILED_MESSAGE", "Acceptance", "Acceptor", "Capacity",
+    "Journal", "JournalDamaged", "JournalLocked", "JournalMismatch", "TxnRecord", "new_txn_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class Journal(OwedMessages):
 
     def __init__(
         self, path: Path | str, *, capacity: int = 500, warn_ratio: float = 0.9, disk_reserve_bytes: int = 0,
-        free_bytes: Callable[[], int] | None = None, accept: Acceptance | None = None,
+        free_bytes: Callable[[], int] | None = None, accept: Acceptor | None = None,
     ) -> None:
         on_file = str(path) != ":memory:"
         where = Path(path)
@@ -125,7 +126,12 @@ class Journal(OwedMessages):
             self._lock = None
 
     # -- the witness ------------------------------------------------------------------------
-    def _guard(self, witness_file: WitnessFile, accept: Acceptance | None) -> None:
+    def identity(self) -> str | None:
+        """The journal's id (the witness's `journal_id`); None for a journal in memory."""
+        state = journal_state(self._db)
+        return None if state is None else state.journal_id
+
+    def _guard(self, witness_file: WitnessFile, accept: Acceptor | None) -> None:
         """Compare the journal with its witness; refuse a mismatch unless a supervisor accepted it."""
         present = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master")}
         if not _META_NAMES.issubset(present):
@@ -143,17 +149,23 @@ class Journal(OwedMessages):
                 raise JournalMismatch(
                     "交易流水与见证记录不符，已停止交易，需主管确认 / the journal does not match its witness:"
                     f" {problem}. Selling is stopped: a supervisor reconciles the open batch with the host,"
-                    " then accepts this journal as it is (docs/reliability.md, 'Journal witness')")
-            self._accept(witness_file, problem, state, witness, accept)
+                    " then accepts this journal as it is: `till journal accept --var DIR --supervisor ID --reason TEXT`"
+                    " (docs/reliability.md, 'Journal witness')")
+            if isinstance(accept, Acceptance) or not callable(accept):  # a record is no permission
+                raise JournalMismatch(f"{problem}: a journal is accepted through the access control"
+                                      " (`till journal accept`), not with a hand-made record")
+            self._accept(witness_file, problem, state, witness, accept(self, problem))
         elif state is None:  # a new journal, or one from before the witness: it gets its identity
             if witness is None:  # the witness first: a kill before the commit leaves one at change 0
-                stan = int(self._db.execute("SELECT value FROM counters WHERE name = 'stan'").fetchone()[0])
-                witness = WitnessState(journal_id=new_txn_id(), seq=0, head=os.urandom(16).hex(), stan=stan)
+                counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
+                witness = WitnessState(journal_id=new_txn_id(), seq=0, head=os.urandom(16).hex(),
+                                       stan=int(counters["stan"]), batch=int(counters["batch"]))
                 witness_file.write(witness)
             with self._tx() as db:
                 db.execute("INSERT INTO journal_meta VALUES (?, 0, ?)", (witness.journal_id, witness.head))
-        if witness is not None:  # never reuse a STAN the host may have seen
+        if witness is not None:  # never reuse a STAN the host may have seen, nor a batch it closed
             self._continue_stan(witness.stan)
+            self._continue_batch(witness.batch)
         self._witness = witness_file
         if witness is None or journal_state(self._db) != witness:
             self._write_witness()
@@ -176,6 +188,14 @@ class Journal(OwedMessages):
         if later_stan(current, witness_stan, STAN_MAX) != current:  # a write only when the journal is behind
             with self._tx() as db:
                 db.execute("UPDATE counters SET value = ? WHERE name = 'stan'", (witness_stan,))
+
+    def _continue_batch(self, witness_batch: int) -> None:
+        """An accepted old copy goes on with the host's batch. Rows left in older batches stay where
+        they are (the supervisor reconciled them with the host), off this batch's totals."""
+        current = self.current_batch()
+        if witness_batch > current:
+            with self._tx() as db:
+                db.execute("UPDATE counters SET value = ? WHERE name = 'batch'", (witness_batch,))
 
     def _write_witness(self) -> None:
         state = journal_state(self._db)

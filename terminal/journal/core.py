@@ -374,7 +374,7 @@ class JournalCore:
             ids = "SELECT txn_id FROM transactions WHERE batch = ?"
             db.execute(f"DELETE FROM prints WHERE txn_id IN ({ids})", (batch,))
             db.execute(f"DELETE FROM reversals WHERE state = 'DONE' AND txn_id IN ({ids})", (batch,))
-            db.execute(f"DELETE FROM advices WHERE state = 'DONE' AND txn_id IN ({ids})", (batch,))
+            db.execute(f"DELETE FROM advices WHERE state != 'PENDING' AND txn_id IN ({ids})", (batch,))
             db.execute("DELETE FROM transactions WHERE batch = ?", (batch,))
             db.execute("UPDATE counters SET value = value + 1 WHERE name = 'batch'")
             db.execute("DELETE FROM counters WHERE name = 'settlement_owed'")

@@ -162,7 +162,8 @@ class OwedMessages(JournalCore):
     def record_advised(self, txn_id: str, *, accepted: bool, response_code: str, rrn: str | None,
                        at: datetime) -> None:
         """The host answered the advice. Accepted: the sale is booked. Refused: the merchant carries
-        the loss (the customer left with the goods), so a person is told."""
+        the loss (the customer left with the goods), so a person is told; the sale is DECLINED with
+        the host's code (its advice row stays FAILED: what `refused_advices` lists)."""
         with self._tx() as db:
             db.execute("UPDATE advices SET state = ?, updated_at = ? WHERE txn_id = ?",
                        ("DONE" if accepted else "FAILED", at.isoformat(), txn_id))
@@ -170,5 +171,17 @@ class OwedMessages(JournalCore):
                 db.execute("UPDATE transactions SET state = 'APPROVED', rrn = COALESCE(?, rrn), updated_at = ?"
                            " WHERE txn_id = ?", (rrn, at.isoformat(), txn_id))
             else:
-                self._incident(db, "advice_refused", txn_id, f"host refused the offline sale ({response_code})", at)
+                # The host will not pay it: out of the batch totals on both sides (DECLINED, with the
+                # host's code), on the exception report and the settlement slip, never sent again.
+                db.execute("UPDATE transactions SET state = 'DECLINED', response_code = ?, updated_at = ?"
+                           " WHERE txn_id = ? AND state = 'OFFLINE'", (response_code, at.isoformat(), txn_id))
+                self._incident(db, "advice_refused", txn_id, f"host refused the offline sale ({response_code}):"
+                               " the merchant carries it", at)
+
+    def refused_advices(self, batch: int) -> list[TxnRecord]:
+        """Offline sales of `batch` the host refused to pay (ADVICE REFUSED on the slip), oldest first."""
+        ids = [r[0] for r in self._db.execute(
+            "SELECT a.txn_id FROM advices a JOIN transactions t USING (txn_id) WHERE a.state = 'FAILED'"
+            " AND t.batch = ? ORDER BY a.rowid", (batch,))]
+        return [r for r in (self.get(i) for i in ids) if r is not None]
 

@@ -10,7 +10,10 @@ The witness (`journal.witness`, JSON, next to the journal) holds:
 - `seq` and `head`: the journal's change counter and a random tag, both renewed by triggers on
   every change of a transaction or a counter (STAN, batch), so a fork of the same journal gets
   another head even at the same `seq`;
-- `stan`: the highest STAN the journal had allocated when the witness was written.
+- `stan`: the highest STAN the journal had allocated when the witness was written;
+- `batch`: the open batch number then (a copy from before a settlement names a batch the host
+  has closed; once accepted, the batch number continues from the witness's, as the STAN does).
+  A witness written before this field reads as batch 0 (nothing to hold the journal to).
 
 It is written crash-safely (created with temp file, fsync, rename, fsync of the folder; then two
 slots written in turn, see `WitnessFile`) after every commit that changed the journal's `seq`:
@@ -24,8 +27,13 @@ The journal may be *ahead* of its witness (a crash between the commit and the wi
 that is normal and the witness catches up at boot. Behind, another id, another head at the same
 `seq`, a journal without an id while a witness exists, or a witness missing or damaged while the
 journal has an id: the terminal refuses to sell (`JournalMismatch`) until a supervisor accepts the
-journal as it is (`Journal(..., accept=Acceptance(...))`, audited in the journal and in
-`journal.witness.log`). STANs then continue from the higher of the journal's and the witness's.
+journal as it is: `till journal accept` (terminal/security/acceptance.py), which passes the
+journal an `Acceptor`. It is asked once the file is open, locked and sound but before it is
+trusted, and decides through the access control (POLICY `accept_journal`, the supervisor's own
+PIN against var/operators.json, audited in the journal's own trail). The decision is an incident
+in the journal and a line in `journal.witness.log`. A hand-made `Acceptance` record is refused:
+it is what an acceptor returns, not a permission. STANs then continue from the higher of the
+journal's and the witness's.
 """
 
 from __future__ import annotations
@@ -35,13 +43,17 @@ import json
 import os
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from drivers.record import Record
 from terminal.errors import JournalError
 
+if TYPE_CHECKING:
+    from terminal.journal.core import JournalCore
+
 __all__ = [
-    "META_SCHEMA", "Acceptance", "JournalMismatch", "WitnessFile", "WitnessState", "compare", "journal_state",
-    "later_stan",
+    "META_SCHEMA", "Acceptance", "Acceptor", "JournalMismatch", "WitnessFile", "WitnessState", "compare",
+    "journal_state", "later_stan",
 ]
 
 WITNESS_VERSION = 1
@@ -60,11 +72,19 @@ class JournalMismatch(JournalError):
 
 
 class Acceptance(Record):
-    """A supervisor's decision to go on with the journal as it is (audited where it is used)."""
+    """A supervisor's decision to go on with the journal as it is: what an `Acceptor` returns."""
 
     approver: str
     reason: str
     at: str  # ISO time of the decision
+
+
+class Acceptor(Protocol):
+    """Asked, with what does not match, once the journal is open, locked and sound but not yet
+    trusted; returns the decision or raises (the journal then stays refused). The till's is
+    terminal.security.acceptance.JournalAcceptance: the access control decides."""
+
+    def __call__(self, journal: JournalCore, problem: str) -> Acceptance: ...
 
 
 class WitnessState(Record):
@@ -72,6 +92,7 @@ class WitnessState(Record):
     seq: int
     head: str
     stan: int
+    batch: int = 0  # the open batch (0: a witness from before the field)
 
 
 def journal_state(db: sqlite3.Connection) -> WitnessState | None:
@@ -79,8 +100,9 @@ def journal_state(db: sqlite3.Connection) -> WitnessState | None:
     row = db.execute("SELECT id, seq, head FROM journal_meta").fetchone()
     if row is None:
         return None
-    stan = db.execute("SELECT value FROM counters WHERE name = 'stan'").fetchone()
-    return WitnessState(journal_id=str(row[0]), seq=int(row[1]), head=str(row[2]), stan=int(stan[0]) if stan else 0)
+    counters = dict(db.execute("SELECT name, value FROM counters WHERE name IN ('stan', 'batch')").fetchall())
+    return WitnessState(journal_id=str(row[0]), seq=int(row[1]), head=str(row[2]), stan=int(counters.get("stan", 0)),
+                        batch=int(counters.get("batch", 0)))
 
 
 def later_stan(a: int, b: int, stan_max: int) -> int:
@@ -101,6 +123,9 @@ def compare(journal: WitnessState | None, witness: WitnessState | None, *, where
                 f"{witness.journal_id} at change {witness.seq}, STAN {witness.stan}")
     if journal.journal_id != witness.journal_id:
         return f"the journal at {where} is {journal.journal_id}, its witness remembers {witness.journal_id} (replaced)"
+    if journal.batch < witness.batch:
+        return (f"the journal at {where} went back from batch {witness.batch:06d} to {journal.batch:06d}"
+                f" (an old copy: the host closed batch {journal.batch:06d} already)")
     if journal.seq < witness.seq:
         return (f"the journal at {where} went back from change {witness.seq} to {journal.seq}"
                 " (lost or damaged -wal, or an old copy)")
@@ -185,7 +210,7 @@ class WitnessFile:
 def _slot(gen: int, state: WitnessState | None) -> bytes:
     body: dict[str, object] = {"version": WITNESS_VERSION, "gen": gen}
     if state is not None:
-        body.update(journal_id=state.journal_id, seq=state.seq, head=state.head, stan=state.stan)
+        body.update(journal_id=state.journal_id, seq=state.seq, head=state.head, stan=state.stan, batch=state.batch)
     data = json.dumps({**body, "check": _check(body)}).encode()
     assert len(data) < SLOT, "a witness slot holds one sector"
     return data.ljust(SLOT - 1) + b"\n"
@@ -196,10 +221,13 @@ def _parse(raw: bytes) -> tuple[int, WitnessState] | None:
     try:
         data = json.loads(raw)
         body = {k: data[k] for k in ("version", "gen", "journal_id", "seq", "head", "stan")}
+        if "batch" in data:  # absent in a witness written before the field
+            body["batch"] = data["batch"]
         if data["check"] != _check(body) or body["version"] != WITNESS_VERSION:
             return None
         return int(body["gen"]), WitnessState(journal_id=str(body["journal_id"]), seq=int(body["seq"]),
-                                              head=str(body["head"]), stan=int(body["stan"]))
+                                              head=str(body["head"]), stan=int(body["stan"]),
+                                              batch=int(body.get("batch", 0)))
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -183,6 +183,18 @@ def settlement_slip(result: Any, *, terminal: Mapping[str, Any], when: str,
               for r in carried),
             Line(zh="冲正未完成,请人工处理", en="REVERSAL UNRESOLVED, SEE EXCEPTION REPORT"),
         ]
+    refused = tuple(getattr(result, "refused", ()))
+    if refused:
+        # Approved offline, refused by the host: not in these totals, the merchant's loss.
+        total = sum(r.amount_minor for r in refused)
+        lines += [
+            Line(rule=True),
+            Line(zh="离线交易被拒", en="ADVICE REFUSED", value=f"{len(refused)} / {format_amount(total, symbol)}",
+                 bold=True),
+            *(Line(zh="凭证号", en="TRACE NO", value=f"{r.stan:06d} {format_amount(r.amount_minor, symbol)}")
+              for r in refused),
+            Line(zh="主机拒付,请查看异常报告", en="HOST WILL NOT PAY, SEE EXCEPTION REPORT"),
+        ]
     if audit is not None:
         lines += [Line(rule=True), Line(zh="审计记录", en="AUDIT ENTRIES", value=str(audit[0])),
                   Line(zh="审计链头", en="AUDIT HEAD"), Line(en=audit[1][:32]), Line(en=audit[1][32:])]

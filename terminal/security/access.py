@@ -1,6 +1,7 @@
 """Who may do what: roles, operators with their own PINs, deny-all by default (PCI DSS 7.2, 8.2, 8.3.4).
 
-A privileged operation (void, refund, settlement, reprint, abandoning receipts) needs a
+A privileged operation (void, refund, settlement, reprint, abandoning receipts, acknowledging
+a broken audit trail, accepting a journal that does not match its witness) needs a
 supervisor's *own* id and PIN and a reason. What they get back is an `Approval`, and only this
 class issues them: each has a random 128-bit id that AccessControl keeps in its set of outstanding
 approvals, together with what it was issued for. The checkout's privileged steps call `consume()`,
@@ -41,6 +42,7 @@ POLICY: Final[dict[str, frozenset[str]]] = {
     "reprint": frozenset({"supervisor"}),
     "abandon_receipts": frozenset({"supervisor"}),
     "audit_ack": frozenset({"supervisor"}),
+    "accept_journal": frozenset({"supervisor"}),  # a journal that does not match its witness (acceptance.py)
 }
 TXN_BOUND: Final = frozenset({"void", "refund"})  # issued for one original transaction, used only for it
 FINANCIAL: Final = frozenset({"void", "refund", "settle"})  # refused while the audit trail is broken

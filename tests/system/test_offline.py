@@ -82,3 +82,69 @@ def test_the_offline_count_limit_is_enforced(till: EmulatedTill, host: AcquirerS
         assert _sell(till, "approved-swipe", 100)[0] == "APPROVED"
     outcome, _, reason = _sell(till, "approved-swipe", 100)
     assert outcome == "DECLINED" and reason is not None and "waiting to be forwarded" in reason
+
+
+def test_an_advice_the_host_refuses_is_an_exception_and_settlement_closes(
+    till: EmulatedTill, host: AcquirerSimulator, clock: FakeClock
+) -> None:
+    """The host will not pay an offline sale: it leaves both sides' totals, goes on the exception
+    report and the settlement slip, is never sent again, and the batch closes on both sides."""
+    assert _sell(till, "approved-swipe", 2000)[:2] == ("APPROVED", "00")
+    port = _host_goes_away(till, host)
+    assert _sell(till, "approved-swipe", 10000)[:2] == ("APPROVED", "Y1")
+    refused = till.journal.pending_advices()[0]
+    back = AcquirerSimulator(port=port)
+    back.refuse_advices("05")
+    back.start()
+    try:
+        clock.advance(LIMITS.housekeeping_s)
+        assert till.runtime.run_until(lambda: not till.journal.pending_advices() and till.flow.state is S.IDLE,
+                                      io_wait=2.0)
+        record = till.journal.get(refused)
+        assert record is not None and record.state == "DECLINED" and record.response_code == "05"
+        assert any(i["kind"] == "advice_refused" and i["txn_id"] == refused for i in till.journal.exception_report())
+        tid = str(till.terminal["terminal_id"])
+        batch = till.journal.current_batch()
+        result = till.settle(**SUPERVISOR, io_wait=2.0)
+        assert result is not None and result.balanced and result.definitive, result
+        assert result.totals.sales_amount == 2000  # the host's totals and the terminal's: the refused sale in neither
+        assert [r.txn_id for r in result.refused] == [refused]
+        assert till.journal.settlement_owed() is None
+        assert till.journal.current_batch() == batch + 1 == back.current_batch(tid)
+        assert till.emulators.printer is not None
+        slip = till.emulators.printer.pages[-1].text
+        assert "ADVICE REFUSED" in slip and "100.00" in slip
+        clock.advance(LIMITS.housekeeping_s)  # nothing is owed any more: the next sale runs
+        assert _sell(till, "approved-swipe", 3000)[:2] == ("APPROVED", "00")
+        assert len([e for e in back.ledger if e.terminal_id == tid]) == 1
+    finally:
+        back.stop()
+
+
+def test_a_mac_error_on_an_advice_is_no_refusal_it_stays_owed_and_goes_after_a_sign_on(
+    till: EmulatedTill, host: AcquirerSimulator, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A0 says the host cannot check our keys, not that it will not pay: sign on, send it again."""
+    port = _host_goes_away(till, host)
+    assert _sell(till, "approved-swipe", 10000)[:2] == ("APPROVED", "Y1")
+    owed = till.journal.pending_advices()[0]
+    tid = str(till.terminal["terminal_id"])
+    back = AcquirerSimulator(port=port)
+    back.refuse_mac(tid)
+    back.start()
+    try:
+        clock.advance(LIMITS.housekeeping_s)
+        assert till.runtime.run_until(lambda: "MAC error (A0)" in caplog.text and till.flow.state is S.IDLE,
+                                      io_wait=2.0)
+        record = till.journal.get(owed)
+        assert record is not None and record.state == "OFFLINE" and till.journal.pending_advices() == [owed]
+        assert till.runtime.run_until(lambda: till.flow.signed_on, io_wait=2.0)  # new keys at once
+        for _ in range(3):  # sign on, then the next round (after the retry wait)
+            clock.advance(LIMITS.housekeeping_s + 60)
+            till.runtime.run_until(lambda: not till.journal.pending_advices() and till.flow.state is S.IDLE,
+                                   io_wait=2.0)
+        record = till.journal.get(owed)
+        assert record is not None and record.state == "APPROVED", record
+        assert [e.amount_minor for e in back.ledger if e.terminal_id == tid] == [10000]
+    finally:
+        back.stop()

@@ -13,13 +13,25 @@ from pathlib import Path
 
 import pytest
 
+from terminal.clock import FakeClock
 from terminal.errors import JournalError
 from terminal.journal import Acceptance, Journal, JournalDamaged, JournalLocked, JournalMismatch
+from terminal.security.acceptance import JournalAcceptance
+from terminal.security.access import AccessDenied
+from terminal.security.operators import OperatorStore
 from tests.support.full_disk import FullDisk
 
 AT = datetime(2026, 11, 22, 9, 30)
 REPO = Path(__file__).resolve().parents[2]
-ACCEPT = Acceptance(approver="supervisor-1", reason="restored after disk swap, host checked", at=AT.isoformat())
+
+
+def _accept(var: Path) -> JournalAcceptance:
+    """supervisor-1's own PIN, checked by the access control against var/operators.json."""
+    store = OperatorStore(var / "operators.json")
+    if store.get("supervisor-1") is None:
+        store.add("supervisor-1", "supervisor", "8888")
+    return JournalAcceptance(var_dir=var, clock=FakeClock(), supervisor="supervisor-1", pin="8888",
+                             reason="restored after disk swap, host checked")
 
 
 def _sale(journal: Journal, txn_id: str, amount: int = 1234) -> int:
@@ -171,7 +183,7 @@ def test_an_old_copy_restored_is_noticed_and_stans_never_go_back_after_acceptanc
     shutil.copyfile(tmp_path / "backup.sqlite3", path)
     with pytest.raises(JournalMismatch, match="went back"):
         Journal(path)
-    journal = Journal(path, accept=ACCEPT)
+    journal = Journal(path, accept=_accept(path.parent))
     try:
         assert _sale(journal, "after-restore") > highest  # the host has seen every STAN up to `highest`
         accepted = [i for i in journal.exception_report() if i["kind"] == "journal_accepted"]
@@ -199,7 +211,7 @@ def test_a_fork_at_the_same_change_is_noticed(tmp_path: Path) -> None:
     shutil.copyfile(path.with_name("journal.witness"), tmp_path / "witness")
     shutil.copyfile(tmp_path / "copy.sqlite3", path)
     path.with_name("journal.witness").unlink()
-    journal = Journal(path, accept=ACCEPT)  # the copy goes its own way with the same number of changes
+    journal = Journal(path, accept=_accept(path.parent))  # the copy goes its own way with the same number of changes
     _sale(journal, "there")
     journal.close()
     shutil.copyfile(tmp_path / "witness", path.with_name("journal.witness"))
@@ -320,5 +332,47 @@ def test_below_the_reserve_the_journal_takes_no_new_sale(tmp_path: Path) -> None
         assert refusal is not None and "磁盘空间不足" in refusal and "disk nearly full" in refusal
         with pytest.raises(JournalError, match="disk nearly full"):
             _sale(journal, "after")
+    finally:
+        journal.close()
+
+
+def test_a_hand_made_acceptance_record_is_no_permission(tmp_path: Path) -> None:
+    """Accepting a journal goes through the access control (POLICY accept_journal): a record
+    anyone can build, or an acceptance with a wrong PIN, leaves the journal refused."""
+    path = _journal_with_sales(tmp_path / "var", count=2)
+    shutil.copyfile(path, tmp_path / "backup.sqlite3")
+    journal = Journal(path)
+    _sale(journal, "later")
+    journal.close()
+    shutil.copyfile(tmp_path / "backup.sqlite3", path)
+    forged = Acceptance(approver="nobody", reason="trust me", at=AT.isoformat())
+    with pytest.raises(JournalMismatch, match="access control"):
+        Journal(path, accept=forged)  # type: ignore[arg-type]
+    good = _accept(path.parent)
+    wrong = JournalAcceptance(var_dir=path.parent, clock=FakeClock(), supervisor="supervisor-1", pin="0000",
+                              reason=good.reason)
+    with pytest.raises(AccessDenied):
+        Journal(path, accept=wrong)
+    with pytest.raises(JournalMismatch):
+        Journal(path)
+    Journal(path, accept=good).close()
+    assert good.problem is not None and "went back" in good.problem
+    Journal(path).close()
+
+
+def test_an_old_copy_of_a_settled_batch_is_noticed_and_the_batch_number_never_goes_back(tmp_path: Path) -> None:
+    """The witness keeps the batch number: a copy from before a settlement names its batch, and
+    once accepted the terminal goes on with the host's next batch, never one the host closed."""
+    path = _journal_with_sales(tmp_path / "var", count=2)
+    shutil.copyfile(path, tmp_path / "backup.sqlite3")
+    journal = Journal(path)
+    journal.close_batch(1, at=AT)  # the host closed batch 1
+    journal.close()
+    shutil.copyfile(tmp_path / "backup.sqlite3", path)
+    with pytest.raises(JournalMismatch, match="batch 000002 to 000001"):
+        Journal(path)
+    journal = Journal(path, accept=_accept(path.parent))
+    try:
+        assert journal.current_batch() == 2
     finally:
         journal.close()
