@@ -285,6 +285,14 @@ class WorkingKeys(Record):
             keys.append(Secret(clear))
         return cls(pin_key=keys[0], mac_key=keys[1])
 
+    def wrapped_pin_key(self, tmk: bytes | None = None) -> tuple[Secret[bytes], bytes]:
+        """The PIN key as it travelled (under `tmk`, default TEST_TMK) and its KCV: what the
+        terminal hands the PIN pad, which holds the TMK and decrypts it inside."""
+        from drivers.acquirer.keys import TEST_TMK, encrypt_key, kcv
+
+        clear = bytes.fromhex(self.pin_key.reveal())
+        return Secret(encrypt_key(tmk or TEST_TMK, clear)), kcv(clear)
+
     @property
     def mac_key_bytes(self) -> Secret[bytes]:
         return Secret(bytes.fromhex(self.mac_key.reveal()))

@@ -9,6 +9,7 @@ from drivers.acquirer.events import HostMessage
 from drivers.errors import RemoteProtocolError
 from terminal.checkout.base import FlowBase, log
 from terminal.checkout.table import LIMITS, CheckoutState
+from terminal.host.answers import SignOnAnswer
 from terminal.host.messages import match, parse_sign_on_response, sign_on_request
 
 __all__ = ["IdleSteps"]
@@ -35,6 +36,10 @@ class IdleSteps(FlowBase):
         """When idle: deliver what is owed to the host. True when that started (the state moved)."""
         if self.state is not S.IDLE:
             return False
+        if self.signed_on and self.host.needs_sign_on:
+            # A0, or an answer that failed its MAC: new keys before the next online message.
+            log.info("the host no longer trusts our working keys: signing on again")
+            self.signed_on, self._sign_on_at = False, 0.0
         if not self.signed_on and self.clock.now() >= self._sign_on_at:
             self.sign_on()  # keys first: the messages below are MACed with them on a real host
         elif self.journal.pending_reversals():
@@ -77,6 +82,8 @@ class IdleSteps(FlowBase):
             answer = None
         if answer is not None and answer.approved:
             self.signed_on, self.working_keys = True, answer.keys
+            self.host.use_keys(answer.keys)  # DE 64 from now on
+            self._load_pin_key(answer)
             self._show("signed_on")
             self._disarm()
             self.end_sign_on()
@@ -84,6 +91,18 @@ class IdleSteps(FlowBase):
         self._show("sign_on_failed", msg.response_code or "")
         self._disarm()
         self._sign_on_failed()
+
+    def _load_pin_key(self, answer: SignOnAnswer) -> None:
+        """The working PIN key goes to the PIN pad as the host sent it: under the TMK, which the
+        pad holds (a real pad decrypts it inside; the terminal never holds a PIN block's key
+        in a form it uses). A pad that cannot take it keeps its key, and the host answers 55."""
+        reader = self.devices.get("card_reader")
+        load = getattr(reader, "load_pin_key", None)
+        if answer.keys is None or load is None:
+            return
+        fault = load(answer.keys.wrapped_pin_key())
+        if fault is not None:
+            log.warning("the PIN pad did not take the working PIN key: %s", fault.detail)
 
     def sign_on_deadline(self) -> None:
         self._show("sign_on_failed", "no answer")
