@@ -4,6 +4,7 @@ a bad MAC treated as no answer (docs/host-link.md "Keys and MAC")."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,12 +12,15 @@ import pytest
 
 from drivers.acquirer import mac
 from drivers.acquirer.events import HostMessage
+from drivers.acquirer.keys import TEST_TMK
+from drivers.acquirer.spec import WorkingKeys
 from emulator.acquirer.simulator import AcquirerSimulator
-from emulator.card_reader.emv import encrypt_pin_block
 from emulator.card_reader.cards import get_card
+from emulator.card_reader.emv import encrypt_pin_block
 from sim.wiring import EmulatedTill, build_emulated_till
 from terminal.checkout.table import CheckoutState
 from terminal.clock import FakeClock
+from tests.system.conftest import SUPERVISOR
 
 S = CheckoutState
 
@@ -133,3 +137,43 @@ def test_an_answer_with_a_bad_mac_is_no_answer(till: EmulatedTill, host: Recordi
     # then new keys before the next sale.
     assert mtis[mtis.index("0200"):][:3] == ["0200", "0400", "0800"]
     assert till.flow.working_keys not in (None, first)
+
+
+def _key_canaries(keys: WorkingKeys | None) -> dict[str, bytes]:
+    """Every form a key could leak in: hex either case, raw bytes, hex of the ASCII hex."""
+    assert keys is not None
+    forms: dict[str, bytes] = {}
+    secrets = {"pin key": keys.pin_key_bytes.reveal(), "mac key": keys.mac_key_bytes.reveal(), "TMK": TEST_TMK}
+    for name, raw in secrets.items():
+        forms |= {f"{name} hex": raw.hex().upper().encode(), f"{name} hex lower": raw.hex().encode(),
+                  f"{name} raw": raw, f"{name} ascii dump": raw.hex().upper().encode().hex().encode()}
+    return forms
+
+
+def test_keys_never_reach_logs_receipts_or_the_disk(
+    clock: FakeClock, var_dir: Path, host: RecordingHost, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The card-data canary scan (tests/system/test_sale.py) extended to the working keys and the TMK:
+    every key set of the run, in every form, is looked for in the log, the receipts and var/
+    (journal, settlement archives, audit trail: what `till` exports from)."""
+    caplog.set_level(logging.DEBUG)
+    url = f"tcp://{host.address[0]}:{host.address[1]}"
+    with build_emulated_till(clock=clock, var_dir=var_dir, overrides={"host.url": url}) as till:
+        key_sets = [till.flow.working_keys]
+        assert _sell(till, "pin-required") == ("APPROVED", "00")
+        host.spoil_requests.add("0200")
+        assert _sell(till) == ("DECLINED", "A0")
+        assert till.runtime.run_until(lambda: till.flow.signed_on, io_wait=2.0)
+        key_sets.append(till.flow.working_keys)
+        assert _sell(till, "pin-required") == ("APPROVED", "00")
+        assert till.settle(**SUPERVISOR, io_wait=2.0) is not None
+        assert till.emulators.printer is not None
+        receipts = "\n".join(page.text for page in till.emulators.printer.pages).encode("utf-8")
+    assert key_sets[0] != key_sets[1] and receipts
+    places = {"log": caplog.text.encode("utf-8"), "receipts": receipts}
+    places |= {str(p.relative_to(var_dir)): p.read_bytes() for p in var_dir.rglob("*") if p.is_file()}
+    assert any(name.startswith("journal") for name in places)
+    for keys in key_sets:
+        for form, canary in _key_canaries(keys).items():
+            leaks = [where for where, data in places.items() if canary in data]
+            assert not leaks, f"the {form} shows in {leaks}"
