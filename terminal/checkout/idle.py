@@ -10,7 +10,7 @@ from drivers.errors import RemoteProtocolError
 from terminal.checkout.base import FlowBase, log
 from terminal.checkout.table import LIMITS, CheckoutState
 from terminal.host.answers import SignOnAnswer
-from terminal.host.messages import match, parse_sign_on_response, sign_on_request
+from terminal.host.messages import match, parse_sign_on_response, sign_off_request, sign_on_request
 
 __all__ = ["IdleSteps"]
 
@@ -23,6 +23,7 @@ class IdleSteps(FlowBase):
             self.sale.card = self.sale.pin_block = None  # card data never outlives its sale
             self.completed.append(self.sale)
             self.sale = None
+        self._sign_off_after_settlement()
         if self.journal.capacity_status().full:
             self.require_settlement()
         elif not self.housekeeping():
@@ -91,6 +92,27 @@ class IdleSteps(FlowBase):
         self._show("sign_on_failed", msg.response_code or "")
         self._disarm()
         self._sign_on_failed()
+
+    # -- sign-off (签退) ---------------------------------------------------------------------------
+    def _sign_off_after_settlement(self) -> None:
+        """After a balanced settlement, where the profile says so: 0800 sign-off, keys dropped. Its
+        0810 changes nothing (it arrives in IDLE, logged as unmatched); the next idle round signs
+        on again, so the new batch runs under new keys."""
+        result = getattr(self, "last_settlement", None)
+        if (result is None or result is getattr(self, "_signed_off_for", None) or not result.balanced
+                or not self.signed_on or not self.terminal["host"].get("sign_off_after_settlement", False)):
+            return
+        self._signed_off_for = result
+        request = sign_off_request(
+            stan=self.journal.next_stan(), terminal_id=str(self.terminal["terminal_id"]),
+            merchant_id=str(self.terminal["merchant_id"]), batch=self.journal.current_batch(), when=self.clock.wall(),
+        )
+        if (fault := self.host.send(request)) is not None:
+            log.info("sign-off not delivered: %s", fault.detail)  # the host voids the keys at the next sign-on anyway
+        self.signed_on, self.working_keys = False, None
+        self.host.use_keys(None)
+        self._sign_on_at = self.clock.now() + LIMITS.housekeeping_s
+        log.info("signed off after the settlement of batch %06d", result.batch)
 
     def _load_pin_key(self, answer: SignOnAnswer) -> None:
         """The working PIN key goes to the PIN pad as the host sent it: under the TMK, which the

@@ -18,7 +18,7 @@ from emulator.acquirer.simulator import AcquirerSimulator
 from emulator.card_reader.cards import get_card
 from emulator.card_reader.emv import encrypt_pin_block
 from sim.wiring import EmulatedTill, build_emulated_till
-from terminal.checkout.table import CheckoutState
+from terminal.checkout.table import LIMITS, CheckoutState
 from terminal.clock import FakeClock
 from tests.system.conftest import SUPERVISOR
 
@@ -177,3 +177,27 @@ def test_keys_never_reach_logs_receipts_or_the_disk(
         for form, canary in _key_canaries(keys).items():
             leaks = [where for where, data in places.items() if canary in data]
             assert not leaks, f"the {form} shows in {leaks}"
+
+
+@pytest.mark.parametrize("sign_off", [True, False])
+def test_sign_off_after_settlement_where_the_profile_says_so(
+    clock: FakeClock, var_dir: Path, host: RecordingHost, sign_off: bool,
+) -> None:
+    url = f"tcp://{host.address[0]}:{host.address[1]}"
+    overrides = {"host.url": url, "host.sign_off_after_settlement": sign_off}
+    with build_emulated_till(clock=clock, var_dir=var_dir, overrides=overrides) as till:
+        first = till.flow.working_keys
+        assert _sell(till) == ("APPROVED", "00")
+        result = till.settle(**SUPERVISOR, io_wait=2.0)
+        assert result is not None and result.balanced
+        assert till.flow.state is S.IDLE
+        if sign_off:  # the host sees 0800 sign-off (签退) and answers it
+            assert till.runtime.run_until(lambda: any(m.mti == "0810" and m.text("3") == "930000"
+                                                      for m in host.answers), io_wait=2.0)
+        network = [m.text("3") for m in host.requests if m.mti == "0800"]
+        assert network == (["920000", "930000"] if sign_off else ["920000"])
+        assert till.flow.signed_on is not sign_off
+        clock.advance(LIMITS.housekeeping_s)
+        assert till.runtime.run_until(lambda: till.flow.signed_on and till.flow.state is S.IDLE, io_wait=2.0)
+        assert (till.flow.working_keys != first) is sign_off  # signed on again: new keys for the new batch
+        assert _sell(till) == ("APPROVED", "00")

@@ -139,7 +139,8 @@ RESPONSES = [
         "sign-on",
         HostMessage(mti="0810", fields={"3": "920000", "11": "000010", "12": "143016", "13": "0115", "39": "00",
                                          **_ID_FIELDS, "60": "000001",
-                                         "62": "79E5F977B95CB2664540340E03D3F4A9FB09759924641B3C4690B135A1CB24C22EEF8D54F39C09BD"}),
+                                         "62": "79E5F977B95CB2664540340E03D3F4A9" "FB097599"
+                                               "24641B3C4690B135A1CB24C22EEF8D54" "F39C09BD"}),
         SIGN_ON_OK_FRAME,
         parse_sign_on_response,
         SignOnAnswer(response_code="00", batch=1, host_time=None,
