@@ -115,9 +115,10 @@ class IdleSteps(FlowBase):
         log.info("signed off after the settlement of batch %06d", result.batch)
 
     def _load_pin_key(self, answer: SignOnAnswer) -> None:
-        """The working PIN key goes to the PIN pad as the host sent it: under the TMK, which the
-        pad holds (a real pad decrypts it inside; the terminal never holds a PIN block's key
-        in a form it uses). A pad that cannot take it keeps its key, and the host answers 55."""
+        """The working PIN key goes to the PIN pad under the TMK, which the pad holds and decrypts
+        it with inside, as a real pad does. (Limit: `WorkingKeys` parsed it to clear in RAM, in
+        `Secret`, and re-encrypts it here; see docs/host-link.md "Keys and MAC".) A pad that does
+        not take it keeps its old key, and the host answers 55."""
         reader = self.devices.get("card_reader")
         load = getattr(reader, "load_pin_key", None)
         if answer.keys is None or load is None:
