@@ -22,7 +22,7 @@ from drivers.acquirer.spec import BINARY_FIELDS, FIELDS, MTI_FIELD, SPEC, conten
 from drivers.errors import FrameError, LocalProtocolError, RemoteProtocolError
 from drivers.events import Role
 
-__all__ = ["HEADER_SIZE", "MAX_MESSAGE", "AcquirerCodec"]
+__all__ = ["HEADER_SIZE", "MAX_MESSAGE", "AcquirerCodec", "encode_body"]
 
 HEADER_SIZE: Final = 2
 MAX_MESSAGE: Final = 8 * 1024  # bytes after the header; a larger header is a broken stream
@@ -43,6 +43,41 @@ def _may_send(sender: Role, mti: str) -> bool:
     return _is_request(mti) == (sender is Role.HOST)
 
 
+def encode_body(message: HostMessage) -> bytes:
+    """The ISO 8583 bytes of `message` (no length header), whichever side sends it: what the
+    frame carries and what the MAC (drivers/acquirer/mac.py) is computed over."""
+    doc: dict[str, str] = {MTI_FIELD: message.mti}
+    for key, value in message.fields.items():
+        doc[key] = _outbound_field(key, value)
+    try:
+        raw, _ = iso8583.encode(doc, SPEC)
+    except iso8583.EncodeError as exc:
+        # Lengths and classes were checked above; not chained: the error holds the document.
+        raise LocalProtocolError(f"cannot encode field {exc.field}") from None
+    if len(raw) > MAX_MESSAGE:
+        raise LocalProtocolError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE}")
+    return bytes(raw)
+
+
+def _outbound_field(key: str, value: str | bytes) -> str:
+    fmt = FIELDS.get(key)
+    if fmt is None:
+        raise LocalProtocolError(f"field {key} is not in the acquirer spec")
+    if isinstance(value, bytes) != (fmt.content == "b"):
+        raise LocalProtocolError(
+            f"field {key} is {'binary: give bytes' if fmt.content == 'b' else 'text: give str'}"
+        )
+    # Checked here, not left to pyiso8583, for an error that says what is wrong without the value.
+    if len(value) > fmt.length or (not fmt.var and len(value) != fmt.length):
+        bound = f"at most {fmt.length}" if fmt.var else f"exactly {fmt.length}"
+        raise LocalProtocolError(f"field {key} is {len(value)} long; the spec says {bound}")
+    if isinstance(value, bytes):
+        return value.hex().upper()
+    if not content_ok(key, value):
+        raise LocalProtocolError(_bad_content(key))
+    return value
+
+
 class AcquirerCodec:
     """One connection's framing state (the drivers/codec.py shape). After a FrameError the stream
     cannot be resynchronised (the next length header is unknown): the buffer is dropped and the
@@ -59,36 +94,8 @@ class AcquirerCodec:
     def send(self, message: HostMessage) -> bytes:
         if not _may_send(self.role, message.mti):
             raise LocalProtocolError(f"{self.role.value} side does not send MTI {message.mti}")
-        doc: dict[str, str] = {MTI_FIELD: message.mti}
-        for key, value in message.fields.items():
-            doc[key] = self._outbound_field(key, value)
-        try:
-            raw, _ = iso8583.encode(doc, SPEC)
-        except iso8583.EncodeError as exc:
-            # Lengths and classes were checked above; not chained: the error holds the document.
-            raise LocalProtocolError(f"cannot encode field {exc.field}") from None
-        if len(raw) > MAX_MESSAGE:
-            raise LocalProtocolError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE}")
-        return len(raw).to_bytes(HEADER_SIZE, "big") + bytes(raw)
-
-    @staticmethod
-    def _outbound_field(key: str, value: str | bytes) -> str:
-        fmt = FIELDS.get(key)
-        if fmt is None:
-            raise LocalProtocolError(f"field {key} is not in the acquirer spec")
-        if isinstance(value, bytes) != (fmt.content == "b"):
-            raise LocalProtocolError(
-                f"field {key} is {'binary: give bytes' if fmt.content == 'b' else 'text: give str'}"
-            )
-        # Checked here, not left to pyiso8583, for an error that says what is wrong without the value.
-        if len(value) > fmt.length or (not fmt.var and len(value) != fmt.length):
-            bound = f"at most {fmt.length}" if fmt.var else f"exactly {fmt.length}"
-            raise LocalProtocolError(f"field {key} is {len(value)} long; the spec says {bound}")
-        if isinstance(value, bytes):
-            return value.hex().upper()
-        if not content_ok(key, value):
-            raise LocalProtocolError(_bad_content(key))
-        return value
+        raw = encode_body(message)
+        return len(raw).to_bytes(HEADER_SIZE, "big") + raw
 
     # -- inbound ----------------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:

@@ -12,20 +12,33 @@ then selects on `fileno()` with its other devices until its Clock says the host 
 in-process peer speaking the same framing (drivers/transport.py `Peer`): `send()` hands it the
 frame, and its answer is there at the next `poll()`. Such a link has no descriptor (`fileno()`
 is None, as for an emu:// printer), so the runtime never selects on it: it polls it again at once.
+
+Keys and MAC (docs/host-link.md "Keys and MAC"): after a sign-on the checkout hands the working
+keys to `use_keys()`. From then on `send()` MACs (DE 64) the requests drivers/acquirer/mac.py
+names, and `poll()` checks the MAC of their answers: an answer whose MAC is missing or wrong is
+dropped (logged by MTI and STAN only), so the checkout sees no answer and its reversal rules
+apply, and `needs_sign_on` turns true. So does any answer with DE 39 = A0 (taken without a MAC
+check: the host that sends it no longer trusts our key). A sign-on's `use_keys()` clears it.
 """
 
 from __future__ import annotations
 
+import logging
 import select
 import socket
 
+from drivers.acquirer import mac
 from drivers.acquirer.codec import AcquirerCodec
 from drivers.acquirer.events import HostMessage
+from drivers.acquirer.spec import WorkingKeys
 from drivers.errors import DriverError, ProtocolError
 from drivers.events import DeviceFault, FaultKind, Role
+from drivers.sensitive import Secret
 from drivers.transport import Peer, resolve_peer
 
 __all__ = ["AcquirerDriver", "HostLinkError", "parse_host_url"]
+
+log = logging.getLogger("drivers.acquirer")
 
 _RECV_SIZE = 4096
 _MAX_READS = 16  # per poll: a flooding peer cannot grow our buffer without bound; the rest waits
@@ -67,6 +80,33 @@ class AcquirerDriver:
         # so the messages that arrived before it are not lost.
         self._deferred: HostLinkError | None = None
         self._outstanding = 0  # requests sent and not answered yet (a hint for the runtime's wait)
+        self._mac_key: Secret[bytes] | None = None  # the working MAC key of the last sign-on (RAM only)
+        self.needs_sign_on = False  # the host refused our MAC (A0), or an answer failed its MAC
+        self.mac_failures = 0  # answers dropped for a missing or wrong MAC
+
+    # -- keys ---------------------------------------------------------------------------------
+    def use_keys(self, keys: WorkingKeys | None) -> None:
+        """MAC with these working keys from now on (None: no MAC, as before any sign-on)."""
+        self._mac_key = None if keys is None else keys.mac_key_bytes
+        self.needs_sign_on = False
+
+    def _signed(self, msg: HostMessage) -> HostMessage:
+        if self._mac_key is None or not mac.is_maced(msg.mti):
+            return msg
+        return mac.sign(msg, self._mac_key.reveal())
+
+    def _trusted(self, msg: HostMessage) -> bool:
+        """Keep this inbound message? (See the module docstring.)"""
+        if msg.response_code == mac.MAC_ERROR:
+            self.needs_sign_on = True
+            return True
+        if self._mac_key is None or not mac.is_maced(msg.mti) or mac.verify(msg, self._mac_key.reveal()):
+            return True
+        self.mac_failures += 1
+        self.needs_sign_on = True
+        log.warning("acquirer answer %s stan=%s failed its MAC check: dropped, treated as no answer",
+                    msg.mti, msg.stan)
+        return False
 
     @property
     def connected(self) -> bool:
@@ -148,6 +188,7 @@ class AcquirerDriver:
         LocalProtocolError for a message we may not send (our bug); the network is a fault."""
         if not self.connected and (fault := self.connect()) is not None:
             return fault
+        msg = self._signed(msg)
         if self._peer is not None:
             frame = self._codec.send(msg)
             self._outstanding += 1
@@ -194,8 +235,9 @@ class AcquirerDriver:
         failure: HostLinkError | None = None
         try:
             while (message := self._codec.next_event()) is not None:
-                messages.append(message)
                 self._outstanding = max(0, self._outstanding - 1)
+                if self._trusted(message):
+                    messages.append(message)
         except ProtocolError as exc:
             failure = self._fail(f"protocol violation: {exc}")
             failure.__cause__ = exc

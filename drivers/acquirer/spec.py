@@ -86,7 +86,7 @@ FIELDS: Final[dict[str, FieldFormat]] = {
     "61": FieldFormat(content="n", length=16, desc="Reserved private: original batch, STAN, date"),
     "62": FieldFormat(content="ans", length=999, var=3, desc="Reserved private: working keys"),
     "63": FieldFormat(content="ans", length=999, var=3, desc="Reserved private: batch totals"),
-    "64": FieldFormat(content="b", length=8, desc="Message authentication code (reserved)"),
+    "64": FieldFormat(content="b", length=8, desc="Message authentication code (MAC)"),
 }
 
 BINARY_FIELDS: Final = frozenset(key for key, fmt in FIELDS.items() if fmt.content == "b")
@@ -242,40 +242,64 @@ _CHECK_HEX: Final = 8
 
 
 def check_value(key_hex: str) -> str:
-    """The check value of a key as this link defines it: the first 4 bytes of SHA-256 over the
-    key bytes, as hex. A test scheme: a real host sends a DES/AES KCV, which needs the TMK."""
-    import hashlib  # lazy: only a sign-on's working keys need it (hashlib loads OpenSSL)
+    """The KCV of a clear key, as hex: the first 4 bytes of 3DES-ECB(key, 8 zero bytes)."""
+    from drivers.acquirer.keys import kcv  # lazy: pyemv/cryptography load at the first sign-on
 
-    return hashlib.sha256(bytes.fromhex(key_hex)).hexdigest()[:_CHECK_HEX].upper()
+    return kcv(bytes.fromhex(key_hex)).hex().upper()
 
 
 class WorkingKeys(Record):
-    """DE 62 of an approved 0810: PIN key (32 hex) + its check value (8 hex) + MAC key (32 hex) +
-    its check value (8 hex), 80 characters. The keys are test material, kept in `Secret`."""
+    """The clear working keys of a sign-on (32 hex each, kept in `Secret`). On the wire, DE 62 of
+    an approved 0810 = PIN key under the TMK (32 hex) + its KCV (8 hex) + MAC key under the TMK
+    (32 hex) + its KCV (8 hex), 80 characters; the KCV is of the clear key (drivers/acquirer/keys.py)."""
 
     pin_key: Secret[str]
     mac_key: Secret[str]
 
-    def to_field(self) -> str:
+    def to_field(self, tmk: bytes | None = None) -> str:
+        """DE 62 with the keys encrypted under `tmk` (default: the published TEST_TMK)."""
+        from drivers.acquirer.keys import TEST_TMK, encrypt_key
+
         parts = []
         for key in (self.pin_key.reveal(), self.mac_key.reveal()):
             if len(key) != _KEY_HEX or _HEX.fullmatch(key) is None:
                 raise LocalProtocolError(f"a working key is {_KEY_HEX} upper-case hex digits")
-            parts += [key, check_value(key)]
+            parts += [encrypt_key(tmk or TEST_TMK, bytes.fromhex(key)).hex().upper(), check_value(key)]
         return "".join(parts)
 
     @classmethod
-    def from_field(cls, value: str) -> WorkingKeys:
+    def from_field(cls, value: str, tmk: bytes | None = None) -> WorkingKeys:
+        """The clear keys of DE 62, decrypted under `tmk` (default TEST_TMK); a KCV that does not
+        match (wrong TMK, corrupted field) is a RemoteProtocolError that quotes nothing."""
+        from drivers.acquirer.keys import TEST_TMK, decrypt_key
+
         size = _KEY_HEX + _CHECK_HEX
         if len(value) != 2 * size or _HEX.fullmatch(value) is None:
             raise RemoteProtocolError(f"DE 62 working keys are {2 * size} upper-case hex digits")
         keys = []
         for start in (0, size):
-            key, check = value[start:start + _KEY_HEX], value[start + _KEY_HEX:start + size]
-            if check_value(key) != check:
+            wrapped, check = value[start:start + _KEY_HEX], value[start + _KEY_HEX:start + size]
+            clear = decrypt_key(tmk or TEST_TMK, bytes.fromhex(wrapped)).hex().upper()
+            if check_value(clear) != check:
                 raise RemoteProtocolError("a working key in DE 62 fails its check value")
-            keys.append(Secret(key))
+            keys.append(Secret(clear))
         return cls(pin_key=keys[0], mac_key=keys[1])
+
+    def wrapped_pin_key(self, tmk: bytes | None = None) -> tuple[Secret[bytes], bytes]:
+        """The PIN key as it travelled (under `tmk`, default TEST_TMK) and its KCV: what the
+        terminal hands the PIN pad, which holds the TMK and decrypts it inside."""
+        from drivers.acquirer.keys import TEST_TMK, encrypt_key, kcv
+
+        clear = bytes.fromhex(self.pin_key.reveal())
+        return Secret(encrypt_key(tmk or TEST_TMK, clear)), kcv(clear)
+
+    @property
+    def mac_key_bytes(self) -> Secret[bytes]:
+        return Secret(bytes.fromhex(self.mac_key.reveal()))
+
+    @property
+    def pin_key_bytes(self) -> Secret[bytes]:
+        return Secret(bytes.fromhex(self.pin_key.reveal()))
 
 
 def _entry(fmt: FieldFormat) -> dict[str, Any]:

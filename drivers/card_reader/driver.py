@@ -39,6 +39,7 @@ from drivers.card_reader.events import (
     DeviceInfo,
     EntryMode,
     FrameNaked,
+    LoadPinKey,
     PeerAborted,
     RequestDeviceInfo,
     RequestPin,
@@ -46,6 +47,7 @@ from drivers.card_reader.events import (
     StartRead,
 )
 from drivers.errors import FrameError, PortError
+from drivers.sensitive import Secret
 
 __all__ = ["CardReaderDriver"]
 
@@ -133,6 +135,11 @@ class CardReaderDriver(Driver):
 
     def show_message(self, text: str) -> DeviceFault | None:
         return self._send(ShowMessage(text=text))
+
+    def load_pin_key(self, wrapped: tuple[Secret[bytes], bytes]) -> DeviceFault | None:
+        """The working PIN key of a sign-on, still under the TMK, with its KCV (`LoadPinKey`)."""
+        key, check = wrapped
+        return self._send(LoadPinKey(wrapped_key=key, kcv=check))
 
     def poll(self) -> list[DeviceEvent]:
         """Decode what has arrived (ACKing each frame); never blocks."""

@@ -4,7 +4,7 @@ Three groups, all frozen keyword-only records (house rule 4):
 
 - **Link events** (`FrameAcked`, `FrameNaked`, `PeerAborted`, and `FrameReceived` from the bare
   link layer) are about the STX/ETX framing; the driver and the emulator consume them.
-- **Commands** (`RequestDeviceInfo`, `StartRead`, `ShowMessage`, `RequestPin`, `CompleteChip`,
+- **Commands** (`RequestDeviceInfo`, `StartRead`, `ShowMessage`, `LoadPinKey`, `RequestPin`, `CompleteChip`,
   `CancelRead`) travel host -> device.
 - **Device events** (`DeviceInfo`, `CardRead`, `ReadFailed`, `CardRemoved`, `ChipCompleted`,
   `ReadCancelled`, `PinEntered`, `PinCancelled`, `PinTimeout`) travel device -> host and subclass
@@ -41,6 +41,7 @@ __all__ = [
     "FrameNaked",
     "FrameReceived",
     "LinkEvent",
+    "LoadPinKey",
     "Message",
     "PeerAborted",
     "PinCancelled",
@@ -123,6 +124,16 @@ class ShowMessage(CardReaderCommand):
     """Text for the PIN pad's display (GB18030 on the wire: Chinese and English)."""
 
     text: str
+
+
+class LoadPinKey(CardReaderCommand):
+    """A working PIN key for the pad, as the acquirer sent it at sign-on: 3DES-encrypted under the
+    terminal master key the pad holds (16 bytes), and the clear key's KCV (4 bytes). The pad
+    decrypts it inside, checks the KCV and encrypts later PIN blocks under it (its `PinEntered`
+    key_id names it); a KCV that does not match leaves the old key in place. No answer."""
+
+    wrapped_key: Secret[bytes]
+    kcv: bytes
 
 
 class RequestPin(CardReaderCommand):

@@ -21,6 +21,7 @@ from drivers.card_reader.events import (
     Cvm,
     DeviceInfo,
     EntryMode,
+    LoadPinKey,
     Message,
     PinCancelled,
     PinEntered,
@@ -49,6 +50,7 @@ class Command(enum.IntEnum):
     COMPLETE_CHIP = 0x22
     SHOW_MESSAGE = 0x30
     REQUEST_PIN = 0x40
+    LOAD_PIN_KEY = 0x41
     DEVICE_INFO = 0x90
     CARD_READ = 0xA0
     READ_FAILED = 0xA1
@@ -63,6 +65,8 @@ class Command(enum.IntEnum):
 PIN_BLOCK_FORMAT_0 = 0x00  # ISO 9564-1 format 0 (the only one we speak)
 _PIN_BLOCK = 8
 _KEY_ID_MAX = 32
+_WRAPPED_KEY = 16  # LoadPinKey: a double-length 3DES key under the TMK
+_KCV = 4
 _TEXT = "gb18030"  # every human-readable string: the CN display and printer encoding
 _MODE_BITS = {EntryMode.CHIP: 0x01, EntryMode.SWIPE: 0x02, EntryMode.TAP: 0x04}
 _CVM_BYTES = {Cvm.NONE: 0x00, Cvm.ONLINE_PIN: 0x01, Cvm.SIGNATURE: 0x02}
@@ -122,6 +126,10 @@ def encode_message(message: Message) -> bytes:
             return head + bytes([low, high, timeout]) + _text(prompt, "prompt")
         case ShowMessage(text=text):
             return bytes([Command.SHOW_MESSAGE]) + _text(text, "display text")
+        case LoadPinKey(wrapped_key=wrapped, kcv=check):
+            if len(wrapped) != _WRAPPED_KEY or len(check) != _KCV:
+                raise LocalProtocolError(f"LoadPinKey is a {_WRAPPED_KEY}-byte key and a {_KCV}-byte KCV")
+            return bytes([Command.LOAD_PIN_KEY]) + wrapped.reveal() + check
         case CompleteChip(approved=approved, response_code=code, issuer_data=issuer):
             items = [("8A", _printable(code, "response_code", 2, 2))] + ([("91", issuer)] if issuer else [])
             return bytes([Command.COMPLETE_CHIP, approved]) + tlv.encode(items)
@@ -235,6 +243,10 @@ def _decode(command: Command, data: bytes) -> Message:
             timeout_s=data[10],
             prompt=data[11:].decode(_TEXT),
         )
+    if command is Command.LOAD_PIN_KEY:
+        if len(data) != _WRAPPED_KEY + _KCV:
+            raise FrameError(f"LoadPinKey carries {_WRAPPED_KEY + _KCV} bytes")
+        return LoadPinKey(wrapped_key=Secret(data[:_WRAPPED_KEY]), kcv=data[_WRAPPED_KEY:])
     if command is Command.SHOW_MESSAGE:
         return ShowMessage(text=data.decode(_TEXT))
     if command is Command.READ_FAILED:

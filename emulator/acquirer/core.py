@@ -9,7 +9,6 @@ response code only. Rules, in the order they apply to a request, are in docs/hos
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import threading
@@ -25,12 +24,11 @@ from drivers.acquirer.spec import (
     SETTLEMENT_CODES,
     BatchTotals,
     OriginalRef,
-    WorkingKeys,
     parse_audit_anchor,
 )
 from drivers.emv import tlv
 from drivers.errors import RemoteProtocolError
-from drivers.sensitive import Secret
+from emulator.acquirer.keys import HostKeys
 from emulator.acquirer.ledger import APPROVED, Key, Ledger, LedgerEntry, Settlement, UploadedDetail
 from emulator.card_reader.cards import TestCard, card_by_pan, get_card
 from emulator.card_reader.emv import make_arpc, verify_arqc, verify_pin_block
@@ -70,8 +68,11 @@ def _need(request: HostMessage, *keys: str) -> list[str]:
 
 
 class Acquirer:
-    def __init__(self, *, now: Callable[[], datetime] = datetime.now, require_sign_on: bool = False) -> None:
+    def __init__(
+        self, *, now: Callable[[], datetime] = datetime.now, require_sign_on: bool = False, require_mac: bool = False,
+    ) -> None:
         self.require_sign_on = require_sign_on  # financial requests before a sign-on get A0
+        self.keys = HostKeys(require_mac=require_mac)  # working keys, MAC and PIN key (keys.py)
         self.internal_errors: list[BaseException] = []  # bugs in respond(); tests assert it empty
         self._now = now
         self._lock = threading.RLock()
@@ -79,7 +80,6 @@ class Acquirer:
         self._replies: dict[tuple[str, str, str, str], tuple[tuple[str | None, ...], HostMessage]] = {}
         self._auth_codes = itertools.count(1)
         self._rrns = itertools.count(1)
-        self._key_serial = itertools.count(1)
         self._batches: dict[str, int] = {}  # the batch the host expects each terminal to be in
         self._signed_on: set[str] = set()
         self._audit_anchors: dict[str, tuple[int, str]] = {}  # each terminal's audit anchor at its last settlement
@@ -179,7 +179,10 @@ class Acquirer:
         handler: Callable[[HostMessage], HostMessage] = getattr(self, name)
         with self._lock:
             try:
-                answer = handler(request)
+                if not self.keys.request_ok(request):
+                    answer = self._answer(request, response_mti(request.mti), MAC_ERROR)  # keys.py
+                else:
+                    answer = self.keys.answer(request, handler(request))
             except (_FormatError, RemoteProtocolError):
                 answer = self._answer(request, response_mti(request.mti), FORMAT_ERROR)
         log.info("%s terminal=%s stan=%s -> %s", request.mti, request.terminal_id, request.stan, answer.response_code)
@@ -257,7 +260,7 @@ class Acquirer:
             card = card_by_pan(_pan_of(request))
             if card is None:
                 return DO_NOT_HONOUR
-            return _card_checks(request, card) or card.response_code
+            return _card_checks(request, card, self.keys.pin_key(request)) or card.response_code
         sale = self._ledger.get((key[0], f"{original.stan:06d}", original.date))
         if sale is None or sale.kind != "sale" or not sale.effective:
             return ORIGINAL_NOT_FOUND
@@ -374,6 +377,7 @@ class Acquirer:
         _need(request, "41")
         if function == NETWORK_CODES["sign-off"]:
             self._signed_on.discard(terminal_id)
+            self.keys.forget(terminal_id)
             return self._answer(request, "0810", APPROVED)
         if function != NETWORK_CODES["sign-on"]:
             return self._answer(request, "0810", INVALID_TRANSACTION)
@@ -382,9 +386,7 @@ class Acquirer:
         self._mac_refused.discard(terminal_id)
         # The host's batch wins: a terminal that missed a 0510 learns its batch was closed.
         batch = self._batches.setdefault(terminal_id, _batch_of(request) or 1)
-        serial = next(self._key_serial)
-        keys = WorkingKeys(pin_key=_test_key("PIN", terminal_id, serial), mac_key=_test_key("MAC", terminal_id, serial))
-        return self._answer(request, "0810", APPROVED, **{"60": f"{batch:06d}", "62": keys.to_field()})
+        return self._answer(request, "0810", APPROVED, **{"60": f"{batch:06d}", "62": self.keys.issue(terminal_id)})
 
 
 def _declining(code: str) -> str:
@@ -400,12 +402,7 @@ def _batch_of(request: HostMessage) -> int:
     return int(value)
 
 
-def _test_key(label: str, terminal_id: str, serial: int) -> Secret[str]:
-    # Test key material: derived, not random, so a run can be replayed; never a production key.
-    return Secret(hashlib.sha256(f"{label}:{terminal_id}:{serial}".encode()).hexdigest()[:32].upper())
-
-
-def _card_checks(request: HostMessage, card: TestCard) -> str | None:
+def _card_checks(request: HostMessage, card: TestCard, pin_key: bytes) -> str | None:
     """The issuer's own checks before its answer for the card: the chip's ARQC, then the PIN."""
     icc = request.get("55")
     if isinstance(icc, bytes) and icc and not verify_arqc(icc, card.pan, _psn(request)):
@@ -413,7 +410,7 @@ def _card_checks(request: HostMessage, card: TestCard) -> str | None:
         return DO_NOT_HONOUR
     if card.cvm.value == "online-pin":
         block = request.get("52")
-        if not isinstance(block, bytes) or not verify_pin_block(block, card.pan, card.pin):
+        if not isinstance(block, bytes) or not verify_pin_block(block, card.pan, card.pin, pin_key):
             return WRONG_PIN
     return None
 

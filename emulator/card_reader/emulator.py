@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -36,6 +37,7 @@ from drivers.card_reader.events import (
     DeviceInfo,
     EntryMode,
     FrameNaked,
+    LoadPinKey,
     PinCancelled,
     PinEntered,
     PinTimeout,
@@ -60,6 +62,8 @@ ICC_TAGS, CONTACTLESS_TAGS = emv.ICC_TAGS, emv.CONTACTLESS_TAGS
 _NAK = b"\x15"
 FAULTS = ("corrupt", "nak-storm", "silent", "disconnect")
 
+
+log = logging.getLogger("emulator.card_reader")
 
 class CardReaderEmulator(Emulator):
     """A PIN pad on the other end of the wire (drivers.transport.Peer)."""
@@ -101,6 +105,8 @@ class CardReaderEmulator(Emulator):
         self._atc: dict[str, int] = {}  # card name -> the last ATC it used
         self._atc_file: Path | None = None  # use_folder(): where _atc persists
         self._pin_request: RequestPin | None = None
+        # The fixed test key until a sign-on's working PIN key is loaded (LoadPinKey).
+        self._pin_key, self._pin_key_id = Secret(emv.TEST_PIN_KEY), emv.TEST_PIN_KEY_ID
         self._pin_due: float | None = None
         self._typed: deque[Secret[str] | None] = deque()  # typed-ahead PINs; None = cancel key
         # Faults.
@@ -371,6 +377,22 @@ class CardReaderEmulator(Emulator):
                 self._complete(command)
             case ShowMessage(text=text):
                 self.display = text
+            case LoadPinKey():
+                self._load_pin_key(command)
+
+    def _load_pin_key(self, command: LoadPinKey) -> None:
+        """Decrypt the working PIN key under the pad's TMK (TEST ONLY, drivers/acquirer/keys.py)
+        and keep it if its KCV matches; otherwise the old key stays (a real pad refuses it)."""
+        from drivers.acquirer.keys import TEST_TMK, decrypt_key, kcv
+
+        try:
+            key = decrypt_key(TEST_TMK, command.wrapped_key.reveal())
+        except ValueError:
+            key = b""
+        if len(key) != 16 or kcv(key) != command.kcv:
+            log.warning("PIN pad: a working PIN key failed its check value; the old key stays")
+            return
+        self._pin_key, self._pin_key_id = Secret(key), f"WPK-{command.kcv.hex().upper()}"
 
     def _answer_pin(self) -> None:
         if self._pin_request is None:
@@ -384,8 +406,8 @@ class CardReaderEmulator(Emulator):
             if typed is None:
                 self._emit(PinCancelled(reason="cancelled by the cardholder"))
             else:
-                block = emv.encrypt_pin_block(typed.reveal(), self._card.pan)
-                self._emit(PinEntered(pin_block=Secret(block), key_id=emv.TEST_PIN_KEY_ID))
+                block = emv.encrypt_pin_block(typed.reveal(), self._card.pan, self._pin_key.reveal())
+                self._emit(PinEntered(pin_block=Secret(block), key_id=self._pin_key_id))
         self._flush()
 
     def _try_read(self) -> None:

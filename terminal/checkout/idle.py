@@ -9,7 +9,8 @@ from drivers.acquirer.events import HostMessage
 from drivers.errors import RemoteProtocolError
 from terminal.checkout.base import FlowBase, log
 from terminal.checkout.table import LIMITS, CheckoutState
-from terminal.host.messages import match, parse_sign_on_response, sign_on_request
+from terminal.host.answers import SignOnAnswer
+from terminal.host.messages import match, parse_sign_on_response, sign_off_request, sign_on_request
 
 __all__ = ["IdleSteps"]
 
@@ -22,6 +23,7 @@ class IdleSteps(FlowBase):
             self.sale.card = self.sale.pin_block = None  # card data never outlives its sale
             self.completed.append(self.sale)
             self.sale = None
+        self._sign_off_after_settlement()
         # What is owed to the host goes out first, a full journal or not: settlement needs it.
         if self.housekeeping():
             return
@@ -38,6 +40,10 @@ class IdleSteps(FlowBase):
         """When idle: deliver what is owed to the host. True when that started (the state moved)."""
         if self.state is not S.IDLE:
             return False
+        if self.signed_on and self.host.needs_sign_on:
+            # A0, or an answer that failed its MAC: new keys before the next online message.
+            log.info("the host no longer trusts our working keys: signing on again")
+            self.signed_on, self._sign_on_at = False, 0.0
         if not self.signed_on and self.clock.now() >= self._sign_on_at:
             self.sign_on()  # keys first: the messages below are MACed with them on a real host
         elif self.journal.pending_reversals():
@@ -84,6 +90,8 @@ class IdleSteps(FlowBase):
             answer = None
         if answer is not None and answer.approved:
             self.signed_on, self.working_keys = True, answer.keys
+            self.host.use_keys(answer.keys)  # DE 64 from now on
+            self._load_pin_key(answer)
             self._show("signed_on")
             self._disarm()
             self.end_sign_on()
@@ -91,6 +99,40 @@ class IdleSteps(FlowBase):
         self._show("sign_on_failed", msg.response_code or "")
         self._disarm()
         self._sign_on_failed()
+
+    # -- sign-off (签退) ---------------------------------------------------------------------------
+    def _sign_off_after_settlement(self) -> None:
+        """After a balanced settlement, where the profile says so: 0800 sign-off, keys dropped. Its
+        0810 changes nothing (it arrives in IDLE, logged as unmatched); the next idle round signs
+        on again, so the new batch runs under new keys."""
+        result = getattr(self, "last_settlement", None)
+        if (result is None or result is getattr(self, "_signed_off_for", None) or not result.balanced
+                or not self.signed_on or not self.terminal["host"].get("sign_off_after_settlement", False)):
+            return
+        self._signed_off_for = result
+        request = sign_off_request(
+            stan=self.journal.next_stan(), terminal_id=str(self.terminal["terminal_id"]),
+            merchant_id=str(self.terminal["merchant_id"]), batch=self.journal.current_batch(), when=self.clock.wall(),
+        )
+        if (fault := self.host.send(request)) is not None:
+            log.info("sign-off not delivered: %s", fault.detail)  # the host voids the keys at the next sign-on anyway
+        self.signed_on, self.working_keys = False, None
+        self.host.use_keys(None)
+        self._sign_on_at = self.clock.now() + LIMITS.housekeeping_s
+        log.info("signed off after the settlement of batch %06d", result.batch)
+
+    def _load_pin_key(self, answer: SignOnAnswer) -> None:
+        """The working PIN key goes to the PIN pad under the TMK, which the pad holds and decrypts
+        it with inside, as a real pad does. (Limit: `WorkingKeys` parsed it to clear in RAM, in
+        `Secret`, and re-encrypts it here; see docs/host-link.md "Keys and MAC".) A pad that does
+        not take it keeps its old key, and the host answers 55."""
+        reader = self.devices.get("card_reader")
+        load = getattr(reader, "load_pin_key", None)
+        if answer.keys is None or load is None:
+            return
+        fault = load(answer.keys.wrapped_pin_key())
+        if fault is not None:
+            log.warning("the PIN pad did not take the working PIN key: %s", fault.detail)
 
     def sign_on_deadline(self) -> None:
         self._show("sign_on_failed", "no answer")
@@ -111,8 +153,7 @@ class IdleSteps(FlowBase):
     def advice_message(self, msg: HostMessage) -> None:
         if not self.advices.answered(msg):
             self._unmatched(msg)
-        elif self.advices.sign_on_needed:  # A0: the keys first; the advice stays owed
-            self.signed_on, self._sign_on_at = False, 0.0
+        elif self.host.needs_sign_on:  # A0: the keys first (housekeeping signs on); the advice stays owed
             self._disarm()
             self.end_forwarding()
         else:

@@ -57,7 +57,6 @@ class AdviceDesk:
         self.current: str | None = None
         self._request: HostMessage | None = None
         self.next_round_at = 0.0
-        self.sign_on_needed = False  # the last answer was A0: new keys before the next round
 
     def due(self) -> bool:
         return bool(self.journal.pending_advices()) and self.clock.now() >= self.next_round_at
@@ -65,8 +64,8 @@ class AdviceDesk:
     def send_next(self) -> bool:
         """Send the oldest owed advice; False when none is left or the host cannot be reached."""
         queue = self.journal.pending_advices()
-        if not queue:
-            return False
+        if not queue or self.host.needs_sign_on:
+            return False  # after an A0 the round ends: the idle terminal signs on first
         self.current = queue[0]
         record = self.journal.get(self.current)
         assert record is not None, f"advice for unknown transaction {self.current}"
@@ -88,10 +87,11 @@ class AdviceDesk:
         if self._request is None or self.current is None or not match(self._request, msg):
             return False
         answer = parse_advice_response(msg)
-        self.sign_on_needed = answer.sign_on_required
-        if self.sign_on_needed:  # not the host's word on the sale: it stays owed, repeated (0221) later
-            log.warning("advice %s: MAC error (A0); signing on again, it goes in the next round", self.current)
-            self.give_up_round()
+        if answer.sign_on_required:
+            # A0 says nothing of the sale, only of our keys: the advice stays owed, and goes
+            # again right after the new sign-on (the link now says `needs_sign_on`).
+            log.warning("advice %s answered A0: kept, sent again after the sign-on", self.current)
+            self.current, self._request = None, None
             return True
         self.journal.record_advised(self.current, accepted=answer.approved, response_code=answer.response_code,
                                     rrn=msg.text("37"), at=self.clock.wall())

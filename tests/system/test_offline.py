@@ -134,10 +134,11 @@ def test_a_mac_error_on_an_advice_is_no_refusal_it_stays_owed_and_goes_after_a_s
     back.start()
     try:
         clock.advance(LIMITS.housekeeping_s)
-        assert till.runtime.run_until(lambda: "MAC error (A0)" in caplog.text and till.flow.state is S.IDLE,
+        assert till.runtime.run_until(lambda: "answered A0" in caplog.text and till.flow.state is S.IDLE,
                                       io_wait=2.0)
         record = till.journal.get(owed)
-        assert record is not None and record.state == "OFFLINE" and till.journal.pending_advices() == [owed]
+        # Not refused, not dropped: still owed, or already repeated after the new sign-on.
+        assert record is not None and record.state in ("OFFLINE", "APPROVED"), record
         assert till.runtime.run_until(lambda: till.flow.signed_on, io_wait=2.0)  # new keys at once
         for _ in range(3):  # sign on, then the next round (after the retry wait)
             clock.advance(LIMITS.housekeeping_s + 60)

@@ -53,12 +53,12 @@ SIGN_ON_OK_FRAME = bytes.fromhex(
     "4D 45 52 43 48 41 4E 54 30 30 30 30 30 30 31 "  # DE 42 merchant id: "MERCHANT0000001"
     "30 30 36 30 30 30 30 30 31 "  # DE 60 batch: LLL "006" + "000001"
     "30 38 30 "  # DE 62 working keys: LLL "080"
-    # PIN key "00112233445566778899AABBCCDDEEFF"
-    "30 30 31 31 32 32 33 33 34 34 35 35 36 36 37 37 38 38 39 39 41 41 42 42 43 43 44 44 45 45 46 46 "
-    "41 38 46 41 45 44 36 41 "  #   its check value "A8FAED6A"
-    # MAC key "FFEEDDCCBBAA99887766554433221100"
-    "46 46 45 45 44 44 43 43 42 42 41 41 39 39 38 38 37 37 36 36 35 35 34 34 33 33 32 32 31 31 30 30 "
-    "38 31 31 34 30 37 46 31 "  #   its check value "811407F1"
+    # PIN key "00112233445566778899AABBCCDDEEFF" under TEST_TMK: "79E5F977B95CB2664540340E03D3F4A9"
+    "37 39 45 35 46 39 37 37 42 39 35 43 42 32 36 36 34 35 34 30 33 34 30 45 30 33 44 33 46 34 41 39 "
+    "46 42 30 39 37 35 39 39 "  #   the clear key's KCV "FB097599"
+    # MAC key "FFEEDDCCBBAA99887766554433221100" under TEST_TMK: "24641B3C4690B135A1CB24C22EEF8D54"
+    "32 34 36 34 31 42 33 43 34 36 39 30 42 31 33 35 41 31 43 42 32 34 43 32 32 45 45 46 38 44 35 34 "
+    "46 33 39 43 30 39 42 44 "  #   the clear key's KCV "F39C09BD"
 )
 
 REVERSAL_OK_FRAME = bytes.fromhex(
@@ -139,7 +139,8 @@ RESPONSES = [
         "sign-on",
         HostMessage(mti="0810", fields={"3": "920000", "11": "000010", "12": "143016", "13": "0115", "39": "00",
                                          **_ID_FIELDS, "60": "000001",
-                                         "62": PIN_KEY + "A8FAED6A" + MAC_KEY + "811407F1"}),
+                                         "62": "79E5F977B95CB2664540340E03D3F4A9" "FB097599"
+                                               "24641B3C4690B135A1CB24C22EEF8D54" "F39C09BD"}),
         SIGN_ON_OK_FRAME,
         parse_sign_on_response,
         SignOnAnswer(response_code="00", batch=1, host_time=None,
@@ -200,12 +201,12 @@ def test_response_golden(
 
 
 def test_check_values_and_keys_stay_secret() -> None:
-    assert (check_value(PIN_KEY), check_value(MAC_KEY)) == ("A8FAED6A", "811407F1")
+    assert (check_value(PIN_KEY), check_value(MAC_KEY)) == ("FB097599", "F39C09BD")
     message = _decode(Role.HOST, SIGN_ON_OK_FRAME)
     answer = parse_sign_on_response(message)
     assert answer.keys is not None and answer.keys.pin_key.reveal() == PIN_KEY
     for shown in (repr(message), repr(answer)):
-        assert PIN_KEY not in shown and MAC_KEY not in shown and "A8FAED6A" not in shown
+        assert PIN_KEY not in shown and MAC_KEY not in shown and "79E5F977B95CB2664540340E03D3F4A9" not in shown
 
 
 def test_answer_properties() -> None:
