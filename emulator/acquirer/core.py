@@ -31,6 +31,7 @@ from drivers.acquirer.spec import (
 from drivers.emv import tlv
 from drivers.errors import RemoteProtocolError
 from drivers.sensitive import Secret
+from emulator.acquirer import rules
 from emulator.acquirer.ledger import APPROVED, Key, Ledger, LedgerEntry, Settlement, UploadedDetail
 from emulator.card_reader.cards import TestCard, card_by_pan, get_card
 from emulator.card_reader.emv import make_arpc, verify_arqc, verify_pin_block
@@ -70,8 +71,12 @@ def _need(request: HostMessage, *keys: str) -> list[str]:
 
 
 class Acquirer:
-    def __init__(self, *, now: Callable[[], datetime] = datetime.now, require_sign_on: bool = False) -> None:
+    def __init__(
+        self, *, now: Callable[[], datetime] = datetime.now, require_sign_on: bool = False, currency: str = "156",
+    ) -> None:
         self.require_sign_on = require_sign_on  # financial requests before a sign-on get A0
+        self.currency = currency  # the one currency (ISO 4217 numeric) the host's terminals are set up for
+        self._cryptograms: set[tuple[str, str, bytes]] = set()  # (PAN digest, PSN, ARQC) of every ARQC seen
         self.internal_errors: list[BaseException] = []  # bugs in respond(); tests assert it empty
         self._now = now
         self._lock = threading.RLock()
@@ -169,9 +174,16 @@ class Acquirer:
             if int(request.mti[2]) % 2:
                 return None  # a response or advice response: nothing to answer
             return self._answer(request, response_mti(request.mti), INVALID_TRANSACTION)
+        if not rules.matchable(request):
+            # No DE 41 or DE 11: no answer could be matched to it, so none is sent (the terminal's
+            # own timer decides); the connection stays open.
+            log.warning("%s without DE 41 or DE 11: cannot be matched, not answered", request.mti)
+            return None
         handler: Callable[[HostMessage], HostMessage] = getattr(self, name)
         with self._lock:
             try:
+                if rules.format_error(request):
+                    raise _FormatError
                 answer = handler(request)
             except (_FormatError, RemoteProtocolError):
                 answer = self._answer(request, response_mti(request.mti), FORMAT_ERROR)
@@ -210,23 +222,32 @@ class Acquirer:
 
     def _financial(self, request: HostMessage) -> HostMessage:
         terminal_id, stan, date, amount, processing = _need(request, "41", "11", "13", "4", "3")
-        key, content = (terminal_id, stan, date), (processing, amount)
+        key, content = (terminal_id, stan, date), (processing, amount, _card_digest(request))
         if self._mac_error(terminal_id):
             return self._answer(request, "0210", MAC_ERROR)  # not remembered: resent after sign-on
+        if self._ledger.was_reversed(key):
+            # The tombstone wins over the duplicate rule: once reversed, the original stays undone,
+            # whether it arrives after its reversal or is resent after it.
+            log.warning("0200 terminal=%s stan=%s arrived after its reversal: refused", terminal_id, stan)
+            return self._answer(request, "0210", INVALID_TRANSACTION)
         replay = self._replay(request, key, content)
         if replay is not None:
             return replay
         kind = _KIND_BY_CODE.get(processing)
         if self._ledger.get(key) is not None:
             answer = self._answer(request, "0210", DUPLICATE)  # the key is booked as an advice
-        elif self._ledger.was_reversed(key):
-            log.warning("0200 terminal=%s stan=%s arrived after its reversal: refused", terminal_id, stan)
-            answer = self._answer(request, "0210", INVALID_TRANSACTION)
         elif kind is None:
+            answer = self._answer(request, "0210", INVALID_TRANSACTION)
+        elif self._ledger.is_settled(terminal_id, _batch_of(request)):
+            # A closed batch's totals never change: the terminal must sign on and learn the new batch.
+            log.warning("0200 terminal=%s stan=%s for settled batch %d: refused", terminal_id, stan,
+                        _batch_of(request))
             answer = self._answer(request, "0210", INVALID_TRANSACTION)
         else:
             original = OriginalRef.from_field(_need(request, "61")[0]) if kind != "sale" else None
-            code = self._forced_code(request) or self._issuer(request, kind, key, int(amount), original)
+            code = (self._forced_code(request) or rules.decline(request, now=self._now(), currency=self.currency)
+                    or self._replayed_cryptogram(request)
+                    or self._issuer(request, kind, key, int(amount), original))
             extra: dict[str, str | bytes] = dict(self._approval_refs()) if code == APPROVED else {}
             extra.update(_issuer_script(request, code))
             answer = self._answer(request, "0210", code, **extra)
@@ -237,6 +258,22 @@ class Acquirer:
             ))
         self._remember(request, key, content, answer)
         return answer
+
+    def _replayed_cryptogram(self, request: HostMessage) -> str | None:
+        """05 for an ARQC (9F26) this card sent before, on another transaction: a replayed
+        cryptogram (same ATC, amount and unpredictable number). Every ARQC that reaches the
+        issuer is used up, declined or not. (A retry of the same request is replayed before.)"""
+        items = rules.icc_items(request)
+        arqc, atc = items.get("9F26"), items.get("9F36", b"")
+        if arqc is None:
+            return None
+        seen = (_card_digest(request), _psn(request), arqc)
+        if seen in self._cryptograms:
+            log.warning("replayed ARQC (ATC %s) for terminal=%s stan=%s: refused", atc.hex(), request.terminal_id,
+                        request.stan)
+            return DO_NOT_HONOUR
+        self._cryptograms.add(seen)
+        return None
 
     def _forced_code(self, request: HostMessage) -> str | None:
         forced = self._card_codes.get(_pan_of(request))
@@ -266,7 +303,7 @@ class Acquirer:
 
     def _advice(self, request: HostMessage) -> HostMessage:
         terminal_id, stan, date, amount, processing = _need(request, "41", "11", "13", "4", "3")
-        key, content = (terminal_id, stan, date), (processing, amount)
+        key, content = (terminal_id, stan, date), (processing, amount, _card_digest(request))
         if self._mac_error(terminal_id):
             return self._answer(request, "0230", MAC_ERROR)
         replay = self._replay(request, key, content)
@@ -276,6 +313,8 @@ class Acquirer:
             answer = self._answer(request, "0230", INVALID_TRANSACTION)
         elif self._ledger.get(key) is not None or self._ledger.was_reversed(key):
             answer = self._answer(request, "0230", DUPLICATE)
+        elif code := rules.decline(request, now=self._now(), currency=self.currency):
+            answer = self._answer(request, "0230", code)
         else:
             # The terminal already approved it offline: the host books it (an issuer that
             # refuses it later is a chargeback, not an answer here).
@@ -430,9 +469,12 @@ def _psn(request: HostMessage) -> str:
 
 
 def _pan_of(request: HostMessage) -> str:
-    """DE 2, or the PAN part of track 2 (DE 35) for a swipe that sent no DE 2."""
-    pan = request.text("2")
-    if pan:
-        return pan
-    track2 = request.text("35") or ""
-    return track2.replace("D", "=").split("=", 1)[0]
+    """DE 2, or the PAN part of track 2 (DE 35) for a request that sent no DE 2."""
+    return rules.pan_of(request)
+
+
+def _card_digest(request: HostMessage) -> str:
+    """The card a request names, as a digest: part of what makes a resend a retry (the same key
+    with another card is not one), kept without keeping the PAN."""
+    pan = _pan_of(request)
+    return hashlib.sha256(pan.encode()).hexdigest()[:16] if pan else ""
