@@ -16,7 +16,7 @@ from terminal.host.messages import sale_request, sign_on_request
 from tests.support.processes import served
 
 WHEN = datetime(2025, 1, 15, 14, 30, 15)
-IDS = {"terminal_id": "TERM0001", "merchant_id": "MERCHANT0000001"}
+TID, MID = "TERM0001", "MERCHANT0000001"
 _BOUND = 20.0  # seconds: a bound on a hang, not a wait
 
 
@@ -24,7 +24,7 @@ def _sale(stan: int) -> HostMessage:
     card = get_card("approved-swipe")
     return sale_request(stan=stan, amount_minor=1000, pan=Secret(card.pan), entry_mode="swipe", expiry=None,
                         track2=Secret(card.track2), icc_data=None, pan_sequence=None, currency="156", batch=1,
-                        when=WHEN, **IDS)
+                        when=WHEN, terminal_id=TID, merchant_id=MID)
 
 
 class _Client:
@@ -49,7 +49,7 @@ def test_control_lines_change_the_answers() -> None:
         assert client.ask(_sale(2)).response_code == "00"
         assert child.control("require-sign-on").startswith("ok:")
         assert client.ask(_sale(3)).response_code == "A0"
-        assert client.ask(sign_on_request(stan=4, batch=1, when=WHEN, **IDS)).response_code == "00"
+        assert client.ask(sign_on_request(stan=4, batch=1, when=WHEN, terminal_id=TID, merchant_id=MID)).response_code == "00"
         assert client.ask(_sale(5)).response_code == "00"
         assert child.control("refuse-mac").startswith("ok:")
         assert client.ask(_sale(6)).response_code == "A0"
