@@ -49,7 +49,8 @@ def test_control_lines_change_the_answers() -> None:
         assert client.ask(_sale(2)).response_code == "00"
         assert child.control("require-sign-on").startswith("ok:")
         assert client.ask(_sale(3)).response_code == "A0"
-        assert client.ask(sign_on_request(stan=4, batch=1, when=WHEN, terminal_id=TID, merchant_id=MID)).response_code == "00"
+        sign_on = sign_on_request(stan=4, batch=1, when=WHEN, terminal_id=TID, merchant_id=MID)
+        assert client.ask(sign_on).response_code == "00"
         assert client.ask(_sale(5)).response_code == "00"
         assert child.control("refuse-mac").startswith("ok:")
         assert client.ask(_sale(6)).response_code == "A0"
