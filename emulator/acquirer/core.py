@@ -76,7 +76,7 @@ class Acquirer:
     ) -> None:
         self.require_sign_on = require_sign_on  # financial requests before a sign-on get A0
         self.currency = currency  # the one currency (ISO 4217 numeric) the host's terminals are set up for
-        self._cryptograms: set[tuple[str, str, bytes]] = set()  # (PAN digest, PSN, ARQC) of every ARQC seen
+        self._cryptograms: set[tuple[str, str, bytes]] = set()  # (PAN digest, PSN, ARQC) of every approved ARQC
         self.internal_errors: list[BaseException] = []  # bugs in respond(); tests assert it empty
         self._now = now
         self._lock = threading.RLock()
@@ -248,6 +248,8 @@ class Acquirer:
             code = (self._forced_code(request) or rules.decline(request, now=self._now(), currency=self.currency)
                     or self._replayed_cryptogram(request)
                     or self._issuer(request, kind, key, int(amount), original))
+            if code == APPROVED and (spent := self._cryptogram_key(request)) is not None:
+                self._cryptograms.add(spent)  # an approved ARQC is used up
             extra: dict[str, str | bytes] = dict(self._approval_refs()) if code == APPROVED else {}
             extra.update(_issuer_script(request, code))
             answer = self._answer(request, "0210", code, **extra)
@@ -259,21 +261,22 @@ class Acquirer:
         self._remember(request, key, content, answer)
         return answer
 
+    def _cryptogram_key(self, request: HostMessage) -> tuple[str, str, bytes] | None:
+        arqc = rules.icc_items(request).get("9F26")
+        return None if arqc is None else (_card_digest(request), _psn(request), arqc)
+
     def _replayed_cryptogram(self, request: HostMessage) -> str | None:
-        """05 for an ARQC (9F26) this card sent before, on another transaction: a replayed
-        cryptogram (same ATC, amount and unpredictable number). Every ARQC that reaches the
-        issuer is used up, declined or not. (A retry of the same request is replayed before.)"""
-        items = rules.icc_items(request)
-        arqc, atc = items.get("9F26"), items.get("9F36", b"")
-        if arqc is None:
+        """05 for an ARQC (9F26) this card already had approved, on another transaction: a
+        replayed cryptogram (same ATC, amount and unpredictable number). An ARQC declined (a
+        wrong PIN: 55) may come again with a new PIN block, as the terminal's PIN retry does;
+        a retry of the same request is replayed before this is asked."""
+        key = self._cryptogram_key(request)
+        if key is None or key not in self._cryptograms:
             return None
-        seen = (_card_digest(request), _psn(request), arqc)
-        if seen in self._cryptograms:
-            log.warning("replayed ARQC (ATC %s) for terminal=%s stan=%s: refused", atc.hex(), request.terminal_id,
-                        request.stan)
-            return DO_NOT_HONOUR
-        self._cryptograms.add(seen)
-        return None
+        atc = rules.icc_items(request).get("9F36", b"")
+        log.warning("replayed ARQC (ATC %s) for terminal=%s stan=%s: refused", atc.hex(), request.terminal_id,
+                    request.stan)
+        return DO_NOT_HONOUR
 
     def _forced_code(self, request: HostMessage) -> str | None:
         forced = self._card_codes.get(_pan_of(request))

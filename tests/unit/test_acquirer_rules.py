@@ -203,3 +203,12 @@ def test_a_replayed_cryptogram_is_refused(host: Acquirer) -> None:
     assert _code(host, _with(_chip(2), f55=first.fields["55"])) == "05"  # the first sale's ARQC again
     assert _code(host, _chip(3, atc=8)) == "00"
     assert _code(host, first) == "00"  # the retry of the first is a duplicate, replayed
+
+
+def test_a_declined_cryptogram_may_come_again_with_a_new_pin(host: Acquirer) -> None:
+    card = get_card("pin-required")
+    first = _with(_chip(1, card="pin-required"), f52=encrypt_pin_block("4321", card.pan))
+    assert _code(host, first) == "55"
+    retry = _with(_chip(2, card="pin-required"), f55=first.fields["55"], f52=encrypt_pin_block("1234", card.pan))
+    assert _code(host, retry) == "00"  # the PIN retry of the same card session
+    assert _code(host, _with(retry, f11="000003")) == "05"  # now approved: that ARQC is spent
