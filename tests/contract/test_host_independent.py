@@ -274,3 +274,22 @@ def test_a_replayed_cryptogram_is_refused(link: Link, tid: str) -> None:
     assert link.ask(first)["39"] == "00"
     assert link.ask(chip(tid, 2) | {"55": first["55"]})["39"] == "05"
     assert link.ask(chip(tid, 3))["39"] == "00"
+
+
+@pytest.mark.parametrize("frame", [b"\x00\x00", None], ids=["zero-length", "response-mti"])
+def test_a_zero_length_frame_or_a_response_closes_that_connection_only(host: Served, tid: str,
+                                                                       frame: bytes | None) -> None:
+    """Documented (docs/host-link.md, Framing): not a keep-alive, and a host takes no responses."""
+    victim, other = Link(host.endpoint), Link(host.endpoint)
+    try:
+        if frame is None:
+            victim.send(echo(tid, 9) | {"t": "0810", "39": "00"})  # 08xx goes both ways: ignored, no answer
+            assert victim.ask(echo(tid, 1))["39"] == "00"
+            victim.send(swipe(tid, 1) | {"t": "0210", "39": "00"})
+        else:
+            victim.sock.sendall(frame)
+        assert victim.sock.recv(4096) == b""  # closed by the host
+        assert other.ask(echo(tid, 2))["39"] == "00"
+    finally:
+        victim.sock.close()
+        other.sock.close()
