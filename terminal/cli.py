@@ -52,6 +52,15 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     host = sub.add_parser("host", help="serve the ISO 8583 host simulator on TCP")
     host.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to serve on (port 0 picks one)")
+    host.add_argument("--require-sign-on", action="store_true",
+                      help="answer A0 to financial requests until the terminal signs on")
+    host.add_argument("--require-mac", action="store_true",
+                      help="answer A0 to financial requests without a DE 64 MAC (a MAC present is always checked)")
+    host.add_argument("--log-traffic", action="store_true",
+                      help="one line per message in (<-) and out (->) on stderr, card data masked")
+    host.epilog = ("Lines on stdin are control commands, one reply line each: latency SECONDS, "
+                   "silent [on|off], drop [N], late [N [SECONDS]], release, decline CODE [N], out-of-balance, "
+                   "require-sign-on [on|off], refuse-mac [TID], disconnect, clear, status, help.")
 
     scenario = sub.add_parser("scenario", help="scripted, replayable sessions (see docs/scenarios.md)")
     scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True, metavar="SUBCOMMAND")
@@ -146,7 +155,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "cards":
         return _cards()
     if args.command == "host":
-        return _host(args.listen)
+        return _host(args.listen, require_sign_on=args.require_sign_on, require_mac=args.require_mac,
+                     log_traffic=args.log_traffic)
     if args.command == "scenario":
         from sim.scenario.runner import run_scenario
 
@@ -266,24 +276,39 @@ def _emulate(device: str, *, profile: str | None, pty: bool, listen: str | None,
         os.close(wake_w)
 
 
-def _host(listen: str) -> int:
-    """Serve the acquirer simulator until SIGINT/SIGTERM; its tcp:// URL is the first line."""
+def _host(listen: str, *, require_sign_on: bool = False, require_mac: bool = False, log_traffic: bool = False) -> int:
+    """Serve the acquirer simulator until SIGINT/SIGTERM; its tcp:// URL is the first line, and
+    lines on stdin are control commands (emulator/acquirer/control.py), as for `till emulate`."""
     import os
     import select
 
+    from emulator.control import apply
     from sim.services import serve_acquirer
 
     simulator = serve_acquirer(listen)
+    simulator.require_sign_on = require_sign_on
+    simulator.keys.require_mac = require_mac
+    if log_traffic:
+        simulator.traffic = _traffic_line
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     stop = {signal.SIGINT, signal.SIGTERM}
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in stop}
     old_fd = signal.set_wakeup_fd(wake_w)  # a signal writes a byte here and wakes select()
+    watch = [wake_r]
+    if sys.stdin is not None and not sys.stdin.closed:
+        watch.append(sys.stdin.fileno())
     try:
         print(simulator.url, flush=True)
-        while not select.select([wake_r], [], [])[0]:
-            pass
-        return 0
+        while True:
+            readable, _, _ = select.select(watch, [], [])
+            if wake_r in readable:
+                return 0
+            line = _control_line()
+            if line is None:  # stdin closed: keep serving, only a signal stops us now
+                watch.remove(sys.stdin.fileno())
+            elif line.strip():
+                print(apply(simulator, line), flush=True)
     finally:
         signal.set_wakeup_fd(old_fd)
         for sig, handler in previous.items():
@@ -291,6 +316,26 @@ def _host(listen: str) -> int:
         simulator.stop()
         os.close(wake_r)
         os.close(wake_w)
+
+
+def _control_line() -> str | None:
+    """One control line from stdin, bounded; None at its end. An overlong line is read to its end
+    and answered with one error line (returned as "")."""
+    line = sys.stdin.readline(MAX_CONTROL_LINE + 1)
+    if not line:
+        return None
+    if len(line) > MAX_CONTROL_LINE:
+        rest = line
+        while rest and not rest.endswith("\n"):
+            rest = sys.stdin.readline(MAX_CONTROL_LINE)
+        print(f"error: a control line has at most {MAX_CONTROL_LINE} characters", flush=True)
+        return ""
+    return line
+
+
+def _traffic_line(line: str) -> None:
+    # stderr: stdout carries the URL and the control replies. Already masked by the simulator.
+    print(line, file=sys.stderr, flush=True)
 
 
 # -- operators and the audit trail (`till operator ...`, `till audit verify`) -----------------------

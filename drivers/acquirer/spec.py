@@ -121,6 +121,7 @@ RESPONSE_CODES: Final = {
     "51": "insufficient funds",
     "54": "expired card",
     "55": "incorrect PIN",
+    "58": "transaction not permitted to terminal",
     "64": "original amount incorrect",
     "91": "issuer unavailable",
     "94": "duplicate transmission",

@@ -9,6 +9,7 @@ response code only. Rules, in the order they apply to a request, are in docs/hos
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import threading
@@ -28,6 +29,7 @@ from drivers.acquirer.spec import (
 )
 from drivers.emv import tlv
 from drivers.errors import RemoteProtocolError
+from emulator.acquirer import rules
 from emulator.acquirer.keys import HostKeys
 from emulator.acquirer.ledger import APPROVED, Key, Ledger, LedgerEntry, Settlement, UploadedDetail
 from emulator.card_reader.cards import TestCard, card_by_pan, get_card
@@ -70,9 +72,12 @@ def _need(request: HostMessage, *keys: str) -> list[str]:
 class Acquirer:
     def __init__(
         self, *, now: Callable[[], datetime] = datetime.now, require_sign_on: bool = False, require_mac: bool = False,
+        currency: str = "156",
     ) -> None:
         self.require_sign_on = require_sign_on  # financial requests before a sign-on get A0
         self.keys = HostKeys(require_mac=require_mac)  # working keys, MAC and PIN key (keys.py)
+        self.currency = currency  # the one currency (ISO 4217 numeric) the host's terminals are set up for
+        self._cryptograms: set[tuple[str, str, bytes]] = set()  # (PAN digest, PSN, ARQC) of every approved ARQC
         self.internal_errors: list[BaseException] = []  # bugs in respond(); tests assert it empty
         self._now = now
         self._lock = threading.RLock()
@@ -176,9 +181,16 @@ class Acquirer:
             if int(request.mti[2]) % 2:
                 return None  # a response or advice response: nothing to answer
             return self._answer(request, response_mti(request.mti), INVALID_TRANSACTION)
+        if not rules.matchable(request):
+            # No DE 41 or DE 11: no answer could be matched to it, so none is sent (the terminal's
+            # own timer decides); the connection stays open.
+            log.warning("%s without DE 41 or DE 11: cannot be matched, not answered", request.mti)
+            return None
         handler: Callable[[HostMessage], HostMessage] = getattr(self, name)
         with self._lock:
             try:
+                if rules.format_error(request):
+                    raise _FormatError
                 if not self.keys.request_ok(request):
                     answer = self._answer(request, response_mti(request.mti), MAC_ERROR)  # keys.py
                 else:
@@ -220,23 +232,34 @@ class Acquirer:
 
     def _financial(self, request: HostMessage) -> HostMessage:
         terminal_id, stan, date, amount, processing = _need(request, "41", "11", "13", "4", "3")
-        key, content = (terminal_id, stan, date), (processing, amount)
+        key, content = (terminal_id, stan, date), (processing, amount, _card_digest(request))
         if self._mac_error(terminal_id):
             return self._answer(request, "0210", MAC_ERROR)  # not remembered: resent after sign-on
+        if self._ledger.was_reversed(key):
+            # The tombstone wins over the duplicate rule: once reversed, the original stays undone,
+            # whether it arrives after its reversal or is resent after it.
+            log.warning("0200 terminal=%s stan=%s arrived after its reversal: refused", terminal_id, stan)
+            return self._answer(request, "0210", INVALID_TRANSACTION)
         replay = self._replay(request, key, content)
         if replay is not None:
             return replay
         kind = _KIND_BY_CODE.get(processing)
         if self._ledger.get(key) is not None:
             answer = self._answer(request, "0210", DUPLICATE)  # the key is booked as an advice
-        elif self._ledger.was_reversed(key):
-            log.warning("0200 terminal=%s stan=%s arrived after its reversal: refused", terminal_id, stan)
-            answer = self._answer(request, "0210", INVALID_TRANSACTION)
         elif kind is None:
+            answer = self._answer(request, "0210", INVALID_TRANSACTION)
+        elif self._ledger.is_settled(terminal_id, _batch_of(request)):
+            # A closed batch's totals never change: the terminal must sign on and learn the new batch.
+            log.warning("0200 terminal=%s stan=%s for settled batch %d: refused", terminal_id, stan,
+                        _batch_of(request))
             answer = self._answer(request, "0210", INVALID_TRANSACTION)
         else:
             original = OriginalRef.from_field(_need(request, "61")[0]) if kind != "sale" else None
-            code = self._forced_code(request) or self._issuer(request, kind, key, int(amount), original)
+            code = (self._forced_code(request) or rules.decline(request, now=self._now(), currency=self.currency)
+                    or self._replayed_cryptogram(request)
+                    or self._issuer(request, kind, key, int(amount), original))
+            if code == APPROVED and (spent := self._cryptogram_key(request)) is not None:
+                self._cryptograms.add(spent)  # an approved ARQC is used up
             extra: dict[str, str | bytes] = dict(self._approval_refs()) if code == APPROVED else {}
             extra.update(_issuer_script(request, code))
             answer = self._answer(request, "0210", code, **extra)
@@ -247,6 +270,23 @@ class Acquirer:
             ))
         self._remember(request, key, content, answer)
         return answer
+
+    def _cryptogram_key(self, request: HostMessage) -> tuple[str, str, bytes] | None:
+        arqc = rules.icc_items(request).get("9F26")
+        return None if arqc is None else (_card_digest(request), _psn(request), arqc)
+
+    def _replayed_cryptogram(self, request: HostMessage) -> str | None:
+        """05 for an ARQC (9F26) this card already had approved, on another transaction: a
+        replayed cryptogram (same ATC, amount and unpredictable number). An ARQC declined (a
+        wrong PIN: 55) may come again with a new PIN block, as the terminal's PIN retry does;
+        a retry of the same request is replayed before this is asked."""
+        key = self._cryptogram_key(request)
+        if key is None or key not in self._cryptograms:
+            return None
+        atc = rules.icc_items(request).get("9F36", b"")
+        log.warning("replayed ARQC (ATC %s) for terminal=%s stan=%s: refused", atc.hex(), request.terminal_id,
+                    request.stan)
+        return DO_NOT_HONOUR
 
     def _forced_code(self, request: HostMessage) -> str | None:
         forced = self._card_codes.get(_pan_of(request))
@@ -276,7 +316,7 @@ class Acquirer:
 
     def _advice(self, request: HostMessage) -> HostMessage:
         terminal_id, stan, date, amount, processing = _need(request, "41", "11", "13", "4", "3")
-        key, content = (terminal_id, stan, date), (processing, amount)
+        key, content = (terminal_id, stan, date), (processing, amount, _card_digest(request))
         if self._mac_error(terminal_id):
             return self._answer(request, "0230", MAC_ERROR)
         replay = self._replay(request, key, content)
@@ -288,6 +328,8 @@ class Acquirer:
             answer = self._answer(request, "0230", self._advice_code)
         elif self._ledger.get(key) is not None or self._ledger.was_reversed(key):
             answer = self._answer(request, "0230", DUPLICATE)
+        elif code := rules.decline(request, now=self._now(), currency=self.currency):
+            answer = self._answer(request, "0230", code)
         else:
             # The terminal already approved it offline: the host books it (an issuer that
             # refuses it later is a chargeback, not an answer here).
@@ -436,9 +478,12 @@ def _psn(request: HostMessage) -> str:
 
 
 def _pan_of(request: HostMessage) -> str:
-    """DE 2, or the PAN part of track 2 (DE 35) for a swipe that sent no DE 2."""
-    pan = request.text("2")
-    if pan:
-        return pan
-    track2 = request.text("35") or ""
-    return track2.replace("D", "=").split("=", 1)[0]
+    """DE 2, or the PAN part of track 2 (DE 35) for a request that sent no DE 2."""
+    return rules.pan_of(request)
+
+
+def _card_digest(request: HostMessage) -> str:
+    """The card a request names, as a digest: part of what makes a resend a retry (the same key
+    with another card is not one), kept without keeping the PAN."""
+    pan = _pan_of(request)
+    return hashlib.sha256(pan.encode()).hexdigest()[:16] if pan else ""

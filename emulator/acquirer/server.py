@@ -9,9 +9,11 @@ threads reach the loop with `call_in_loop`, woken by a socketpair (which also st
 from __future__ import annotations
 
 import contextlib
+import errno
 import heapq
 import itertools
 import logging
+import os
 import selectors
 import socket
 import threading
@@ -33,6 +35,10 @@ T = TypeVar("T")
 _RECV_SIZE: Final = 4096
 _JOIN_TIMEOUT: Final = 10.0  # a bound on a bug, not a wait: the loop answers a wake at once
 _ACCEPT: Final = object()
+# accept() failing for want of a descriptor or memory: the connection waits in the backlog, so
+# the listener stays readable; it is accepted on the spare descriptor and closed (refused).
+_OUT_OF_RESOURCES: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_REFUSAL_LOG_EVERY: Final = 100  # say so on the first refusal of a shortage, then every 100th
 _WAKE: Final = object()
 
 
@@ -65,6 +71,10 @@ class Reactor:
         self._calls: list[Callable[[], None]] = []
         self._timers: list[tuple[float, int, Callable[[], None]]] = []  # heap by monotonic due time
         self._seq = itertools.count()
+        self._spare_fd: int | None = None  # held back so a connection can be refused when none is left
+        self.refused = 0  # connections refused for want of a descriptor (loop thread)
+        self._short = False  # in a shortage: refusals since the last accepted connection
+        self._accept_paused = False  # the listener is unwatched until a descriptor is freed
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
@@ -82,6 +92,7 @@ class Reactor:
         selector.register(listener, selectors.EVENT_READ, _ACCEPT)
         selector.register(wake_r, selectors.EVENT_READ, _WAKE)
         self._selector, self._listener, self._wake_r, self._wake_w = selector, listener, wake_r, wake_w
+        self._spare_fd = os.open(os.devnull, os.O_RDONLY)
         self._stopping = False
         self._thread = threading.Thread(target=self._serve, name="acquirer-simulator", daemon=True)
         self._thread.start()
@@ -148,6 +159,12 @@ class Reactor:
         assert self._selector is not None
         self._selector.unregister(conn.sock)
         conn.sock.close()
+        if self._accept_paused and self._listener is not None:
+            self._accept_paused = False
+            if self._spare_fd is None:
+                with contextlib.suppress(OSError):
+                    self._spare_fd = os.open(os.devnull, os.O_RDONLY)
+            self._selector.register(self._listener, selectors.EVENT_READ, _ACCEPT)
 
     def _wake(self) -> None:
         if self._wake_w is not None:
@@ -186,6 +203,9 @@ class Reactor:
             if self._listener is not None:
                 self._listener.close()
                 self._listener = None
+            if self._spare_fd is not None:
+                os.close(self._spare_fd)
+                self._spare_fd = None
             selector.close()
 
     def _next_timeout(self) -> float | None:
@@ -217,10 +237,46 @@ class Reactor:
             sock, _ = self._listener.accept()
         except (BlockingIOError, InterruptedError):
             return
+        except OSError as exc:
+            if exc.errno in _OUT_OF_RESOURCES:
+                self._refuse_one(exc)
+            else:  # e.g. ECONNABORTED: that client gave up; the next one is served
+                log.info("accept failed (%s); still serving", errno.errorcode.get(exc.errno or 0, exc))
+            return
+        if self._short:
+            self._short = False
+            log.warning("accepting connections again after refusing %d", self.refused)
         sock.setblocking(False)
         conn = Connection(sock)
         self.connections.append(conn)
         selector.register(sock, selectors.EVENT_READ, conn)
+
+    def _refuse_one(self, exc: OSError) -> None:
+        """Out of descriptors: accept the waiting connection on the spare one and close it at
+        once, so the client sees its connection refused and the loop goes on serving the others."""
+        if self._spare_fd is not None:
+            os.close(self._spare_fd)
+            self._spare_fd = None
+        assert self._listener is not None
+        try:
+            sock, _ = self._listener.accept()
+            sock.close()
+        except OSError:
+            # Not even the spare: stop watching the listener (no busy loop) until a connection
+            # closes and frees a descriptor; the clients wait in the backlog meanwhile.
+            assert self._selector is not None
+            self._selector.unregister(self._listener)
+            self._accept_paused = True
+            log.warning("out of file descriptors: not accepting until a connection closes")
+        else:
+            self.refused += 1
+            if not self._short or self.refused % _REFUSAL_LOG_EVERY == 0:
+                log.warning("out of file descriptors (%s): refused a connection (%d so far), still serving "
+                            "the %d open", errno.errorcode.get(exc.errno or 0, "?"), self.refused,
+                            len(self.connections))
+            self._short = True
+        with contextlib.suppress(OSError):
+            self._spare_fd = os.open(os.devnull, os.O_RDONLY)
 
     def _on_readable(self, conn: Connection) -> None:
         try:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from drivers.acquirer.events import HostMessage
+from drivers.sensitive import mask_card_numbers
 from drivers.transport import join_host_port, parse_host_port
 from emulator.acquirer.core import Acquirer
 from emulator.acquirer.ledger import LateApproval, LedgerEntry, Settlement, UploadedDetail
@@ -42,12 +43,16 @@ class _Pending:
 
 
 class AcquirerSimulator(Acquirer):
+    CONTROL = "emulator.acquirer.control"  # its control vocabulary (emulator/control.py): `till host` stdin
+
     def __init__(
         self, *, host: str = "127.0.0.1", port: int = 0, now: Callable[[], datetime] = datetime.now,
-        require_sign_on: bool = False,
+        require_sign_on: bool = False, traffic: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(now=now, require_sign_on=require_sign_on)
         self.host, self.port = host, port
+        # Called with one masked line per message in and out (`till host --log-traffic`); None: off.
+        self.traffic = traffic
         self._reactor = Reactor(host, port, on_message=self._on_request, on_error=self.internal_errors.append)
         self._held: list[_Pending] = []  # late answers waiting for release_late()
         self._late: list[LateApproval] = []
@@ -122,6 +127,23 @@ class AcquirerSimulator(Acquirer):
             super().clear_faults()
             self._clear_network_faults()
 
+    def status(self) -> str:
+        """One line for an operator: where it listens, connections, books, the faults set."""
+        with self._lock:
+            faults = [name for name, on in (
+                (f"latency={self._latency:g}s", self._latency > 0), ("silent", self._hold),
+                (f"drop={self._drop_left}", self._drop_left > 0), (f"late={self._late_left}", self._late_left > 0),
+                (f"held={len(self._held)}", bool(self._held)),
+                (f"decline={self._decline_left}", self._decline_left > 0),
+                ("out-of-balance", self._out_of_balance_once),
+                ("refuse-mac", self._mac_refused_all or bool(self._mac_refused)),
+            ) if on]
+            entries = len(tuple(self._ledger))
+        where = self.url if self._reactor.running else "stopped"
+        sign_on = "required" if self.require_sign_on else "optional"  # a setting: `clear` keeps it
+        return (f"{where} connections={self.connection_count} ledger={entries} sign-on={sign_on} "
+                f"faults={','.join(faults) or 'none'}")
+
     @property
     def connection_count(self) -> int:
         return self._reactor.call_in_loop(lambda: len(self._reactor.connections), 0)
@@ -171,7 +193,13 @@ class AcquirerSimulator(Acquirer):
         return f"tcp://{join_host_port(*self.address)}"
 
     # -- the loop thread's side ---------------------------------------------------------------
+    def _trace(self, direction: str, message: HostMessage) -> None:
+        if self.traffic is not None:
+            # The repr masks DE 2 and hides 14, 35, 52, 55, 62; the mask is a second guard.
+            self.traffic(mask_card_numbers(f"{direction} {message!r}"))
+
     def _on_request(self, conn: Connection, request: HostMessage) -> None:
+        self._trace("<-", request)
         with self._lock:
             drop, self._drop_on_request = self._drop_on_request, None
         if drop is False:
@@ -218,6 +246,7 @@ class AcquirerSimulator(Acquirer):
                 return
             conn = newer[-1]
         self.note_delivery(pending.request, pending.answer)
+        self._trace("->", pending.answer)
         self._reactor.send(conn, pending.answer)
 
     def _release_held(self) -> int:

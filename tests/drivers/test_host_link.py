@@ -32,10 +32,10 @@ def _url(address: tuple[str, int]) -> str:
     return f"tcp://{address[0]}:{address[1]}"
 
 
-def _icc(card: TestCard, amount: int) -> bytes:
-    """Field 55 as the card would give it: a real ARQC the issuer can verify."""
+def _icc(card: TestCard, amount: int, atc: int = 1) -> bytes:
+    """Field 55 as the card would give it: a real ARQC the issuer can verify (each read its own ATC)."""
     read = StartRead(amount_minor=amount, currency="156", modes=frozenset({EntryMode.CHIP}), timeout_s=30)
-    return field_55(first_ac(card, read, country="156", today=WHEN.date(), atc=1), contactless=False)
+    return field_55(first_ac(card, read, country="156", today=WHEN.date(), atc=atc), contactless=False)
 
 
 def _sale(card: str = "approved", *, stan: int = 1, amount: int = 12500, mode: str = "chip") -> HostMessage:
@@ -47,7 +47,7 @@ def _sale(card: str = "approved", *, stan: int = 1, amount: int = 12500, mode: s
         entry_mode=mode,
         expiry=Secret(c.expiry),
         track2=Secret(c.track2) if mode == "swipe" else None,
-        icc_data=Secret(_icc(c, amount)) if mode == "chip" else None,
+        icc_data=Secret(_icc(c, amount, atc=stan)) if mode == "chip" else None,
         pan_sequence=c.pan_sequence,
         terminal_id=TERMINAL,
         merchant_id="MERCHANT0000001",
@@ -189,11 +189,16 @@ def test_respond_unknown_pan_and_track2_only() -> None:
     assert (answer := sim.respond(unknown)) is not None and answer.response_code == "05"
     card = get_card("insufficient-funds")
     swipe = {k: v for k, v in _sale(stan=2).fields.items() if k not in ("2", "55")}
-    swipe["35"] = card.track2
+    swipe.update({"35": card.track2, "22": "021"})
+    assert (answer := sim.respond(HostMessage(mti="0200", fields=swipe))) is not None
+    assert answer.response_code == "30"  # DE 2 is mandatory in a sale, even beside track 2
+    swipe["2"] = card.pan
     assert (answer := sim.respond(HostMessage(mti="0200", fields=swipe))) is not None
     assert answer.response_code == "51"
-    assert (echo := sim.respond(HostMessage(mti="0800", fields={"11": "000003"}))) is not None
-    assert echo.mti == "0810" and echo.response_code == "00"
+    bare = {k: _sale().fields[k] for k in ("11", "12", "13", "41", "42")}
+    assert (echo := sim.respond(HostMessage(mti="0800", fields=bare))) is not None
+    assert echo.mti == "0810" and echo.response_code == "00"  # no DE 3: an echo test
+    assert sim.respond(HostMessage(mti="0800", fields={"11": "000003"})) is None  # no DE 41: unmatchable
     assert sim.respond(HostMessage(mti="0210", fields={})) is None
 
 

@@ -42,8 +42,8 @@ def _url(address: tuple[str, int]) -> str:
 def _sale(stan: int, amount: int = 1000) -> HostMessage:
     card = get_card("approved")
     return sale_request(
-        stan=stan, amount_minor=amount, pan=Secret(card.pan), entry_mode="tap", expiry=None, track2=None,
-        icc_data=None, pan_sequence=None, when=WHEN, **MONEY,
+        stan=stan, amount_minor=amount, pan=Secret(card.pan), entry_mode="swipe", expiry=None,
+        track2=Secret(card.track2), icc_data=None, pan_sequence=None, when=WHEN, **MONEY,
     )
 
 

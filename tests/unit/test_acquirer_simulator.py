@@ -55,7 +55,7 @@ def host() -> Acquirer:
 def _sale(stan: int, amount: int = 1000, card: str = "approved", when: datetime = WHEN) -> HostMessage:
     c = get_card(card)
     return sale_request(
-        stan=stan, amount_minor=amount, pan=Secret(c.pan), entry_mode="tap", expiry=None, track2=None,
+        stan=stan, amount_minor=amount, pan=Secret(c.pan), entry_mode="swipe", expiry=None, track2=Secret(c.track2),
         icc_data=None, pan_sequence=None, when=when, **MONEY,
     )
 
@@ -73,6 +73,10 @@ def _credit(kind: str, stan: int, of: int, amount: int = 1000) -> HostMessage:
 
 def _settle(stan: int, totals: BatchTotals, *, after_upload: bool = False) -> HostMessage:
     return settlement_request(stan=stan, totals=totals, when=WHEN, after_upload=after_upload, **MONEY)
+
+
+def _ids_and_time() -> dict[str, str | bytes]:
+    return {"41": TID, "42": IDS["merchant_id"], "12": "143015", "13": "0115"}
 
 
 def _ask(host: Acquirer, request: HostMessage) -> HostMessage:
@@ -294,7 +298,7 @@ def test_require_sign_on_and_sign_off() -> None:
         (HostMessage(mti="0500", fields={**_settle(1, BatchTotals()).fields, "63": "12"}), "30"),
         (HostMessage(mti="0500", fields={**_settle(1, BatchTotals()).fields, "3": "000000"}), "12"),
         (HostMessage(mti="0320", fields={**_upload("sale", 1, 1, None).fields, "3": "310000"}), "12"),
-        (HostMessage(mti="0800", fields={"3": "123456", "11": "000001", "41": TID}), "12"),
+        (HostMessage(mti="0800", fields={**_ids_and_time(), "3": "123456", "11": "000001"}), "12"),
         (HostMessage(mti="0400", fields={"11": "000001", "41": TID}), "30"),
         (HostMessage(mti="0100", fields={"11": "000001", "41": TID}), "12"),
     ],
