@@ -171,35 +171,31 @@ def settlement_slip(result: Any, *, terminal: Mapping[str, Any], when: str,
     ]
     if result.uploaded:
         lines.append(Line(zh="批上送笔数", en="UPLOADED", value=str(result.uploaded)))
-    carried = tuple(getattr(result, "carried", ()))
-    if carried:
-        # Unresolved (reversal not acknowledged): not in these totals, carried into the next batch.
-        total = sum(r.amount_minor for r in carried)
-        lines += [
-            Line(rule=True),
-            Line(zh="未决交易转下批", en="CARRIED OVER", value=f"{len(carried)} / {format_amount(total, symbol)}",
-                 bold=True),
-            *(Line(zh="凭证号", en="TRACE NO", value=f"{r.stan:06d} {format_amount(r.amount_minor, symbol)}")
-              for r in carried),
-            Line(zh="冲正未完成,请人工处理", en="REVERSAL UNRESOLVED, SEE EXCEPTION REPORT"),
-        ]
-    refused = tuple(getattr(result, "refused", ()))
-    if refused:
-        # Approved offline, refused by the host: not in these totals, the merchant's loss.
-        total = sum(r.amount_minor for r in refused)
-        lines += [
-            Line(rule=True),
-            Line(zh="离线交易被拒", en="ADVICE REFUSED", value=f"{len(refused)} / {format_amount(total, symbol)}",
-                 bold=True),
-            *(Line(zh="凭证号", en="TRACE NO", value=f"{r.stan:06d} {format_amount(r.amount_minor, symbol)}")
-              for r in refused),
-            Line(zh="主机拒付,请查看异常报告", en="HOST WILL NOT PAY, SEE EXCEPTION REPORT"),
-        ]
+    # Outside these totals, each with its own block: unresolved reversals carried into the next
+    # batch, and offline sales the host refused (the merchant's loss).
+    lines += _exceptions(tuple(getattr(result, "carried", ())), symbol, ("未决交易转下批", "CARRIED OVER"),
+                         ("冲正未完成,请人工处理", "REVERSAL UNRESOLVED, SEE EXCEPTION REPORT"))
+    lines += _exceptions(tuple(getattr(result, "refused", ())), symbol, ("离线交易被拒", "ADVICE REFUSED"),
+                         ("主机拒付,请查看异常报告", "HOST WILL NOT PAY, SEE EXCEPTION REPORT"))
     if audit is not None:
         lines += [Line(rule=True), Line(zh="审计记录", en="AUDIT ENTRIES", value=str(audit[0])),
                   Line(zh="审计链头", en="AUDIT HEAD"), Line(en=audit[1][:32]), Line(en=audit[1][32:])]
     return Receipt(txn_id="", copy=Copy.MERCHANT, lines=tuple(lines))
 
+
+
+def _exceptions(records: tuple[Any, ...], symbol: str, title: tuple[str, str], note: tuple[str, str]) -> list[Line]:
+    """A settlement slip's block of transactions outside the totals: count, sum, each trace number."""
+    if not records:
+        return []
+    total = sum(r.amount_minor for r in records)
+    return [
+        Line(rule=True),
+        Line(zh=title[0], en=title[1], value=f"{len(records)} / {format_amount(total, symbol)}", bold=True),
+        *(Line(zh="凭证号", en="TRACE NO", value=f"{r.stan:06d} {format_amount(r.amount_minor, symbol)}")
+          for r in records),
+        Line(zh=note[0], en=note[1]),
+    ]
 
 # -- printer commands ----------------------------------------------------------------------------
 
