@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from drivers.acquirer.spec import BatchTotals
 from terminal.checkout.table import LIMITS, CheckoutState
 
 __all__ = ["APPROVING", "Model", "Timer"]
 
 S = CheckoutState
-APPROVING = frozenset({"approved", "approved-swipe"})  # test cards the issuer approves
+# Test cards the issuer approves (pin-required: the emulated cardholder types the right PIN at once).
+APPROVING = frozenset({"approved", "approved-swipe", "pin-required", "removed-before-second-ac"})
+PULLED_BEFORE_SECOND_AC = "removed-before-second-ac"  # approved online, then the card leaves: reversed
+PULLED_DURING_READ = "removed-during-read"  # the read fails (no fallback): the sale is cancelled
 
 
 @dataclass
@@ -37,7 +41,12 @@ class Model:
     now: float = 0.0
     timer: Timer | None = None  # the flow's one armed wait
     sale: str | None = None  # txn_id of the sale in progress
-    rows: dict[str, str] = field(default_factory=dict)  # txn_id -> journal state
+    rows: dict[str, str] = field(default_factory=dict)  # txn_id -> journal state (the open batch and carried rows)
+    amounts: dict[str, int] = field(default_factory=dict)  # txn_id -> amount (minor units)
+    kinds: dict[str, str] = field(default_factory=dict)  # txn_id -> "sale", "void" or "refund"
+    originals: dict[str, str] = field(default_factory=dict)  # a credit's txn_id -> the sale it credits
+    refusing: set[str] = field(default_factory=set)  # sales whose card leaves before the 2nd GENERATE AC
+    batch: int = 1  # the open batch: a new var dir starts at 1, each balanced settlement adds one
     revs: dict[str, str] = field(default_factory=dict)  # txn_id -> reversal state
     queue: list[str] = field(default_factory=list)  # unresolved reversals, oldest first
     attempts: dict[str, int] = field(default_factory=dict)
@@ -152,15 +161,48 @@ class Model:
         self.idle()
 
     # -- a sale ---------------------------------------------------------------------------------
-    def begin(self, txn_id: str) -> None:
+    def begin(self, txn_id: str, amount: int) -> None:
         self.state, self.sale = S.AWAITING_CARD, txn_id
+        self.amounts[txn_id], self.kinds[txn_id] = amount, "sale"
         self.arm("card_wait", self.card_wait)
 
     def present(self, card: str) -> None:
         assert self.sale is not None
+        if card == PULLED_DURING_READ:
+            self.cancel()
+            return
+        if card == PULLED_BEFORE_SECOND_AC:
+            self.refusing.add(self.sale)
+        self.authorize(card in APPROVING)
+
+    def credit(self, txn_id: str, kind: str, original: str, amount: int) -> None:
+        """A void or refund: no card, straight to the host (the host approves what the terminal
+        lets through: the original is approved, and the terminal counts every credit the host may
+        have booked, so it never asks for more than is left)."""
+        self.sale, self.amounts[txn_id], self.kinds[txn_id] = txn_id, amount, kind
+        self.originals[txn_id] = original
+        self.authorize(True)
+
+    def creditable(self, kind: str) -> list[tuple[str, int]]:
+        """(sale, what may still be credited) for every sale a void or refund may name now."""
+        out = []
+        for txn_id, state in self.rows.items():
+            if state != "APPROVED" or self.kinds[txn_id] != "sale":
+                continue
+            credits = [c for c, o in self.originals.items()
+                       if o == txn_id and self.rows.get(c) in ("SENT", "APPROVED", "TIMEOUT")]
+            if any(self.kinds[c] == "void" for c in credits) or (kind == "void" and credits):
+                continue
+            left = self.amounts[txn_id] - sum(self.amounts[c] for c in credits)
+            if left > 0:
+                out.append((txn_id, left))
+        return out
+
+    def authorize(self, approved: bool) -> None:
+        assert self.sale is not None
         self.state, self.rows[self.sale] = S.AUTHORIZING, "SENT"
         self.arm("host", self.host_timeout)
-        approved = card in APPROVING and not self.decline_left
+        approved = approved and not self.decline_left
         self.decline_left = max(0, self.decline_left - 1)
         fate = self.request()
         if fate == "now":
@@ -172,7 +214,13 @@ class Model:
 
     def answer(self, approved: bool) -> None:
         assert self.sale is not None
-        self.rows[self.sale], self.timer = "APPROVED" if approved else "DECLINED", None
+        self.timer = None
+        if approved and self.sale in self.refusing:  # the card is gone: AUTHORIZED, reversed (06)
+            self.rows[self.sale], self.revs[self.sale], self.attempts[self.sale] = "AUTHORIZED", "PENDING", 0
+            self.queue.append(self.sale)
+            approved = False  # the cardholder's slip is a decline
+        else:
+            self.rows[self.sale] = "APPROVED" if approved else "DECLINED"
         if approved:
             self.owed_receipts.add(self.sale)
         if self.paper_ok and not self.cover_open:
@@ -249,3 +297,40 @@ class Model:
         self.queue.remove(txn_id)
         self.revs[txn_id], self.rows[txn_id] = "DONE", "REVERSED"
         self.next_reversal()
+
+    # -- settlement -----------------------------------------------------------------------------
+    def may_settle(self) -> bool:
+        """Settlement starts from IDLE once no reversal is pending (escalated ones are carried)."""
+        return not any(self.revs[t] == "PENDING" for t in self.queue)
+
+    def settle(self) -> None:
+        """Settle with a healthy host and a printer that prints (the rule's precondition): every
+        message is answered at once, the batch balances (after a batch upload if the host's books
+        differ, e.g. by a reversal it never got), the slip prints, and the open batch leaves the
+        journal but for the rows whose reversal is unresolved: they are carried into the next
+        batch with an incident each. Which messages went (0500, 0320s, 0500) is not modelled,
+        only that the host and the terminal close the same batch with the same money."""
+        for _ in range(2):  # 0500 (and 0320s and the 0500 after them): all answered "now"
+            assert self.request() == "now", "settle is modelled with a healthy host only"
+        carried = [t for t in self.rows if t in self.queue]
+        self.incidents += [("carried_over", t) for t in carried] + [("batch_settled", "None")]
+        gone = [t for t in self.rows if t not in carried]
+        for t in gone:
+            del self.rows[t]
+            self.revs.pop(t, None)
+            self.attempts.pop(t, None)
+        for t in carried:
+            self.originals.pop(t, None)  # a carried credit no longer points at its sale
+        # A late answer for a row that left the journal names no transaction on the report.
+        self.held = [(mti, "None" if about in gone else about, ok) for mti, about, ok in self.held]
+        self.batch += 1
+        self.timer = None
+        self.idle()
+
+    def totals(self) -> BatchTotals:
+        """What the journal's open batch must hold: approved sales, voids and refunds."""
+        totals = BatchTotals()
+        for txn_id, state in self.rows.items():
+            if state == "APPROVED":
+                totals = totals.plus(self.kinds[txn_id], self.amounts[txn_id])
+        return totals
