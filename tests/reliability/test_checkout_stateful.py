@@ -75,6 +75,10 @@ class CheckoutMachine(RuleBasedStateMachine):
             reversal_wait=float(host["reversal_wait_s"]),
             reversal_attempts=int(host["reversal_max_attempts"]),
         )
+        offline = self.t.terminal["offline"]
+        assert offline["enabled"], "the emulated counter approves offline within its floor limits"
+        self.model.floor_limit, self.model.offline_count = int(offline["floor_limit_minor"]), int(offline["max_count"])
+        self.model.offline_total = int(offline["max_total_minor"])
         self.model.boot()
         self.terminal_id = str(self.t.terminal["terminal_id"])
         secrets = [(get_card(c).pan, get_card(c).track2) for c in CARDS]
@@ -195,18 +199,26 @@ class CheckoutMachine(RuleBasedStateMachine):
         self.settle()
 
     @precondition(lambda self: self.model.state is S.IDLE and self.model.paper_ok and not self.model.cover_open
-                  and not (self.model.hold or self.model.drop_left or self.model.late_left or self.model.drop_next))
+                  and not (self.model.hold or self.model.drop_left or self.model.late_left or self.model.drop_next
+                           or self.model.down))
     @rule()
     def settle_batch(self) -> None:
-        """结算 with a healthy host (the money, not every message, is modelled: see Model.settle)."""
+        """结算 with a healthy host (the money, not every message, is modelled: see Model.settle).
+        As Till.settle: owed reversals, then stored offline sales, go out first."""
         approval = self.t.approve("settle", **SUPERVISOR, reason="end of day")
+        if not self.deliver_owed():
+            return
+        if self.model.advices:
+            self.t.flow.forward()
+            self.model.forward()
+            self.settle()
         may = self.model.may_settle()
         try:
             self.t.flow.start_settlement(approval=approval)
         except InputError:
-            assert not may, "settlement refused with no reversal pending"
+            assert not may, "settlement refused with no reversal or advice pending"
             return
-        assert may, "settlement started with a reversal pending"
+        assert may, "settlement started with a reversal or an advice pending"
         self.model.settle()
         self.settle()
         result = self.t.flow.last_settlement
@@ -242,6 +254,22 @@ class CheckoutMachine(RuleBasedStateMachine):
             m.cover_open = action == "cover open"
             self.printer.open_cover() if m.cover_open else self.printer.close_cover()
         self.settle()
+
+    @rule(plugged=st.booleans())
+    def network(self, plugged: bool) -> None:
+        """The network between till and host goes (the host and its books stay up) or comes back:
+        sales go offline within the floor limits, and their advices go when the host is back."""
+        m = self.model
+        if plugged:
+            self.world.plug()
+            m.down = False
+            return
+        m.down = True
+        if m.conn != "none":
+            m.conn = "none"
+            if m.state is S.AUTHORIZING:
+                m.lose_host()
+        self.world.unplug()
 
     @rule()
     def power_cycle(self) -> None:
@@ -331,6 +359,7 @@ class CheckoutMachine(RuleBasedStateMachine):
         incidents = [(str(i["kind"]), str(i["txn_id"])) for i in journal.exception_report()]
         assert incidents == m.incidents, "the exception report differs from the model"
         assert {r.txn_id for r, _ in journal.receipts_owed()} == m.owed_receipts, "receipts owed differ"
+        assert journal.pending_advices() == m.advices, "advices owed differ from the model"
 
     @invariant()
     def every_host_debit_is_approved_or_being_reversed(self) -> None:
@@ -372,7 +401,8 @@ class CheckoutMachine(RuleBasedStateMachine):
         """The open batch: the journal's totals (sales, voids, refunds: counts and amounts) equal
         the model's, and the host's books for this terminal's open batch hold exactly the journal's
         approvals plus what is in doubt (a request decided at the host whose row is not APPROVED:
-        owed a reversal or being decided, see the invariant above). Batch numbers are equal."""
+        owed a reversal, being decided, or an advice whose answer is not back), less the offline
+        sales (the journal counts them from the start). Batch numbers are equal."""
         journal, m = self.t.journal, self.model
         batch = journal.current_batch()
         assert batch == m.batch, f"terminal batch {batch}, model {m.batch}"
@@ -385,9 +415,13 @@ class CheckoutMachine(RuleBasedStateMachine):
         for e in self.host.ledger:
             if e.terminal_id == self.terminal_id and e.batch == batch and e.effective \
                     and rows.get(int(e.stan)) != "APPROVED":
-                assert rows.get(int(e.stan)) in ("SENT", "AUTHORIZED", "TIMEOUT"), f"host books STAN {e.stan}"
+                # OFFLINE: its advice reached the host, the answer has not come back yet.
+                assert rows.get(int(e.stan)) in ("SENT", "AUTHORIZED", "TIMEOUT", "OFFLINE"), \
+                    f"host books STAN {e.stan}"
                 doubt = doubt.plus(e.kind, e.amount_minor)
-        expected = BatchTotals(**{n: getattr(ours, n) + getattr(doubt, n) for n in field_names(ours)})
+        owed = batch_totals([r for r in journal.batch_records(batch) if r.state == "OFFLINE"])
+        expected = BatchTotals(**{n: getattr(ours, n) + getattr(doubt, n) - getattr(owed, n)
+                                  for n in field_names(ours)})
         host = self.host.batch_totals(self.terminal_id, batch)
         assert host == expected, f"host's open batch {host}, journal {ours} + in doubt {doubt}"
 

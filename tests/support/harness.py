@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from drivers.events import DeviceFault, FaultKind
 from drivers.transport import attach_peer, detach_peer
 from emulator.printer.emulator import PrinterEmulator
 from firmware_profiles import load_profile
@@ -30,8 +31,23 @@ from sim.wiring import EmulatedTill, build_emulated_till
 from terminal.clock import FakeClock
 
 __all__ = [
-    "QUIET_S", "CountingDriver", "CountingHost", "HarnessError", "LatentHost", "NotQuiet", "Tally", "TillHarness",
+    "QUIET_S", "CableDriver", "CountingDriver", "CountingHost", "HarnessError", "LatentHost", "NotQuiet", "Tally",
+    "TillHarness",
 ]
+
+
+class CableDriver(CountingDriver):
+    """The counting link behind a network cable the test can pull (`unplugged()` True): then no
+    connection opens, as with a host that cannot be reached; the host and its books stay up."""
+
+    def __init__(self, url: str, tally: Tally, unplugged: Callable[[], bool], *, connect_timeout: float) -> None:
+        super().__init__(url, tally, connect_timeout=connect_timeout)
+        self.unplugged = unplugged
+
+    def connect(self) -> DeviceFault | None:
+        if self.unplugged() and not self.connected:
+            return DeviceFault(device="acquirer", kind=FaultKind.DISCONNECTED, detail="network down (cable pulled)")
+        return super().connect()
 
 
 class LatentHost(CountingHost):
@@ -74,6 +90,7 @@ class TillHarness(Harness):
         self.host: LatentHost
         super().__init__(LatentHost(), lambda _: self._build())
         self.var_dir, self.clock = var_dir, clock
+        self.unplugged = False
         self.printer = PrinterEmulator(load_profile("printer", printer_profile))
         self.host.start()
         try:
@@ -83,8 +100,18 @@ class TillHarness(Harness):
             raise
 
     def _build(self) -> EmulatedTill:
+        link = CableDriver(self.host.url, self.tally, lambda: self.unplugged, connect_timeout=10.0)
         return build_emulated_till(clock=self.clock, var_dir=self.var_dir, device_urls={"printer": self.printer_url},
-                                   host=self.link(), boot_io_wait=0.0)
+                                   host=link, boot_io_wait=0.0)
+
+    def unplug(self) -> None:
+        """The network goes: the host sees the link close, and no new one opens until `plug()`."""
+        self.unplugged = True
+        self.host.drop_connections()
+        self.settle()
+
+    def plug(self) -> None:
+        self.unplugged = False
 
     @property
     def t(self) -> EmulatedTill:
