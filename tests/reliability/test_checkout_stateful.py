@@ -7,6 +7,14 @@ acquirer simulator and every answer the simulator sent has been read — so a sm
 invariants compare the till, its journal, the host's ledger and the var dir's bytes with that
 model and with each other. The simulator outlives every power cycle: its ledger is the bank.
 
+Rules: sales with chip, swipe, online-PIN and pulled cards; cancels, stale card removals; voids
+and (partial) refunds under single-use approvals naming their sale; settlement (as Till.settle:
+owed reversals and advices first); offline sales while the network cable is pulled, forwarded
+as advices once it is back; host faults (lost, late, declined, dropped links, latency); the
+clock, the printer and the power. After every step `batch_totals_agree` holds the journal's
+open-batch totals to the model's and to the host's books, and the batch numbers to each other.
+Depth: OPENTILL_STATEFUL_EXAMPLES (default 40, ~30 s; 300 explores further, still repeatable).
+
 The model is tests/support/checkout_model.py; the host barrier and the power cycle are
 tests/support/harness.py, on the emulated world's own (sim/harness.py, the scenario rig's too).
 """
