@@ -266,11 +266,11 @@ class JournalCore:
         return _record(rows[0])
 
     def receipts_owed(self) -> list[tuple[TxnRecord, str]]:
-        """Approved sales of the open batch with a copy never printed whole (a restart or an
-        abandoned print job came between): (record, copy) pairs, oldest first."""
+        """Approved sales of the open batch (offline ones too) with a copy never printed whole (a
+        restart or an abandoned print job came between): (record, copy) pairs, oldest first."""
         owed = []
         for (txn_id,) in self._db.execute(
-            "SELECT txn_id FROM transactions WHERE state = 'APPROVED' AND batch = ? ORDER BY rowid",
+            "SELECT txn_id FROM transactions WHERE state IN ('APPROVED', 'OFFLINE') AND batch = ? ORDER BY rowid",
             (self.current_batch(),),
         ).fetchall():
             done = {c for (c,) in self._db.execute(

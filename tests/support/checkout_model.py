@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from drivers.acquirer.spec import BatchTotals
 from terminal.checkout.table import LIMITS, CheckoutState
 
 __all__ = ["APPROVING", "Model", "Timer"]
 
 S = CheckoutState
-APPROVING = frozenset({"approved", "approved-swipe"})  # test cards the issuer approves
+# Test cards the issuer approves (pin-required: the emulated cardholder types the right PIN at once).
+APPROVING = frozenset({"approved", "approved-swipe", "pin-required", "removed-before-second-ac"})
+PULLED_BEFORE_SECOND_AC = "removed-before-second-ac"  # approved online, then the card leaves: reversed
+PULLED_DURING_READ = "removed-during-read"  # the read fails (no fallback): the sale is cancelled
 
 
 @dataclass
@@ -37,7 +41,19 @@ class Model:
     now: float = 0.0
     timer: Timer | None = None  # the flow's one armed wait
     sale: str | None = None  # txn_id of the sale in progress
-    rows: dict[str, str] = field(default_factory=dict)  # txn_id -> journal state
+    rows: dict[str, str] = field(default_factory=dict)  # txn_id -> journal state (the open batch and carried rows)
+    amounts: dict[str, int] = field(default_factory=dict)  # txn_id -> amount (minor units)
+    kinds: dict[str, str] = field(default_factory=dict)  # txn_id -> "sale", "void" or "refund"
+    originals: dict[str, str] = field(default_factory=dict)  # a credit's txn_id -> the sale it credits
+    refusing: set[str] = field(default_factory=set)  # sales whose card leaves before the 2nd GENERATE AC
+    batch: int = 1  # the open batch: a new var dir starts at 1, each balanced settlement adds one
+    # Store and forward: the offline floor limits (profile [offline]) and the advices owed, in order.
+    floor_limit: int = 0
+    offline_count: int = 0
+    offline_total: int = 0
+    advices: list[str] = field(default_factory=list)
+    advice_at: float = 0.0  # after a round the host did not answer, the next one waits a minute
+    down: bool = False  # the network between till and host is down: nothing connects
     revs: dict[str, str] = field(default_factory=dict)  # txn_id -> reversal state
     queue: list[str] = field(default_factory=list)  # unresolved reversals, oldest first
     attempts: dict[str, int] = field(default_factory=dict)
@@ -78,12 +94,16 @@ class Model:
                 ("card_wait", S.AWAITING_CARD): self.cancel, ("host", S.AUTHORIZING): self.lose_host,
                 ("printer_check", S.PRINTER_PAUSED): self.resume, ("reversal", S.OUTCOME_UNKNOWN): self.reversal_due,
                 ("sign_on", S.SIGNING_ON): self.sign_on_failed, ("housekeeping", S.IDLE): self.housekeeping,
+                ("advice", S.FORWARDING): self.advice_round_over,
             }
             route.get((timer.name, self.state), lambda: None)()
 
     # -- the host -------------------------------------------------------------------------------
     def request(self) -> str:
-        """A request reaches the host: its answer comes "now", is "lost" or "held", or the link is "dropped"."""
+        """A request reaches the host: its answer comes "now", is "lost" or "held", or the link is
+        "dropped"; or the network is down and it never leaves ("unreachable")."""
+        if self.down:
+            return "unreachable"
         self.conn = "tagged"
         if self.drop_next:
             self.drop_next, self.conn = False, "none"
@@ -106,6 +126,8 @@ class Model:
             elif mti == "0810" and self.state is S.SIGNING_ON and str(self.sign_ons) == about:
                 self.signed_on, self.timer = True, None
                 self.idle()
+            elif mti == "0230" and self.state is S.FORWARDING and self.advices[:1] == [about]:
+                self.advised()
             elif mti == "0210":  # a stray answer: logged, and the reversal stands
                 self.incidents.append(("late_response", about))
 
@@ -115,8 +137,8 @@ class Model:
             assert self.sale is not None
             self.owe(self.sale)  # every row still SENT gets its reversal
         self.idle(enter=False)
-        self.timer, self.current, self.conn, self.retry_at = None, None, "fresh", 0.0
-        self.signed_on, self.sign_on_at = False, 0.0
+        self.timer, self.current, self.conn, self.retry_at = None, None, "none" if self.down else "fresh", 0.0
+        self.signed_on, self.sign_on_at, self.advice_at = False, 0.0, 0.0
         if self.paper_ok and not self.cover_open:
             self.owed_receipts.clear()  # printed at boot, marked REPRINT (row 4 of the fault matrix)
         self.housekeeping()
@@ -131,6 +153,8 @@ class Model:
             self.sign_on()
         elif any(self.revs[t] == "PENDING" for t in self.queue):
             self.recover()
+        elif self.advices and self.now >= self.advice_at:
+            self.forward()
         elif self.queue and self.now >= self.retry_at:
             self.retry_at = self.now + LIMITS.escalated_retry_s
             self.recover()
@@ -146,21 +170,60 @@ class Model:
             self.idle()
         elif fate == "held":
             self.held.append(("0810", str(self.sign_ons), True))
+        elif fate == "unreachable":
+            self.timer = None
+            self.sign_on_failed()
 
     def sign_on_failed(self) -> None:
         self.sign_on_at = self.now + LIMITS.sign_on_retry_s  # counted from the failure
         self.idle()
 
     # -- a sale ---------------------------------------------------------------------------------
-    def begin(self, txn_id: str) -> None:
+    def begin(self, txn_id: str, amount: int) -> None:
         self.state, self.sale = S.AWAITING_CARD, txn_id
+        self.amounts[txn_id], self.kinds[txn_id] = amount, "sale"
         self.arm("card_wait", self.card_wait)
 
     def present(self, card: str) -> None:
         assert self.sale is not None
+        if card == PULLED_DURING_READ:
+            self.cancel()
+            return
+        if card == PULLED_BEFORE_SECOND_AC:
+            self.refusing.add(self.sale)
+        self.authorize(card in APPROVING, card)
+
+    def credit(self, txn_id: str, kind: str, original: str, amount: int) -> None:
+        """A void or refund: no card, straight to the host (the host approves what the terminal
+        lets through: the original is approved, and the terminal counts every credit the host may
+        have booked, so it never asks for more than is left)."""
+        self.sale, self.amounts[txn_id], self.kinds[txn_id] = txn_id, amount, kind
+        self.originals[txn_id] = original
+        self.authorize(True)
+
+    def creditable(self, kind: str) -> list[tuple[str, int]]:
+        """(sale, what may still be credited) for every sale a void or refund may name now."""
+        out = []
+        for txn_id, state in self.rows.items():
+            if state != "APPROVED" or self.kinds[txn_id] != "sale":
+                continue
+            credits = [c for c, o in self.originals.items()
+                       if o == txn_id and self.rows.get(c) in ("SENT", "APPROVED", "TIMEOUT")]
+            if any(self.kinds[c] == "void" for c in credits) or (kind == "void" and credits):
+                continue
+            left = self.amounts[txn_id] - sum(self.amounts[c] for c in credits)
+            if left > 0:
+                out.append((txn_id, left))
+        return out
+
+    def authorize(self, approved: bool, card: str | None = None) -> None:
+        assert self.sale is not None
+        if self.down:
+            self.offline(card)
+            return
         self.state, self.rows[self.sale] = S.AUTHORIZING, "SENT"
         self.arm("host", self.host_timeout)
-        approved = card in APPROVING and not self.decline_left
+        approved = approved and not self.decline_left
         self.decline_left = max(0, self.decline_left - 1)
         fate = self.request()
         if fate == "now":
@@ -170,9 +233,43 @@ class Model:
         elif fate == "dropped":
             self.lose_host()  # the answer went with the link
 
+    def offline(self, card: str | None) -> None:
+        """Nothing can leave for the host: a sale within the floor limits is approved by the
+        terminal (a chip card agrees with Y3 unless it needs an online PIN) and owed as an advice;
+        a credit, an online-PIN card or a sale over a limit is declined with no journal row (and
+        no slip)."""
+        sale = self.sale
+        assert sale is not None
+        amount = self.amounts[sale]
+        total = sum(self.amounts[t] for t in self.advices)
+        if (card is None or card == "pin-required" or amount > self.floor_limit
+                or len(self.advices) + 1 > self.offline_count or total + amount > self.offline_total):
+            self.timer = None  # no row, so no slip: nothing reached the host
+            self.idle()
+        elif card == PULLED_BEFORE_SECOND_AC:  # the card left before agreeing: void, no advice
+            self.rows[sale] = "DECLINED"
+            self.incidents.append(("offline_sale_refused_by_card", sale))
+            self.printed(approved=False)
+        else:
+            self.rows[sale] = "OFFLINE"
+            self.advices.append(sale)
+            self.printed(approved=True)
+
     def answer(self, approved: bool) -> None:
         assert self.sale is not None
-        self.rows[self.sale], self.timer = "APPROVED" if approved else "DECLINED", None
+        self.timer = None
+        if approved and self.sale in self.refusing:  # the card is gone: AUTHORIZED, reversed (06)
+            self.rows[self.sale], self.revs[self.sale], self.attempts[self.sale] = "AUTHORIZED", "PENDING", 0
+            self.queue.append(self.sale)
+            approved = False  # the cardholder's slip is a decline
+        else:
+            self.rows[self.sale] = "APPROVED" if approved else "DECLINED"
+        self.printed(approved=approved)
+
+    def printed(self, *, approved: bool) -> None:
+        """The sale is decided: its receipts (or the decline slip) print, or wait for the printer."""
+        assert self.sale is not None
+        self.timer = None
         if approved:
             self.owed_receipts.add(self.sale)
         if self.paper_ok and not self.cover_open:
@@ -188,6 +285,36 @@ class Model:
         self.owed_receipts.discard(self.sale or "")
         self.idle()
         return True
+
+    # -- store and forward ------------------------------------------------------------------------
+    def forward(self) -> None:
+        self.state = S.FORWARDING
+        self.next_advice()
+
+    def next_advice(self) -> None:
+        if not self.advices:
+            self.timer = None
+            self.idle()
+            return
+        fate = self.request()
+        if fate == "unreachable":
+            self.advice_round_over()
+            return
+        self.arm("advice", self.host_timeout)
+        if fate == "now":
+            self.advised()
+        elif fate == "held":
+            self.held.append(("0230", self.advices[0], True))
+        # lost or dropped: the deadline ends the round; the next round repeats it (0221)
+
+    def advised(self) -> None:
+        self.rows[self.advices.pop(0)] = "APPROVED"
+        self.next_advice()
+
+    def advice_round_over(self) -> None:
+        self.advice_at = self.now + 60.0  # terminal.host.advice.RETRY_AFTER_S
+        self.timer = None
+        self.idle()
 
     def cancel(self) -> None:
         assert self.sale is not None
@@ -249,3 +376,41 @@ class Model:
         self.queue.remove(txn_id)
         self.revs[txn_id], self.rows[txn_id] = "DONE", "REVERSED"
         self.next_reversal()
+
+    # -- settlement -----------------------------------------------------------------------------
+    def may_settle(self) -> bool:
+        """Settlement starts from IDLE once no reversal is pending (escalated ones are carried)."""
+        return not any(self.revs[t] == "PENDING" for t in self.queue) and not self.advices
+
+    def settle(self) -> None:
+        """Settle with a healthy host and a printer that prints (the rule's precondition): every
+        message is answered at once, the batch balances (after a batch upload if the host's books
+        differ, e.g. by a reversal it never got), the slip prints, and the open batch leaves the
+        journal but for the rows whose reversal is unresolved: they are carried into the next
+        batch with an incident each. Which messages went (0500, 0320s, 0500) is not modelled,
+        only that the host and the terminal close the same batch with the same money."""
+        for _ in range(2):  # 0500 (and 0320s and the 0500 after them): all answered "now"
+            assert self.request() == "now", "settle is modelled with a healthy host only"
+        carried = [t for t in self.rows if t in self.queue]
+        self.incidents += [("carried_over", t) for t in carried] + [("batch_settled", "None")]
+        gone = [t for t in self.rows if t not in carried]
+        for t in gone:
+            del self.rows[t]
+            self.revs.pop(t, None)
+            self.attempts.pop(t, None)
+        self.owed_receipts -= set(gone)  # copies a supervisor abandoned leave with their batch
+        for t in carried:
+            self.originals.pop(t, None)  # a carried credit no longer points at its sale
+        # A late answer for a row that left the journal names no transaction on the report.
+        self.held = [(mti, "None" if about in gone else about, ok) for mti, about, ok in self.held]
+        self.batch += 1
+        self.timer = None
+        self.idle()
+
+    def totals(self) -> BatchTotals:
+        """What the journal's open batch must hold: approved sales (offline ones too), voids and refunds."""
+        totals = BatchTotals()
+        for txn_id, state in self.rows.items():
+            if state in ("APPROVED", "OFFLINE"):
+                totals = totals.plus(self.kinds[txn_id], self.amounts[txn_id])
+        return totals

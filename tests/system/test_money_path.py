@@ -457,3 +457,28 @@ def test_a_stale_card_removal_over_ptys_does_not_cancel_the_next_sale(tmp_path: 
             for stream in (child.stdin, child.stdout, child.stderr):
                 if stream is not None:
                     stream.close()
+
+
+def test_an_offline_sale_cut_off_while_its_receipts_wait_gets_them_at_boot(clock: FakeClock, var_dir: Path) -> None:
+    """Found by the stateful machine: an offline approval (journal state OFFLINE) whose receipts
+    were interrupted by a power cut was never printed at boot, unlike an online one (row 4 of the
+    fault matrix); the customer left with the goods and no slip."""
+    from emulator.printer.emulator import PrinterEmulator
+    from firmware_profiles import load_profile
+
+    printer = PrinterEmulator(load_profile("printer", "cn-80mm"))
+    def boot() -> EmulatedTill:  # nothing listens on the host's port: every sale is offline
+        return build_emulated_till(clock=clock, var_dir=var_dir, peers={"printer": printer},
+                                   overrides={"host.url": "tcp://127.0.0.1:9"}, boot_io_wait=0.0)
+
+    printer.set_paper("out")
+    with boot() as till:
+        sale = _sell(till, 1000, "approved-swipe")
+        assert (sale.outcome, sale.response_code, _state(till)) == ("APPROVED", "Y1", S.PRINTER_PAUSED)
+        assert till.journal.count_by_state() == {"OFFLINE": 1}
+    printer.set_paper("ok")  # the power comes back with paper in the printer
+    with boot() as again:
+        assert not again.journal.receipts_owed()
+        prints = again.journal._db.execute("SELECT copy, reprint FROM prints WHERE outcome = 'ok'").fetchall()
+        assert sorted(prints) == [("cardholder", 1), ("merchant", 1)]
+        assert "重打印 REPRINT" in printer.pages[-1].text
