@@ -86,6 +86,8 @@ class SaleFlow(OutcomeSteps, SignatureSteps, SettleSteps, PrintSteps, IdleSteps)
             raise InputError(i18n.bilingual("settlement_owed"))
         if self.state is not S.IDLE:
             raise InputError(f"a {kind} can only start when idle (now {self.state.name})")
+        if self.journal.pending_reversals():  # as for a sale: owed reversals go out first (Till does that)
+            raise InputError(i18n.bilingual("reversal_pending"))
         original = self.journal.get(original_txn_id)
         if original is None or original.kind != "sale" or original.state != "APPROVED":
             raise InputError(f"{original_txn_id} is not an approved sale")

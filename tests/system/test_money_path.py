@@ -303,6 +303,18 @@ def test_a_sale_started_while_a_reversal_waits_sends_it_at_once(till: EmulatedTi
     assert till.journal.reversal_info(lost.txn_id)[0] == "DONE"
 
 
+def test_a_credit_is_refused_while_a_reversal_is_owed_and_the_till_sends_it_first(
+    till: EmulatedTill, clock: FakeClock
+) -> None:
+    """Like a sale: the flow refuses a void while a reversal is owed; Till.void delivers it first."""
+    first, second = _sell(till, 700), _sell(till, 800)
+    till.journal.queue_reversal(second.txn_id, reason="test", reason_code="06", at=clock.wall())
+    with pytest.raises(InputError):
+        till.flow.begin_credit("void", first.txn_id, 700, approval=approve(till, "void", txn_id=first.txn_id))
+    void = till.void(first.txn_id, **SUPERVISOR, reason="customer changed mind", io_wait=2.0)
+    assert void.outcome == "APPROVED" and till.journal.reversal_info(second.txn_id)[0] == "DONE"
+
+
 def test_recover_sends_an_owed_reversal_now(till: EmulatedTill, clock: FakeClock) -> None:
     host = _host(till)
     host.drop_responses(2)
