@@ -36,7 +36,8 @@ def _sign_on(host: Acquirer, stan: int = 1) -> bytes:
 def _sale(stan: int, card: str = "approved", pin_block: bytes | None = None) -> HostMessage:
     c = get_card(card)
     return sale_request(
-        stan=stan, amount_minor=1000, pan=Secret(c.pan), entry_mode="swipe", expiry=None, track2=None,
+        stan=stan, amount_minor=1000, pan=Secret(c.pan), entry_mode="swipe", expiry=Secret(c.expiry),
+        track2=Secret(c.track2),
         icc_data=None, pan_sequence=None, when=WHEN, currency="156", batch=1,
         pin_block=None if pin_block is None else Secret(pin_block), **IDS,
     )
