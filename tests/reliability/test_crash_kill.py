@@ -162,6 +162,7 @@ class Snapshot:
     rows: list[Row]
     reversals: dict[str, str]  # txn_id -> PENDING / DONE / FAILED
     originals: dict[tuple[str, str], int]  # (txn_id, copy) -> prints without the REPRINT mark
+    printed: set[tuple[str, str]]  # (txn_id, copy) printed at all, REPRINT or not
     incidents: dict[str, int]  # kind -> count
 
 
@@ -174,6 +175,9 @@ class Audit:
     terminal_id: str
     where: str = ""
     acked: dict[str, int] = field(default_factory=dict)  # txn_id -> amount_minor
+    # Acknowledged by a child whose disk filled: a print row it could not write leaves the copy
+    # owed, and the next boot prints it marked REPRINT (part may have printed).
+    acked_on_full_disk: set[str] = field(default_factory=set)
     settled: set[str] = field(default_factory=set)  # rows whose host effect was checked final
     seen: set[str] = field(default_factory=set)  # rows seen at an earlier crash
     stats: Counter[str] = field(default_factory=Counter)
@@ -196,6 +200,8 @@ class Audit:
                 self.fail(f"sale {txn_id} acknowledged twice")
             else:
                 self.acked[txn_id] = int(amount)
+                if disk_full:
+                    self.acked_on_full_disk.add(txn_id)
 
     def read_journal(self) -> Snapshot:
         """The journal file as it is, after an integrity check."""
@@ -209,13 +215,14 @@ class Audit:
                 if self.seen or self.acked:
                     self.fail("the journal has lost its tables")
                 self.stats["killed before the schema was committed"] += 1
-                return Snapshot(rows=[], reversals={}, originals={}, incidents={})
+                return Snapshot(rows=[], reversals={}, originals={}, printed=set(), incidents={})
             return Snapshot(
                 rows=[Row(t, s, n, a, f"{c[5:7]}{c[8:10]}") for t, s, n, a, c in db.execute(
                     "SELECT txn_id, state, stan, amount_minor, created_at FROM transactions")],
                 reversals=dict(db.execute("SELECT txn_id, state FROM reversals").fetchall()),
                 originals={(t, c): n for t, c, n in db.execute(
                     "SELECT txn_id, copy, COUNT(*) FROM prints WHERE NOT reprint GROUP BY txn_id, copy")},
+                printed=set(db.execute("SELECT DISTINCT txn_id, copy FROM prints").fetchall()),
                 incidents=dict(db.execute("SELECT kind, COUNT(*) FROM incidents GROUP BY kind").fetchall()),
             )
         finally:
@@ -317,7 +324,10 @@ class Audit:
             if count > 1:
                 self.fail(f"the {copy} copy of {txn_id} was printed {count} times without the REPRINT mark")
         for txn_id in self.acked:
-            if not all(journal.originals.get((txn_id, copy)) for copy in COPIES):
+            if txn_id in self.acked_on_full_disk:
+                if not all((txn_id, copy) in journal.printed for copy in COPIES):
+                    self.fail(f"acknowledged sale {txn_id} (disk full) never got a receipt copy, not even at boot")
+            elif not all(journal.originals.get((txn_id, copy)) for copy in COPIES):
                 self.fail(f"acknowledged sale {txn_id} is missing a receipt copy in the journal")
         for txn_id, state in journal.reversals.items():
             if state != "DONE":
