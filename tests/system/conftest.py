@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sim.wiring import EmulatedTill, build_emulated_till
+from terminal.cli import main
 from terminal.clock import FakeClock
 from terminal.security.access import Approval
 
@@ -21,3 +23,13 @@ def approve(till: EmulatedTill, operation: str, reason: str = "test", txn_id: st
 def till(clock: FakeClock, var_dir: Path) -> Iterator[EmulatedTill]:
     with build_emulated_till(clock=clock, var_dir=var_dir) as t:
         yield t
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str,
+            stdin: str = "") -> tuple[int, str, str]:
+    """`till ARGS` in process: (exit status, stdout, stderr); stdin is not a terminal, so a PIN
+    is read as one line of it."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err

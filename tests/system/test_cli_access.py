@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from terminal.cli import main
-
-
-def _run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str,
-         stdin: str = "") -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))  # not a terminal: the PIN is one line of stdin
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.system.conftest import run_cli as _run
 
 
 def test_operators_are_added_listed_re_pinned_and_removed(capsys: pytest.CaptureFixture[str],

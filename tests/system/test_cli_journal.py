@@ -4,7 +4,6 @@ access control, and that is on record."""
 
 from __future__ import annotations
 
-import io
 import shutil
 import sqlite3
 from datetime import datetime
@@ -12,19 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from terminal.cli import main
 from terminal.journal import Journal, JournalMismatch
 from terminal.security.operators import OperatorStore
+from tests.system.conftest import run_cli as _run
 
 AT = datetime(2026, 11, 22, 9, 30)
 
 
-def _run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str,
-         stdin: str = "") -> tuple[int, str, str]:
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))  # not a terminal: the PIN is one line of stdin
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _sale(journal: Journal, txn_id: str) -> int:

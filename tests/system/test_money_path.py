@@ -50,17 +50,24 @@ def _batches_equal(till: EmulatedTill) -> None:
     assert (host_batch or 1) == till.journal.current_batch(), (host_batch, till.journal.current_batch())
 
 
+def _answer_lost(till: EmulatedTill, clock: FakeClock, amount: int) -> Sale:
+    """An approved card's sale whose answer the host drops (set up by the caller): it times out
+    and its first reversal goes."""
+    assert till.emulators.card_reader is not None
+    till.emulators.card_reader.present("approved")
+    sale = till.flow.begin_sale(amount)
+    assert till.runtime.run_until(lambda: till.flow.state is S.AUTHORIZING, io_wait=2.0)
+    clock.advance(float(till.terminal["host"]["timeout_s"]))
+    till.runtime.step()
+    return sale
+
+
 def _escalated_sale(till: EmulatedTill, clock: FakeClock) -> Sale:
     """A sale whose answer and every reversal answer are lost: its reversal is escalated."""
     host = _host(till)
     attempts = int(till.terminal["host"]["reversal_max_attempts"])
     host.drop_responses(1 + attempts)
-    assert till.emulators.card_reader is not None
-    till.emulators.card_reader.present("approved")
-    sale = till.flow.begin_sale(4200)
-    assert till.runtime.run_until(lambda: till.flow.state is S.AUTHORIZING, io_wait=2.0)
-    clock.advance(float(till.terminal["host"]["timeout_s"]))
-    till.runtime.step()
+    sale = _answer_lost(till, clock, 4200)
     for _ in range(attempts):
         assert till.flow.state is S.OUTCOME_UNKNOWN
         clock.advance(3600.0)
@@ -291,12 +298,7 @@ def test_settling_with_an_escalated_reversal_carries_it_into_the_next_batch(
 def test_a_sale_started_while_a_reversal_waits_sends_it_at_once(till: EmulatedTill, clock: FakeClock) -> None:
     host = _host(till)
     host.drop_responses(2)  # the sale's answer and the first 0400's answer are lost
-    assert till.emulators.card_reader is not None
-    till.emulators.card_reader.present("approved")
-    lost = till.flow.begin_sale(900)
-    assert till.runtime.run_until(lambda: till.flow.state is S.AUTHORIZING, io_wait=2.0)
-    clock.advance(float(till.terminal["host"]["timeout_s"]))
-    till.runtime.step()
+    lost = _answer_lost(till, clock, 900)
     assert till.flow.state is S.OUTCOME_UNKNOWN  # the 0400 went, its answer was lost; backoff runs
     sale = _sell(till, 100)  # no clock move: the cashier does not wait for the backoff
     assert sale.outcome == "APPROVED"
@@ -318,12 +320,7 @@ def test_a_credit_is_refused_while_a_reversal_is_owed_and_the_till_sends_it_firs
 def test_recover_sends_an_owed_reversal_now(till: EmulatedTill, clock: FakeClock) -> None:
     host = _host(till)
     host.drop_responses(2)
-    assert till.emulators.card_reader is not None
-    till.emulators.card_reader.present("approved")
-    lost = till.flow.begin_sale(900)
-    assert till.runtime.run_until(lambda: till.flow.state is S.AUTHORIZING, io_wait=2.0)
-    clock.advance(float(till.terminal["host"]["timeout_s"]))
-    till.runtime.step()
+    lost = _answer_lost(till, clock, 900)
     assert till.flow.recover_if_needed()
     assert till.runtime.run_until(lambda: till.flow.state is S.IDLE, io_wait=2.0)
     assert till.journal.reversal_info(lost.txn_id)[0] == "DONE"
