@@ -12,6 +12,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from drivers.acquirer.events import HostMessage
@@ -24,7 +25,7 @@ from terminal.clock import Clock, Deadline, Timer
 from terminal.host.advice import AdviceDesk
 from terminal.host.link import HostLink
 from terminal.host.reversal import ReversalDesk
-from terminal.journal import Journal, TxnRecord
+from terminal.journal import Journal, QrOrder, TxnRecord
 from terminal.receipts.spool import PrintedCopy
 from terminal.security.access import AccessControl, Approval
 from terminal.security.pan import PanTokenizer
@@ -69,6 +70,17 @@ class Sale:
     cancel_reason: str | None = None
     printed: list[PrintedCopy] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    # QR payments (qr.py)
+    tender: str = "card"  # "card" (a scanned code still pays), "qr" (the customer's code), "qr-merchant"
+    qr_code: str | None = None  # the customer's one-time payment code: RAM only, dropped once the pay is built
+    qr_channel: str | None = None
+    qr_order: QrOrder | None = None
+    qr_paid_order: QrOrder | None = None  # the payment a QR void or refund credits
+    qr_sent_at: float = 0.0  # Clock time the pay (or the merchant order) left
+    qr_reverse_tries: int = 0
+    qr_polls: int = 0
+    qr_image: Path | None = None  # the merchant-presented code as a PNG
+    qr_refunded: bool = False  # the reverse found it paid and returned the money
 
 
 class FlowBase(Triggers):

@@ -12,24 +12,24 @@ from typing import Any
 from drivers.events import DeviceFault, FaultKind
 from terminal import i18n
 from terminal.checkout.base import Sale, log
-from terminal.checkout.idle import IdleSteps
 from terminal.checkout.outcome import OutcomeSteps
-from terminal.checkout.print import PrintSteps
-from terminal.checkout.settle import SettleSteps
+from terminal.checkout.qr import QrSteps
 from terminal.checkout.signature import SignatureSteps
 from terminal.checkout.table import CANCELLABLE, DEADLINES, FAULTS, LIMITS, ROUTES, CheckoutState, build_machine
 from terminal.clock import Deadline
 from terminal.errors import AmountRefused, InputError, JournalError
 from terminal.journal import JOURNAL_FULL_MESSAGE, new_txn_id
+from terminal.journal.qr import QR_ENTRY_MODE
 from terminal.runtime import SourceFailed
 from terminal.security.access import Approval
 
-__all__ = ["AmountRefused", "Sale", "SaleFlow"]
+__all__ = ["TENDERS", "AmountRefused", "Sale", "SaleFlow"]
 
 S = CheckoutState
+TENDERS = ("card", "qr", "qr-merchant")
 
 
-class SaleFlow(OutcomeSteps, SignatureSteps, SettleSteps, PrintSteps, IdleSteps):
+class SaleFlow(OutcomeSteps, SignatureSteps, QrSteps):
     def __init__(self, **deps: Any) -> None:
         super().__init__(**deps)
         self._init_settlement()
@@ -53,8 +53,14 @@ class SaleFlow(OutcomeSteps, SignatureSteps, SettleSteps, PrintSteps, IdleSteps)
                 or not LIMITS.min_amount_minor <= amount_minor <= limit):
             raise AmountRefused(i18n.bilingual("amount_refused", f"{amount_minor!r} (1..{limit})"))
 
-    def begin_sale(self, amount_minor: int) -> Sale:
-        """Start a sale (the CLI parses operator text; the rules on the amount are checked here)."""
+    def begin_sale(self, amount_minor: int, *, tender: str = "card") -> Sale:
+        """Start a sale (the CLI parses operator text; the rules on the amount are checked here).
+        `tender`: "card" (the reader waits; a payment code scanned meanwhile pays by QR), "qr"
+        (the customer's code, 付款码) or "qr-merchant" (the terminal shows its code, 主扫)."""
+        if tender not in TENDERS:
+            raise InputError(f"unknown tender {tender!r} (one of {', '.join(TENDERS)})")
+        if tender != "card" and not self.has_wallet:
+            raise InputError(i18n.bilingual("qr_unavailable"))
         self.refuse_if_full()
         self.check_amount(amount_minor)
         if self.journal.settlement_owed() is not None:
@@ -68,11 +74,16 @@ class SaleFlow(OutcomeSteps, SignatureSteps, SettleSteps, PrintSteps, IdleSteps)
             raise InputError(i18n.bilingual("reversal_pending"))
         if len(self.journal.unresolved_reversals()) >= int(self.terminal["limits"]["unresolved_capacity"]):
             raise JournalError(i18n.bilingual("unresolved_full"))
-        self.sale = sale = Sale(txn_id=new_txn_id(), amount_minor=amount_minor)
+        self.sale = sale = Sale(txn_id=new_txn_id(), amount_minor=amount_minor, tender=tender)
         if capacity.warn:
             self._show("journal_warn", f"{capacity.used}/{capacity.limit}")
         self.start_sale()
-        self.enter_amount()  # may run to the end at once (a reader that fails at StartRead)
+        if tender == "qr":
+            self.await_code()
+        elif tender == "qr-merchant":
+            self.show_code()
+        else:
+            self.enter_amount()  # may run to the end at once (a reader that fails at StartRead)
         return sale
 
     def begin_credit(self, kind: str, original_txn_id: str, amount_minor: int, *, approval: Approval) -> Sale:
@@ -91,6 +102,8 @@ class SaleFlow(OutcomeSteps, SignatureSteps, SettleSteps, PrintSteps, IdleSteps)
         original = self.journal.get(original_txn_id)
         if original is None or original.kind != "sale" or original.state != "APPROVED":
             raise InputError(f"{original_txn_id} is not an approved sale")
+        if original.entry_mode == QR_ENTRY_MODE and not self.has_wallet:
+            raise InputError(i18n.bilingual("qr_unavailable"))
         credits = self.journal.credits_against(original_txn_id)
         if any(c.kind == "void" for c in credits):
             raise InputError("that sale is already voided")
@@ -105,7 +118,11 @@ class SaleFlow(OutcomeSteps, SignatureSteps, SettleSteps, PrintSteps, IdleSteps)
             raise InputError("a refund is more than zero and at most what is left of the sale")
         log.info("%s of %s approved by %s: %s", kind, original_txn_id, approval.approver, approval.reason)
         self.sale = sale = Sale(txn_id=new_txn_id(), amount_minor=amount_minor, kind=kind, original=original)
-        self.start_credit()
+        if original.entry_mode == QR_ENTRY_MODE:  # a QR payment is credited by its wallet
+            sale.tender = "qr"
+            self.start_qr_credit()
+        else:
+            self.start_credit()
         return sale
 
     def recover_if_needed(self) -> bool:
@@ -121,6 +138,9 @@ class SaleFlow(OutcomeSteps, SignatureSteps, SettleSteps, PrintSteps, IdleSteps)
         return False
 
     def cancel_sale(self, reason: str = "operator cancelled", actor: str = "operator") -> None:
+        if self.state is S.QR_SHOWING:  # the order exists at the wallet: close it (its answer decides)
+            self.close_order(reason=reason, actor=actor)
+            return
         if self.state not in CANCELLABLE:
             raise InputError(f"nothing to cancel in state {self.state.name}")
         self.cancel(reason=reason, actor=actor)

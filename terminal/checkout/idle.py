@@ -21,6 +21,7 @@ class IdleSteps(FlowBase):
     def on_enter_IDLE(self, _: Any) -> None:
         if self.sale is not None:
             self.sale.card = self.sale.pin_block = None  # card data never outlives its sale
+            self.sale.qr_code = None  # nor does a payment code
             self.completed.append(self.sale)
             self.sale = None
         self._sign_off_after_settlement()

@@ -39,6 +39,8 @@ class OutcomeSteps(AuthorizeSteps):
             fault = self.card_reader.complete(approved=False, response_code=sale.response_code or "05")
             if fault is not None:
                 log.warning("card reader did not confirm the decline: %s", fault.detail)
+        if sale.qr_refunded:  # a reverse that returned the customer's money: a refund, not a failure
+            sale.outcome = "REFUNDED"
         self._show("declined", sale.reason or sale.response_code or "")
         self.print_receipts()
 
@@ -52,7 +54,11 @@ class OutcomeSteps(AuthorizeSteps):
             txn_id=sale.txn_id, amount_minor=sale.amount_minor, at_state=str(source).rsplit(".", 1)[-1],
             reason=reason, actor=actor, terminal_id=str(self.terminal["terminal_id"]), at=self.clock.wall(),
         )
-        if source != S.AMOUNT_ENTRY.name:
+        if source == S.SCANNING.name:
+            stop = getattr(self.devices.get("scanner"), "stop", None)
+            if stop is not None:
+                stop()
+        elif source != S.AMOUNT_ENTRY.name:
             self.card_reader.cancel()
         self._show("cancelled", reason)
         self.reset()

@@ -59,6 +59,9 @@ class PrintSteps(FlowBase):
         if record is None:  # nothing reached the host (the journal refused): no slip to print
             self.finish()
             return
+        if record.entry_mode == "qr" and sale.outcome == "DECLINED":
+            self.finish()  # a QR payment that definitely failed took nothing: shown, not printed
+            return
         if event.transition.source != S.PRINTER_PAUSED.name:
             approved = sale.outcome == "APPROVED"  # not record.state: the card may have refused
             self.spool.load([Copy.MERCHANT, Copy.CARDHOLDER] if approved else [Copy.CARDHOLDER], approved=approved)

@@ -18,7 +18,7 @@ from terminal.checkout.print import PrintSteps
 from terminal.checkout.table import LIMITS, CheckoutState
 from terminal.errors import InputError
 from terminal.host.settlement import Archive, SettlementDesk, SettlementResult
-from terminal.receipts.layout import settlement_slip, to_commands
+from terminal.receipts.layout import Line, settlement_slip, to_commands
 from terminal.receipts.spool import Finished
 from terminal.security.access import Approval
 
@@ -120,7 +120,7 @@ class SettleSteps(PrintSteps):
             # The slip prints while SETTLING: its end (side_job_over) ends the settlement, so a
             # sale never finds the printer busy with it.
             slip = settlement_slip(result, terminal=self.terminal, when=self.clock.wall().strftime("%Y-%m-%d %H:%M:%S"),
-                                   audit=self.access.audit.head())
+                                   audit=self.access.audit.head(), extra=self.slip_extras())
             end = self.spool.start_commands(to_commands(slip, self.printer_profile), what=_SLIP)
             if end is not None:
                 self.print_job_over(end)
@@ -128,6 +128,10 @@ class SettleSteps(PrintSteps):
         if result.balanced:
             self._slip_not_printed("the printer was busy")
         self.end_settlement()
+
+    def slip_extras(self) -> list[Line]:
+        """Lines another channel adds to the settlement slip (qr.py: the QR block)."""
+        return []
 
     def side_job_over(self, done: Finished) -> None:
         super().side_job_over(done)

@@ -32,6 +32,8 @@ from drivers.card_reader.events import (
 from drivers.events import DeviceFault
 from drivers.printer.events import PrinterReady, PrintJobDone, PrintJobStopped
 from drivers.record import Record
+from drivers.scanner.events import Scanned
+from drivers.wallet.events import WalletAnswer
 from terminal.runtime import SourceFailed
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "FAULTS",
     "HOUSEKEEPING",
     "LIMITS",
+    "QR_WAITING",
     "RESTING",
     "ROUTES",
     "TRANSITIONS",
@@ -71,12 +74,23 @@ class CheckoutState(enum.Enum):
     SETTLING = "settling"
     FORWARDING = "forwarding"  # stored offline sales (advices) going to the host
     SIGNING_ON = "signing_on"  # 签到: working keys from the host (at start, and after a MAC error)
+    # QR payments (qr.py): the customer's code (被扫) and the merchant's code (主扫)
+    SCANNING = "scanning"  # waiting for the customer's payment code
+    QR_PAYING = "qr_paying"  # pay sent with the code, waiting for its answer
+    QR_POLLING = "qr_polling"  # the customer is entering a password, or the answer was unclear: query
+    QR_REVERSING = "qr_reversing"  # still unknown at the deadline: reverse (close, or refund if paid)
+    QR_SHOWING = "qr_showing"  # merchant order created, its code shown, polling
+    QR_CLOSING = "qr_closing"  # merchant order not paid in time, or cancelled: close it
+    QR_REFUNDING = "qr_refunding"  # a void or refund of a QR payment at the wallet
+    QR_RESOLVING = "qr_resolving"  # idle: orders whose outcome is unknown are queried (待确认)
 
 
 S = CheckoutState
 
 # Before AUTHORIZING nothing has left for the host, so a sale can simply be cancelled.
-CANCELLABLE = [S.AMOUNT_ENTRY, S.AWAITING_CARD, S.READING_CARD, S.PIN_ENTRY]
+CANCELLABLE = [S.AMOUNT_ENTRY, S.AWAITING_CARD, S.READING_CARD, S.PIN_ENTRY, S.SCANNING]
+# A QR payment that has left for the wallet is decided by the wallet: these ask it, never drop it.
+QR_WAITING = [S.QR_PAYING, S.QR_POLLING, S.QR_REVERSING, S.QR_SHOWING, S.QR_CLOSING, S.QR_REFUNDING]
 
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "start_sale", "source": S.IDLE, "dest": S.AMOUNT_ENTRY},
@@ -89,8 +103,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "accept_pin", "source": S.PIN_ENTRY, "dest": S.AUTHORIZING},
     {"trigger": "retry_pin", "source": S.AUTHORIZING, "dest": S.PIN_ENTRY},  # issuer said 55
     {"trigger": "complete_chip", "source": S.AUTHORIZING, "dest": S.COMPLETING},
-    {"trigger": "approve", "source": [S.AUTHORIZING, S.COMPLETING], "dest": S.APPROVED},
-    {"trigger": "decline", "source": [S.AUTHORIZING, S.COMPLETING], "dest": S.DECLINED},
+    {"trigger": "approve", "source": [S.AUTHORIZING, S.COMPLETING, *QR_WAITING], "dest": S.APPROVED},
+    {"trigger": "decline", "source": [S.AUTHORIZING, S.COMPLETING, *QR_WAITING], "dest": S.DECLINED},
     {"trigger": "lose_host", "source": S.AUTHORIZING, "dest": S.OUTCOME_UNKNOWN},
     {"trigger": "ask_signature", "source": S.APPROVED, "dest": S.SIGNATURE_REQUIRED},
     {"trigger": "print_receipts", "source": [S.APPROVED, S.DECLINED, S.SIGNATURE_REQUIRED], "dest": S.PRINTING},
@@ -109,6 +123,16 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "end_sign_on", "source": S.SIGNING_ON, "dest": S.IDLE},
     {"trigger": "forward", "source": S.IDLE, "dest": S.FORWARDING},
     {"trigger": "end_forwarding", "source": S.FORWARDING, "dest": S.IDLE},
+    {"trigger": "await_code", "source": S.AMOUNT_ENTRY, "dest": S.SCANNING},
+    {"trigger": "take_code", "source": [S.AWAITING_CARD, S.SCANNING], "dest": S.QR_PAYING},
+    {"trigger": "poll_wallet", "source": S.QR_PAYING, "dest": S.QR_POLLING},
+    {"trigger": "reverse_qr", "source": [S.QR_POLLING, S.QR_SHOWING, S.QR_CLOSING], "dest": S.QR_REVERSING},
+    {"trigger": "leave_pending", "source": [S.QR_REVERSING, S.QR_REFUNDING], "dest": S.PRINTING},
+    {"trigger": "show_code", "source": S.AMOUNT_ENTRY, "dest": S.QR_SHOWING},
+    {"trigger": "close_order", "source": S.QR_SHOWING, "dest": S.QR_CLOSING},
+    {"trigger": "start_qr_credit", "source": S.IDLE, "dest": S.QR_REFUNDING},
+    {"trigger": "resolve_qr", "source": S.IDLE, "dest": S.QR_RESOLVING},
+    {"trigger": "end_resolving", "source": S.QR_RESOLVING, "dest": S.IDLE},
 ]
 
 
@@ -138,7 +162,7 @@ LIMITS = Limits()
 # these (a full journal rests in SETTLE_REQUIRED: only settlement moves it on).
 RESTING = frozenset({S.IDLE, S.SETTLE_REQUIRED})
 # Housekeeping that must be over before a new transaction starts; each has its own deadline.
-HOUSEKEEPING = frozenset({S.SIGNING_ON, S.OUTCOME_UNKNOWN, S.FORWARDING, S.SETTLING})
+HOUSEKEEPING = frozenset({S.SIGNING_ON, S.OUTCOME_UNKNOWN, S.FORWARDING, S.SETTLING, S.QR_RESOLVING})
 
 
 class Route(NamedTuple):
@@ -174,6 +198,11 @@ ROUTES: tuple[Route, ...] = (
     Route(HostMessage, _in(S.SIGNING_ON), "sign_on_message"),
     Route(HostMessage, None, "host_message"),
     Route(SourceFailed, None, "source_failed"),
+    Route(Scanned, _in(S.AWAITING_CARD, S.SCANNING), "code_scanned"),
+    Route(Scanned, _in(S.IDLE, S.SETTLE_REQUIRED), "lookup_scanned"),
+    Route(Scanned, None, "scan_ignored"),
+    Route(WalletAnswer, _in(*QR_WAITING, S.QR_RESOLVING, S.SETTLING), "wallet_answer"),
+    Route(WalletAnswer, None, "wallet_unmatched"),
 )
 
 # A DeviceFault goes to the step of its device's family; a family without a row is shown to the
@@ -182,6 +211,8 @@ FAULTS: dict[str, str] = {
     "card_reader": "card_event",
     "printer": "printer_fault",
     "acquirer": "host_fault",
+    "wallet": "wallet_fault",
+    "scanner": "scanner_fault",
 }
 
 # Which step a deadline belongs to, by (deadline name, state). A deadline in any other state
@@ -197,6 +228,14 @@ DEADLINES: dict[tuple[str, CheckoutState], str] = {
     ("advice", S.FORWARDING): "advice_deadline",
     ("sign_on", S.SIGNING_ON): "sign_on_deadline",
     ("housekeeping", S.IDLE): "idle_tick",
+    ("code_wait", S.SCANNING): "code_wait_over",
+    ("qr_answer", S.QR_PAYING): "qr_no_answer",
+    ("qr_query", S.QR_POLLING): "qr_query_tick",
+    ("qr_reverse", S.QR_REVERSING): "qr_reverse_tick",
+    ("qr_poll", S.QR_SHOWING): "qr_poll_tick",
+    ("qr_close", S.QR_CLOSING): "qr_close_over",
+    ("qr_refund", S.QR_REFUNDING): "qr_refund_tick",
+    ("qr_resolve", S.QR_RESOLVING): "qr_resolve_over",
 }
 
 
@@ -238,6 +277,16 @@ class Triggers:
     end_sign_on: Callable[..., bool]
     forward: Callable[..., bool]
     end_forwarding: Callable[..., bool]
+    await_code: Callable[..., bool]
+    take_code: Callable[..., bool]
+    poll_wallet: Callable[..., bool]
+    reverse_qr: Callable[..., bool]
+    leave_pending: Callable[..., bool]
+    show_code: Callable[..., bool]
+    close_order: Callable[..., bool]
+    start_qr_credit: Callable[..., bool]
+    resolve_qr: Callable[..., bool]
+    end_resolving: Callable[..., bool]
 
 
 def build_machine(model: object, initial: CheckoutState = S.IDLE) -> Machine:

@@ -90,6 +90,31 @@ class Archive:
             _write_durably(base.with_suffix(suffix), data)
         return base.with_suffix(".json")
 
+    def write_qr(self, batch: int, orders: list[dict[str, Any]], settled_at: datetime) -> Path | None:
+        """batch-NNNNNN-qr.json: the batch's QR payments with their orders and histories (the
+        wallet settles them; the statement of a later day is reconciled against these too)."""
+        if not orders:
+            return None
+        import json  # lazy, as in write
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"batch-{batch:06d}-qr.json"
+        doc = {"batch": batch, "settled_at": settled_at.isoformat(), "orders": orders}
+        _write_durably(path, json.dumps(doc, ensure_ascii=False, indent=2).encode())
+        return path
+
+    def qr_order_numbers(self) -> set[str]:
+        """Every order number of the settled batches' QR payments (and their refunds)."""
+        import json
+
+        numbers: set[str] = set()
+        for path in sorted(self.folder.glob("batch-*-qr.json")) if self.folder.is_dir() else ():
+            try:
+                numbers |= {str(o["order_no"]) for o in json.loads(path.read_text())["orders"]}
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # an archive that does not read is not a reason to stop a settlement
+        return numbers
+
     @staticmethod
     def verify(json_path: Path) -> bool:
         import hashlib  # lazy, as in write
@@ -156,6 +181,7 @@ class SettlementDesk:
             # (settle.py), so the terminal closes it too on the next try, never a batch apart.
             records = self.journal.batch_records(self.batch)
             self.archive.write(self.batch, records, self.totals, self.clock.wall())
+            self.archive.write_qr(self.batch, self.journal.qr_export(self.batch), self.clock.wall())
             carried = self.journal.close_batch(self.batch, at=self.clock.wall())
             return self._done(True, "balanced", carried=tuple(carried))
         if answer.out_of_balance and not self._after_upload:

@@ -41,6 +41,7 @@ from terminal.journal.core import (
 )
 from terminal.journal.integrity import JournalDamaged, check_integrity, damaged
 from terminal.journal.lock import JournalLock, JournalLocked
+from terminal.journal.qr import QrJournal, QrOrder
 from terminal.journal.queues import OwedMessages
 from terminal.journal.witness import (
     META_SCHEMA,
@@ -56,7 +57,7 @@ from terminal.journal.witness import (
 
 __all__ = [
     "DISK_FULL_MESSAGE", "JOURNAL_FULL_MESSAGE", "REVERSAL_FAILED_MESSAGE", "Acceptance", "Acceptor", "Capacity",
-    "Journal", "JournalDamaged", "JournalLocked", "JournalMismatch", "TxnRecord", "new_txn_id",
+    "Journal", "JournalDamaged", "JournalLocked", "JournalMismatch", "QrOrder", "TxnRecord", "new_txn_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def disk_free_bytes(folder: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-class Journal(OwedMessages):
+class Journal(OwedMessages, QrJournal):
     """The whole journal: the core (core.py), what is owed to the host (queues.py), and its
     storage guards (lock, integrity, witness, free-space reserve)."""
 
@@ -269,7 +270,7 @@ class Journal(OwedMessages):
             return super().recover_unanswered(at=at)
         except JournalError as exc:
             sent = [str(r[0]) for r in self._db.execute(
-                "SELECT txn_id FROM transactions WHERE state = 'SENT' ORDER BY rowid")]
+                "SELECT txn_id FROM transactions WHERE state = 'SENT' AND entry_mode != 'qr' ORDER BY rowid")]
             unconfirmed = [str(r[0]) for r in self._db.execute(
                 "SELECT txn_id FROM transactions WHERE state = 'AUTHORIZED' ORDER BY rowid")]
             for txn_id in sent:

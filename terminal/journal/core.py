@@ -97,6 +97,30 @@ CREATE TABLE IF NOT EXISTS prints (
     outcome TEXT NOT NULL,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS qr_orders (
+    txn_id TEXT PRIMARY KEY REFERENCES transactions (txn_id),
+    order_no TEXT NOT NULL UNIQUE,
+    mode TEXT NOT NULL CHECK (mode IN ('customer', 'merchant', 'refund')),
+    channel TEXT NOT NULL,
+    status TEXT NOT NULL,
+    code_masked TEXT NOT NULL DEFAULT '',
+    wallet_order_no TEXT NOT NULL DEFAULT '',
+    payer TEXT NOT NULL DEFAULT '',
+    code_url TEXT NOT NULL DEFAULT '',
+    err_code TEXT NOT NULL DEFAULT '',
+    message TEXT NOT NULL DEFAULT '',
+    paid_at TEXT NOT NULL DEFAULT '',
+    wait_s REAL NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS qr_events (
+    id INTEGER PRIMARY KEY,
+    txn_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at TEXT NOT NULL
+);
 """
 _SCHEMA_STATEMENTS = [s.strip() for s in _SCHEMA.split(";") if s.strip()]
 # The table and index names _SCHEMA creates ("... IF NOT EXISTS <name> ..."); a statement of
@@ -213,29 +237,38 @@ class JournalCore:
                 if (existing.amount_minor, existing.kind) != (amount_minor, kind):
                     raise JournalError(f"transaction {txn_id} was recorded with other details")
                 return existing
-            # One read of both counters serves the capacity check, the STAN and the batch number.
-            counters = dict(db.execute("SELECT name, value FROM counters WHERE name IN ('stan', 'batch')"))
-            batch = int(counters["batch"])
-            used = db.execute("SELECT COUNT(*) FROM transactions WHERE batch = ?", (batch,)).fetchone()[0]
-            if used >= self.capacity:
-                raise JournalError(JOURNAL_FULL_MESSAGE)
-            stan = int(counters["stan"]) % STAN_MAX + 1
-            db.execute("UPDATE counters SET value = ? WHERE name = 'stan'", (stan,))
-            stamp = at.isoformat()
-            db.execute(
-                "INSERT INTO transactions (txn_id, kind, state, stan, batch, amount_minor, currency,"
-                " entry_mode, pan_last4, pan_token, original_txn_id, created_at, updated_at)"
-                " VALUES (?, ?, 'SENT', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (txn_id, kind, stan, batch, amount_minor, currency, entry_mode, pan_last4, pan_token,
-                 original_txn_id, stamp, stamp),
-            )
-            # The row as it reads back, without reading it back: the arguments are stored as given.
-            record: TxnRecord | None = TxnRecord(
-                txn_id=txn_id, kind=kind, state="SENT", stan=stan, batch=batch, amount_minor=amount_minor,
-                currency=currency, entry_mode=entry_mode, pan_last4=pan_last4, response_code=None,
-                auth_code=None, rrn=None, created_at=stamp, original_txn_id=original_txn_id)
+            record = self._insert_sent(db, txn_id=txn_id, kind=kind, amount_minor=amount_minor, currency=currency,
+                                       entry_mode=entry_mode, pan_last4=pan_last4, pan_token=pan_token,
+                                       original_txn_id=original_txn_id, at=at)
         assert record is not None
         return record
+
+    def _insert_sent(
+        self, db: sqlite3.Connection, *, txn_id: str, kind: str, amount_minor: int, currency: str, entry_mode: str,
+        pan_last4: str, pan_token: str, original_txn_id: str | None, at: datetime,
+    ) -> TxnRecord:
+        """Insert a new SENT row with the next STAN, inside the caller's transaction."""
+        # One read of both counters serves the capacity check, the STAN and the batch number.
+        counters = dict(db.execute("SELECT name, value FROM counters WHERE name IN ('stan', 'batch')"))
+        batch = int(counters["batch"])
+        used = db.execute("SELECT COUNT(*) FROM transactions WHERE batch = ?", (batch,)).fetchone()[0]
+        if used >= self.capacity:
+            raise JournalError(JOURNAL_FULL_MESSAGE)
+        stan = int(counters["stan"]) % STAN_MAX + 1
+        db.execute("UPDATE counters SET value = ? WHERE name = 'stan'", (stan,))
+        stamp = at.isoformat()
+        db.execute(
+            "INSERT INTO transactions (txn_id, kind, state, stan, batch, amount_minor, currency,"
+            " entry_mode, pan_last4, pan_token, original_txn_id, created_at, updated_at)"
+            " VALUES (?, ?, 'SENT', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (txn_id, kind, stan, batch, amount_minor, currency, entry_mode, pan_last4, pan_token,
+             original_txn_id, stamp, stamp),
+        )
+        # The row as it reads back, without reading it back: the arguments are stored as given.
+        return TxnRecord(
+            txn_id=txn_id, kind=kind, state="SENT", stan=stan, batch=batch, amount_minor=amount_minor,
+            currency=currency, entry_mode=entry_mode, pan_last4=pan_last4, response_code=None,
+            auth_code=None, rrn=None, created_at=stamp, original_txn_id=original_txn_id)
 
     def record_answer(
         self, txn_id: str, *, approved: bool, response_code: str, auth_code: str | None,
@@ -337,10 +370,12 @@ class JournalCore:
     def _batch(db: sqlite3.Connection) -> int:
         return int(db.execute("SELECT value FROM counters WHERE name = 'batch'").fetchone()[0])
 
-    def batch_records(self, batch: int) -> list[TxnRecord]:
-        """Every transaction of a batch, in the order it was made."""
+    def batch_records(self, batch: int, *, channel: str = "card") -> list[TxnRecord]:
+        """Every transaction of a batch in one channel ("card": what the acquirer settles, "qr":
+        what the wallet settles, "all"), in the order it was made."""
+        where = {"card": " AND entry_mode != 'qr'", "qr": " AND entry_mode = 'qr'", "all": ""}[channel]
         ids = [r[0] for r in self._db.execute(
-            "SELECT txn_id FROM transactions WHERE batch = ? ORDER BY created_at, stan", (batch,))]
+            f"SELECT txn_id FROM transactions WHERE batch = ?{where} ORDER BY created_at, stan", (batch,))]
         return [r for r in (self.get(i) for i in ids) if r is not None]
 
     def close_batch(self, batch: int, *, at: datetime) -> list[TxnRecord]:
@@ -353,17 +388,20 @@ class JournalCore:
         with self._tx() as db:
             if db.execute("SELECT value FROM counters WHERE name = 'batch'").fetchone()[0] != batch:
                 raise JournalError(f"batch {batch} is not the open batch")
+            # Carried too: a QR payment the wallet has not decided yet (resolved by a query later).
             carried = [_record(row) for row in db.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM transactions WHERE batch = ? AND txn_id IN"
-                " (SELECT txn_id FROM reversals WHERE state IN ('PENDING', 'FAILED')) ORDER BY rowid", (batch,))]
+                f"SELECT {_RECORD_COLUMNS} FROM transactions WHERE batch = ? AND (txn_id IN"
+                " (SELECT txn_id FROM reversals WHERE state IN ('PENDING', 'FAILED'))"
+                " OR (entry_mode = 'qr' AND state = 'SENT')) ORDER BY rowid", (batch,))]
             for record in carried:
                 # A carried credit no longer points at its sale, which leaves with this batch
                 # (the archive and the incident keep the link).
                 db.execute("UPDATE transactions SET batch = batch + 1, original_txn_id = NULL, updated_at = ?"
                            " WHERE txn_id = ?", (at.isoformat(), record.txn_id))
+                what = "QR payment unconfirmed" if record.entry_mode == "qr" else "reversal unresolved"
                 self._incident(db, "carried_over", record.txn_id,
                                f"{record.kind} STAN {record.stan:06d} of batch {batch:06d}, {record.amount_minor}"
-                               f" {record.currency}: reversal unresolved, carried into batch {batch + 1:06d}"
+                               f" {record.currency}: {what}, carried into batch {batch + 1:06d}"
                                + (f" (original {record.original_txn_id})" if record.original_txn_id else ""), at)
             unsettled = db.execute(
                 "SELECT COUNT(*) FROM transactions WHERE batch = ? AND state IN ('SENT', 'TIMEOUT', 'OFFLINE',"
@@ -373,6 +411,8 @@ class JournalCore:
                 raise JournalError(f"batch {batch} still has {unsettled} unresolved transaction(s)")
             ids = "SELECT txn_id FROM transactions WHERE batch = ?"
             db.execute(f"DELETE FROM prints WHERE txn_id IN ({ids})", (batch,))
+            db.execute(f"DELETE FROM qr_events WHERE txn_id IN ({ids})", (batch,))
+            db.execute(f"DELETE FROM qr_orders WHERE txn_id IN ({ids})", (batch,))
             db.execute(f"DELETE FROM reversals WHERE state = 'DONE' AND txn_id IN ({ids})", (batch,))
             db.execute(f"DELETE FROM advices WHERE state != 'PENDING' AND txn_id IN ({ids})", (batch,))
             db.execute("DELETE FROM transactions WHERE batch = ?", (batch,))

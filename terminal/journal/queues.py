@@ -79,10 +79,11 @@ class OwedMessages(JournalCore):
             "SELECT txn_id FROM reversals WHERE state IN ('PENDING', 'FAILED') ORDER BY rowid")]
 
     def recover_unanswered(self, *, at: datetime) -> list[str]:
-        """On boot: a row still SENT lost its answer with the power (reverse it, 98); a row still
+        """On boot: a card row still SENT lost its answer with the power (reverse it, 98); a row still
         AUTHORIZED lost the card's confirmation (reverse it, 06: the card never agreed)."""
         with self._tx() as db:
-            sent = [r[0] for r in db.execute("SELECT txn_id FROM transactions WHERE state = 'SENT' ORDER BY rowid")]
+            sent = [r[0] for r in db.execute(
+                "SELECT txn_id FROM transactions WHERE state = 'SENT' AND entry_mode != 'qr' ORDER BY rowid")]
             for txn_id in sent:
                 db.execute("UPDATE transactions SET state = 'TIMEOUT', updated_at = ? WHERE txn_id = ?",
                            (at.isoformat(), txn_id))

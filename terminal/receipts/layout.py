@@ -146,7 +146,7 @@ def _txn_time(record: TxnRecord) -> str:
 
 
 def settlement_slip(result: Any, *, terminal: Mapping[str, Any], when: str,
-                    audit: tuple[int, str] | None = None) -> Receipt:
+                    audit: tuple[int, str] | None = None, extra: Sequence[Line] = ()) -> Receipt:
     """结算单 SETTLEMENT: the batch's totals as the host agreed them, and the audit trail's
     entry count and head hash (`audit`): a paper anchor nobody with access to var/ can rewrite."""
     symbol = str(terminal["currency_symbol"])
@@ -177,6 +177,7 @@ def settlement_slip(result: Any, *, terminal: Mapping[str, Any], when: str,
                          ("冲正未完成,请人工处理", "REVERSAL UNRESOLVED, SEE EXCEPTION REPORT"))
     lines += _exceptions(tuple(getattr(result, "refused", ())), symbol, ("离线交易被拒", "ADVICE REFUSED"),
                          ("主机拒付,请查看异常报告", "HOST WILL NOT PAY, SEE EXCEPTION REPORT"))
+    lines += extra  # the other payment channels, side by side with the card totals (qr_slips.py)
     if audit is not None:
         lines += [Line(rule=True), Line(zh="审计记录", en="AUDIT ENTRIES", value=str(audit[0])),
                   Line(zh="审计链头", en="AUDIT HEAD"), Line(en=audit[1][:32]), Line(en=audit[1][32:])]

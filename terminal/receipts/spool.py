@@ -31,6 +31,7 @@ from terminal.clock import Clock
 from terminal.errors import JournalError
 from terminal.journal import Journal, TxnRecord
 from terminal.receipts.layout import Copy, build_receipt, to_commands
+from terminal.receipts.qr_slips import qr_receipt
 
 __all__ = ["Finished", "PrintJob", "PrintedCopy", "Printer", "Spool"]
 
@@ -105,9 +106,14 @@ class Spool:
     def start_copy(self, record: TxnRecord, job: PrintJob, *, what: str = "copy") -> JobEnd | None:
         """Send one receipt copy (a reprint, a copy owed after a restart)."""
         when = self.clock.wall().strftime("%Y-%m-%d %H:%M:%S")
-        reason = None if self.approved else self.journal.refusal_reason(record.txn_id)
-        receipt = build_receipt(record, copy=job.copy, terminal=self.terminal, when=when, reprint=job.reprint,
-                                approved=self.approved, reason=reason)
+        order = self.journal.qr_order(record.txn_id) if record.entry_mode == "qr" else None
+        if order is not None:  # 扫码存根联: a QR payment's slip says what the wallet said
+            receipt = qr_receipt(record, order, copy=job.copy, terminal=self.terminal, when=when,
+                                 reprint=job.reprint)
+        else:
+            reason = None if self.approved else self.journal.refusal_reason(record.txn_id)
+            receipt = build_receipt(record, copy=job.copy, terminal=self.terminal, when=when, reprint=job.reprint,
+                                    approved=self.approved, reason=reason)
         return self._start(_Active(what=what, record=record, job=job), to_commands(receipt, self.printer_profile))
 
     def start_commands(self, commands: Sequence[PrinterCommand], *, what: str) -> JobEnd | None:
