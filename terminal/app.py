@@ -40,7 +40,9 @@ AUDIT_BROKEN = ("审计记录异常，暂停收款业务，请主管确认 / aud
 BOOT_IO_WAIT_S = 5.0  # at boot, how long one wait for the host may take before the till gives up waiting
 # Where `Till.sale` hands back: done, or waiting for a person (paper, a signature, a settlement
 # when the sale filled the journal).
-SETTLED_STATES = {*RESTING, CheckoutState.PRINTER_PAUSED, CheckoutState.SIGNATURE_REQUIRED}
+# Where `Till.sale` returns: at rest, or waiting for a person (paper, a signature, the customer's
+# payment code: `Till.enter_code`, or a scan, goes on).
+SETTLED_STATES = {*RESTING, CheckoutState.PRINTER_PAUSED, CheckoutState.SIGNATURE_REQUIRED, CheckoutState.SCANNING}
 
 
 def load_terminal_profile(name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -157,7 +159,7 @@ class Till:
                 return
 
     # -- use ---------------------------------------------------------------------------------
-    def sale(self, amount_minor: int, *, io_wait: float = 10.0) -> Sale:
+    def sale(self, amount_minor: int, *, tender: str = "card", io_wait: float = 10.0) -> Sale:
         """Run one sale to its end (or until it needs outside help) and return it: one Sale with
         its outcome and reason. What cannot start is refused at once with a typed error: a full
         journal (JournalError, 交易流水已满，请先结算), an amount outside the rules (AmountRefused),
@@ -166,9 +168,21 @@ class Till:
         self.flow.refuse_if_full()
         self.flow.check_amount(amount_minor)
         self._deliver_owed(io_wait)
-        sale = self.flow.begin_sale(amount_minor)
+        sale = self.flow.begin_sale(amount_minor, tender=tender)
         self.runtime.run_until(lambda: self.flow.state in SETTLED_STATES, io_wait=io_wait)
         return sale
+
+    def enter_code(self, code: str, *, io_wait: float = 10.0) -> Sale | None:
+        """The customer's payment code, typed by the cashier (or as a scanner would send it) while
+        the sale waits for it; runs the payment to its end. Returns the sale (None: there was none)."""
+        sale = self.flow.sale
+        self.flow.enter_code(code)
+        self.wait(io_wait=io_wait)
+        return sale
+
+    def wait(self, *, io_wait: float = 10.0) -> None:
+        """Run until the sale is over or waits for a person (SETTLED_STATES)."""
+        self.runtime.run_until(lambda: self.flow.state in SETTLED_STATES, io_wait=io_wait)
 
     def _deliver_owed(self, io_wait: float) -> None:
         """Before a transaction: what the host is owed goes out now, not after its backoff — an

@@ -122,7 +122,7 @@ class QrSteps(SettleSteps, IdleSteps):
         scanner = self.devices.get("scanner")
         if (trigger := getattr(scanner, "trigger", None)) is not None and (fault := trigger()) is not None:
             log.warning("scanner did not start: %s", fault.detail)
-        self._arm("code_wait", float(self.terminal["card_wait_s"]))
+        self._arm("code_wait", float(self.terminal["limits"]["card_wait_timeout_s"]))
 
     def code_wait_over(self) -> None:
         self.cancel(reason="no payment code in time", actor="terminal")
@@ -223,7 +223,9 @@ class QrSteps(SettleSteps, IdleSteps):
             return
         sale = self.sale
         order = sale.qr_order if sale is not None else None
-        if sale is None or order is None or answer.order_no != order.order_no:
+        # A refund is asked under the payment's order number, with its own as the refund number.
+        about = sale.qr_paid_order.order_no if sale is not None and sale.qr_paid_order is not None else None
+        if sale is None or order is None or answer.order_no not in (order.order_no, about):
             self.wallet_unmatched(answer)
             return
         step = {S.QR_PAYING: self._pay_answer, S.QR_POLLING: self._query_answer,
@@ -275,7 +277,7 @@ class QrSteps(SettleSteps, IdleSteps):
         self._arm("qr_query", self.qr_timing("query_every_s", order.channel))
 
     def _query_answer(self, answer: WalletAnswer) -> None:
-        if answer.op == "query":
+        if answer.op in ("pay", "query"):  # a pay answered late counts as much as a query
             self._decided_by(answer)  # still paying or unclear: the next tick asks again
 
     def on_enter_QR_REVERSING(self, _: Any) -> None:
@@ -300,7 +302,7 @@ class QrSteps(SettleSteps, IdleSteps):
 
     def _reverse_answer(self, answer: WalletAnswer) -> None:
         if answer.op != "reverse":
-            if answer.op == "query" and answer.clear and answer.state is TradeState.SUCCESS:
+            if answer.op in ("pay", "query") and answer.clear and answer.state is TradeState.SUCCESS:
                 self._qr_paid(answer)  # a query answered late: paid before the reverse
             return
         if answer.clear and answer.recall:  # the gateway asks for the reverse again
@@ -450,37 +452,57 @@ class QrSteps(SettleSteps, IdleSteps):
     def _qr_paid(self, answer: WalletAnswer) -> None:
         sale = self._sale()
         wait = self.clock.now() - sale.qr_sent_at
+        try:
+            self._record_paid(answer, wait)
+        except JournalError as exc:  # the row stays SENT: the resolver asks the wallet again later
+            self._qr_pending(f"paid, not journalled: {exc}")
+            return
+        sale.qr_order, sale.response_code = self.journal.qr_order(sale.txn_id), "00"
+        self.approve()
+
+    def _record_paid(self, answer: WalletAnswer, wait: float) -> None:
+        sale = self._sale()
         sale.record = self.journal.qr_decide(
             sale.txn_id, state="APPROVED", status="PAID", at=self.clock.wall(), response_code="00",
             detail=f"paid after {wait:.1f} s", wallet_order_no=answer.wallet_order_no, payer=answer.payer,
             paid_at=answer.paid_at, channel=answer.channel, wait_s=round(wait, 1))
-        sale.qr_order, sale.response_code = self.journal.qr_order(sale.txn_id), "00"
-        self.approve()
 
     def _qr_failed(self, answer: WalletAnswer, status: str, *, reason_key: str = "") -> None:
         sale = self._sale()
         why = answer.message or answer.err_code or answer.state.value
         sale.reason = i18n.bilingual(reason_key, why) if reason_key else why
         sale.response_code = answer.err_code or answer.state.value
-        sale.record = self.journal.qr_decide(sale.txn_id, state="DECLINED", status=status, at=self.clock.wall(),
-                                             detail=why, response_code=sale.response_code[:8],
-                                             err_code=answer.err_code, message=answer.message)
+        try:
+            sale.record = self.journal.qr_decide(sale.txn_id, state="DECLINED", status=status, at=self.clock.wall(),
+                                                 detail=why, response_code=sale.response_code[:8],
+                                                 err_code=answer.err_code, message=answer.message)
+        except JournalError as exc:
+            self._qr_pending(f"failed, not journalled: {exc}")
+            return
         self.decline()
 
     def _qr_refunded(self, answer: WalletAnswer) -> None:
         """The reverse found the order paid and returned the money: a refund, not a failure."""
         sale = self._sale()
         sale.reason = i18n.bilingual("qr_refunded")
-        sale.record = self.journal.qr_decide(sale.txn_id, state="REVERSED", status="REFUNDED", at=self.clock.wall(),
-                                             detail="paid, then refunded by the reverse", response_code="RF",
-                                             wallet_order_no=answer.wallet_order_no, payer=answer.payer)
+        try:
+            sale.record = self.journal.qr_decide(
+                sale.txn_id, state="REVERSED", status="REFUNDED", at=self.clock.wall(),
+                detail="paid, then refunded by the reverse", response_code="RF",
+                wallet_order_no=answer.wallet_order_no, payer=answer.payer)
+        except JournalError as exc:
+            self._qr_pending(f"refunded, not journalled: {exc}")
+            return
         sale.qr_refunded = True
         self.decline()
 
     def _qr_pending(self, why: str) -> None:
         """Still unknown: a persisted UNKNOWN order (待确认) resolved later; never a charge forgotten."""
         sale = self._sale()
-        sale.qr_order = self.journal.qr_note(sale.txn_id, "UNKNOWN", detail=why, at=self.clock.wall())
+        try:
+            sale.qr_order = self.journal.qr_note(sale.txn_id, "UNKNOWN", detail=why, at=self.clock.wall())
+        except JournalError as exc:  # the row is SENT on disk all the same: unresolved, asked again later
+            log.error("QR order %s left unknown, not noted: %s", sale.txn_id, exc)
         sale.outcome, sale.reason = "PENDING", i18n.bilingual("qr_pending", why)
         self._show("qr_pending", why)
         self.leave_pending()

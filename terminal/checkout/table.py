@@ -127,7 +127,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "take_code", "source": [S.AWAITING_CARD, S.SCANNING], "dest": S.QR_PAYING},
     {"trigger": "poll_wallet", "source": S.QR_PAYING, "dest": S.QR_POLLING},
     {"trigger": "reverse_qr", "source": [S.QR_POLLING, S.QR_SHOWING, S.QR_CLOSING], "dest": S.QR_REVERSING},
-    {"trigger": "leave_pending", "source": [S.QR_REVERSING, S.QR_REFUNDING], "dest": S.PRINTING},
+    {"trigger": "leave_pending", "source": QR_WAITING, "dest": S.PRINTING},
     {"trigger": "show_code", "source": S.AMOUNT_ENTRY, "dest": S.QR_SHOWING},
     {"trigger": "close_order", "source": S.QR_SHOWING, "dest": S.QR_CLOSING},
     {"trigger": "start_qr_credit", "source": S.IDLE, "dest": S.QR_REFUNDING},
