@@ -41,9 +41,10 @@ class WalletGateway:
     CONTROL = "emulator.wallet.control"
     FAULTS = ("unsigned", "badsign", "error500")
 
-    def __init__(self, *, key: str = WalletCodec.TEST_KEY, mch_id: str = WalletCodec.TEST_MCH_ID,
-                 start: datetime = DEFAULT_START) -> None:
-        self.key, self.mch_id, self.start = key, mch_id, start
+    def __init__(self, *, key: str = "", mch_id: str = "", start: datetime = DEFAULT_START) -> None:
+        # "" is the shipped test merchant (drivers/wallet/codec.py WalletCodec.TEST_KEY / TEST_MCH_ID)
+        self.key, self.mch_id = key or WalletCodec.TEST_KEY, mch_id or WalletCodec.TEST_MCH_ID
+        self.start = start
         self.elapsed = 0.0
         self.ledger = Ledger(mch_id)
         self.faults: dict[str, int] = {}  # fault -> answers it still applies to
