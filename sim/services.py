@@ -17,13 +17,18 @@ if TYPE_CHECKING:
 __all__ = [
     "check_test_card",
     "control_emulator",
+    "control_help_of",
+    "control_link",
     "emulated_families",
     "folder_option",
     "render_escpos",
     "save_page_png",
     "serve_acquirer",
     "serve_emulator",
+    "serve_link",
+    "served_links",
     "test_cards",
+    "test_payers",
 ]
 
 
@@ -47,7 +52,42 @@ def check_test_card(name: str) -> int | None:
 def emulated_families() -> dict[str, devices.DeviceFamily]:
     """Families `till emulate` can serve on a wire, by their URL name (card-reader, printer...)."""
     return {row.url_kind: row for row in devices.families().values()
-            if row.emulator is not None and row.family != devices.HOST_LINK}
+            if row.emulator is not None and row.profile_kind != "terminal"}
+
+
+def served_links() -> dict[str, devices.DeviceFamily]:
+    """Links of the terminal profile (not serial devices) whose simulator serves on its own port
+    with `till NAME --listen` (the wallet gateway); the acquirer's is `till host`."""
+    return {row.url_kind: row for row in devices.families().values()
+            if row.emulator is not None and row.profile_kind == "terminal" and row.family != devices.HOST_LINK}
+
+
+def serve_link(kind: str, listen: str, *, certfile: str | None = None, keyfile: str | None = None) -> Any:
+    """Start the simulator of a served link (`served_links`) on HOST:PORT; returns it running."""
+    links = served_links()
+    if kind not in links:
+        raise ConfigError(f"unknown simulator {kind!r} (known: {', '.join(links)})")
+    try:
+        return links[kind].emulator_class()(listen, certfile=certfile, keyfile=keyfile).start()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
+
+
+def control_link(server: Any, line: str) -> str:
+    """One control line for a served link's simulator (its `control(fn)` runs under its lock)."""
+    from emulator.control import apply
+
+    reply: str = server.control(lambda state: apply(state, line))
+    return reply
+
+
+def test_payers() -> list[tuple[str, str, str]]:
+    """(suffix, example WeChat code, what the payer does) of the wallet gateway's test payment codes."""
+    from emulator.wallet.payers import PAYERS, test_code
+
+    return [(p.suffix, test_code(p.suffix), p.description) for p in PAYERS.values()]
 
 
 def control_help(kind: str) -> str:
@@ -63,6 +103,13 @@ def control_help(kind: str) -> str:
         return "This emulator takes no control lines."
     doc = importlib.import_module(emulator_class.CONTROL).__doc__ or ""
     return doc.strip() or "control lines: " + ", ".join(table)
+
+
+def control_help_of(row: devices.DeviceFamily) -> str:
+    """The control vocabulary (its module docstring) of a row's emulator."""
+    import importlib
+
+    return (importlib.import_module(row.emulator_class().CONTROL).__doc__ or "").strip()
 
 
 def folder_option(kind: str) -> tuple[str, str] | None:

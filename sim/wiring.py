@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from drivers.acquirer.driver import AcquirerDriver
-from drivers.transport import attach_peer, detach_peer, set_peer_factory_finder
+from drivers.transport import attach_peer, detach_peer, register_peer_factory, set_peer_factory_finder
 from sim.operators import seed_test_operators
 from terminal import devices
 from terminal.app import BOOT_IO_WAIT_S, Till, device_profiles, load_terminal_profile, till_parts
@@ -28,9 +28,11 @@ from terminal.host.link import HostLink
 if TYPE_CHECKING:
     from emulator.acquirer.core import Acquirer
     from emulator.acquirer.simulator import AcquirerSimulator
+    from emulator.wallet.peer import WalletPeer
 
 HostTransport = Literal["tcp", "emu"]
 EMU_HOST_URL = "emu://acquirer"
+EMU_WALLET_URL = "emu://wallet"
 
 __all__ = ["EmulatedTill", "EmulatorTime", "Emulators", "build_emulated_till", "register_emulator_factories"]
 
@@ -45,6 +47,7 @@ class Emulators:
         self.devices: dict[str, Any] = {}
         self.host: AcquirerSimulator | None = None
         self.acquirer: Acquirer | None = None
+        self.wallet: WalletPeer | None = None  # the wallet gateway simulator (`[wallet] url` emulated)
         self.urls: list[str] = []
 
     def __getattr__(self, slot: str) -> Any:
@@ -104,6 +107,14 @@ def register_emulator_factories() -> None:
     """Let `emu://<family>?profile=NAME` build an emulator of any registered family, looked up
     when first asked (reading every plugin's entry point at each start would cost ~35 ms)."""
     set_peer_factory_finder(_factory_for)
+    register_peer_factory(devices.family(devices.WALLET_LINK).url_kind, _wallet_peer)
+
+
+def _wallet_peer(query: Mapping[str, str]) -> Any:
+    """`emu://wallet` without an instance id: a gateway simulator of its own (imported when first asked)."""
+    from emulator.wallet.peer import make_peer
+
+    return make_peer(query)
 
 
 def build_emulated_till(
@@ -166,6 +177,20 @@ def build_emulated_till(
             link = AcquirerDriver(url, connect_timeout=float(terminal["host"]["connect_timeout_s"]))
             link.connect()
             host = link
+        wallet = terminal.get("wallet") or {}
+        if str(wallet.get("url", "")) in ("emulated", EMU_WALLET_URL):
+            # The gateway simulator in process, on the till's clock; the profile is pointed at it,
+            # so whatever opens `[wallet] url` reaches this gateway (emulators.wallet).
+            from emulator.wallet.gateway import WalletGateway
+            from emulator.wallet.peer import WalletPeer
+
+            gateway = WalletGateway(key=str(wallet.get("key", "")), mch_id=str(wallet.get("mch_id", "")))
+            gateway_peer = WalletPeer(gateway)
+            emulators.wallet = gateway_peer
+            url = attach_peer(devices.family(devices.WALLET_LINK).url_kind, gateway_peer)
+            closers.append(partial(detach_peer, url))
+            terminal["wallet"] = {**wallet, "url": url}
+            sources.append(EmulatorTime(clock, gateway_peer))
     except BaseException:
         for close in reversed(closers):
             close()

@@ -1,8 +1,10 @@
 """The `till` command. Heavy modules are imported inside each command, so `till --help` starts fast.
 
-Commands of the emulated world (demo, cards, emulate, host, scenario, escpos) import `sim/`
-inside their own function: a real till's commands never load an emulator. Device families come
-from the registry (terminal/devices.py), so this module names none.
+Commands of the emulated world (demo, cards, payers, emulate, host, scenario, escpos, and one
+command per served link simulator) import `sim/` inside their own function: a real till's commands
+never load an emulator. Device families come from the registry (terminal/devices.py), so this module
+names none: a link whose simulator serves on its own port (the registry rows `sim.services.served_links`
+finds, e.g. the QR-payment gateway) gets a command named after its row, `till NAME --listen HOST:PORT`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     demo.add_argument("--save-bytes", metavar="DIR", help="keep the ESC/POS bytes sent, one page-NNNN.bin per copy")
 
     sub.add_parser("cards", help="list the emulated reader's test cards")
+    sub.add_parser("payers", help="list the emulated QR gateway's test payment codes (付款码) and their payers")
 
     emu = sub.add_parser("emulate", help="serve one device emulator on a pty or a TCP port")
     families = emu.add_subparsers(dest="device", required=True, metavar="FAMILY")
@@ -69,7 +72,20 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="seed for steps that draw at random (default: the file's)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     _access_parsers(sub)
+    if not argv or argv[0] not in sub.choices:  # help, or a served link's command: read the registry
+        _served_link_parsers(sub)
     return p
+
+
+def _served_link_parsers(sub: Any) -> None:
+    from sim.services import control_help_of, served_links
+
+    for kind, row in served_links().items():
+        link = sub.add_parser(kind, help=f"simulator of the {row.description}", epilog=control_help_of(row),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        link.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to serve on (port 0 picks one)")
+        link.add_argument("--cert", metavar="PEM", help="serve HTTPS with this certificate chain")
+        link.add_argument("--key", metavar="PEM", help="the certificate's private key (with --cert)")
 
 
 def _emulate_parsers(families: Any, *, want_help: bool, chosen: list[str]) -> None:
@@ -154,6 +170,8 @@ def _run(args: argparse.Namespace) -> int:
                         var_dir=_var_dir(args.var), save_bytes=Path(args.save_bytes) if args.save_bytes else None)
     if args.command == "cards":
         return _cards()
+    if args.command == "payers":
+        return _payers()
     if args.command == "host":
         return _host(args.listen, require_sign_on=args.require_sign_on, require_mac=args.require_mac,
                      log_traffic=args.log_traffic)
@@ -165,6 +183,8 @@ def _run(args: argparse.Namespace) -> int:
         return _access_command(args)
     if args.command == "escpos":
         return _render(args.file, profile=args.profile, png=args.png)
+    if args.command != "emulate":
+        return _serve_link(args.command, args.listen, certfile=args.cert, keyfile=args.key)
     faults = [f"fault {f}" for f in args.fault]
     return _emulate(args.device, profile=args.profile, pty=args.pty, listen=args.listen, baud=args.baud,
                     faults=faults, folder=getattr(args, "folder", None))
@@ -201,6 +221,53 @@ def _cards() -> int:
     for name, modes, description in test_cards():
         print(f"{name:24} {modes:16} {description}")
     return 0
+
+
+def _payers() -> int:
+    from sim.services import test_payers
+
+    print("The last two digits of any WeChat (18 digits, 10-15...), Alipay (16-24, 25-30...) or UnionPay "
+          "(19, 62...) code choose the payer; other endings pay at once.")
+    for suffix, code, description in test_payers():
+        print(f"{suffix}  {code}  {description}")
+    return 0
+
+
+def _serve_link(kind: str, listen: str, *, certfile: str | None, keyfile: str | None) -> int:
+    """Serve a link simulator until SIGINT/SIGTERM; its URL is the first line, and lines on stdin
+    are its control commands, one reply line each (as for `till host`)."""
+    import os
+    import select
+
+    from sim.services import control_link, serve_link
+
+    server = serve_link(kind, listen, certfile=certfile, keyfile=keyfile)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    stop = {signal.SIGINT, signal.SIGTERM}
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in stop}
+    old_fd = signal.set_wakeup_fd(wake_w)  # a signal writes a byte here and wakes select()
+    watch = [wake_r]
+    if sys.stdin is not None and not sys.stdin.closed:
+        watch.append(sys.stdin.fileno())
+    try:
+        print(server.url, flush=True)
+        while True:
+            readable, _, _ = select.select(watch, [], [])
+            if wake_r in readable:
+                return 0
+            line = _control_line()
+            if line is None:  # stdin closed: keep serving, only a signal stops us now
+                watch.remove(sys.stdin.fileno())
+            elif line.strip():
+                print(control_link(server, line), flush=True)
+    finally:
+        signal.set_wakeup_fd(old_fd)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.stop()
+        os.close(wake_r)
+        os.close(wake_w)
 
 
 def _render(path: Path, *, profile: str | None, png: Path | None) -> int:

@@ -26,10 +26,14 @@ from typing import Any
 from drivers.record import Record
 from terminal.errors import ConfigError
 
-__all__ = ["ENTRY_POINT_GROUP", "HOST_LINK", "DeviceFamily", "families", "family", "load_device_profile", "resolve"]
+__all__ = [
+    "ENTRY_POINT_GROUP", "HOST_LINK", "WALLET_LINK", "DeviceFamily", "families", "family", "load_device_profile",
+    "resolve",
+]
 
 ENTRY_POINT_GROUP = "opentill.devices"
 HOST_LINK = "acquirer"  # the row that drives the terminal profile's `[host]` link (not a `[devices]` slot)
+WALLET_LINK = "wallet"  # the row that drives the terminal profile's `[wallet]` gateway link (QR payments)
 
 
 class DeviceFamily(Record):
@@ -79,6 +83,13 @@ _BUILTIN = (
         name="acquirer", family="acquirer", description="ISO 8583 acquirer host link",
         driver="drivers.acquirer.driver:AcquirerDriver", codec="drivers.acquirer.codec:AcquirerCodec",
         emulator="emulator.acquirer.simulator:AcquirerSimulator",
+        profile_kind="terminal", default_profile="emulated-counter",
+    ),
+    DeviceFamily(
+        name="wallet", family="wallet",
+        description="wallet gateway for QR payments (WeChat Pay / Alipay / UnionPay QR; signed JSON over HTTPS)",
+        driver="drivers.wallet.driver:WalletDriver", codec="drivers.wallet.codec:WalletCodec",
+        emulator="emulator.wallet.server:WalletServer",
         profile_kind="terminal", default_profile="emulated-counter",
     ),
 )
