@@ -302,6 +302,9 @@ def till_parts(
         if host is None:
             host = _host_link(terminal)
             owned.append(host.close)
+        if "wallet" not in drivers and (wallet := _wallet_link(terminal)) is not None:
+            drivers = {**drivers, "wallet": wallet}  # polled with the devices; the QR phase uses it
+            owned.append(wallet.close)
     except BaseException:
         for close in reversed(owned):
             close()
@@ -327,6 +330,20 @@ def build_till(
     """A running terminal (see `till_parts` for the parts a caller may bring); returns once boot
     housekeeping is over: signed on, nothing owed from before a restart."""
     return Till(**till_parts(profile, **parts), display=display, boot_io_wait=boot_io_wait)
+
+
+def _wallet_link(terminal: Mapping[str, Any]) -> Any | None:
+    """The wallet gateway's driver (QR payments), or None when the profile names no gateway."""
+    url = str((terminal.get("wallet") or {}).get("url", ""))
+    if not url:
+        return None
+    if url == "emulated":
+        raise ConfigError("wallet url 'emulated' needs the emulated world (`till demo`, sim.wiring); "
+                          "a real till names https://HOST[:PORT]")
+    try:
+        return devices.family(devices.WALLET_LINK).driver_class()(url, terminal["wallet"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _host_link(terminal: Mapping[str, Any]) -> HostLink:

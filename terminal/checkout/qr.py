@@ -107,8 +107,8 @@ class QrSteps(SettleSteps, IdleSteps):
     def qr_timing(self, name: str, channel: str = "") -> float:
         """A wallet timing, per channel where the profile gives one (`[wallet.channels.<name>]`)."""
         settings = self.terminal["wallet"]
-        per_channel = (settings.get("channels") or {}).get(channel) or {}
-        return float(per_channel.get(name, settings[name]))
+        value = ((settings.get("channels") or {}).get(channel) or {}).get(name)
+        return float(settings[name] if value is None or value < 0 else value)  # -1: the general value
 
     def _send_wallet(self, request: WalletRequest | Statement) -> bool:
         fault = self.wallet.send(request)
@@ -411,7 +411,7 @@ class QrSteps(SettleSteps, IdleSteps):
             sale.record, sale.qr_order = self.journal.record_qr_sent(
                 txn_id=sale.txn_id, mode="refund", channel=paid.channel, amount_minor=sale.amount_minor,
                 currency=original.currency, terminal_id=str(self.terminal["terminal_id"]), at=self.clock.wall(),
-                kind=sale.kind, original_txn_id=original.txn_id)
+                kind=sale.kind, original_txn_id=original.txn_id, paid_order_no=paid.order_no)
         except JournalError as exc:
             sale.reason = f"{sale.kind} not possible now: {exc}"
             self.decline()
@@ -641,21 +641,21 @@ class QrSteps(SettleSteps, IdleSteps):
         from drivers.wallet.statement import StatementError, parse_statement
 
         try:
-            rows = parse_statement(answer.statement)
+            statement = parse_statement(answer.statement)
+            rows = _statement_entries(statement)
         except StatementError as exc:
             self.journal.record_incident("statement_unreadable", txn_id=None, at=at, detail=f"{bill_date}: {exc}")
             return
         prefix = order_number(str(self.terminal["terminal_id"]), at, 0)[:-18]  # "OT" + this terminal's id
         # This terminal's orders only, less those an earlier batch of the day settled already.
         settled_before = self.settlement.archive.qr_order_numbers() - {e.order_no for e in self._settling_qr}
-        wallet = [e for e in _statement_entries(rows)
-                  if e.order_no.startswith(prefix) and e.order_no not in settled_before]
+        wallet = [e for e in rows if e.order_no.startswith(prefix) and e.order_no not in settled_before]
         result = self.last_reconciliation = reconcile(bill_date, self._settling_qr, wallet)
         for finding in result.problems:
             self.journal.record_incident(
                 f"reconcile_{finding.kind}", txn_id=finding.txn_id or None, at=at,
-                detail=f"{bill_date} order {finding.order_no}: terminal {finding.terminal_fen}, wallet"
-                       f" {finding.wallet_fen}. {finding.action}")
+                detail=f"{bill_date} order {finding.order_no}: terminal (paid, refunded) {finding.terminal},"
+                       f" wallet {finding.wallet}. {finding.action}")
         log.info("statement %s: %s", bill_date, result.verdict)
 
     def slip_extras(self) -> list[Line]:
@@ -673,25 +673,29 @@ class QrSteps(SettleSteps, IdleSteps):
 
 
 def _terminal_entries(rows: list[tuple[TxnRecord, QrOrder]]) -> list[TerminalEntry]:
-    """What the statement must show of a batch: each paid payment, each refund done (a payment the
-    reverse refunded shows as paid and refunded)."""
+    """What the statement must show of a batch, per payment order: each payment taken (a payment
+    the reverse refunded was taken, then returned in full) and each refund done."""
     entries = []
     for record, order in rows:
         if record.kind == "sale" and record.state in ("APPROVED", "REVERSED"):
-            entries.append(TerminalEntry(order_no=order.order_no, amount_fen=record.amount_minor, kind="pay",
-                                         txn_id=record.txn_id))
-        if record.kind != "sale" and record.state == "APPROVED":
-            entries.append(TerminalEntry(order_no=order.order_no, amount_fen=record.amount_minor, kind="refund",
+            returned = record.amount_minor if record.state == "REVERSED" else 0
+            entries.append(TerminalEntry(order_no=order.order_no, paid_fen=record.amount_minor,
+                                         refunded_fen=returned, txn_id=record.txn_id))
+        elif record.kind != "sale" and record.state == "APPROVED" and order.paid_order_no:
+            entries.append(TerminalEntry(order_no=order.paid_order_no, refunded_fen=record.amount_minor,
                                          txn_id=record.txn_id))
     return entries
 
 
-def _statement_entries(rows: list[Any]) -> list[StatementEntry]:
-    """The statement's rows in the reconciler's terms (drivers/wallet/statement.py parses them)."""
+def _statement_entries(statement: Any) -> list[StatementEntry]:
+    """The statement's rows per order (WeChat's columns: 商户订单号, 交易状态, 应结订单金额, 退款金额)."""
+    from drivers.wallet.statement import fen
+
     entries = []
-    for row in rows:
-        if getattr(row, "refund_no", ""):
-            entries.append(StatementEntry(order_no=row.refund_no, amount_fen=row.refund_fen, kind="refund"))
-        if row.paid_fen:
-            entries.append(StatementEntry(order_no=row.order_no, amount_fen=row.paid_fen, kind="pay"))
+    for row in statement.rows:
+        order_no, status = row.get("商户订单号", ""), row.get("交易状态", "")
+        if status == "SUCCESS":
+            entries.append(StatementEntry(order_no=order_no, paid_fen=fen(row.get("应结订单金额", "0.00"))))
+        elif status == "REFUND":
+            entries.append(StatementEntry(order_no=order_no, refunded_fen=fen(row.get("退款金额", "0.00"))))
     return entries

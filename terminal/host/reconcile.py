@@ -23,23 +23,28 @@ ACTIONS = {
 
 
 class TerminalEntry(Record):
-    order_no: str  # the payment's order number, or a refund's own number
-    amount_fen: int
-    kind: str  # "pay" or "refund"
+    """What the terminal holds of one order for the day: paid, and returned (refunds of it, or
+    the reverse that refunded it)."""
+
+    order_no: str  # the payment's order number
+    paid_fen: int = 0
+    refunded_fen: int = 0
     txn_id: str = ""
 
 
 class StatementEntry(Record):
+    """The same, as the statement's rows add up for one order."""
+
     order_no: str
-    amount_fen: int
-    kind: str  # "pay" or "refund"
+    paid_fen: int = 0
+    refunded_fen: int = 0
 
 
 class Finding(Record):
     kind: str  # matched, only_terminal, only_wallet, amount_differs
     order_no: str
-    terminal_fen: int | None
-    wallet_fen: int | None
+    terminal: tuple[int, int] | None  # (paid, refunded) fen
+    wallet: tuple[int, int] | None
     txn_id: str = ""
 
     @property
@@ -65,16 +70,24 @@ class Reconciliation(Record):
         return f"{self.matched} 相符 MATCHED" + (f", {problems} 差错 EXCEPTIONS" if problems else "")
 
 
+def _totals(entries: Iterable[TerminalEntry | StatementEntry]) -> dict[str, tuple[int, int, str]]:
+    out: dict[str, tuple[int, int, str]] = {}
+    for e in entries:
+        paid, refunded, txn_id = out.get(e.order_no, (0, 0, ""))
+        out[e.order_no] = (paid + e.paid_fen, refunded + e.refunded_fen, txn_id or getattr(e, "txn_id", ""))
+    return out
+
+
 def reconcile(bill_date: str, terminal: Iterable[TerminalEntry], wallet: Iterable[StatementEntry]) -> Reconciliation:
-    ours = {(e.kind, e.order_no): e for e in terminal}
-    theirs = {(e.kind, e.order_no): e for e in wallet}
+    """Per order number: what the terminal holds against what the statement adds up to."""
+    ours, theirs = _totals(terminal), _totals(wallet)
     findings = []
-    for key in sorted(ours.keys() | theirs.keys()):
-        mine, other = ours.get(key), theirs.get(key)
+    for order_no in sorted(ours.keys() | theirs.keys()):
+        mine, other = ours.get(order_no), theirs.get(order_no)
         if mine is not None and other is not None:
-            kind = "matched" if mine.amount_fen == other.amount_fen else "amount_differs"
+            kind = "matched" if mine[:2] == other[:2] else "amount_differs"
         else:
             kind = "only_terminal" if mine is not None else "only_wallet"
-        findings.append(Finding(kind=kind, order_no=key[1], terminal_fen=mine.amount_fen if mine else None,
-                                wallet_fen=other.amount_fen if other else None, txn_id=mine.txn_id if mine else ""))
+        findings.append(Finding(kind=kind, order_no=order_no, terminal=mine[:2] if mine else None,
+                                wallet=other[:2] if other else None, txn_id=mine[2] if mine else ""))
     return Reconciliation(bill_date=bill_date, findings=tuple(findings))

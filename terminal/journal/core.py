@@ -107,6 +107,7 @@ CREATE TABLE IF NOT EXISTS qr_orders (
     wallet_order_no TEXT NOT NULL DEFAULT '',
     payer TEXT NOT NULL DEFAULT '',
     code_url TEXT NOT NULL DEFAULT '',
+    paid_order_no TEXT NOT NULL DEFAULT '',
     err_code TEXT NOT NULL DEFAULT '',
     message TEXT NOT NULL DEFAULT '',
     paid_at TEXT NOT NULL DEFAULT '',

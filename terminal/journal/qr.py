@@ -46,6 +46,7 @@ class QrOrder(Record):
     wallet_order_no: str
     payer: str
     code_url: str
+    paid_order_no: str  # a refund's: the payment it returns money of
     err_code: str
     message: str
     paid_at: str
@@ -78,6 +79,7 @@ class QrJournal(JournalCore):
     def record_qr_sent(
         self, *, txn_id: str, mode: str, channel: str, amount_minor: int, currency: str, terminal_id: str,
         at: datetime, code_masked: str = "", kind: str = "sale", original_txn_id: str | None = None,
+        paid_order_no: str = "",
     ) -> tuple[TxnRecord, QrOrder]:
         """The row, its trace number and its order number, committed before the request leaves.
         Idempotent on txn_id (a retry gets the same order number)."""
@@ -95,9 +97,9 @@ class QrJournal(JournalCore):
             stamp = at.isoformat()
             order_no = order_number(terminal_id, at, record.stan)
             db.execute(
-                "INSERT INTO qr_orders (txn_id, order_no, mode, channel, status, code_masked, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (txn_id, order_no, mode, channel, status, code_masked, stamp, stamp))
+                "INSERT INTO qr_orders (txn_id, order_no, mode, channel, status, code_masked, paid_order_no,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (txn_id, order_no, mode, channel, status, code_masked, paid_order_no, stamp, stamp))
             self._qr_event(db, txn_id, status, f"{mode} {kind} {amount_minor} {currency} order {order_no}", at)
             order = self._order(db, txn_id)
         assert order is not None

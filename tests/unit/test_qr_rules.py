@@ -40,19 +40,23 @@ def test_any_text_is_a_channel_or_none(text: str) -> None:
 
 
 def test_reconcile_each_kind_of_finding() -> None:
-    ours = [TerminalEntry(order_no="A", amount_fen=100, kind="pay", txn_id="ta"),
-            TerminalEntry(order_no="B", amount_fen=200, kind="pay", txn_id="tb"),
-            TerminalEntry(order_no="C", amount_fen=300, kind="pay", txn_id="tc"),
-            TerminalEntry(order_no="R", amount_fen=50, kind="refund", txn_id="tr")]
-    theirs = [StatementEntry(order_no="A", amount_fen=100, kind="pay"),
-              StatementEntry(order_no="B", amount_fen=250, kind="pay"),
-              StatementEntry(order_no="D", amount_fen=400, kind="pay"),
-              StatementEntry(order_no="R", amount_fen=50, kind="refund")]
+    ours = [TerminalEntry(order_no="A", paid_fen=100, txn_id="ta"),
+            TerminalEntry(order_no="B", paid_fen=200, txn_id="tb"),
+            TerminalEntry(order_no="C", paid_fen=300, txn_id="tc"),
+            TerminalEntry(order_no="R", paid_fen=80, txn_id="tr"),
+            TerminalEntry(order_no="R", refunded_fen=50, txn_id="trr"),
+            TerminalEntry(order_no="V", paid_fen=70, refunded_fen=70, txn_id="tv")]  # reversed: paid, returned
+    theirs = [StatementEntry(order_no="A", paid_fen=100),
+              StatementEntry(order_no="B", paid_fen=250),
+              StatementEntry(order_no="D", paid_fen=400),
+              StatementEntry(order_no="R", paid_fen=80), StatementEntry(order_no="R", refunded_fen=50),
+              StatementEntry(order_no="V", paid_fen=70), StatementEntry(order_no="V", refunded_fen=70)]
     result = reconcile("20261202", ours, theirs)
     kinds = {f.order_no: f.kind for f in result.findings}
     assert kinds == {"A": "matched", "B": "amount_differs", "C": "only_terminal", "D": "only_wallet",
-                     "R": "matched"}
-    assert result.matched == 2 and len(result.problems) == 3
+                     "R": "matched", "V": "matched"}
+    assert result.matched == 3 and len(result.problems) == 3
     assert all(f.action for f in result.problems)
-    assert result.verdict == "2 相符 MATCHED, 3 差错 EXCEPTIONS"
+    assert {f.order_no: f.txn_id for f in result.problems} == {"B": "tb", "C": "tc", "D": ""}
+    assert result.verdict == "3 相符 MATCHED, 3 差错 EXCEPTIONS"
     assert reconcile("20261202", [], []).verdict == "0 相符 MATCHED"
