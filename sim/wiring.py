@@ -184,7 +184,9 @@ def build_emulated_till(
             from emulator.wallet.gateway import WalletGateway
             from emulator.wallet.peer import WalletPeer
 
-            gateway = WalletGateway(key=str(wallet.get("key", "")), mch_id=str(wallet.get("mch_id", "")))
+            # On the till's clock (its wall time too), so the statement of the till's day holds its payments.
+            gateway = WalletGateway(key=str(wallet.get("key", "")), mch_id=str(wallet.get("mch_id", "")),
+                                    start=clock.wall())
             gateway_peer = WalletPeer(gateway)
             emulators.wallet = gateway_peer
             url = attach_peer(devices.family(devices.WALLET_LINK).url_kind, gateway_peer)

@@ -51,6 +51,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "qr_closing": ("正在关闭订单", "CLOSING THE ORDER"),
     "qr_closed": ("订单已关闭,未付款", "ORDER CLOSED, NOT PAID"),
     "txn_found": ("已找到交易", "TRANSACTION FOUND"),
+    "reconciling": ("对账中", "RECONCILING WITH THE STATEMENT"),
+    "reconciled": ("对账完成", "RECONCILED"),
+    "reconcile_later": ("对账单暂不可用,稍后再对账", "STATEMENT NOT AVAILABLE, RECONCILING LATER"),
     "printer_paused": ("打印暂停,请检查打印机(缺纸/开盖)后继续", "PRINTING PAUSED: CHECK PAPER AND COVER"),
 }
 

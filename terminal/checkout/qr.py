@@ -21,6 +21,7 @@ reverse, so the wallet books one effect per order whatever fails. The payment co
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -90,7 +91,7 @@ class QrSteps(SettleSteps, IdleSteps):
         self.qr_batch_summary: dict[str, dict[str, Any]] = {}  # the QR block of the settlement slip
         self.last_reconciliation: Reconciliation | None = None
         self._statement_for: str | None = None
-        self._settling_qr: list[TerminalEntry] = []
+        self._reconcile_at = 0.0
 
     # -- devices and timings ------------------------------------------------------------------
     @property
@@ -218,7 +219,7 @@ class QrSteps(SettleSteps, IdleSteps):
         if self.state is S.QR_RESOLVING:
             self._resolve_answer(answer)
             return
-        if self.state is S.SETTLING:
+        if self.state is S.RECONCILING:
             self.statement_answer(answer)
             return
         sale = self.sale
@@ -535,6 +536,10 @@ class QrSteps(SettleSteps, IdleSteps):
         if self.state is S.IDLE and self.qr_resolution_due():
             self.resolve_qr()
             return True
+        if self.state is S.IDLE and self.reconciliation_due():
+            self._reconcile_at = self.clock.now() + float(self.terminal["wallet"]["resolve_every_s"])
+            self.reconcile(bill_date=(self.clock.wall() - timedelta(days=1)).strftime("%Y%m%d"))
+            return True
         return False
 
     def qr_resolution_due(self) -> bool:
@@ -613,50 +618,106 @@ class QrSteps(SettleSteps, IdleSteps):
         self._resolve_next()
 
     # -- settlement and reconciliation (对账) ---------------------------------------------------------
-
     def on_enter_SETTLING(self, event: Any) -> None:
-        """Settlement covers both channels: the QR block is taken now (the rows leave the live
-        journal with the batch) and the day's statement is asked for, reconciled when it comes."""
-        batch = self.journal.current_batch()
-        self.qr_batch_summary = self.journal.qr_summary(batch)
-        self._settling_qr = _terminal_entries(self.journal.qr_batch(batch))
-        self._statement_for, self.last_reconciliation = None, None
-        if self.has_wallet and self._settling_qr:
-            self._statement_for = self.clock.wall().strftime("%Y%m%d")
-            self._send_wallet(Statement(bill_date=self._statement_for))
+        """Settlement covers both channels: the QR block of the slip is taken now, before the rows
+        leave the live journal with the batch (the wallet settles them; its statement of the day
+        is reconciled the day after: RECONCILING)."""
+        self.qr_batch_summary = self.journal.qr_summary(self.journal.current_batch())
         super().on_enter_SETTLING(event)
 
+    def reconciliation_due(self) -> bool:
+        """Idle: yesterday's statement is ready (`wallet.statement_ready_hour`) and not reconciled."""
+        if not self.has_wallet or self.clock.now() < self._reconcile_at:
+            return False
+        wall = self.clock.wall()
+        yesterday = int((wall - timedelta(days=1)).strftime("%Y%m%d"))
+        ready = wall.hour >= int(self.terminal["wallet"]["statement_ready_hour"])
+        return ready and self.journal.qr_reconciled_through() < yesterday
+
+    def start_reconciliation(self, bill_date: str | None = None) -> None:
+        """对账: reconcile one day's QR payments (default yesterday) against the wallet's statement."""
+        if self.state not in (S.IDLE, S.SETTLE_REQUIRED):
+            raise InputError(f"reconciliation starts when idle (now {self.state.name})")
+        day = bill_date or (self.clock.wall() - timedelta(days=1)).strftime("%Y%m%d")
+        try:
+            datetime.strptime(day, "%Y%m%d")
+        except ValueError:
+            raise InputError(f"the statement date is YYYYMMDD, not {day[:20]!r}") from None
+        self._wallet_or_refuse()
+        self.reconcile(bill_date=day)
+
+    def _wallet_or_refuse(self) -> None:
+        if not self.has_wallet:
+            raise InputError(i18n.bilingual("qr_unavailable"))
+
+    def on_enter_RECONCILING(self, event: Any) -> None:
+        self._reconcile_at = self.clock.now() + float(self.terminal["wallet"]["resolve_every_s"])
+        self._statement_for = event.kwargs["bill_date"]
+        self._show("reconciling", self._statement_for)
+        self._arm("statement", self.qr_timing("timeout_s"))
+        if not self._send_wallet(Statement(bill_date=self._statement_for)):
+            self._no_statement("not sent")
+
+    def statement_deadline(self) -> None:
+        self._no_statement("no answer")
+
+    def _no_statement(self, why: str) -> None:
+        bill_date, self._statement_for = self._statement_for, None
+        log.info("statement %s not reconciled: %s", bill_date, why)
+        self._show("reconcile_later", f"{bill_date}: {why}")
+        self._disarm()
+        self.end_reconciling()
+
     def statement_answer(self, answer: WalletAnswer) -> None:
-        """SETTLING: the wallet's statement for the day, reconciled with the batch's QR payments.
-        Every finding but a match goes on the exception report with what to do."""
+        """RECONCILING: the statement; every finding but a match goes on the exception report."""
         if answer.op != "statement" or self._statement_for is None:
             self.wallet_unmatched(answer)
             return
-        bill_date, self._statement_for = self._statement_for, None
-        at = self.clock.wall()
-        if not answer.clear:
-            self.journal.record_incident("statement_unavailable", txn_id=None, at=at,
-                                         detail=f"statement {bill_date}: {answer.message or 'no answer'}")
+        if not answer.clear or answer.state is not TradeState.SUCCESS:  # e.g. BILL_NOT_READY: later
+            self._no_statement(answer.message or answer.err_code or "no clear answer")
             return
+        bill_date = self._statement_for
+        try:
+            self._reconcile(bill_date, answer.statement)
+        except JournalError as exc:
+            log.error("reconciliation of %s not journalled: %s", bill_date, exc)
+        self._statement_for = None
+        self._disarm()
+        self.end_reconciling()
+
+    def _reconcile(self, bill_date: str, text: str) -> None:
         from drivers.wallet.statement import StatementError, parse_statement
 
+        at = self.clock.wall()
         try:
-            statement = parse_statement(answer.statement)
-            rows = _statement_entries(statement)
+            rows = _statement_entries(parse_statement(text))
         except StatementError as exc:
             self.journal.record_incident("statement_unreadable", txn_id=None, at=at, detail=f"{bill_date}: {exc}")
+            self._show("reconcile_later", f"{bill_date}: {exc}")
             return
         prefix = order_number(str(self.terminal["terminal_id"]), at, 0)[:-18]  # "OT" + this terminal's id
-        # This terminal's orders only, less those an earlier batch of the day settled already.
-        settled_before = self.settlement.archive.qr_order_numbers() - {e.order_no for e in self._settling_qr}
-        wallet = [e for e in rows if e.order_no.startswith(prefix) and e.order_no not in settled_before]
-        result = self.last_reconciliation = reconcile(bill_date, self._settling_qr, wallet)
+        ours = self._day_entries(bill_date)
+        wallet = [e for e in rows if e.order_no.startswith(prefix)]
+        result = self.last_reconciliation = reconcile(bill_date, ours, wallet)
         for finding in result.problems:
             self.journal.record_incident(
                 f"reconcile_{finding.kind}", txn_id=finding.txn_id or None, at=at,
                 detail=f"{bill_date} order {finding.order_no}: terminal (paid, refunded) {finding.terminal},"
                        f" wallet {finding.wallet}. {finding.action}")
-        log.info("statement %s: %s", bill_date, result.verdict)
+        self.journal.set_qr_reconciled_through(int(bill_date), at=at)
+        self._show("reconciled", f"{bill_date}: {result.verdict}")
+
+    def _day_entries(self, bill_date: str) -> list[TerminalEntry]:
+        """The terminal's QR rows of one day: the live journal's and the settled batches' archives."""
+        day = f"{bill_date[:4]}-{bill_date[4:6]}-{bill_date[6:]}"
+        rows: list[tuple[TxnRecord, QrOrder]] = [
+            (record, order) for record, order in self.journal.qr_rows() if record.created_at.startswith(day)]
+        live = {order.order_no for _, order in rows}
+        for archived in self.settlement.archive.qr_orders():
+            if str(archived.get("created_at", "")).startswith(day) and archived.get("order_no") not in live:
+                record, order = _from_archive(archived)
+                rows.append((record, order))
+        return _terminal_entries(rows)
 
     def slip_extras(self) -> list[Line]:
         return qr_settlement_lines(self.qr_batch_summary, str(self.terminal["currency_symbol"]),
@@ -699,3 +760,14 @@ def _statement_entries(statement: Any) -> list[StatementEntry]:
         elif status == "REFUND":
             entries.append(StatementEntry(order_no=order_no, refunded_fen=fen(row.get("退款金额", "0.00"))))
     return entries
+
+
+def _from_archive(o: dict[str, Any]) -> tuple[TxnRecord, QrOrder]:
+    """A QR row of a settled batch's archive, as the journal would give it."""
+    record = TxnRecord(txn_id=str(o["txn_id"]), kind=str(o["kind"]), state=str(o["state"]), stan=int(o["stan"]),
+                       batch=0, amount_minor=int(o["amount_minor"]), currency=str(o["currency"]), entry_mode="qr",
+                       pan_last4="", response_code=None, auth_code=None, rrn=None, created_at=str(o["created_at"]),
+                       original_txn_id=o.get("original_txn_id"))
+    fields = {k: o.get(k, "") for k in QrOrder.__annotations__}
+    fields["wait_s"] = float(o.get("wait_s") or 0.0)
+    return record, QrOrder(**fields)

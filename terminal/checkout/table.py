@@ -83,6 +83,7 @@ class CheckoutState(enum.Enum):
     QR_CLOSING = "qr_closing"  # merchant order not paid in time, or cancelled: close it
     QR_REFUNDING = "qr_refunding"  # a void or refund of a QR payment at the wallet
     QR_RESOLVING = "qr_resolving"  # idle: orders whose outcome is unknown are queried (待确认)
+    RECONCILING = "reconciling"  # 对账: a day's QR payments against the wallet's statement
 
 
 S = CheckoutState
@@ -133,6 +134,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "start_qr_credit", "source": S.IDLE, "dest": S.QR_REFUNDING},
     {"trigger": "resolve_qr", "source": S.IDLE, "dest": S.QR_RESOLVING},
     {"trigger": "end_resolving", "source": S.QR_RESOLVING, "dest": S.IDLE},
+    {"trigger": "reconcile", "source": S.IDLE, "dest": S.RECONCILING},
+    {"trigger": "end_reconciling", "source": S.RECONCILING, "dest": S.IDLE},
 ]
 
 
@@ -162,7 +165,8 @@ LIMITS = Limits()
 # these (a full journal rests in SETTLE_REQUIRED: only settlement moves it on).
 RESTING = frozenset({S.IDLE, S.SETTLE_REQUIRED})
 # Housekeeping that must be over before a new transaction starts; each has its own deadline.
-HOUSEKEEPING = frozenset({S.SIGNING_ON, S.OUTCOME_UNKNOWN, S.FORWARDING, S.SETTLING, S.QR_RESOLVING})
+HOUSEKEEPING = frozenset({S.SIGNING_ON, S.OUTCOME_UNKNOWN, S.FORWARDING, S.SETTLING, S.QR_RESOLVING,
+                          S.RECONCILING})
 
 
 class Route(NamedTuple):
@@ -201,7 +205,7 @@ ROUTES: tuple[Route, ...] = (
     Route(Scanned, _in(S.AWAITING_CARD, S.SCANNING), "code_scanned"),
     Route(Scanned, _in(S.IDLE, S.SETTLE_REQUIRED), "lookup_scanned"),
     Route(Scanned, None, "scan_ignored"),
-    Route(WalletAnswer, _in(*QR_WAITING, S.QR_RESOLVING, S.SETTLING), "wallet_answer"),
+    Route(WalletAnswer, _in(*QR_WAITING, S.QR_RESOLVING, S.RECONCILING), "wallet_answer"),
     Route(WalletAnswer, None, "wallet_unmatched"),
 )
 
@@ -225,6 +229,7 @@ DEADLINES: dict[tuple[str, CheckoutState], str] = {
     ("reversal", S.OUTCOME_UNKNOWN): "reversal_deadline",
     ("printer_check", S.PRINTER_PAUSED): "resume_printing_now",
     ("settlement", S.SETTLING): "settlement_deadline",
+    ("statement", S.RECONCILING): "statement_deadline",
     ("advice", S.FORWARDING): "advice_deadline",
     ("sign_on", S.SIGNING_ON): "sign_on_deadline",
     ("housekeeping", S.IDLE): "idle_tick",
@@ -287,6 +292,8 @@ class Triggers:
     start_qr_credit: Callable[..., bool]
     resolve_qr: Callable[..., bool]
     end_resolving: Callable[..., bool]
+    reconcile: Callable[..., bool]
+    end_reconciling: Callable[..., bool]
 
 
 def build_machine(model: object, initial: CheckoutState = S.IDLE) -> Machine:

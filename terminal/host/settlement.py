@@ -14,6 +14,7 @@ is archived again.
 from __future__ import annotations
 
 import io
+import logging
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -34,6 +35,8 @@ from terminal.host.messages import (
 from terminal.journal import Journal, TxnRecord
 
 __all__ = ["Archive", "SettlementDesk", "SettlementResult", "batch_totals"]
+
+log = logging.getLogger(__name__)
 
 
 class SettlementResult(Record):
@@ -103,17 +106,17 @@ class Archive:
         _write_durably(path, json.dumps(doc, ensure_ascii=False, indent=2).encode())
         return path
 
-    def qr_order_numbers(self) -> set[str]:
-        """Every order number of the settled batches' QR payments (and their refunds)."""
+    def qr_orders(self) -> list[dict[str, Any]]:
+        """Every QR row of the settled batches' archives (for reconciling a day's statement)."""
         import json
 
-        numbers: set[str] = set()
+        orders: list[dict[str, Any]] = []
         for path in sorted(self.folder.glob("batch-*-qr.json")) if self.folder.is_dir() else ():
             try:
-                numbers |= {str(o["order_no"]) for o in json.loads(path.read_text())["orders"]}
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # an archive that does not read is not a reason to stop a settlement
-        return numbers
+                orders += [o for o in json.loads(path.read_text())["orders"] if isinstance(o, dict)]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("QR archive %s not read: %s", path.name, exc)
+        return orders
 
     @staticmethod
     def verify(json_path: Path) -> bool:

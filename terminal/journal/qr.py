@@ -159,7 +159,7 @@ class QrJournal(JournalCore):
             "SELECT q.channel, t.kind, t.state, t.amount_minor, q.wait_s FROM qr_orders q JOIN transactions t"
             " USING (txn_id) WHERE t.batch = ?", (batch,)).fetchall()
         for channel, kind, state, amount, wait in rows:
-            row = summary.setdefault(channel or "unknown", {
+            row = summary.setdefault(channel or "merchant", {  # "": a merchant order nobody paid
                 "tried": 0, "paid": 0, "paid_minor": 0, "credits": 0, "credit_minor": 0, "pending": 0,
                 "wait_total_s": 0.0})
             if kind == "sale":
@@ -174,8 +174,30 @@ class QrJournal(JournalCore):
                 row["credit_minor"] += amount
         for row in summary.values():
             row["success_rate"] = round(row["paid"] / row["tried"], 3) if row["tried"] else 0.0
-            row["average_wait_s"] = round(row.pop("wait_total_s") / row["paid"], 1) if row["paid"] else 0.0
+            wait_total = row.pop("wait_total_s")
+            row["average_wait_s"] = round(wait_total / row["paid"], 1) if row["paid"] else 0.0
         return summary
+
+    def qr_rows(self) -> list[tuple[TxnRecord, QrOrder]]:
+        """Every QR row of the live journal with its order, oldest first."""
+        out = []
+        for (txn_id,) in self._db.execute(
+                "SELECT txn_id FROM transactions WHERE entry_mode = 'qr' ORDER BY rowid").fetchall():
+            record, order = self.get(txn_id), self.qr_order(txn_id)
+            if record is not None and order is not None:
+                out.append((record, order))
+        return out
+
+    def qr_reconciled_through(self) -> int:
+        """The last statement day (YYYYMMDD) reconciled, 0 when none."""
+        row = self._db.execute("SELECT value FROM counters WHERE name = 'qr_reconciled'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def set_qr_reconciled_through(self, day: int, *, at: datetime) -> None:
+        day = max(day, self.qr_reconciled_through())  # never back: an older day reconciled again is no news
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO counters VALUES ('qr_reconciled', ?)", (day,))
+            self._incident(db, "statement_reconciled", None, f"statement {day} reconciled", at)
 
     def qr_batch(self, batch: int) -> list[tuple[TxnRecord, QrOrder]]:
         """The batch's QR rows with their orders, in the order they were made."""

@@ -16,7 +16,7 @@ from terminal.receipts.layout import COPY_TITLES, TXN_TYPES, Copy, Line, Receipt
 __all__ = ["CHANNELS", "STATUS_TEXT", "e_receipt", "payment_code_slip", "qr_receipt", "qr_settlement_lines"]
 
 CHANNELS = {"wechat": ("微信支付", "WECHAT PAY"), "alipay": ("支付宝", "ALIPAY"), "unionpay": ("云闪付", "UNIONPAY QR"),
-            "": ("扫码支付", "QR PAYMENT")}
+            "merchant": ("主扫未付款", "MERCHANT QR, UNPAID"), "": ("扫码支付", "QR PAYMENT")}
 # What a slip says of the order, by its status in the journal.
 STATUS_TEXT = {
     "PAID": ("支付成功", "PAID"), "DONE": ("成功", "DONE"), "UNKNOWN": ("待确认", "PENDING CONFIRMATION"),
