@@ -122,7 +122,7 @@ def build_emulated_till(
     overrides: Mapping[str, Any] | None = None, device_urls: Mapping[str, str] | None = None,
     peers: Mapping[str, Any] | None = None,
     display: Callable[[str], None] = lambda line: None, host: HostLink | None = None,
-    host_transport: HostTransport | None = None, **parts: Any,
+    host_transport: HostTransport | None = None, wallet_peer: WalletPeer | None = None, **parts: Any,
 ) -> EmulatedTill:
     """A terminal whose `emu://` devices and "emulated" host run in this process; any slot given
     in `device_urls` is opened as given (a pty, a socket), a slot in `peers` talks to that ready-made
@@ -185,9 +185,9 @@ def build_emulated_till(
             from emulator.wallet.peer import WalletPeer
 
             # On the till's clock (its wall time too), so the statement of the till's day holds its payments.
-            gateway = WalletGateway(key=str(wallet.get("key", "")), mch_id=str(wallet.get("mch_id", "")),
-                                    start=clock.wall())
-            gateway_peer = WalletPeer(gateway)
+            # `wallet_peer`: a gateway that outlives this till (a power cut in a test).
+            gateway_peer = wallet_peer or WalletPeer(WalletGateway(
+                key=str(wallet.get("key", "")), mch_id=str(wallet.get("mch_id", "")), start=clock.wall()))
             emulators.wallet = gateway_peer
             url = attach_peer(devices.family(devices.WALLET_LINK).url_kind, gateway_peer)
             closers.append(partial(detach_peer, url))
