@@ -23,7 +23,7 @@ from drivers.wallet.codec import (
     sign,
     verify,
 )
-from drivers.wallet.events import Channel, Pay, Query, Refund, Reverse, TradeState
+from drivers.wallet.events import Channel, Pay, Query, Refund, Reverse, TradeState, WalletAnswer
 
 # WeChat Pay's own example (pay.weixin.qq.com, "安全规范"): its published MD5 and HMAC-SHA256 signs.
 WECHAT_PARAMS = {"appid": "wxd930ea5d5a258f4f", "mch_id": "10000100", "device_info": "1000", "body": "test",
@@ -63,7 +63,8 @@ def test_empty_values_and_the_sign_itself_are_not_signed() -> None:
 
 
 @pytest.mark.parametrize("change", [
-    {"body": "test2"}, {"sign": ""}, {"sign": "0" * 64}, {"sign_type": "MD5"}, {"extra": "x"}, {"sign_type": "HMAC-SHA256"},
+    {"body": "test2"}, {"sign": ""}, {"sign": "0" * 64}, {"sign_type": "MD5"}, {"extra": "x"},
+    {"sign_type": "HMAC-SHA256"},  # present but not what was signed
 ])
 def test_a_changed_answer_fails_verification(change: dict[str, str]) -> None:
     signed = {**WECHAT_PARAMS, "sign": WECHAT_HMAC}
@@ -97,7 +98,7 @@ def test_the_stream_is_http_and_reads_back_byte_at_a_time() -> None:
     for byte in answer:
         host.receive_data(bytes([byte]))
     event = host.next_event()
-    assert event is not None and event.state is TradeState.NOTPAY and event.clear and event.op == "query"
+    assert isinstance(event, WalletAnswer) and event.state is TradeState.NOTPAY and event.clear and event.op == "query"
 
 
 # -- answers: what each one means to the terminal -----------------------------------------------------
