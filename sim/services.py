@@ -85,9 +85,9 @@ def control_link(server: Any, line: str) -> str:
 
 def test_payers() -> list[tuple[str, str, str]]:
     """(suffix, example WeChat code, what the payer does) of the wallet gateway's test payment codes."""
-    from emulator.wallet.payers import PAYERS, test_code
+    from emulator.wallet.payers import PAYERS, payment_code
 
-    return [(p.suffix, test_code(p.suffix), p.description) for p in PAYERS.values()]
+    return [(p.suffix, payment_code(p.suffix), p.description) for p in PAYERS.values()]
 
 
 def control_help(kind: str) -> str:

@@ -13,7 +13,7 @@ from typing import Final
 
 from drivers.record import Record
 
-__all__ = ["BIG_PAYMENT_FEN", "PAYERS", "TEST_CODE_PREFIX", "Behaviour", "Payer", "payer_of", "test_code"]
+__all__ = ["BIG_PAYMENT_FEN", "PAYERS", "TEST_CODE_PREFIX", "Behaviour", "Payer", "payer_of", "payment_code"]
 
 BIG_PAYMENT_FEN: Final = 100_000  # ¥1000: above it WeChat asks for the password
 TEST_CODE_PREFIX: Final = {"wechat": "1300000000000000", "alipay": "2800000000000000",
@@ -66,6 +66,6 @@ def payer_of(code: str) -> Payer:
     return PAYERS.get(code[-2:], PAYERS["00"])
 
 
-def test_code(suffix: str, channel: str = "wechat") -> str:
-    """The documented test payment code of a behaviour, e.g. test_code("07") = 130000000000000007."""
+def payment_code(suffix: str, channel: str = "wechat") -> str:
+    """The documented test payment code of a behaviour, e.g. payment_code("07") = 130000000000000007."""
     return TEST_CODE_PREFIX[channel] + suffix
