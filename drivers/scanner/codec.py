@@ -48,6 +48,7 @@ __all__ = [
     "ScannerSettings",
     "crc16_xmodem",
     "ssi_checksum",
+    "ssi_retransmission",
 ]
 
 SYN, CR, LF, ACK, ENQ, NAK = 0x16, 0x0D, 0x0A, 0x06, 0x05, 0x15
@@ -153,7 +154,6 @@ class ScannerCodec:
         self._rx = bytearray()
         self._tx = bytearray()
         self._events: deque[Event] = deque()
-        self._last_sent = b""  # SSI: the last packet send() made, for retransmission()
         self._last_taken = b""  # SSI: opcode + data of the last packet accepted (a resend repeats it)
         self._continued = bytearray()  # SSI: DECODE_DATA so far (status bit 1)
         self._skip_terminator = False  # serial host: a menu reply's `.` / `!` may still come
@@ -167,9 +167,7 @@ class ScannerCodec:
             raise LocalProtocolError(f"a {self.role.value} does not send {type(event).__name__}")
         protocol = self.settings.protocol
         if protocol == "ssi":
-            wire = self._send_ssi(event)
-            self._last_sent = wire
-            return wire
+            return self._send_ssi(event)
         if isinstance(event, ev.Handshake):
             if protocol != "serial":
                 raise LocalProtocolError("a GM65 link has no ACK/NAK handshake")
@@ -177,14 +175,6 @@ class ScannerCodec:
         if isinstance(event, ev.Scanned | ev.NoRead):
             return self._line(event)
         return self._send_serial(event) if protocol == "serial" else self._send_gm65(event)
-
-    def retransmission(self) -> bytes:
-        """SSI: the last packet sent again, its status bit 0 (retransmit) set."""
-        if self.settings.protocol != "ssi" or not self._last_sent:
-            raise LocalProtocolError("only an SSI link retransmits, and only what it has sent")
-        body = bytearray(self._last_sent[:-2])
-        body[3] |= _RETRANSMIT
-        return bytes(body) + ssi_checksum(body)
 
     def _line(self, event: ev.Scanned | ev.NoRead) -> bytes:
         s = self.settings
@@ -200,7 +190,7 @@ class ScannerCodec:
             data = text.encode(s.encoding)
         except UnicodeEncodeError as exc:
             raise LocalProtocolError(f"the code cannot be sent in {s.encoding}") from exc
-        if any(b < 0x20 and b not in _ALLOWED_CONTROLS or b == 0x7F for b in data):
+        if any((b < 0x20 and b not in _ALLOWED_CONTROLS) or b == 0x7F for b in data):
             raise LocalProtocolError("a code holding control characters cannot be framed as a line")
         if len(data) + 2 > s.max_line:
             raise LocalProtocolError(f"a line is at most output.max_line ({s.max_line}) bytes")
@@ -401,7 +391,7 @@ class ScannerCodec:
 
     def _decode_line(self, line: bytes) -> ev.Scanned | ev.NoRead:
         s = self.settings
-        if any(b < 0x20 and b not in _ALLOWED_CONTROLS or b == 0x7F for b in line):
+        if any((b < 0x20 and b not in _ALLOWED_CONTROLS) or b == 0x7F for b in line):
             raise RemoteProtocolError("a line holding control characters (garbled or not a code)")
         try:
             text = line.decode(s.encoding)
@@ -541,6 +531,7 @@ class ScannerCodec:
             # Well-formed but for its checksum, so most likely real: dropped whole and NAKed (the
             # peer resends). Noise that only looked like a length is cleared by line_idle().
             del rx[: length + 2]
+            self._last_taken = b""  # its retransmission is new, whatever came before it
             self._tx += self._send_ssi(ev.Nak(cause=_NAK_RESEND))
             raise FrameError("an SSI packet with a bad checksum; CMD_NAK (resend) sent")
         del rx[: length + 2]
@@ -590,6 +581,20 @@ class ScannerCodec:
 
     def _deny(self) -> None:
         self._tx += self._send_ssi(ev.Nak(cause=_NAK_DENIED))
+
+
+def ssi_retransmission(wire: bytes) -> bytes:
+    """SSI packets sent again: each one's status bit 0 (retransmit) set, its checksum redone."""
+    out, at = bytearray(), 0
+    while at < len(wire):
+        length = wire[at]
+        body = bytearray(wire[at : at + length])
+        if length < 4 or len(body) != length:
+            raise LocalProtocolError("not SSI packets")
+        body[3] |= _RETRANSMIT
+        out += body + ssi_checksum(body)
+        at += length + 2
+    return bytes(out)
 
 
 def _ssi(opcode: int, source: int, *, status: int = 0, data: bytes = b"") -> bytes:
