@@ -1,0 +1,1 @@
+"""The emulated barcode / QR scanner (emulator.py) and its control vocabulary (control.py)."""
