@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from emulator.wallet.ledger import Order
-from emulator.wallet.payers import test_code as payer_code
+from emulator.wallet.payers import payment_code as payer_code
 from sim.wiring import EmulatedTill, build_emulated_till
 from terminal.checkout.table import CheckoutState
 from terminal.clock import FakeClock
@@ -317,3 +317,35 @@ def test_a_terminal_without_a_wallet_refuses_qr_with_a_clear_message(clock: Fake
             till.sale(100, tender="qr")
         with pytest.raises(InputError, match="unknown tender"):
             till.sale(100, tender="cash")
+
+
+def test_the_emulated_scanner_reads_the_customers_code(till: EmulatedTill, clock: FakeClock) -> None:
+    scanner = till.emulators.scanner
+    assert scanner is not None
+    sale = till.sale(1888, tender="qr")
+    assert scanner.scan(payer_code("00"), "qr")
+    drive(till, clock, lambda: till.flow.state is S.IDLE)
+    assert sale.outcome == "APPROVED" and net_fen(till, sale.txn_id) == 1888
+
+
+def test_a_scanned_barcode_that_is_no_payment_code_is_shown_and_ignored(till: EmulatedTill,
+                                                                         clock: FakeClock) -> None:
+    scanner = till.emulators.scanner
+    sale = till.sale(100, tender="qr")
+    scanner.scan("6901234567892", "ean13")  # a product's EAN-13
+    drive(till, clock, lambda: any("不是付款码" in m for m in sale.messages), limit_s=5)
+    assert till.flow.state is S.SCANNING and till.journal.qr_rows() == []
+    scanner.scan(payer_code("00"), "code128")  # a phone's code as a Code 128 barcode pays too
+    drive(till, clock, lambda: till.flow.state is S.IDLE)
+    assert sale.outcome == "APPROVED"
+
+
+def test_the_scanner_reads_the_lookup_qr_off_a_printed_receipt(till: EmulatedTill, clock: FakeClock,
+                                                               tmp_path: Path) -> None:
+    sale = pay(till, clock, 1200, "00")
+    png = tmp_path / "receipt.png"
+    till.emulators.printer.pages[-1].save_png(png)  # the customer's copy, as a camera would see it
+    found = till.emulators.scanner.scan_image(png)
+    assert found, "the receipt's QR was decoded"
+    drive(till, clock, lambda: till.flow.looked_up is not None, limit_s=5)
+    assert till.flow.looked_up.txn_id == sale.txn_id  # type: ignore[union-attr]
