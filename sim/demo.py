@@ -13,7 +13,7 @@ from typing import Any
 from sim.services import check_test_card
 from sim.wiring import EmulatedTill, build_emulated_till
 from terminal.app import load_terminal_profile
-from terminal.checkout.table import CheckoutState
+from terminal.checkout.table import RESTING, CheckoutState
 from terminal.errors import InputError
 from terminal.money import format_amount, parse_amount
 
@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 
 def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_dir: Path,
-             save_bytes: Path | None = None) -> int:
+             save_bytes: Path | None = None, tender: str = "card", payer: str = "00") -> int:
     demo_amount = check_test_card(card)  # refuse bad input before anything starts
+    code = payer_code(payer) if tender != "card" else ""
     limit = int(load_terminal_profile(profile)["limits"]["max_amount_minor"])
     if amount is None:  # a card whose behaviour needs a particular amount brings its own
         amount = format_amount(demo_amount) if demo_amount else "12.34"
@@ -41,14 +42,18 @@ def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_
                 till.emulators.printer.use_folder(save_bytes)
             except OSError as exc:
                 raise InputError(f"--save-bytes {_short(save_bytes)}: cannot use it: {exc.strerror or exc}") from None
-        till.emulators.card_reader.present(card)
-        sale = till.sale(amount_minor)
+        if tender == "card":
+            till.emulators.card_reader.present(card)
+            sale = till.sale(amount_minor)
+        else:
+            sale = _qr_sale(till, amount_minor, tender, code, lines)
         if till.flow.state is CheckoutState.SIGNATURE_REQUIRED:
             lines.append("(demo: the cardholder signs the merchant copy; the cashier confirms)")
             till.flow.confirm_signature(actor="demo-cashier")
             till.runtime.run_until(lambda: till.flow.state is CheckoutState.IDLE)
         receipts = _receipts(till, sale.txn_id, var_dir)
         result: dict[str, Any] = {
+            "tender": tender,
             "outcome": sale.outcome,
             "txn_id": sale.txn_id,
             "amount": format_amount(sale.amount_minor),
@@ -58,11 +63,58 @@ def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_
         }
         if sale.reason:
             result["reason"] = sale.reason
+        if sale.qr_order is not None:
+            order = till.journal.qr_order(sale.txn_id) or sale.qr_order
+            result["qr"] = {"order_no": order.order_no, "channel": order.channel, "status": order.status,
+                            "wallet_order_no": order.wallet_order_no,
+                            "code_png": str(sale.qr_image) if sale.qr_image else None}
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
     else:
         _print_text(result, lines)
     return 0
+
+
+def payer_code(payer: str) -> str:
+    """The test payment code a `--payer` names: a suffix ("01"), a behaviour ("password") or a whole
+    test code; InputError listing the payers otherwise."""
+    from emulator.wallet.payers import PAYERS, payment_code
+    from terminal.checkout.qr import payment_channel
+
+    text = payer.strip()
+    if text in PAYERS:
+        return payment_code(text)
+    named = [p for p in PAYERS.values() if p.behaviour.value == text.lower()]
+    if named:
+        return payment_code(named[0].suffix)
+    if payment_channel(text) is not None:
+        return text
+    known = ", ".join(f"{p.suffix} ({p.behaviour.value})" for p in PAYERS.values())
+    raise InputError(f"--payer {text[:40]!r} is no test payer; one of: {known}, or a whole payment code")
+
+
+def _qr_sale(till: EmulatedTill, amount_minor: int, tender: str, code: str, lines: list[str]) -> Any:
+    """A QR demo: the customer's code goes through the emulated scanner (被扫), or the customer
+    pays the code the terminal shows from their phone (主扫)."""
+    if till.emulators.wallet is None:
+        raise InputError("this profile has no emulated wallet gateway ([wallet] url = \"emulated\")")
+    if tender == "qr":
+        sale = till.sale(amount_minor, tender="qr")
+        scanner = till.emulators.scanner
+        if scanner is not None and scanner.scan(code, "qr"):
+            lines.append(f"(demo: the customer shows payment code {code[:4]}…{code[-4:]}; the scanner reads it)")
+            till.wait()
+        else:
+            till.enter_code(code)
+        till.runtime.run_until(lambda: till.flow.state in RESTING)
+        return sale
+    sale = till.flow.begin_sale(amount_minor, tender="qr-merchant")
+    till.runtime.run_until(lambda: bool(sale.qr_order and sale.qr_order.code_url) or till.flow.state in RESTING)
+    if sale.qr_order is not None and sale.qr_order.code_url:
+        lines.append(f"(demo: the customer scans {sale.qr_image or sale.qr_order.code_url} and pays)")
+        till.emulators.wallet.gateway.pay_order(sale.qr_order.order_no, code)
+    till.runtime.run_until(lambda: till.flow.state in RESTING)
+    return sale
 
 
 def _short(path: Path) -> str:

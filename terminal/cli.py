@@ -37,6 +37,11 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     demo.add_argument("--profile", default="emulated-counter", help="terminal profile")
     demo.add_argument("--var", default="var", help="data folder (journal, keys, receipts)")
     demo.add_argument("--save-bytes", metavar="DIR", help="keep the ESC/POS bytes sent, one page-NNNN.bin per copy")
+    demo.add_argument("--tender", default="card", choices=("card", "qr", "qr-merchant"),
+                      help="card; qr: the customer's payment code is scanned (付款码); qr-merchant: the terminal "
+                           "shows its code and the customer pays (主扫)")
+    demo.add_argument("--payer", default="00", help="QR: the test payer, by suffix, name or a whole test code "
+                                                    "(see `till payers`; default 00, pays at once)")
 
     sub.add_parser("cards", help="list the emulated reader's test cards")
     sub.add_parser("payers", help="list the emulated QR gateway's test payment codes (付款码) and their payers")
@@ -167,7 +172,8 @@ def _run(args: argparse.Namespace) -> int:
         from sim.demo import run_demo
 
         return run_demo(card=args.card, amount=args.amount, as_json=args.json, profile=args.profile,
-                        var_dir=_var_dir(args.var), save_bytes=Path(args.save_bytes) if args.save_bytes else None)
+                        var_dir=_var_dir(args.var), save_bytes=Path(args.save_bytes) if args.save_bytes else None,
+                        tender=args.tender, payer=args.payer)
     if args.command == "cards":
         return _cards()
     if args.command == "payers":

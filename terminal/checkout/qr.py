@@ -538,8 +538,11 @@ class QrSteps(SettleSteps, IdleSteps):
             return True
         if self.state is S.IDLE and self.reconciliation_due():
             self._reconcile_at = self.clock.now() + float(self.terminal["wallet"]["resolve_every_s"])
-            self.reconcile(bill_date=(self.clock.wall() - timedelta(days=1)).strftime("%Y%m%d"))
-            return True
+            yesterday = (self.clock.wall() - timedelta(days=1)).strftime("%Y%m%d")
+            if self._day_entries(yesterday):
+                self.reconcile(bill_date=yesterday)
+                return True
+            self.journal.set_qr_reconciled_through(int(yesterday), at=self.clock.wall(), quiet=True)  # nothing to do
         return False
 
     def qr_resolution_due(self) -> bool:

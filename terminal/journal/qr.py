@@ -193,11 +193,13 @@ class QrJournal(JournalCore):
         row = self._db.execute("SELECT value FROM counters WHERE name = 'qr_reconciled'").fetchone()
         return 0 if row is None else int(row[0])
 
-    def set_qr_reconciled_through(self, day: int, *, at: datetime) -> None:
+    def set_qr_reconciled_through(self, day: int, *, at: datetime, quiet: bool = False) -> None:
+        """`quiet`: a day without QR payments, passed over without an incident."""
         day = max(day, self.qr_reconciled_through())  # never back: an older day reconciled again is no news
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO counters VALUES ('qr_reconciled', ?)", (day,))
-            self._incident(db, "statement_reconciled", None, f"statement {day} reconciled", at)
+            if not quiet:
+                self._incident(db, "statement_reconciled", None, f"statement {day} reconciled", at)
 
     def qr_batch(self, batch: int) -> list[tuple[TxnRecord, QrOrder]]:
         """The batch's QR rows with their orders, in the order they were made."""
