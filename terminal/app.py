@@ -302,9 +302,9 @@ def till_parts(
         if host is None:
             host = _host_link(terminal)
             owned.append(host.close)
-        if "wallet" not in drivers and (wallet := _wallet_link(terminal)) is not None:
-            drivers = {**drivers, "wallet": wallet}  # polled with the devices; the QR phase uses it
-            owned.append(wallet.close)
+        for slot, link in _section_links(terminal, skip=drivers).items():  # polled with the devices
+            drivers = {**drivers, slot: link}
+            owned.append(link.close)
     except BaseException:
         for close in reversed(owned):
             close()
@@ -332,18 +332,30 @@ def build_till(
     return Till(**till_parts(profile, **parts), display=display, boot_io_wait=boot_io_wait)
 
 
-def _wallet_link(terminal: Mapping[str, Any]) -> Any | None:
-    """The wallet gateway's driver (QR payments), or None when the profile names no gateway."""
-    url = str((terminal.get("wallet") or {}).get("url", ""))
-    if not url:
-        return None
-    if url == "emulated":
-        raise ConfigError("wallet url 'emulated' needs the emulated world (`till demo`, sim.wiring); "
-                          "a real till names https://HOST[:PORT]")
+def _section_links(terminal: Mapping[str, Any], *, skip: Mapping[str, Any]) -> dict[str, Any]:
+    """Drivers of the payment links a terminal-profile section names besides the acquirer's
+    `[host]` (devices.SECTION_LINKS: the QR wallet gateway's `[<row>] url`), by their family;
+    a section without a url is no link. A family already given in `skip` is left as given."""
+    links: dict[str, Any] = {}
     try:
-        return devices.family(devices.WALLET_LINK).driver_class()(url, terminal["wallet"])
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+        for name in devices.SECTION_LINKS:
+            row = devices.family(name)
+            settings = terminal.get(name) or {}
+            url = str(settings.get("url", ""))
+            if not url or row.family in skip:
+                continue
+            if url == "emulated":
+                raise ConfigError(f"{name} url 'emulated' needs the emulated world (`till demo`, sim.wiring); "
+                                  "a real till names its https:// address")
+            try:
+                links[row.family] = row.driver_class()(url, settings)
+            except ValueError as exc:
+                raise ConfigError(f"{name}.url: {exc}") from exc
+    except BaseException:
+        for link in links.values():
+            link.close()
+        raise
+    return links
 
 
 def _host_link(terminal: Mapping[str, Any]) -> HostLink:

@@ -27,13 +27,16 @@ from drivers.record import Record
 from terminal.errors import ConfigError
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "HOST_LINK", "WALLET_LINK", "DeviceFamily", "families", "family", "load_device_profile",
+    "ENTRY_POINT_GROUP", "HOST_LINK", "SECTION_LINKS", "WALLET_LINK", "DeviceFamily", "families", "family", "load_device_profile",
     "resolve",
 ]
 
 ENTRY_POINT_GROUP = "opentill.devices"
 HOST_LINK = "acquirer"  # the row that drives the terminal profile's `[host]` link (not a `[devices]` slot)
 WALLET_LINK = "wallet"  # the row that drives the terminal profile's `[wallet]` gateway link (QR payments)
+# Rows whose link a top-level section of the terminal profile (named like the row) configures,
+# opened by the composition root beside the devices: `[wallet] url = ...`.
+SECTION_LINKS = (WALLET_LINK,)
 
 
 class DeviceFamily(Record):
