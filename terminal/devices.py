@@ -27,8 +27,8 @@ from drivers.record import Record
 from terminal.errors import ConfigError
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "HOST_LINK", "SECTION_LINKS", "WALLET_LINK", "DeviceFamily", "families", "family", "load_device_profile",
-    "resolve",
+    "ENTRY_POINT_GROUP", "HOST_LINK", "SECTION_LINKS", "WALLET_LINK", "DeviceFamily", "families", "family",
+    "load_device_profile", "resolve",
 ]
 
 ENTRY_POINT_GROUP = "opentill.devices"
