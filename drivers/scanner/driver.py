@@ -88,7 +88,9 @@ class ScannerDriver(Driver):
 
     # -- commands --------------------------------------------------------------------------------
     def trigger(self) -> DeviceFault | None:
-        """Start a scan; the code (or NoRead) comes through poll()."""
+        """Start a scan; the code (or NoRead) comes through poll(). A new scan is asked for: the
+        same code as the last one is a new read now, not a double read (a customer paying twice)."""
+        self._last_code = None
         return self._command(ev.Trigger())
 
     def stop(self) -> DeviceFault | None:

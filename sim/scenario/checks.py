@@ -31,7 +31,8 @@ from terminal.money import format_amount, parse_amount
 
 __all__ = ["Context", "check", "invariant_failures", "invariants", "totals_dict"]
 
-_SALE_CHECKS = {"outcome", "response_code", "journal_state", "reversal", "reversal_attempts", "host_net", "printed"}
+_SALE_CHECKS = {"outcome", "response_code", "journal_state", "reversal", "reversal_attempts", "host_net", "printed",
+                "qr_status", "wallet_net"}
 _OWED_STATES = {"SENT", "TIMEOUT", "OFFLINE"}
 
 
@@ -175,7 +176,9 @@ def _check_sale(expect: Mapping[str, Any], sale: Sale, books: _Books, label: str
         compare("response_code", expect["response_code"], sale.response_code or "none")
     if "journal_state" in expect:
         row = books.rows.get(sale.txn_id)
-        compare("journal_state", expect["journal_state"].upper(), row["state"] if row else "NONE")
+        record = books.journal.get(sale.txn_id) if row is None else None  # a QR row is in no card books
+        compare("journal_state", expect["journal_state"].upper(),
+                row["state"] if row else record.state if record else "NONE")
     if "reversal" in expect or "reversal_attempts" in expect:
         try:
             state, _, attempts = books.journal.reversal_info(sale.txn_id)
@@ -185,6 +188,13 @@ def _check_sale(expect: Mapping[str, Any], sale: Sale, books: _Books, label: str
             compare("reversal", expect["reversal"].upper(), state)
         if "reversal_attempts" in expect:
             compare("reversal_attempts", expect["reversal_attempts"], attempts)
+    if "qr_status" in expect:
+        order = books.journal.qr_order(sale.txn_id)
+        compare("qr_status", expect["qr_status"].upper(), order.status if order else "NONE")
+    if "wallet_net" in expect:
+        order = books.journal.qr_order(sale.txn_id)
+        got = _wallet_net(books.rig, order.order_no) if order else 0
+        compare("wallet_net", format_amount(_money(expect["wallet_net"])), format_amount(got))
     if "host_net" in expect:
         txns = [t for t, lbl in books.rig.txn_labels.items() if lbl == label] or [sale.txn_id]
         compare("host_net", format_amount(_money(expect["host_net"])), format_amount(sum(books.net(t) for t in txns)))
@@ -209,6 +219,8 @@ def _check_journal(expect: Mapping[str, Any], journal: Journal, compare: Any) ->
         compare("exceptions", list(expect["exceptions"]), [str(r["kind"]) for r in journal.exception_report()])
     if "batch" in expect:
         compare("batch", expect["batch"], journal.current_batch())
+    if "qr_unresolved" in expect:
+        compare("qr_unresolved", expect["qr_unresolved"], len(journal.qr_unresolved()))
 
 
 def _check_settlement(want: Mapping[str, Any], got: SettlementResult | None) -> list[str]:
@@ -259,8 +271,10 @@ def _invariants(rig: Rig, journal: Journal) -> dict[str, Any]:
         settled.append({"batch": int(doc["batch"]), "archive": totals_dict(archived),
                         "host": totals_dict(host_books), "ok": archived == host_books})
     integrity = _integrity(rig)
+    wallet = _wallet_books(rig, journal)
     result: dict[str, Any] = {
         "host_net": per_txn,
+        "wallet_net": wallet,
         "journal_counts": dict(sorted(journal.count_by_state().items())),
         "open_batch": batch,
         "settled_batches": settled,
@@ -270,9 +284,41 @@ def _invariants(rig: Rig, journal: Journal) -> dict[str, Any]:
         "journal_integrity": integrity,
         "host_internal_errors": len(rig.host.internal_errors),
     }
-    result["ok"] = (all(t["ok"] for t in per_txn) and batch["ok"] and all(s["ok"] for s in settled)
+    result["ok"] = (all(t["ok"] for t in per_txn) and all(w["ok"] for w in wallet) and batch["ok"]
+                    and all(s["ok"] for s in settled)
                     and integrity == "ok" and not rig.host.internal_errors)
     return result
+
+
+def _wallet_net(rig: Rig, order_no: str) -> int:
+    """What the wallet kept of one payment order: paid less refunded (0 when never paid)."""
+    order = rig.wallet.gateway.ledger.get(order_no)
+    return 0 if order is None or not order.paid else order.amount_fen - order.refunded_fen
+
+
+def _wallet_books(rig: Rig, journal: Journal) -> list[dict[str, Any]]:
+    """The wallet's net effect per QR payment order against the journal: an APPROVED payment
+    nets its amount less the credits approved against it; anything else nets 0; an order the
+    wallet has not decided yet (SENT) may net either, never more."""
+    payments: dict[str, dict[str, Any]] = {}
+    credits: dict[str, int] = {}
+    rows = [(r.kind, r.state, r.amount_minor, o.order_no, o.paid_order_no) for r, o in journal.qr_rows()]
+    for path in sorted((rig.var_dir / "batches").glob("batch-*-qr.json")):
+        for o in json.loads(path.read_text(encoding="utf-8"))["orders"]:
+            rows.append((o["kind"], o["state"], int(o["amount_minor"]), o["order_no"], o.get("paid_order_no", "")))
+    for kind, state, amount, order_no, paid_order_no in rows:
+        if kind == "sale":
+            payments[order_no] = {"state": state, "amount": amount}
+        elif state == "APPROVED":
+            credits[paid_order_no] = credits.get(paid_order_no, 0) + amount
+    out = []
+    for order_no, row in payments.items():
+        net, amount, state = _wallet_net(rig, order_no), row["amount"], row["state"]
+        expected = amount - credits.get(order_no, 0) if state == "APPROVED" else 0
+        ok = net in (0, amount) if state == "SENT" else net == expected
+        out.append({"order": order_no, "amount": format_amount(amount), "journal": state,
+                    "wallet": format_amount(net), "expected": format_amount(expected), "ok": ok})
+    return out
 
 
 def _integrity(rig: Rig) -> str:
@@ -287,6 +333,8 @@ def invariant_failures(result: Mapping[str, Any]) -> list[str]:
     """The broken invariants of `invariants()`, in words."""
     out = [f"invariant: {t['txn']} (STAN {t['stan']}, {t['amount']}) nets {t['host']} at the host, journal "
            f"says {t['journal']}" for t in result["host_net"] if not t["ok"]]
+    out += [f"invariant: QR order {w['order']} ({w['amount']}) nets {w['wallet']} at the wallet, the journal "
+            f"says {w['journal']} (expected {w['expected']})" for w in result.get("wallet_net", []) if not w["ok"]]
     batch = result["open_batch"]
     if not batch["ok"]:
         out.append(f"invariant: open batch {batch['batch']} does not reconcile: terminal {batch['terminal']} "

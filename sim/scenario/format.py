@@ -32,7 +32,10 @@ __all__ = [
     "parse_scenario",
 ]
 
-ACTIONS = ("sale", "card", "host", "printer", "device", "advance", "power", "operator", "expect")
+ACTIONS = ("sale", "card", "scan", "wallet", "host", "printer", "device", "advance", "power", "operator", "expect")
+TENDERS = ("card", "qr", "qr-merchant")
+# The wallet gateway simulator's faults (emulator/wallet/gateway.py) and what the rig does with it.
+WALLET_WORDS = ("normal", "unsigned", "badsign", "error500", "pay-order")
 HOST_WORDS = ("silent", "normal", "answer-late", "release-late", "drop-connection", "drop-on-next-request",
               "out-of-balance-once", "unreachable", "reachable")
 HOST_TABLES = ("drop_responses", "answer_late", "decline_next", "drop_on_next_request", "latency")
@@ -84,6 +87,10 @@ EXPECT_KEYS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "batch": ("an integer", lambda v: _is_int(v) and v >= 1),
     "refused": ("a string", lambda v: isinstance(v, str) and bool(v)),
     "invariants": ("true (the end-of-run invariants hold at this point too)", lambda v: v is True),
+    "qr_status": ("a QR order status (PAID, UNKNOWN, CLOSED, REFUNDED, FAILED, ...)", lambda v: isinstance(v, str)),
+    "wallet_net": ('an amount like "12.34" or "0.00": what the wallet kept of the sale', lambda v: isinstance(v, str)
+                   and _money(v) is not None),
+    "qr_unresolved": ("an integer: QR orders the wallet has not decided yet", lambda v: _is_int(v) and v >= 0),
 }
 
 
@@ -277,19 +284,63 @@ class _StepParser:
             if self.off == (do == "off"):
                 raise ScenarioError(f"{self.source}: step {number}: power: the terminal is already {do}")
             self.off = do == "off"
-        elif self.off and (action in ("sale", "card", "operator") or (action == "power" and do == "loss")):
+        elif self.off and (action in ("sale", "card", "scan", "operator") or (action == "power" and do == "loss")):
             raise ScenarioError(f"{self.source}: step {number}: {action}: the terminal is off (power = \"on\" first)")
 
     # -- one method per action; each raises _Bad with what is wrong --------------------------
     def _sale(self, v: Any) -> dict[str, Any]:
-        _table(v, required={"amount"}, allowed={"amount", "card", "mode"})
+        _table(v, required={"amount"}, allowed={"amount", "card", "mode", "tender", "payer"})
         card, mode = v.get("card"), v.get("mode")
+        tender, payer = v.get("tender", "card"), v.get("payer")
+        if tender not in TENDERS:
+            raise _Bad(f"tender is one of {', '.join(TENDERS)}, not {tender!r}")
         if card is not None:
+            if tender != "card":
+                raise _Bad("a card goes with tender = \"card\"")
             self._card_name(card, mode)
         elif mode is not None:
             raise _Bad("mode needs a card")
+        if payer is not None and tender == "card":
+            raise _Bad("payer goes with tender = \"qr\" or \"qr-merchant\"")
         self.sales += 1
-        return {"amount": self._amount(v["amount"]), "card": card, "mode": mode}
+        return {"amount": self._amount(v["amount"]), "card": card, "mode": mode, "tender": tender,
+                "code": self._payer(payer) if payer is not None else None}
+
+    def _payer(self, v: Any) -> str:
+        from sim.demo import payer_code
+
+        if not isinstance(v, str):
+            raise _Bad('payer is a test payer ("00", "password", see `till payers`) or a payment code')
+        try:
+            return payer_code(v)
+        except TerminalError as exc:
+            raise _Bad(str(exc)) from None
+
+    def _scan(self, v: Any) -> dict[str, Any]:
+        """`scan = "password"` (a test payer's code), or `scan = {text = "...", symbology = "ean13"}`."""
+        if isinstance(v, str):
+            return {"text": self._payer(v), "symbology": "qr"}
+        _table(v, required={"text"}, allowed={"text", "symbology"})
+        text, symbology = v["text"], v.get("symbology", "qr")
+        if not isinstance(text, str) or not text or len(text) > 7000 or not isinstance(symbology, str):
+            raise _Bad("text is the decoded text (1-7000 characters), symbology a name like \"qr\"")
+        return {"text": text, "symbology": symbology}
+
+    def _wallet(self, v: Any) -> dict[str, Any]:
+        """`wallet = "error500"` (the next answer), `{fault = "error500", count = 10}`, `"normal"`,
+        `"pay-order"` (the customer pays the merchant-presented order), `{pay-order = "01"}`."""
+        if isinstance(v, str):
+            if v not in WALLET_WORDS:
+                raise _Bad(f"one of {', '.join(WALLET_WORDS)}, or a table")
+            return {"do": v, "count": 1, "code": ""}
+        if isinstance(v, dict) and "pay-order" in v:
+            _table(v, required={"pay-order"}, allowed={"pay-order"})
+            return {"do": "pay-order", "count": 1, "code": self._payer(v["pay-order"])}
+        _table(v, required={"fault"}, allowed={"fault", "count"})
+        fault, count = v["fault"], v.get("count", 1)
+        if fault not in WALLET_WORDS[1:4] or not (_is_int(count) and 1 <= count <= 10_000):
+            raise _Bad(f"fault is one of {', '.join(WALLET_WORDS[1:4])}, count 1-10000 answers")
+        return {"do": fault, "count": count, "code": ""}
 
     def _amount(self, v: Any) -> Amount:
         if v == "random":

@@ -32,7 +32,7 @@ from terminal import devices
 from terminal.app import load_terminal_profile
 from terminal.checkout.flow import Sale
 from terminal.clock import FakeClock
-from terminal.errors import TerminalError
+from terminal.errors import InputError, TerminalError
 
 __all__ = ["PowerCut", "PrinterSocket", "Refused", "Rig", "Stuck"]
 
@@ -132,6 +132,14 @@ class Rig:
             self._dead.close()
             raise
         self.harness = Harness(self.host, self._build, step=self._step, drain_steps=MAX_STEPS)
+        # The wallet gateway outlives the terminal's power cycles, as the acquirer does; its time
+        # is the terminal's (each boot's till drives it by advance()).
+        from emulator.wallet.gateway import WalletGateway
+        from emulator.wallet.peer import WalletPeer
+
+        wallet = load_terminal_profile(scenario.profile, scenario.overrides).get("wallet") or {}
+        self.wallet = WalletPeer(WalletGateway(key=str(wallet.get("key", "")), mch_id=str(wallet.get("mch_id", "")),
+                                               start=self.clock.wall()))
 
     @property
     def till(self) -> EmulatedTill | None:
@@ -171,7 +179,7 @@ class Rig:
         try:
             till = build_emulated_till(profile=self.scenario.profile, clock=self.clock, var_dir=self.var_dir,
                                        overrides=overrides, device_urls={"printer": self._printer_url},
-                                       display=self.shown.append, host=link)
+                                       display=self.shown.append, host=link, wallet_peer=self.wallet)
             till.flow.unpredictable_number = lambda: self._unpredictable.randbytes(4)
             return till
         except BaseException:
@@ -214,6 +222,9 @@ class Rig:
     def _devices(self) -> dict[str, dict[str, str]]:
         slots = load_terminal_profile(self.scenario.profile)["devices"]
         urls = {"printer": "emu://printer", "card_reader": "emu://card-reader"}
+        # Every other slot the profile has (the scanner) is emulated in process too, by its row.
+        urls.update({slot: f"emu://{devices.resolve(slot, settings).url_kind}"
+                     for slot, settings in slots.items() if slot not in urls})
         out = {}
         for slot, url in urls.items():
             settings = slots[slot]  # an empty profile is the driving row's default, as in terminal/app.py
@@ -319,4 +330,13 @@ class Rig:
         reader = self.on().emulators.card_reader
         assert reader is not None, "the rig always emulates the card reader"
         return reader
+
+    def scanner(self) -> Any:
+        scanner = self.on().emulators.scanner
+        if scanner is None:
+            raise InputError("this scenario's terminal has no emulated scanner")
+        return scanner
+
+    def wallet_gateway(self) -> Any:
+        return self.wallet.gateway
 

@@ -30,11 +30,15 @@ from sim.scenario.scratch import release_scratch_dir, scratch_dir
 from sim.wiring import EmulatedTill
 from terminal.checkout.flow import Sale
 from terminal.checkout.table import CheckoutState
+from terminal.errors import InputError
 from terminal.money import format_amount
 from terminal.receipts.layout import Copy
 from terminal.security.access import Approval
 
 __all__ = ["ScenarioError", "ScenarioRunner", "run_scenario"]
+# A scan's bytes leave the emulated scanner at its baud, on virtual time: a scan step lets this
+# much pass (a 30-character code at 9600 baud is ~35 ms) so the code reaches the terminal.
+SCAN_LINE_S = 0.2
 
 S = CheckoutState
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -152,7 +156,7 @@ class ScenarioRunner:
         if rig.act(lambda t: t.flow.recover_if_needed()) is None:
             return facts
         cuts = len(rig.cuts)
-        started = rig.act(lambda t: t.flow.begin_sale(amount))
+        started = rig.act(lambda t: t.flow.begin_sale(amount, tender=arg["tender"]))
         if started is None and len(rig.cuts) == cuts:
             started = self._ended_at_once(amount)
         if isinstance(started, Refused) or started is None:
@@ -161,8 +165,45 @@ class ScenarioRunner:
         rig.sale_label, rig.sale = label, started  # nothing is journalled before a card is read
         if arg["card"] is not None:
             rig.act(lambda t: rig.card_reader().present(arg["card"], arg["mode"]))
+        if arg["code"] and arg["tender"] == "qr":  # the customer shows the code at once
+            rig.act(lambda t: rig.scanner().scan(arg["code"], "qr"))
+            rig.advance(SCAN_LINE_S)
+        elif arg["code"]:  # the customer pays the merchant-presented code from their phone
+            rig.act(lambda t: self._pay_order(arg["code"]))
         rig.note_sale()
         return {**facts, **self._sale_facts(label)}
+
+    def _pay_order(self, code: str) -> str:
+        sale = self.ctx.rig.sale
+        if sale is None or sale.qr_order is None or not sale.qr_order.code_url:
+            raise InputError("no merchant-presented code is shown to pay")
+        try:
+            return str(self.ctx.rig.wallet_gateway().pay_order(sale.qr_order.order_no, code))
+        except ValueError as exc:  # paid already, not a merchant order: the gateway says no
+            raise InputError(f"the customer cannot pay it: {exc}") from None
+
+    def _do_scan(self, arg: dict[str, Any]) -> dict[str, Any] | Refused | None:
+        rig = self.ctx.rig
+        result = rig.act(lambda t: rig.scanner().scan(arg["text"], arg["symbology"]))
+        if isinstance(result, Refused):
+            return result
+        rig.advance(SCAN_LINE_S)
+        return self._last_sale_facts()
+
+    def _do_wallet(self, arg: dict[str, Any]) -> dict[str, Any] | Refused | None:
+        rig, do = self.ctx.rig, arg["do"]
+        if do == "pay-order":
+            result = rig.act(lambda t: self._pay_order(arg["code"]))
+            if isinstance(result, Refused):
+                return result
+            return {"paid": result, **self._last_sale_facts()}
+        peer = rig.wallet
+        if do == "normal":
+            peer.clear_faults()
+        else:
+            peer.set_fault(do, count=arg["count"])
+        rig.run()
+        return {"wallet": peer.status(), **self._last_sale_facts()}
 
     def _ended_at_once(self, amount: int) -> Sale | None:
         """begin_sale returns the flow's sale, which is None when the sale already ended inside it
@@ -185,7 +226,9 @@ class ScenarioRunner:
         if rig.till is not None and record is not None:
             row = rig.till.journal.get(sale.txn_id)
             journal_state = row.state if row else None
-        return {"outcome": sale.outcome, "response_code": sale.response_code,
+        qr = rig.till.journal.qr_order(sale.txn_id) if rig.till is not None and sale.qr_order else None
+        extra = {"qr_status": qr.status} if qr is not None else {}
+        return {**extra, "outcome": sale.outcome, "response_code": sale.response_code,
                 "reason": self._scrub(sale.reason) if sale.reason else None,
                 "stan": f"{record.stan:06d}" if record else None, "journal_state": journal_state,
                 "printed": [c.copy.value + ("/reprint" if c.reprint else "") for c in sale.printed]}

@@ -17,7 +17,8 @@ from tests.support.processes import served
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 FILES = sorted(CATALOGUE.glob("*.toml"))
-ROWS = {"00", "01", "02", "03", "04", "05", "08", "10", "11", "12", "13", "17"}  # happy path + fault matrix rows
+ROWS = {"00", "01", "02", "03", "04", "05", "08", "10", "11", "12", "13", "17",  # happy path + fault matrix rows
+        "20", "21", "22", "23"}  # QR payments: customer code, merchant code, power loss, gateway faults
 
 
 def _run(path: Path, *, seed: int | None = None) -> tuple[int, dict[str, Any], str]:
@@ -43,9 +44,11 @@ def test_catalogue_scenario_holds(path: Path) -> None:
     assert code == 0 and report["ok"] is True
     inv = report["invariants"]
     assert inv["ok"] and inv["journal_integrity"] == "ok" and inv["open_batch"]["ok"]
-    assert inv["host_net"], "every catalogue scenario sends at least one transaction"
+    assert inv["host_net"] or inv["wallet_net"], "every catalogue scenario sends at least one transaction"
     for txn in inv["host_net"]:
         assert txn["host"] in ("0.00", txn["amount"])  # never more than the sale
+    for order in inv["wallet_net"]:
+        assert order["ok"] and order["wallet"] in ("0.00", order["amount"])  # one effect per QR order
     expects = [s for s in report["steps"] if s["action"] == "expect"]
     assert expects and all(s["ok"] for s in expects)
 
