@@ -176,16 +176,26 @@ class WalletDriver:
         return ssl.create_default_context(cafile=self.ca_file or None)
 
     def _work(self) -> None:
-        import httpx  # a well-kept client: TLS, timeouts and connection reuse done right
+        client: Any = None
+        try:
+            import httpx  # a well-kept client: TLS, timeouts and connection reuse done right
 
-        with httpx.Client(timeout=self.timeout, verify=self._verify(), trust_env=False) as client:
+            client = httpx.Client(timeout=self.timeout, verify=self._verify(), trust_env=False)
+            broken = ""
+        except Exception as exc:  # no client (a missing ca_file, no httpx): every request says why
+            broken = f"cannot set up the HTTP client: {type(exc).__name__}: {exc}"
+            log.error("wallet %s: %s", self.url, broken)
+        try:
             while (job := self._jobs.get()) is not None:
                 request, path, body = job
-                answer = self._exchange(client, httpx, request, path, body)
+                answer = _unknown(request, broken) if broken else self._exchange(client, httpx, request, path, body)
                 with self._lock:
                     self._ready.append(answer)
                 with contextlib.suppress(BlockingIOError):  # a full pipe holds wake-ups enough
                     os.write(self._wake_w, b"!")
+        finally:
+            if client is not None:
+                client.close()
 
     def _exchange(self, client: Any, httpx: Any, request: AnyRequest, path: str, body: bytes) -> WalletAnswer:
         try:

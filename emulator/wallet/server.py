@@ -9,7 +9,9 @@ the terminal's timeout is what it sees. `certfile`/`keyfile` serve HTTPS.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -30,6 +32,15 @@ T = TypeVar("T")
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    timeout = 60  # an idle keep-alive connection is closed after a minute
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner.connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.server.owner.connections.discard(self.connection)
+        super().finish()
 
     def do_POST(self) -> None:
         owner = self.server.owner
@@ -77,6 +88,7 @@ class WalletServer:
         self._last = time.monotonic()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.connections: set[socket.socket] = set()  # open client connections, shut at stop()
 
     def start(self) -> WalletServer:
         httpd = _Server((self.host, self.port), _Handler)
@@ -95,6 +107,9 @@ class WalletServer:
     def stop(self) -> None:
         self.released.set()
         httpd, self._httpd = self._httpd, None
+        for conn in list(self.connections):  # an idle keep-alive reader must not hold stop() up
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()

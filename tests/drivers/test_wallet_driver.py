@@ -296,3 +296,34 @@ def test_https_without_the_ca_is_unknown_not_trusted(certificate: tuple[Path, Pa
             assert not tls.gateway.requests  # the handshake failed: nothing reached the gateway
         finally:
             driver.close()
+
+
+def test_stopping_the_server_with_a_kept_alive_connection_does_not_hang() -> None:
+    server = WalletServer("127.0.0.1:0").start()
+    driver = WalletDriver(server.url)
+    try:
+        assert pay(driver, "00").state is S.SUCCESS  # httpx keeps the connection open afterwards
+        server.stop()  # returns: the idle connection is shut, not waited for
+        assert ask(driver, Query(order_no="T00")).state is S.UNKNOWN
+    finally:
+        driver.close()
+        server.stop()
+
+
+def test_a_missing_ca_file_makes_every_request_unknown(tmp_path: Path) -> None:
+    driver = WalletDriver("https://127.0.0.1:9", {"ca_file": str(tmp_path / "absent.pem")})
+    try:
+        a = ask(driver, Query(order_no="T1"))
+        assert (a.state, a.clear) == (S.UNKNOWN, False) and "HTTP client" in a.message
+    finally:
+        driver.close()
+
+
+def test_a_gateway_bug_is_no_answer_not_a_crash(emu: WalletDriver, peer: WalletPeer,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(call: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(peer.gateway, "respond", broken)
+    assert pay(emu, "00").state is S.UNKNOWN
+    assert [type(e) for e in peer.internal_errors] == [RuntimeError]

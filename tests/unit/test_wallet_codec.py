@@ -82,6 +82,29 @@ def test_the_golden_pay_request() -> None:
     assert verify(params, KEY)
 
 
+# docs/wallet-gateway.md: the gateway's answer to that pay
+GOLDEN_PAY_ANSWER = (
+    b'{"channel":"wechat","mch_id":"1900000109","nonce_str":"0000000000000001","out_trade_no":"T2026120100001",'
+    b'"payer":"oUpF****0000","result_code":"SUCCESS","return_code":"SUCCESS","return_msg":"OK",'
+    b'"sign":"E9CAB3480608B937157C8983A70F49C6955437F46DECE70D502C02F9A8CF02CD","sign_type":"HMAC-SHA256",'
+    b'"time_end":"20261201100000","total_fee":"1234","trade_state":"SUCCESS",'
+    b'"transaction_id":"4220261201000000000000000001"}'
+)
+
+
+def test_the_golden_pay_answer() -> None:
+    answer = answer_of("pay", "T2026120100001", 200, GOLDEN_PAY_ANSWER, KEY)
+    assert (answer.state, answer.clear, answer.wallet_order_no, answer.amount_fen, answer.paid_at) == (
+        TradeState.SUCCESS, True, "4220261201000000000000000001", 1234, "2026-12-01T10:00:00+08:00")
+    tampered = GOLDEN_PAY_ANSWER.replace(b'"total_fee":"1234"', b'"total_fee":"1235"')
+    assert answer_of("pay", "T2026120100001", 200, tampered, KEY).state is TradeState.UNKNOWN
+
+
+def test_the_gateway_signs_the_golden_answer() -> None:
+    params = json.loads(GOLDEN_PAY_ANSWER)
+    assert encode_params(params, KEY) == GOLDEN_PAY_ANSWER
+
+
 def test_the_stream_is_http_and_reads_back_byte_at_a_time() -> None:
     host, gateway = _codec(), _codec(Role.DEVICE)
     frame = host.send(Query(order_no="T1"))
