@@ -257,7 +257,7 @@ class ScannerEmulator(Emulator):
     def _on_command(self, command: ev.ScannerCommand, owed: bytes) -> None:
         if self._refusing():
             if self.protocol == "ssi":
-                self._put(self._codec.send(ev.Nak(cause=1)))
+                self._put(self._codec.refuse_last())
             elif self.protocol == "gm65":
                 self._put(self._codec.send(ev.ZoneReply(status=_GM65_REFUSED, data=b"\x00")))
             elif isinstance(command, ev.MenuCommand):
