@@ -181,6 +181,8 @@ class ScannerDriver(Driver):
             if self._in_flight is None:
                 self._next_command()
         except PortError as exc:
+            self._in_flight = None  # the line failed: nothing on it can be answered
+            self._waiting.clear()
             return self._fault(FaultKind.DISCONNECTED, str(exc))
         return None
 

@@ -35,7 +35,8 @@ def status_of(control: Control) -> dict[str, str]:
     return dict(w.split("=", 1) for w in words if "=" in w)
 
 
-def collect(driver: ScannerDriver, done: Callable[[list[DeviceEvent]], bool], timeout: float = 5.0) -> list[DeviceEvent]:
+def collect(driver: ScannerDriver, done: Callable[[list[DeviceEvent]], bool],
+            timeout: float = 5.0) -> list[DeviceEvent]:
     """Events until `done(events)` (or the timeout, or an emu:// link with nothing more to say)."""
     seen: list[DeviceEvent] = []
     end = time.monotonic() + timeout
