@@ -313,6 +313,12 @@ class ScannerCodec:
             del self._rx[:]  # a partial line: nothing in it marks where the next one starts
         return True
 
+    def refuse_last(self) -> bytes:
+        """SSI: the caller refuses the packet just taken (instead of the ACK the codec queued):
+        returns the CMD_NAK (cause RESEND) to send, and its retransmission will count as new."""
+        self._last_taken = b""
+        return self._send_ssi(ev.Nak(cause=_NAK_RESEND))
+
     def data_to_send(self) -> bytes:
         """The ACK / NAK this end owes for what it decoded (serial handshake, SSI), oldest first."""
         out, self._tx = bytes(self._tx), bytearray()

@@ -84,7 +84,12 @@ class ScannerDriver(Driver):
         self._codec = None
         self._waiting.clear()
         self._in_flight = None
+        # pyserial's socket:// close() skips the socket's close when shutdown() fails, as it does
+        # on a connection the peer reset (an unplugged network scanner): close it ourselves.
+        sock = getattr(self._port, "_socket", None)
         super().close()
+        if sock is not None:
+            sock.close()
 
     # -- commands --------------------------------------------------------------------------------
     def trigger(self) -> DeviceFault | None:
@@ -178,6 +183,8 @@ class ScannerDriver(Driver):
             if self._in_flight is None:
                 self._next_command()
         except PortError as exc:
+            self._in_flight = None  # the line failed: nothing on it can be answered
+            self._waiting.clear()
             return self._fault(FaultKind.DISCONNECTED, str(exc))
         return None
 

@@ -8,9 +8,9 @@ after `timing.decode_s`, and a triggered scan with nothing in front ends after `
 (sending the no-read message, if the profile has one). `scan_image(path)` decodes every code in a
 picture with zxing-cpp and scans each.
 
-Handshakes: in serial ACK/NAK mode and in SSI every decode waits for the host's ACK; a NAK makes it
-resend (SSI: status bit 0 set), at most `handshake.max_resends` times, and no answer within
-`handshake.timeout_s` gives it up. Codes read meanwhile wait their turn.
+Handshakes: with `handshake.enabled` (serial ACK/NAK mode, SSI's host ACK/NAK) every decode waits
+for the host's ACK; a NAK makes it resend (SSI: status bit 0 set), at most `handshake.max_resends`
+times, and no answer within `handshake.timeout_s` gives it up. Codes read meanwhile wait their turn.
 
 Time: the emulator has no clock. `advance(seconds)` moves its virtual time: decodes and timeouts
 fall due, and what it sends leaves at the line rate of `serial.baud` (10 bits/char for 8N1). Until
@@ -81,7 +81,7 @@ class ScannerEmulator(Emulator):
         self._trigger_timeout = float(profile["trigger"]["timeout_s"])
         self._decode_s = float(profile["timing"]["decode_s"])
         handshake = profile["handshake"]
-        self.handshake = self.protocol == "ssi" or bool(handshake["enabled"])
+        self.handshake = bool(handshake["enabled"])
         self._ack_timeout = float(handshake["timeout_s"])
         self._max_resends = int(handshake["max_resends"])
         self._ack_before_data = bool(profile["quirks"]["ack_before_data"])
@@ -257,7 +257,7 @@ class ScannerEmulator(Emulator):
     def _on_command(self, command: ev.ScannerCommand, owed: bytes) -> None:
         if self._refusing():
             if self.protocol == "ssi":
-                self._put(self._codec.send(ev.Nak(cause=1)))
+                self._put(self._codec.refuse_last())
             elif self.protocol == "gm65":
                 self._put(self._codec.send(ev.ZoneReply(status=_GM65_REFUSED, data=b"\x00")))
             elif isinstance(command, ev.MenuCommand):
