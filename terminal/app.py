@@ -181,8 +181,11 @@ class Till:
         return sale
 
     def wait(self, *, io_wait: float = 10.0) -> None:
-        """Run until the sale is over or waits for a person (SETTLED_STATES)."""
-        self.runtime.run_until(lambda: self.flow.state in SETTLED_STATES, io_wait=io_wait)
+        """Run until the sale is over, or waits for a person again in another state (a scan
+        awaited in SCANNING has come: the payment runs to its end)."""
+        start = self.flow.state
+        self.runtime.run_until(lambda: self.flow.state in RESTING
+                               or (self.flow.state in SETTLED_STATES and self.flow.state is not start), io_wait=io_wait)
 
     def _deliver_owed(self, io_wait: float) -> None:
         """Before a transaction: what the host is owed goes out now, not after its backoff — an

@@ -9,6 +9,10 @@ to back. After each sale returns it prints `ACK <txn_id> <amount_minor> <outcome
 a sale is *acknowledged* once its APPROVED line has left the process. The parent SIGKILLs it
 at a random moment; nothing here cleans up on purpose, since a power cut would not either.
 
+`--wallet-url URL --qr-share P` (a QR round, tests/reliability/test_crash_kill_qr.py): that share
+of the sales is paid by a test payment code at the parent's wallet gateway; each one that returns
+prints `QRACK <txn_id> <amount_minor> <outcome> <order_no> <payer>`.
+
 `--disk-full-after K --disk-full-at TEXT` (a disk-full round): after K sales the journal's disk
 "fills" (tests/support/full_disk.py) the first time a statement containing TEXT runs, and stays
 full; the till goes on selling (and declining) until it is killed.
@@ -24,19 +28,35 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from emulator.wallet.payers import payment_code
 from sim.wiring import build_emulated_till
 from tests.support.full_disk import FullDisk
 
-__all__ = ["CARD", "JOURNAL_CAPACITY", "MAX_AMOUNT_MINOR", "main", "overrides"]
+__all__ = ["CARD", "JOURNAL_CAPACITY", "MAX_AMOUNT_MINOR", "QR_PAYERS", "main", "overrides"]
 
 CARD = "approved"
 MAX_AMOUNT_MINOR = 999_999  # under the profile's per-sale limit; chip, so no contactless cap
 JOURNAL_CAPACITY = 1_000_000  # hundreds of kills must never meet "journal full, settle first"
 
 
-def overrides(port: int) -> dict[str, object]:
-    """What the parent's recovery till and every child share: the one host, a roomy journal."""
-    return {"host.url": f"tcp://127.0.0.1:{port}", "limits.journal_capacity": JOURNAL_CAPACITY}
+# QR rounds: payers whose outcome the timings below decide in well under a second (emulator/wallet/
+# payers.py): pays at once, not enough balance, the pay's answer lost, a system error though paid,
+# never pays (reversed), pays at the reverse (refunded).
+QR_PAYERS = ("00", "00", "04", "06", "10", "03", "07")
+QR_MAX_AMOUNT_MINOR = 99_999  # above ¥1000 the "pays at once" payer is asked for a password (pays 10 s later)
+QR_TIMINGS = {"wallet.timeout_s": 0.5, "wallet.query_first_s": 0.05, "wallet.query_every_s": 0.1,
+              "wallet.give_up_s": 1.0, "wallet.reverse_not_before_s": 0.2, "wallet.reverse_retry_s": 0.05,
+              "wallet.resolve_every_s": 1.0}
+
+
+def overrides(port: int, wallet_url: str = "") -> dict[str, object]:
+    """What the parent's recovery till and every child share: the one host (and, in QR rounds,
+    the one wallet gateway, on fast timings), a roomy journal."""
+    out: dict[str, object] = {"host.url": f"tcp://127.0.0.1:{port}", "limits.journal_capacity": JOURNAL_CAPACITY,
+                              "wallet.url": wallet_url}
+    if wallet_url:
+        out.update(QR_TIMINGS)
+    return out
 
 
 def _say(line: str) -> None:
@@ -53,13 +73,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-sales", type=int, default=10_000, help="stop by itself after this many")
     parser.add_argument("--disk-full-after", type=int, default=None, help="sales before the disk fills")
     parser.add_argument("--disk-full-at", default="", help="the statement at which it fills")
+    parser.add_argument("--wallet-url", default="", help="QR rounds: the parent's wallet gateway")
+    parser.add_argument("--qr-share", type=float, default=0.0, help="the share of sales paid by QR code")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
 
     if sys.stdin.readline().strip() != "GO":
         return 0  # the parent did not need this one
     _say("START")
-    till = build_emulated_till(var_dir=args.var_dir, overrides=overrides(args.port))
+    till = build_emulated_till(var_dir=args.var_dir, overrides=overrides(args.port, args.wallet_url))
     reader = till.emulators.card_reader
     assert reader is not None, "the profile's card reader is emulated (emu://)"
     _say("READY")
@@ -67,6 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if number == args.disk_full_after:
             FullDisk(till.journal, full_from=args.disk_full_at)
         amount = rng.randint(1, MAX_AMOUNT_MINOR)
+        if rng.random() < args.qr_share:
+            payer = rng.choice(QR_PAYERS)
+            sale = till.sale(amount % QR_MAX_AMOUNT_MINOR + 1, tender="qr")
+            till.enter_code(payment_code(payer))
+            order = sale.qr_order.order_no if sale.qr_order else "-"
+            _say(f"QRACK {sale.txn_id} {sale.amount_minor} {sale.outcome} {order} {payer}")
+            continue
         reader.present(CARD)
         sale = till.sale(amount)
         _say(f"ACK {sale.txn_id} {sale.amount_minor} {sale.outcome}")

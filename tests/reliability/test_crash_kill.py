@@ -84,12 +84,12 @@ class Child:
     """One crash_child process. Its stdout is read through select() with bounded waits."""
 
     def __init__(self, var_dir: Path, port: int, seed: int, stderr: IO[bytes],
-                 disk_full: tuple[int, str] | None = None) -> None:
+                 disk_full: tuple[int, str] | None = None, extra: tuple[str, ...] = ()) -> None:
         self.disk_full = disk_full  # (sales before, statement): this child's disk fills
         fill = ["--disk-full-after", str(disk_full[0]), "--disk-full-at", disk_full[1]] if disk_full else []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.reliability.crash_child", "--var-dir", str(var_dir),
-             "--port", str(port), "--seed", str(seed), *fill],
+             "--port", str(port), "--seed", str(seed), *fill, *extra],
             cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, bufsize=0,
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None

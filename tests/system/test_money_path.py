@@ -422,7 +422,7 @@ import json, sys
 from terminal.app import build_till
 urls = json.loads(sys.argv[1])
 with build_till("emulated-counter", var_dir=sys.argv[2], device_urls=urls["devices"],
-                overrides={"host.url": urls["host"]}) as till:
+                overrides={"host.url": urls["host"], "wallet.url": ""}) as till:
     for amount in (100, 200):
         sale = till.sale(amount, io_wait=5.0)
         print(json.dumps({"outcome": sale.outcome, "reason": sale.reason}), flush=True)
@@ -441,9 +441,11 @@ def test_a_stale_card_removal_over_ptys_does_not_cancel_the_next_sale(tmp_path: 
     with ExitStack() as stack:
         printer = stack.enter_context(served("emulate", "printer", "--pty"))
         reader = stack.enter_context(served("emulate", "card-reader", "--pty"))
+        scanner = stack.enter_context(served("emulate", "scanner", "--pty"))
         host = stack.enter_context(served("host", "--listen", "127.0.0.1:0"))
         assert reader.control("present approved chip").startswith("ok:")
-        urls = {"devices": {"printer": printer.endpoint, "card_reader": reader.endpoint}, "host": host.endpoint}
+        urls = {"devices": {"printer": printer.endpoint, "card_reader": reader.endpoint, "scanner": scanner.endpoint},
+                "host": host.endpoint}
         child = subprocess.Popen([sys.executable, "-c", STALE_REMOVAL_CHILD, json.dumps(urls), str(tmp_path / "var")],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
