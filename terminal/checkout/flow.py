@@ -7,6 +7,7 @@ owns it. Card data (PAN, track 2, ICC, PIN block) stay in RAM only.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from drivers.events import DeviceFault, FaultKind
@@ -27,6 +28,7 @@ __all__ = ["TENDERS", "AmountRefused", "Sale", "SaleFlow"]
 
 S = CheckoutState
 TENDERS = ("card", "qr", "qr-merchant")
+QR_REFUND_DAYS = 30
 
 
 class SaleFlow(OutcomeSteps, SignatureSteps, QrSteps):
@@ -116,6 +118,8 @@ class SaleFlow(OutcomeSteps, SignatureSteps, QrSteps):
                 raise InputError("a void is for the sale's full amount")
         elif not 0 < amount_minor <= original.amount_minor - sum(c.amount_minor for c in credits):
             raise InputError("a refund is more than zero and at most what is left of the sale")
+        if original.entry_mode == QR_ENTRY_MODE:
+            self._qr_credit_window(kind, original)
         log.info("%s of %s approved by %s: %s", kind, original_txn_id, approval.approver, approval.reason)
         self.sale = sale = Sale(txn_id=new_txn_id(), amount_minor=amount_minor, kind=kind, original=original)
         if original.entry_mode == QR_ENTRY_MODE:  # a QR payment is credited by its wallet
@@ -124,6 +128,15 @@ class SaleFlow(OutcomeSteps, SignatureSteps, QrSteps):
         else:
             self.start_credit()
         return sale
+
+    def _qr_credit_window(self, kind: str, original: Any) -> None:
+        """The wallets' rules (PROTOCOLS.md §9): a QR void the same day, a refund within 30 days."""
+        age = self.clock.wall() - datetime.fromisoformat(original.created_at)
+        if kind == "void" and datetime.fromisoformat(original.created_at).date() != self.clock.wall().date():
+            raise InputError("a QR payment is voided the same day only; refund it instead / 扫码交易仅限当日撤销")
+        if kind == "refund" and age > timedelta(days=QR_REFUND_DAYS):
+            raise InputError(f"a QR payment is refunded within {QR_REFUND_DAYS} days"
+                             f" / 扫码交易须在{QR_REFUND_DAYS}天内退货")
 
     def recover_if_needed(self) -> bool:
         """Deliver the reversals the journal still owes, now (at start-up, before a sale): from

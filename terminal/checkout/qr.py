@@ -49,7 +49,7 @@ from terminal.host.reconcile import Reconciliation, StatementEntry, TerminalEntr
 from terminal.journal import QrOrder, TxnRecord
 from terminal.journal.qr import mask_code, order_number
 from terminal.receipts.layout import Line, to_commands
-from terminal.receipts.qr_slips import CHANNELS, payment_code_slip, qr_settlement_lines
+from terminal.receipts.qr_slips import CHANNELS, e_receipt, payment_code_slip, qr_settlement_lines
 
 __all__ = ["QrSteps", "payment_channel"]
 
@@ -244,7 +244,7 @@ class QrSteps(SettleSteps, IdleSteps):
 
     def _decided_by(self, answer: WalletAnswer) -> bool:
         """Paid, or definitely not: decide the sale. False: the outcome is still open."""
-        if not answer.clear:
+        if not answer.clear or not self._answer_valid(answer):
             return False
         if answer.state is TradeState.SUCCESS:
             self._qr_paid(answer)
@@ -256,6 +256,23 @@ class QrSteps(SettleSteps, IdleSteps):
             self._qr_refunded(answer)
             return True
         return False
+
+    def _answer_valid(self, answer: WalletAnswer) -> bool:
+        """A signed answer is still checked against the order: its amount, and (a customer code)
+        its channel. One that disagrees decides nothing; it is an incident, and the order is
+        asked again (query, then reverse) as after an unclear answer."""
+        sale = self._sale()
+        order = sale.qr_order
+        wrong = []
+        if answer.state is TradeState.SUCCESS and answer.amount_fen and answer.amount_fen != sale.amount_minor:
+            wrong.append(f"amount {answer.amount_fen} for {sale.amount_minor}")
+        if order is not None and order.channel and answer.channel and answer.channel != order.channel:
+            wrong.append(f"channel {answer.channel} for {order.channel}")
+        if wrong:
+            self.journal.record_incident("qr_answer_refused", txn_id=sale.txn_id, at=self.clock.wall(),
+                                         detail=f"{answer.op} of {answer.order_no}: {', '.join(wrong)}")
+            log.warning("wallet answer for %s refused: %s", answer.order_no, ", ".join(wrong))
+        return not wrong
 
     def qr_no_answer(self) -> None:
         """QR_PAYING: the pay's answer did not come in time (the request may have been booked)."""
@@ -444,6 +461,7 @@ class QrSteps(SettleSteps, IdleSteps):
                                                  detail=f"refunded {answer.amount_fen or sale.amount_minor}",
                                                  response_code="00", wallet_order_no=answer.wallet_order_no)
             sale.response_code = "00"
+            self.write_e_receipt(sale.txn_id)
             self.approve()
         elif answer.clear and answer.state is TradeState.PAYERROR:
             self._qr_failed(answer, "FAILED")
@@ -459,6 +477,7 @@ class QrSteps(SettleSteps, IdleSteps):
             self._qr_pending(f"paid, not journalled: {exc}")
             return
         sale.qr_order, sale.response_code = self.journal.qr_order(sale.txn_id), "00"
+        self.write_e_receipt(sale.txn_id)
         self.approve()
 
     def _record_paid(self, answer: WalletAnswer, wait: float) -> None:
@@ -495,6 +514,7 @@ class QrSteps(SettleSteps, IdleSteps):
             self._qr_pending(f"refunded, not journalled: {exc}")
             return
         sale.qr_refunded = True
+        self.write_e_receipt(sale.txn_id)
         self.decline()
 
     def _qr_pending(self, why: str) -> None:
@@ -505,8 +525,27 @@ class QrSteps(SettleSteps, IdleSteps):
         except JournalError as exc:  # the row is SENT on disk all the same: unresolved, asked again later
             log.error("QR order %s left unknown, not noted: %s", sale.txn_id, exc)
         sale.outcome, sale.reason = "PENDING", i18n.bilingual("qr_pending", why)
+        self.write_e_receipt(sale.txn_id)
         self._show("qr_pending", why)
         self.leave_pending()
+
+    def write_e_receipt(self, txn_id: str) -> Path | None:
+        """The e-receipt (电子签购单) of a QR record, var/receipts/<txn_id>.json: every field of its
+        slip, for a paperless copy or the customer's "send me the slip". Written atomically; a
+        disk that will not take it changes nothing about the money (logged)."""
+        record, order = self.journal.get(txn_id), self.journal.qr_order(txn_id)
+        if record is None or order is None:
+            return None
+        path = self.journal.path.parent / "receipts" / f"{txn_id}.json"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(e_receipt(record, order, terminal=self.terminal), encoding="utf-8")
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("e-receipt of %s not written: %s", txn_id, exc)
+            return None
+        return path
 
     def _qr(self) -> QrOrder:
         order = self._sale().qr_order

@@ -349,3 +349,42 @@ def test_the_scanner_reads_the_lookup_qr_off_a_printed_receipt(till: EmulatedTil
     assert found, "the receipt's QR was decoded"
     drive(till, clock, lambda: till.flow.looked_up is not None, limit_s=5)
     assert till.flow.looked_up.txn_id == sale.txn_id  # type: ignore[union-attr]
+
+
+def test_every_decided_qr_payment_has_an_e_receipt_with_its_slip_fields(till: EmulatedTill, clock: FakeClock,
+                                                                        var_dir: Path) -> None:
+    import json
+
+    sale = pay(till, clock, 1234, "00")
+    doc = json.loads((var_dir / "receipts" / f"{sale.txn_id}.json").read_text(encoding="utf-8"))
+    order, _ = wallet_order(till, sale.txn_id)
+    assert doc["order_no"] == order.order_no and doc["status"] == "PAID" and doc["amount_minor"] == 1234
+    assert doc["wallet_order_no"] == order.wallet_order_no and doc["channel"] == "wechat"
+    assert payer_code("00") not in json.dumps(doc)  # masked payer only
+    assert doc["lookup"].endswith(sale.txn_id)
+
+
+def test_an_answer_for_another_amount_decides_nothing(till: EmulatedTill, clock: FakeClock) -> None:
+    from drivers.wallet.events import TradeState, WalletAnswer
+
+    sale = till.sale(500, tender="qr")
+    till.flow.enter_code(payer_code("03"))  # never pays: the terminal keeps asking
+    till.runtime.run_until(lambda: till.flow.state is S.QR_POLLING, io_wait=0.01)
+    order = sale.qr_order
+    assert order is not None
+    forged = WalletAnswer(op="query", order_no=order.order_no, state=TradeState.SUCCESS, amount_fen=5, channel="wechat")
+    till.flow.handle(forged)  # signed, but for 0.05 of a 5.00 sale
+    assert till.flow.state is S.QR_POLLING
+    assert "qr_answer_refused" in [i["kind"] for i in till.journal.exception_report()]
+    drive(till, clock, lambda: till.flow.state is S.IDLE)
+    assert sale.outcome == "DECLINED" and net_fen(till, sale.txn_id) == 0
+
+
+def test_qr_void_same_day_and_refund_within_30_days(till: EmulatedTill, clock: FakeClock) -> None:
+    paid = pay(till, clock, 3000, "00")
+    clock.advance(86_400.0)  # the next day
+    with pytest.raises(InputError, match="same day"):
+        till.void(paid.txn_id, supervisor="supervisor-1", pin="8888", reason="next day")
+    clock.advance(30 * 86_400.0)
+    with pytest.raises(InputError, match="30 days"):
+        till.refund(paid.txn_id, 100, supervisor="supervisor-1", pin="8888", reason="too late")
