@@ -25,7 +25,8 @@ def main() -> int:
     root = Path(__file__).resolve().parents[1]
     for package in ("terminal", "drivers", "emulator", "sim", "firmware_profiles", "bench"):
         compileall.compile_dir(str(root / package), quiet=1)
-    results = [bench_sale(reps), bench_qr(reps), bench_ready(reps), bench_ready_real(reps), bench_help(reps), bench_demo_rss(),
+    results = [bench_sale(reps), bench_qr(reps), bench_ready(reps), bench_ready_real(reps), bench_help(reps),
+               bench_demo_rss(),
                *bench_printer(reps), *bench_scanner(reps)]
     out = {"results": results, "all_within_target": all(r["within_target"] for r in results)}
     json.dump(out, sys.stdout, indent=2)
