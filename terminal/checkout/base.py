@@ -81,6 +81,7 @@ class Sale:
     qr_polls: int = 0
     qr_image: Path | None = None  # the merchant-presented code as a PNG
     qr_refunded: bool = False  # the reverse found it paid and returned the money
+    signed: bool = False  # 电签: the cardholder signed on the pad (journalled, bound)
 
 
 class FlowBase(Triggers):

@@ -9,6 +9,7 @@ from drivers.acquirer.events import HostMessage
 from drivers.card_reader.events import Cvm, EntryMode
 from terminal.checkout.authorize import AuthorizeSteps
 from terminal.checkout.base import log
+from terminal.checkout.signature import SignatureSteps
 from terminal.checkout.table import LIMITS, CheckoutState
 
 __all__ = ["OutcomeSteps"]
@@ -16,13 +17,13 @@ __all__ = ["OutcomeSteps"]
 S = CheckoutState
 
 
-class OutcomeSteps(AuthorizeSteps):
+class OutcomeSteps(AuthorizeSteps, SignatureSteps):
     def on_enter_APPROVED(self, _: Any) -> None:
         sale = self._sale()
         self._disarm()
         sale.outcome = "APPROVED"
         self._show("approved", sale.response_code or "")
-        if sale.card is not None and sale.card.cvm is Cvm.SIGNATURE:
+        if sale.card is not None and sale.card.cvm is Cvm.SIGNATURE and self.needs_signature():
             self.ask_signature()
         else:
             self.print_receipts()

@@ -33,6 +33,7 @@ from drivers.events import DeviceFault
 from drivers.printer.events import PrinterReady, PrintJobDone, PrintJobStopped
 from drivers.record import Record
 from drivers.scanner.events import Scanned
+from drivers.signature_pad.events import InkAdded, PadKey
 from drivers.wallet.events import WalletAnswer
 from terminal.runtime import SourceFailed
 
@@ -105,7 +106,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "retry_pin", "source": S.AUTHORIZING, "dest": S.PIN_ENTRY},  # issuer said 55
     {"trigger": "complete_chip", "source": S.AUTHORIZING, "dest": S.COMPLETING},
     {"trigger": "approve", "source": [S.AUTHORIZING, S.COMPLETING, *QR_WAITING], "dest": S.APPROVED},
-    {"trigger": "decline", "source": [S.AUTHORIZING, S.COMPLETING, *QR_WAITING], "dest": S.DECLINED},
+    {"trigger": "decline", "source": [S.AUTHORIZING, S.COMPLETING, S.SIGNATURE_REQUIRED, *QR_WAITING],
+     "dest": S.DECLINED},  # from SIGNATURE_REQUIRED: no signature, the profile says reverse
     {"trigger": "lose_host", "source": S.AUTHORIZING, "dest": S.OUTCOME_UNKNOWN},
     {"trigger": "ask_signature", "source": S.APPROVED, "dest": S.SIGNATURE_REQUIRED},
     {"trigger": "print_receipts", "source": [S.APPROVED, S.DECLINED, S.SIGNATURE_REQUIRED], "dest": S.PRINTING},
@@ -202,6 +204,8 @@ ROUTES: tuple[Route, ...] = (
     Route(HostMessage, _in(S.SIGNING_ON), "sign_on_message"),
     Route(HostMessage, None, "host_message"),
     Route(SourceFailed, None, "source_failed"),
+    Route(InkAdded, _in(S.SIGNATURE_REQUIRED), "ink_added"),
+    Route(PadKey, _in(S.SIGNATURE_REQUIRED), "pad_key"),
     Route(Scanned, _in(S.AWAITING_CARD, S.SCANNING), "code_scanned"),
     Route(Scanned, _in(S.IDLE, S.SETTLE_REQUIRED), "lookup_scanned"),
     Route(Scanned, None, "scan_ignored"),
@@ -217,6 +221,7 @@ FAULTS: dict[str, str] = {
     "acquirer": "host_fault",
     "wallet": "wallet_fault",
     "scanner": "scanner_fault",
+    "signature_pad": "signature_pad_fault",
 }
 
 # Which step a deadline belongs to, by (deadline name, state). A deadline in any other state
@@ -233,6 +238,7 @@ DEADLINES: dict[tuple[str, CheckoutState], str] = {
     ("advice", S.FORWARDING): "advice_deadline",
     ("sign_on", S.SIGNING_ON): "sign_on_deadline",
     ("housekeeping", S.IDLE): "idle_tick",
+    ("signature", S.SIGNATURE_REQUIRED): "signature_deadline",
     ("code_wait", S.SCANNING): "code_wait_over",
     ("qr_answer", S.QR_PAYING): "qr_no_answer",
     ("qr_query", S.QR_POLLING): "qr_query_tick",

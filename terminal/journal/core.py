@@ -115,6 +115,24 @@ CREATE TABLE IF NOT EXISTS qr_orders (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS signatures (
+    txn_id TEXT PRIMARY KEY REFERENCES transactions (txn_id),
+    strokes BLOB NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    dpi INTEGER NOT NULL,
+    feature_code TEXT NOT NULL,
+    binding TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signature_uploads (
+    txn_id TEXT PRIMARY KEY REFERENCES signatures (txn_id),
+    state TEXT NOT NULL CHECK (state IN ('PENDING', 'DONE', 'FAILED')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    response_code TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT
+);
 CREATE TABLE IF NOT EXISTS qr_events (
     id INTEGER PRIMARY KEY,
     txn_id TEXT NOT NULL,
@@ -412,6 +430,9 @@ class JournalCore:
                 raise JournalError(f"batch {batch} still has {unsettled} unresolved transaction(s)")
             ids = "SELECT txn_id FROM transactions WHERE batch = ?"
             db.execute(f"DELETE FROM prints WHERE txn_id IN ({ids})", (batch,))
+            db.execute(f"DELETE FROM signature_uploads WHERE state != 'PENDING' AND txn_id IN ({ids})", (batch,))
+            db.execute(f"DELETE FROM signatures WHERE txn_id IN ({ids})"
+                       " AND txn_id NOT IN (SELECT txn_id FROM signature_uploads)", (batch,))
             db.execute(f"DELETE FROM qr_events WHERE txn_id IN ({ids})", (batch,))
             db.execute(f"DELETE FROM qr_orders WHERE txn_id IN ({ids})", (batch,))
             db.execute(f"DELETE FROM reversals WHERE state = 'DONE' AND txn_id IN ({ids})", (batch,))
