@@ -62,6 +62,7 @@ class Line(Record):
     large: bool = False
     rule: bool = False
     qr: str = ""
+    image: PrintRasterImage | None = None  # a 1-bit picture (the cardholder's e-signature)
 
 
 class Receipt(Record):
@@ -76,7 +77,8 @@ _NOT_A_DECLINE_CODE = {None, "", "00", "Y1", "Y3"}
 
 def build_receipt(
     record: TxnRecord, *, copy: Copy, terminal: Mapping[str, Any], when: str, reprint: bool = False,
-    approved: bool | None = None, reason: str | None = None,
+    approved: bool | None = None, reason: str | None = None, signature: PrintRasterImage | None = None,
+    feature_code: str = "",
 ) -> Receipt:
     """`approved` says what the slip reports; by default what the journal row says (a host
     approval the card then refused is printed as a decline, with the terminal's `reason`).
@@ -125,7 +127,16 @@ def build_receipt(
         Line(qr=url, align=Align.CENTER),
         Line(zh="扫码查询交易", en="SCAN TO LOOK UP", align=Align.CENTER),
     ]
-    if approved and copy is Copy.MERCHANT:
+    if approved and copy is Copy.MERCHANT and signature is not None:  # 电签: the signature taken on the pad
+        lines += [
+            Line(zh="持卡人签名", en="CARDHOLDER SIGNATURE"),
+            Line(image=signature, align=Align.CENTER),
+            Line(zh="特征码", en="FEATURE CODE", value=feature_code),
+            Line(rule=True),
+            Line(zh="本人确认以上交易,同意将其记入本卡账户",
+                 en="I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES"),
+        ]
+    elif approved and copy is Copy.MERCHANT:
         lines += [
             Line(zh="持卡人签名", en="CARDHOLDER SIGNATURE"),
             Line(),
@@ -248,6 +259,8 @@ def _line_commands(line: Line, enc: _Encoder, printer: Mapping[str, Any]) -> lis
         return [SetAlignment(align=Align.LEFT), PrintText(data=b"-" * enc.columns + b"\n")]
     if line.qr:
         return [SetAlignment(align=Align.CENTER), *_qr_commands(line.qr, printer)]
+    if line.image is not None:
+        return [SetAlignment(align=line.align), line.image]
     label = _label(line, enc.chinese)
     columns = enc.columns // 2 if line.large else enc.columns
     mode = SelectPrintMode(bold=line.bold, double_height=line.large, double_width=line.large)

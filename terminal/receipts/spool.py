@@ -25,6 +25,7 @@ from drivers.printer.events import (
     PrinterStatus,
     PrintJobDone,
     PrintJobStopped,
+    PrintRasterImage,
 )
 from drivers.record import Record
 from terminal.clock import Clock
@@ -79,6 +80,9 @@ def _names(events: Sequence[DeviceEvent]) -> str:
     return ", ".join(e.detail if isinstance(e, DeviceFault) else type(e).__name__ for e in events)
 
 
+SIGNATURE_MAX_DOTS = 384  # the printed signature's width at most (48 mm at 8 dots/mm): legible, not a poster
+
+
 class Spool:
     def __init__(
         self, *, printer: Printer, journal: Journal, clock: Clock, terminal: Mapping[str, Any],
@@ -112,9 +116,34 @@ class Spool:
                                  reprint=job.reprint)
         else:
             reason = None if self.approved else self.journal.refusal_reason(record.txn_id)
+            image, feature_code = self._signature(record, job.copy)
             receipt = build_receipt(record, copy=job.copy, terminal=self.terminal, when=when, reprint=job.reprint,
-                                    approved=self.approved, reason=reason)
+                                    approved=self.approved, reason=reason, signature=image, feature_code=feature_code)
         return self._start(_Active(what=what, record=record, job=job), to_commands(receipt, self.printer_profile))
+
+    def _signature(self, record: TxnRecord, copy: Copy) -> tuple[PrintRasterImage | None, str]:
+        """The merchant copy of an e-signed sale prints the signature (rendered at the printer's
+        dot width from the journal's strokes) and its feature code; a binding that does not verify
+        prints no picture (and is an incident)."""
+        if copy is not Copy.MERCHANT:
+            return None, ""
+        stored = self.journal.signature(record.txn_id)
+        if stored is None:
+            return None, ""
+        if not self.journal.verify_signature(record.txn_id):
+            log.error("signature of %s does not verify against its sale: not printed", record.txn_id)
+            self.journal.record_incident("signature_binding_broken", txn_id=record.txn_id, at=self.clock.wall(),
+                                         detail="the stored signature does not match its transaction")
+            return None, stored.feature_code
+        from drivers.signature_pad.strokes import decode_strokes
+
+        from terminal.receipts.signature_image import printer_raster, render_signature
+
+        signature = decode_strokes(stored.strokes)
+        dots = min(int(self.printer_profile["media"]["dots"]), SIGNATURE_MAX_DOTS)
+        width_bytes, height, data = printer_raster(render_signature(
+            signature.strokes, signature.width, signature.height, dots=dots))
+        return PrintRasterImage(width_bytes=width_bytes, height=height, data=data), stored.feature_code
 
     def start_commands(self, commands: Sequence[PrinterCommand], *, what: str) -> JobEnd | None:
         """Send a job that is not a receipt copy (the settlement slip): not journalled as a print."""
