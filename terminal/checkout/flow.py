@@ -17,6 +17,7 @@ from terminal.checkout.outcome import OutcomeSteps
 from terminal.checkout.qr import QrSteps
 from terminal.checkout.signature import SignatureSteps
 from terminal.checkout.table import CANCELLABLE, DEADLINES, FAULTS, LIMITS, ROUTES, CheckoutState, build_machine
+from terminal.checkout.upload import UploadSteps
 from terminal.clock import Deadline
 from terminal.errors import AmountRefused, InputError, JournalError
 from terminal.journal import JOURNAL_FULL_MESSAGE, new_txn_id
@@ -31,7 +32,7 @@ TENDERS = ("card", "qr", "qr-merchant")
 QR_REFUND_DAYS = 30
 
 
-class SaleFlow(OutcomeSteps, SignatureSteps, QrSteps):
+class SaleFlow(OutcomeSteps, SignatureSteps, UploadSteps, QrSteps):
     def __init__(self, **deps: Any) -> None:
         super().__init__(**deps)
         self._init_settlement()

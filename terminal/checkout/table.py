@@ -85,6 +85,7 @@ class CheckoutState(enum.Enum):
     QR_REFUNDING = "qr_refunding"  # a void or refund of a QR payment at the wallet
     QR_RESOLVING = "qr_resolving"  # idle: orders whose outcome is unknown are queried (待确认)
     RECONCILING = "reconciling"  # 对账: a day's QR payments against the wallet's statement
+    UPLOADING = "uploading"  # 电签: e-signatures going up to the acquirer (0820), while idle
 
 
 S = CheckoutState
@@ -136,6 +137,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "start_qr_credit", "source": S.IDLE, "dest": S.QR_REFUNDING},
     {"trigger": "resolve_qr", "source": S.IDLE, "dest": S.QR_RESOLVING},
     {"trigger": "end_resolving", "source": S.QR_RESOLVING, "dest": S.IDLE},
+    {"trigger": "upload_signatures", "source": S.IDLE, "dest": S.UPLOADING},
+    {"trigger": "end_uploading", "source": S.UPLOADING, "dest": S.IDLE},
     {"trigger": "reconcile", "source": S.IDLE, "dest": S.RECONCILING},
     {"trigger": "end_reconciling", "source": S.RECONCILING, "dest": S.IDLE},
 ]
@@ -168,7 +171,7 @@ LIMITS = Limits()
 RESTING = frozenset({S.IDLE, S.SETTLE_REQUIRED})
 # Housekeeping that must be over before a new transaction starts; each has its own deadline.
 HOUSEKEEPING = frozenset({S.SIGNING_ON, S.OUTCOME_UNKNOWN, S.FORWARDING, S.SETTLING, S.QR_RESOLVING,
-                          S.RECONCILING})
+                          S.RECONCILING, S.UPLOADING})
 
 
 class Route(NamedTuple):
@@ -202,6 +205,7 @@ ROUTES: tuple[Route, ...] = (
     Route(HostMessage, _in(S.SETTLING), "settlement_message"),
     Route(HostMessage, _in(S.FORWARDING), "advice_message"),
     Route(HostMessage, _in(S.SIGNING_ON), "sign_on_message"),
+    Route(HostMessage, _in(S.UPLOADING), "upload_message"),
     Route(HostMessage, None, "host_message"),
     Route(SourceFailed, None, "source_failed"),
     Route(InkAdded, _in(S.SIGNATURE_REQUIRED), "ink_added"),
@@ -239,6 +243,8 @@ DEADLINES: dict[tuple[str, CheckoutState], str] = {
     ("sign_on", S.SIGNING_ON): "sign_on_deadline",
     ("housekeeping", S.IDLE): "idle_tick",
     ("signature", S.SIGNATURE_REQUIRED): "signature_deadline",
+    ("upload", S.UPLOADING): "upload_deadline",
+    ("upload", S.SETTLING): "upload_deadline",  # the upload rounds before the 0500
     ("code_wait", S.SCANNING): "code_wait_over",
     ("qr_answer", S.QR_PAYING): "qr_no_answer",
     ("qr_query", S.QR_POLLING): "qr_query_tick",
@@ -298,6 +304,8 @@ class Triggers:
     start_qr_credit: Callable[..., bool]
     resolve_qr: Callable[..., bool]
     end_resolving: Callable[..., bool]
+    upload_signatures: Callable[..., bool]
+    end_uploading: Callable[..., bool]
     reconcile: Callable[..., bool]
     end_reconciling: Callable[..., bool]
 
