@@ -13,7 +13,7 @@ import argparse
 import contextlib
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -242,38 +242,10 @@ def _payers() -> int:
 def _serve_link(kind: str, listen: str, *, certfile: str | None, keyfile: str | None) -> int:
     """Serve a link simulator until SIGINT/SIGTERM; its URL is the first line, and lines on stdin
     are its control commands, one reply line each (as for `till host`)."""
-    import os
-    import select
-
     from sim.services import control_link, serve_link
 
     server = serve_link(kind, listen, certfile=certfile, keyfile=keyfile)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    stop = {signal.SIGINT, signal.SIGTERM}
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in stop}
-    old_fd = signal.set_wakeup_fd(wake_w)  # a signal writes a byte here and wakes select()
-    watch = [wake_r]
-    if sys.stdin is not None and not sys.stdin.closed:
-        watch.append(sys.stdin.fileno())
-    try:
-        print(server.url, flush=True)
-        while True:
-            readable, _, _ = select.select(watch, [], [])
-            if wake_r in readable:
-                return 0
-            line = _control_line()
-            if line is None:  # stdin closed: keep serving, only a signal stops us now
-                watch.remove(sys.stdin.fileno())
-            elif line.strip():
-                print(control_link(server, line), flush=True)
-    finally:
-        signal.set_wakeup_fd(old_fd)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        server.stop()
-        os.close(wake_r)
-        os.close(wake_w)
+    return _serve_until_signal(server.url, lambda line: control_link(server, line), server.stop)
 
 
 def _render(path: Path, *, profile: str | None, png: Path | None) -> int:
@@ -308,53 +280,16 @@ def _render(path: Path, *, profile: str | None, png: Path | None) -> int:
 def _emulate(device: str, *, profile: str | None, pty: bool, listen: str | None, baud: int | None = None,
              faults: list[str] | None = None, folder: str | None = None) -> int:
     """Serve until SIGINT/SIGTERM; lines on stdin are control commands for the emulator."""
-    import os
-    import select
-
     from sim.services import control_emulator, serve_emulator
 
     link = serve_emulator(device, profile=profile, pty=pty, listen=listen, baud=baud, faults=faults,
                           folder=Path(folder) if folder else None)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    stop = {signal.SIGINT, signal.SIGTERM}
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in stop}
-    old_fd = signal.set_wakeup_fd(wake_w)  # a signal writes a byte here and wakes select()
-    watch = [wake_r]
-    if sys.stdin is not None and not sys.stdin.closed:
-        watch.append(sys.stdin.fileno())
-    try:
-        print(link.endpoint, flush=True)
-        while True:
-            readable, _, _ = select.select(watch, [], [])
-            if wake_r in readable:
-                return 0
-            line = sys.stdin.readline(MAX_CONTROL_LINE + 1)
-            if not line:  # stdin closed: keep serving, only a signal stops us now
-                watch.remove(sys.stdin.fileno())
-                continue
-            if len(line) > MAX_CONTROL_LINE:  # bounded: the rest of the line is read and dropped
-                rest = line
-                while rest and not rest.endswith("\n"):
-                    rest = sys.stdin.readline(MAX_CONTROL_LINE)
-                print(f"error: a control line has at most {MAX_CONTROL_LINE} characters", flush=True)
-            elif line.strip():
-                print(control_emulator(link, line), flush=True)
-    finally:
-        signal.set_wakeup_fd(old_fd)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        link.stop()
-        os.close(wake_r)
-        os.close(wake_w)
+    return _serve_until_signal(link.endpoint, lambda line: control_emulator(link, line), link.stop)
 
 
 def _host(listen: str, *, require_sign_on: bool = False, require_mac: bool = False, log_traffic: bool = False) -> int:
     """Serve the acquirer simulator until SIGINT/SIGTERM; its tcp:// URL is the first line, and
     lines on stdin are control commands (emulator/acquirer/control.py), as for `till emulate`."""
-    import os
-    import select
-
     from emulator.control import apply
     from sim.services import serve_acquirer
 
@@ -363,16 +298,25 @@ def _host(listen: str, *, require_sign_on: bool = False, require_mac: bool = Fal
     simulator.keys.require_mac = require_mac
     if log_traffic:
         simulator.traffic = _traffic_line
+    return _serve_until_signal(simulator.url, lambda line: apply(simulator, line), simulator.stop)
+
+
+def _serve_until_signal(first_line: str, control: Callable[[str], str], stop: Callable[[], None]) -> int:
+    """Print where we serve, then answer control lines from stdin (one reply line each) until
+    SIGINT or SIGTERM; stdin closing keeps us serving. `stop` always runs."""
+    import os
+    import select
+
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
-    stop = {signal.SIGINT, signal.SIGTERM}
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in stop}
+    signals = {signal.SIGINT, signal.SIGTERM}
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in signals}
     old_fd = signal.set_wakeup_fd(wake_w)  # a signal writes a byte here and wakes select()
     watch = [wake_r]
     if sys.stdin is not None and not sys.stdin.closed:
         watch.append(sys.stdin.fileno())
     try:
-        print(simulator.url, flush=True)
+        print(first_line, flush=True)
         while True:
             readable, _, _ = select.select(watch, [], [])
             if wake_r in readable:
@@ -381,12 +325,12 @@ def _host(listen: str, *, require_sign_on: bool = False, require_mac: bool = Fal
             if line is None:  # stdin closed: keep serving, only a signal stops us now
                 watch.remove(sys.stdin.fileno())
             elif line.strip():
-                print(apply(simulator, line), flush=True)
+                print(control(line), flush=True)
     finally:
         signal.set_wakeup_fd(old_fd)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        simulator.stop()
+        stop()
         os.close(wake_r)
         os.close(wake_w)
 
