@@ -240,7 +240,12 @@ def test_the_emulated_till_opens_and_polls_its_scanner(tmp_path: Path) -> None:
         emulator.scan(CODE)
         seen: list[object] = []
         handle = till.flow.handle
-        till.flow.handle = lambda event: (seen.append(event), handle(event))  # type: ignore[method-assign]
+
+        def recording(event: object) -> None:
+            seen.append(event)
+            handle(event)
+
+        till.flow.handle = recording  # type: ignore[method-assign]
         till.runtime.step()
         assert ev.Scanned(data=CODE, symbology="qr", aim="]Q1") in seen
         assert till.flow.state == state  # the checkout has no phase for it yet: ignored
