@@ -261,3 +261,12 @@ def test_a_real_till_leaves_out_an_optional_emulated_slot() -> None:
     terminal["devices"]["scanner"]["optional"] = False
     with pytest.raises(ConfigError, match="is an emulator"):
         open_devices(terminal, {"scanner": profile("generic-serial")}, {})
+
+
+def test_till_emulate_scanner_help_is_the_control_vocabulary() -> None:
+    from emulator.scanner import control
+    from sim.services import control_help, emulated_families
+
+    assert "scanner" in emulated_families()
+    assert control_help("scanner") == (control.__doc__ or "").strip()
+    assert all(word in control_help("scanner") for word in ("scan TEXT", "scan-image FILE.png", "fault no-read"))
