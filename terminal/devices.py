@@ -83,16 +83,16 @@ _BUILTIN = (
         profile_kind="card_reader", default_profile="generic-pinpad",
     ),
     DeviceFamily(
-        name="scanner", family="scanner", description="barcode / QR scanner (serial line mode, GM65, Zebra SSI)",
-        driver="drivers.scanner.driver:ScannerDriver", codec="drivers.scanner.codec:ScannerCodec",
-        emulator="emulator.scanner.emulator:ScannerEmulator",
-        profile_kind="scanner", default_profile="generic-serial",
-    ),
-    DeviceFamily(
         name="acquirer", family="acquirer", description="ISO 8583 acquirer host link",
         driver="drivers.acquirer.driver:AcquirerDriver", codec="drivers.acquirer.codec:AcquirerCodec",
         emulator="emulator.acquirer.simulator:AcquirerSimulator",
         profile_kind="terminal", default_profile="emulated-counter",
+    ),
+    DeviceFamily(
+        name="scanner", family="scanner", description="barcode / QR scanner (serial line mode, GM65, Zebra SSI)",
+        driver="drivers.scanner.driver:ScannerDriver", codec="drivers.scanner.codec:ScannerCodec",
+        emulator="emulator.scanner.emulator:ScannerEmulator",
+        profile_kind="scanner", default_profile="generic-serial",
     ),
     DeviceFamily(
         name="wallet", family="wallet",

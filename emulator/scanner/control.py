@@ -54,7 +54,7 @@ def _scan_image(emulator: ScannerEmulator, args: list[str]) -> str:
         return "error: scan-image needs zxing-cpp (pip install zxing-cpp)"
     if not found:
         return "error: no code found in the picture"
-    return "ok: " + ", ".join(symbology or "unknown" for _, symbology in found) + f" ({len(found)} code(s))"
+    return "ok: " + ", ".join(symbology or "unknown (not sent)" for _, symbology in found) + f" ({len(found)} code(s))"
 
 
 def _advance(emulator: ScannerEmulator, args: list[str]) -> str:

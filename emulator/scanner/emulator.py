@@ -199,10 +199,12 @@ class ScannerEmulator(Emulator):
         return False
 
     def scan_image(self, path: str | Path) -> list[tuple[str, str]]:
-        """Every code zxing-cpp finds in the picture comes in front of the scanner, in order."""
+        """Every code zxing-cpp finds in the picture comes in front of the scanner, in order; one of
+        a symbology this scanner has no id for (symbology "" in the list returned) is left out."""
         found = decode_image(path)
         for text, symbology in found:
-            self.scan(text, symbology or "qr")
+            if symbology:
+                self.scan(text, symbology)
         return found
 
     # -- faults ----------------------------------------------------------------------------------

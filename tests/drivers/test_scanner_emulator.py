@@ -18,6 +18,7 @@ from drivers.transport import attach_peer, detach_peer
 from emulator.control import apply
 from emulator.scanner.emulator import ScannerEmulator
 from firmware_profiles import load_profile
+from terminal.errors import ConfigError
 
 CODE = "134567890123456789"
 
@@ -224,3 +225,48 @@ def test_a_picture_without_a_code_is_an_error(tmp_path: Path) -> None:
     Image.new("L", (64, 64), 255).save(tmp_path / "blank.png")
     assert apply(ScannerEmulator(profile("generic-serial")), f"scan-image {tmp_path / 'blank.png'}") == (
         "error: no code found in the picture")
+
+
+# -- in the till ------------------------------------------------------------------------------------
+def test_the_emulated_till_opens_and_polls_its_scanner(tmp_path: Path) -> None:
+    from sim.wiring import build_emulated_till
+    from terminal.clock import FakeClock
+
+    till = build_emulated_till(var_dir=tmp_path / "var", clock=FakeClock())
+    try:
+        scanner, emulator = till.devices["scanner"], till.emulators.scanner
+        assert isinstance(scanner, ScannerDriver) and isinstance(emulator, ScannerEmulator)
+        state = till.flow.state
+        emulator.scan(CODE)
+        seen: list[object] = []
+        handle = till.flow.handle
+
+        def recording(event: object) -> None:
+            seen.append(event)
+            handle(event)
+
+        till.flow.handle = recording  # type: ignore[method-assign]
+        till.runtime.step()
+        assert ev.Scanned(data=CODE, symbology="qr", aim="]Q1") in seen
+        assert till.flow.state == state  # the checkout has no phase for it yet: ignored
+    finally:
+        till.close()
+
+
+def test_a_real_till_leaves_out_an_optional_emulated_slot() -> None:
+    from terminal.app import open_devices
+
+    terminal = {"devices": {"scanner": {"url": "emu://scanner", "profile": "", "driver": "", "optional": True}}}
+    assert open_devices(terminal, {"scanner": profile("generic-serial")}, {}) == {}
+    terminal["devices"]["scanner"]["optional"] = False
+    with pytest.raises(ConfigError, match="is an emulator"):
+        open_devices(terminal, {"scanner": profile("generic-serial")}, {})
+
+
+def test_till_emulate_scanner_help_is_the_control_vocabulary() -> None:
+    from emulator.scanner import control
+    from sim.services import control_help, emulated_families
+
+    assert "scanner" in emulated_families()
+    assert control_help("scanner") == (control.__doc__ or "").strip()
+    assert all(word in control_help("scanner") for word in ("scan TEXT", "scan-image FILE.png", "fault no-read"))

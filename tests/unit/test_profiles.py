@@ -139,7 +139,8 @@ def test_shipped_profiles_keep_their_values() -> None:
     assert printer["fonts"]["a"] == {"width": 12, "height": 24, "columns": 48}
     assert printer["inherits"] == "epson-tm-t20iii"
     terminal = load_profile("terminal", "emulated-counter")
-    assert terminal["devices"]["printer"] == {"profile": "cn-80mm", "url": "emu://printer", "driver": ""}
+    assert terminal["devices"]["printer"] == {"profile": "cn-80mm", "url": "emu://printer", "driver": "",
+                                              "optional": False}
     assert terminal["operators"] == []  # operators live in var/operators.json (sim/operators.py seeds the test ones)
     assert terminal["limits"]["unresolved_capacity"] == 10  # a default: the file does not say
 
@@ -277,7 +278,7 @@ def test_map_entries_and_array_items_follow_their_item_schema() -> None:
     assert "'operators[0].pin_hash' must match /pbkdf2_sha256\\$[0-9]+" in _error(
         "terminal", {**base, "operators": unhashed})
     slot = validate_profile("terminal", {**base, "devices": {"printer": {"url": "emu://printer"}}})["devices"]
-    assert slot == {"printer": {"url": "emu://printer", "profile": "", "driver": ""}}  # "": the registry's default
+    assert slot == {"printer": {"url": "emu://printer", "profile": "", "driver": "", "optional": False}}  # "": default
     # families are open: a plugin's family needs no schema change
     extra = {**base, "devices": {**base["devices"], "cash_drawer": {"profile": "acme", "url": "/dev/ttyS0"}}}
     assert validate_profile("terminal", extra)["devices"]["cash_drawer"]["url"] == "/dev/ttyS0"
@@ -332,7 +333,7 @@ def test_a_child_fills_in_a_map_entry_of_its_parent(tmp_path: Path) -> None:
     child = write(tmp_path / "till.toml", {"schema": 1, "name": "till", "inherits": "emulated-counter",
                                             "devices": {"printer": {"url": "/dev/ttyUSB0"}}})
     devices = load_profile("terminal", child)["devices"]
-    assert devices["printer"] == {"profile": "cn-80mm", "url": "/dev/ttyUSB0", "driver": ""}
+    assert devices["printer"] == {"profile": "cn-80mm", "url": "/dev/ttyUSB0", "driver": "", "optional": False}
     assert devices["card_reader"]["url"] == "emu://card-reader"
 
 

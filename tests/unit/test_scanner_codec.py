@@ -375,3 +375,42 @@ def test_junk_raises_only_remote_protocol_errors(name: str, role: Role, chunks: 
             except RemoteProtocolError:
                 pass
         assert codec.buffered == 0
+
+
+_STREAMS = {  # (profile, role that receives) -> golden bytes that role takes
+    ("gm65", Role.DEVICE): b"".join(h(w) for _, w in GM65_COMMANDS),
+    ("gm65", Role.HOST): b"".join(h(w) for _, w in GM65_REPLIES) + b"6200123456789012\r",
+    ("zebra-ssi", Role.DEVICE): b"".join(h(w) for _, w in SSI_HOST),
+    ("zebra-ssi", Role.HOST): b"".join(h(w) for _, w in SSI_DECODER),
+    ("honeywell-xenon", Role.DEVICE): b"".join(h(w) for _, w in SERIAL_COMMANDS),
+    ("honeywell-xenon", Role.HOST): b"CBRENA1\x06." + b"".join(w for n, _, w in SERIAL_LINES if n == "honeywell-xenon"),
+    ("generic-serial", Role.HOST): b"".join(w for n, _, w in SERIAL_LINES if n == "generic-serial"),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(sorted(_STREAMS, key=str)), data=st.data())
+def test_mutated_golden_streams_raise_only_remote_protocol_errors(key: tuple[str, Role], data: st.DataObject) -> None:
+    stream = bytearray(_STREAMS[key])
+    for _ in range(data.draw(st.integers(1, 6))):
+        at = data.draw(st.integers(0, len(stream) - 1))
+        match data.draw(st.sampled_from(["flip", "insert", "delete"])):
+            case "flip":
+                stream[at] ^= 1 << data.draw(st.integers(0, 7))
+            case "insert":
+                stream.insert(at, data.draw(st.integers(0, 255)))
+            case _:
+                del stream[at]
+    codec = ScannerCodec(key[1], load_profile("scanner", key[0]))
+    split = data.draw(st.integers(1, 9))
+    for i in range(0, len(stream), split):
+        codec.receive_data(bytes(stream[i : i + split]))
+        for _ in range(2 * codec.buffered + 2):
+            try:
+                if codec.next_event() is None:
+                    break
+            except RemoteProtocolError:
+                pass
+        else:
+            pytest.fail("next_event() kept producing without consuming")
+        codec.data_to_send()
