@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from drivers.events import DeviceFault
 from drivers.scanner.events import Scanned
+from drivers.wallet.codec import channel_of
 from drivers.wallet.events import (
     CloseOrder,
     CreateOrder,
@@ -55,23 +56,14 @@ __all__ = ["QrSteps", "payment_channel"]
 
 S = CheckoutState
 
-# Where each payment-code family starts and how long it is (PROTOCOLS.md §9).
-_CODE_SHAPES = (
-    ("wechat", ("10", "11", "12", "13", "14", "15"), range(18, 19)),
-    ("alipay", ("25", "26", "27", "28", "29", "30"), range(16, 25)),
-    ("unionpay", ("62",), range(19, 20)),
-)
 _PAID_LATE = "late_wallet_answer"
 
 
 def payment_channel(code: str) -> str | None:
-    """The wallet a customer's payment code belongs to, by its shape; None: not a payment code."""
-    if not code.isascii() or not code.isdigit():
-        return None
-    for channel, prefixes, lengths in _CODE_SHAPES:
-        if len(code) in lengths and code.startswith(prefixes):
-            return channel
-    return None
+    """The wallet a customer's payment code belongs to, by its shape (drivers/wallet/codec.py
+    `channel_of`, PROTOCOLS.md §9); None: not a payment code."""
+    channel = channel_of(code)
+    return None if channel is None else channel.value
 
 
 class Wallet(Protocol):
