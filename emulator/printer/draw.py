@@ -9,14 +9,12 @@ drawn from their bits. Lines wrap at the print area like the printer does.
 from __future__ import annotations
 
 import functools
-import glob
-import os
-from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
 from drivers.printer.events import Align
+from drivers.printer.fonts import find_font
 from emulator.printer.render import (
     CELL,
     MAX_PAGE_MM,
@@ -36,29 +34,7 @@ from emulator.printer.render import (
     max_page_dots,
 )
 
-__all__ = ["draw_page", "find_font"]
-
-_CJK_FONTS = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
-    "/usr/share/fonts/truetype/droid/DroidSansFallback.ttf",
-    "/System/Library/Fonts/PingFang.ttc",
-    "/System/Library/Fonts/STHeiti Light.ttc",
-    "C:/Windows/Fonts/msyh.ttc",
-    "C:/Windows/Fonts/simsun.ttc",
-)
-_USER_FONT_GLOBS = ("~/.local/share/fonts/**/*", "~/.fonts/**/*")
-_MONO_FONTS = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSansMono.ttf",
-    "/Library/Fonts/Menlo.ttc",
-    "C:/Windows/Fonts/consola.ttf",
-)
-
+__all__ = ["draw_page", "find_font"]  # find_font lives in drivers/printer/fonts.py (the e-receipts share it)
 
 def draw_page(page: RenderedPage) -> Image.Image:
     """RenderLimitError for a page longer than MAX_PAGE_MM (found before the memory is spent)."""
@@ -96,27 +72,6 @@ def _too_long(page: RenderedPage) -> RenderLimitError:
     return RenderLimitError(f"the page is longer than {MAX_PAGE_MM / 1000:g} m of paper; the renderer draws "
                             f"at most {MAX_PAGE_MM} mm between two cuts ({max_page_dots(page.dpi)} dots at "
                             f"{page.dpi} dpi)")
-
-
-def find_font(cjk: bool = True) -> str | None:
-    """A TrueType font on this machine: CJK-capable first (OPENTILL_FONT overrides), else mono."""
-    env = os.environ.get("OPENTILL_FONT")
-    if env and Path(env).is_file():
-        return env
-    return _find_font(cjk)
-
-
-@functools.cache
-def _find_font(cjk: bool) -> str | None:
-    if cjk:
-        for path in _CJK_FONTS:
-            if Path(path).is_file():
-                return path
-        for pattern in _USER_FONT_GLOBS:
-            for path in glob.glob(os.path.expanduser(pattern), recursive=True):
-                if any(key in Path(path).name.lower() for key in ("wqy", "notosanscjk", "droidsansfallback")):
-                    return path
-    return next((p for p in _MONO_FONTS if Path(p).is_file()), None)
 
 
 @functools.cache

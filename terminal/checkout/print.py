@@ -24,6 +24,7 @@ from terminal.security.access import Approval
 __all__ = ["PrintSteps"]
 
 S = CheckoutState
+PAPERLESS_MEDIA = {"media": {"dots": 576}}  # what an e-receipt is drawn for: an 80 mm roll
 
 
 class PrintSteps(FlowBase):
@@ -31,13 +32,14 @@ class PrintSteps(FlowBase):
     _last_side: Finished | None = None  # the end of the last job that was not a sale's copy
 
     @property
-    def printer(self) -> Printer:
-        printer: Printer = self.devices["printer"]
+    def printer(self) -> Printer | None:
+        """None on a paperless terminal (no printer slot): its slips are e-receipts."""
+        printer: Printer | None = self.devices.get("printer")
         return printer
 
     @property
     def printer_profile(self) -> Any:
-        return self.profiles["printer"]
+        return self.profiles.get("printer") or PAPERLESS_MEDIA
 
     @cached_property
     def spool(self) -> Spool:
@@ -161,7 +163,7 @@ class PrintSteps(FlowBase):
         else:
             # What the printer said at once (all of it, in process) is handled now; poll() never
             # blocks, and on a real line the rest arrives through the runtime.
-            for event in self.printer.poll():
+            for event in self.printer.poll() if self.printer is not None else ():
                 self.handle(event)
         done = self._last_side
         return [type(e).__name__ for e in done.problems] if done is not None else []

@@ -49,7 +49,7 @@ from terminal.errors import InputError, JournalError
 from terminal.host.reconcile import Reconciliation, StatementEntry, TerminalEntry, reconcile
 from terminal.journal import QrOrder, TxnRecord
 from terminal.journal.qr import mask_code, order_number
-from terminal.receipts.layout import Line, to_commands
+from terminal.receipts.layout import Line
 from terminal.receipts.qr_slips import CHANNELS, e_receipt, payment_code_slip, qr_settlement_lines
 
 __all__ = ["QrSteps", "payment_channel"]
@@ -759,10 +759,10 @@ class QrSteps(SettleSteps, IdleSteps):
 
     def print_payment_code(self, order: QrOrder, code_url: str) -> None:
         """主扫: the code on a slip too, where there is a printer that is free."""
-        if self.devices.get("printer") is None or self.spool.busy:
+        if self.spool.busy:
             return
         slip = payment_code_slip(order, amount_minor=self._sale().amount_minor, terminal=self.terminal)
-        end = self.spool.start_commands(to_commands(slip, self.printer_profile), what="payment code")
+        end = self.spool.start_receipt(slip, what="payment code", name=f"pay-{order.order_no}")
         if end is not None:
             self.print_job_over(end)
 

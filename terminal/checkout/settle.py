@@ -18,7 +18,7 @@ from terminal.checkout.print import PrintSteps
 from terminal.checkout.table import LIMITS, CheckoutState
 from terminal.errors import InputError
 from terminal.host.settlement import Archive, SettlementDesk, SettlementResult
-from terminal.receipts.layout import Line, settlement_slip, to_commands
+from terminal.receipts.layout import Line, settlement_slip
 from terminal.receipts.spool import Finished
 from terminal.security.access import Approval
 
@@ -121,7 +121,7 @@ class SettleSteps(PrintSteps):
             # sale never finds the printer busy with it.
             slip = settlement_slip(result, terminal=self.terminal, when=self.clock.wall().strftime("%Y-%m-%d %H:%M:%S"),
                                    audit=self.access.audit.head(), extra=self.slip_extras())
-            end = self.spool.start_commands(to_commands(slip, self.printer_profile), what=_SLIP)
+            end = self.spool.start_receipt(slip, what=_SLIP, name=f"settlement-{result.batch:06d}")
             if end is not None:
                 self.print_job_over(end)
             return

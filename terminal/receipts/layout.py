@@ -38,7 +38,7 @@ from terminal import i18n
 from terminal.journal import TxnRecord
 from terminal.money import format_amount
 
-__all__ = ["Copy", "Line", "Receipt", "build_receipt", "settlement_slip", "to_commands"]
+__all__ = ["Copy", "Line", "Receipt", "build_receipt", "line_text", "settlement_slip", "to_commands"]
 
 
 class Copy(enum.Enum):
@@ -261,16 +261,22 @@ def _line_commands(line: Line, enc: _Encoder, printer: Mapping[str, Any]) -> lis
         return [SetAlignment(align=Align.CENTER), *_qr_commands(line.qr, printer)]
     if line.image is not None:
         return [SetAlignment(align=line.align), line.image]
-    label = _label(line, enc.chinese)
-    columns = enc.columns // 2 if line.large else enc.columns
     mode = SelectPrintMode(bold=line.bold, double_height=line.large, double_width=line.large)
-    if not line.value:
-        text = "".join(row + "\n" for row in _wrap(line, label, columns, enc.chinese))
-    elif _width(label) + 1 + _width(line.value) <= columns:
-        text = label + " " * (columns - _width(label) - _width(line.value)) + line.value + "\n"
-    else:  # too long for one line: the label, then the value flush right
-        text = label + "\n" + " " * max(0, columns - _width(line.value)) + line.value + "\n"
+    text = line_text(line, enc.columns, enc.chinese)
     return [SetAlignment(align=line.align), mode, PrintText(data=enc.encode(text)), SelectPrintMode()]
+
+
+def line_text(line: Line, columns: int, chinese: bool) -> str:
+    """A text line as it prints in `columns` (halved for a large line), newline-terminated rows:
+    the label and value flush left and right, or wrapped. Shared with the e-receipts."""
+    label = _label(line, chinese)
+    columns = columns // 2 if line.large else columns
+    if not line.value:
+        return "".join(row + "\n" for row in _wrap(line, label, columns, chinese))
+    if _width(label) + 1 + _width(line.value) <= columns:
+        return label + " " * (columns - _width(label) - _width(line.value)) + line.value + "\n"
+    # too long for one line: the label, then the value flush right
+    return label + "\n" + " " * max(0, columns - _width(line.value)) + line.value + "\n"
 
 
 def _wrap(line: Line, label: str, columns: int, chinese: bool) -> list[str]:

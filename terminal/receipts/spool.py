@@ -17,7 +17,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from drivers.events import DeviceEvent, DeviceFault
+from drivers.events import DeviceEvent, DeviceFault, FaultKind
 from drivers.printer.events import (
     PaperNearEnd,
     PrinterCommand,
@@ -31,7 +31,8 @@ from drivers.record import Record
 from terminal.clock import Clock
 from terminal.errors import JournalError
 from terminal.journal import Journal, TxnRecord
-from terminal.receipts.layout import Copy, build_receipt, to_commands
+from terminal.receipts.e_receipt import write_e_receipt
+from terminal.receipts.layout import Copy, Receipt, build_receipt, to_commands
 from terminal.receipts.qr_slips import qr_receipt
 
 __all__ = ["Finished", "PrintJob", "PrintedCopy", "Printer", "Spool"]
@@ -85,10 +86,14 @@ SIGNATURE_MAX_DOTS = 384  # the printed signature's width at most (48 mm at 8 do
 
 class Spool:
     def __init__(
-        self, *, printer: Printer, journal: Journal, clock: Clock, terminal: Mapping[str, Any],
+        self, *, printer: Printer | None, journal: Journal, clock: Clock, terminal: Mapping[str, Any],
         printer_profile: Mapping[str, Any],
     ) -> None:
         self.printer, self.journal, self.clock = printer, journal, clock
+        # No printer (a paperless 电签 terminal): every job is an e-receipt under var/receipts/,
+        # "printed" at once, so the flow around it is the same.
+        self.paperless = printer is None
+        self.folder = journal.path.parent / "receipts"
         self.terminal, self.printer_profile = terminal, printer_profile
         self.pending: list[PrintJob] = []
         self.approved = True  # what the slips say: approval, or a decline
@@ -119,7 +124,35 @@ class Spool:
             image, feature_code = self._signature(record, job.copy)
             receipt = build_receipt(record, copy=job.copy, terminal=self.terminal, when=when, reprint=job.reprint,
                                     approved=self.approved, reason=reason, signature=image, feature_code=feature_code)
-        return self._start(_Active(what=what, record=record, job=job), to_commands(receipt, self.printer_profile))
+        active = _Active(what=what, record=record, job=job)
+        if self.paperless:
+            name = f"{record.txn_id}-{job.copy.value}" + (f"-reprint-{self.clock.wall():%Y%m%d%H%M%S}"
+                                                          if job.reprint else "")
+            return self._write(active, receipt, name, {"txn_id": record.txn_id, "kind": record.kind,
+                                                        "state": record.state, "amount_minor": record.amount_minor,
+                                                        "currency": record.currency, "trace": record.stan,
+                                                        "batch": record.batch, "reprint": job.reprint})
+        return self._start(active, to_commands(receipt, self.printer_profile))
+
+    def start_receipt(self, receipt: Receipt, *, what: str, name: str) -> JobEnd | None:
+        """A slip that is not a sale's copy (the settlement slip, a payment code): printed, or on
+        a paperless terminal written as the e-receipt `name`."""
+        if self.paperless:
+            return self._write(_Active(what=what), receipt, name, {"what": what})
+        return self.start_commands(to_commands(receipt, self.printer_profile), what=what)
+
+    def _write(self, active: _Active, receipt: Receipt, name: str, fields: dict[str, Any]) -> JobEnd:
+        """Paperless: the job is an e-receipt; its end is at once (a disk that will not take it
+        stops the job, as paper out would)."""
+        assert self.active is None, "one job at a time"
+        self.active = active
+        try:
+            write_e_receipt(self.folder, name, receipt, fields)
+        except OSError as exc:
+            log.error("e-receipt %s not written: %s", name, exc)
+            return PrintJobStopped(bytes_sent=0, conditions=(DeviceFault(
+                device="printer", kind=FaultKind.DEVICE, detail=f"e-receipt not written: {exc}"),))
+        return PrintJobDone(bytes_sent=0)
 
     def _signature(self, record: TxnRecord, copy: Copy) -> tuple[PrintRasterImage | None, str]:
         """The merchant copy of an e-signed sale prints the signature (rendered at the printer's
@@ -152,6 +185,7 @@ class Spool:
     def _start(self, active: _Active, commands: Sequence[PrinterCommand]) -> JobEnd | None:
         assert self.active is None, "one job at the printer at a time"
         self.active = active
+        assert self.printer is not None, "a paperless spool writes e-receipts (_write)"
         fault = self.printer.start_job(commands)
         return None if fault is None else PrintJobStopped(bytes_sent=0, conditions=(fault,))
 
@@ -188,5 +222,7 @@ class Spool:
         return Finished(what=active.what, printed=printed, stopped_by=stopped_by, problems=tuple(events))
 
     def ready(self) -> bool:
+        if self.printer is None:
+            return True  # paperless: nothing to load or close
         status = self.printer.status()
         return isinstance(status, PrinterStatus) and status.printable
