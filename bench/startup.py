@@ -1,5 +1,11 @@
 """Start-up cost and memory: process start to ready-for-sale (the emulated world in process, and a
-real till whose devices and host are other processes), `till --help`, a demo's peak RSS."""
+real till whose devices and host are other processes), `till --help`, a demo's peak RSS.
+
+Next to each start to ready, its imports floor from the same run: a child that imports only the
+standard-library and third-party modules that start had loaded (cryptography, transitions,
+pyserial, iso8583, sqlite3, logging...) and runs none of our code. `imports_floor_ratio` is what
+no change to our own code can go below; `over_floor_s` is ours (our modules, the boot's work and
+its round trips to the devices and the host)."""
 
 from __future__ import annotations
 
@@ -14,19 +20,50 @@ from bench.common import PYTHON, median, run_child, time_child
 
 __all__ = ["bench_demo_rss", "bench_help", "bench_ready", "bench_ready_real"]
 
+# With a second argument the child also writes there the modules it loaded that are not the
+# project's (the imports floor below).
+_OUR_PACKAGES = ("terminal", "drivers", "emulator", "sim", "firmware_profiles", "bench", "tests")
+_WRITE_FOREIGN = (
+    "\nif len(sys.argv) > {n}:\n"
+    "    open(sys.argv[{n}], 'w').write('\\n'.join(sorted(m for m in sys.modules if m != '__main__'"
+    f" and m.split('.')[0] not in {_OUR_PACKAGES!r})))\n"
+)
 READY = (
-    "import sys; from sim.wiring import build_emulated_till as build_till; "
-    "t = build_till(var_dir=sys.argv[1]); t.close()"
+    "import sys\nfrom sim.wiring import build_emulated_till as build_till\n"
+    "t = build_till(var_dir=sys.argv[1]); t.close()" + _WRITE_FOREIGN.format(n=2)
+)
+# A child that imports the given modules and does nothing else: what the same start costs with
+# none of our code run (the standard library and the third-party packages the till loads).
+_IMPORT_ONLY = (
+    "import importlib, sys\n"
+    "for name in open(sys.argv[1]).read().split():\n"
+    "    try:\n        importlib.import_module(name)\n    except Exception:\n        pass\n"
 )
 
 
+def _imports_floor(argv: list[str], reps: int, folder: str) -> float:
+    """Median time of a child importing what `argv` (a READY child, run once more) had loaded
+    besides our own packages."""
+    listing = f"{folder}/foreign-modules.txt"
+    subprocess.run([*argv, listing], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time_child([PYTHON, "-c", _IMPORT_ONLY, listing], reps)
+
+
+def _floor_fields(floor: float, bare: float, ready: float) -> dict[str, Any]:
+    return {"imports_floor_s": floor, "imports_floor_ratio": floor / bare,
+            "imports_floor": "python importing only the stdlib and third-party modules the ready till had loaded",
+            "over_floor_s": ready - floor}
+
+
 def bench_ready(reps: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as scratch:
         bare = time_child([PYTHON, "-c", "pass"], reps)
         ready = time_child([PYTHON, "-c", READY, tmp], reps)
+        floor = _imports_floor([PYTHON, "-c", READY, tmp], reps, scratch)
     ratio = ready / bare
     return {"name": "start_to_ready_for_sale", "median_s": ready, "baseline": "python -c pass",
-            "baseline_s": bare, "ratio": ratio, "target_ratio": 5.0, "within_target": ratio <= 5.0}
+            "baseline_s": bare, "ratio": ratio, "target_ratio": 5.0, "within_target": ratio <= 5.0,
+            **_floor_fields(floor, bare, ready)}
 
 
 def bench_help(reps: int) -> dict[str, Any]:
@@ -59,7 +96,7 @@ loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("emulator", "sim")
 till.close()
 if loaded:
     sys.exit("the till imported the emulated world: " + ", ".join(loaded))
-"""
+""" + _WRITE_FOREIGN.format(n=5)
 
 
 def _serve(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
@@ -107,6 +144,7 @@ def bench_ready_real(reps: int) -> dict[str, Any]:
                 if done.returncode != 0:
                     error = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
                     break
+            floor = 0.0 if error else _imports_floor([PYTHON, "-c", READY_REAL, tmp, *urls], reps, tmp)
     finally:
         for proc in servers:
             _stop(proc)
@@ -114,4 +152,5 @@ def bench_ready_real(reps: int) -> dict[str, Any]:
     ratio = ready / bare
     return {"name": "start_to_ready_for_sale_real_till", "median_s": ready, "baseline": "python -c pass",
             "baseline_s": bare, "ratio": ratio, "target_ratio": 3.0, "urls": urls,
-            **({"error": error} if error else {}), "within_target": not error and ratio <= 3.0}
+            **({"error": error} if error else {}), "within_target": not error and ratio <= 3.0,
+            **_floor_fields(floor, bare, ready)}

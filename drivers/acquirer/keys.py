@@ -12,14 +12,14 @@
   (bitmap included, with bit 64 set); DE 64 is the last field, so that is every byte but the
   last 8. See `mac_input` and docs/host-link.md "Keys and MAC".
 
-pyemv (and cryptography under it) is imported on first use, not at start-up (its import costs
-tens of milliseconds; the first sign-on pays it). Nothing here logs, and errors never quote a key.
+The ciphers are `cryptography`'s (3DES through `Cipher`, no backend object): imported on first
+use, not at start-up, and without pyemv, whose import (with cryptography's OpenSSL backend module
+under it) cost ~13 ms more of the first sign-on, i.e. of every start to ready for sale. pyemv stays
+the emulated card's (its cryptograms), not the link's. Nothing here logs, and errors never quote a key.
 """
 
 from __future__ import annotations
 
-import functools
-import warnings
 from typing import Any, Final
 
 from drivers.errors import LocalProtocolError
@@ -31,28 +31,24 @@ TEST_TMK: Final = bytes.fromhex("C1D0F8FB4958670DBA40AB1F3752EF0D")
 KEY_SIZE: Final = 16  # double-length 3DES
 MAC_SIZE: Final = 8
 KCV_SIZE: Final = 4
+_BLOCK: Final = 8
+_ZERO_IV: Final = bytes(_BLOCK)
 
 
-@functools.cache
-def _pyemv() -> tuple[Any, Any]:
-    # pyemv 1.5 calls 3DES through cryptography's old path with two-key keys: cryptography >= 47
-    # warns on each call. Not ours: silenced for pyemv's own frames (as emulator/card_reader/emv.py).
-    from cryptography.utils import CryptographyDeprecationWarning
-    from pyemv import mac, tools
-
-    warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning, module=r"pyemv\.")
-    return mac, tools
-
-
-def _tdes(key: bytes, data: bytes, *, decrypt: bool) -> bytes:
-    # cryptography directly for the decryption pyemv lacks; K1K2K1 is two-key 3DES without the
-    # deprecation warning cryptography gives 16-byte keys.
+def _cipher(key24: bytes, iv: bytes | None = None) -> Any:
+    """3DES (EDE) under a 24-byte key, ECB or CBC from `iv`. K1K2K1 is two-key 3DES and K1K1K1 is
+    single DES, both without the deprecation warning cryptography gives 8- and 16-byte keys."""
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
     from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
-    cipher = Cipher(TripleDES(key + key[:8]), modes.ECB())
+    return Cipher(TripleDES(key24), modes.ECB() if iv is None else modes.CBC(iv))
+
+
+def _tdes(key: bytes, data: bytes, *, decrypt: bool = False) -> bytes:
+    """Two-key 3DES-ECB of whole blocks under the double-length `key`."""
+    cipher = _cipher(key + key[:8])
     op = cipher.decryptor() if decrypt else cipher.encryptor()
-    return op.update(data) + op.finalize()
+    return bytes(op.update(data) + op.finalize())
 
 
 def _check(key: bytes, what: str) -> None:
@@ -63,14 +59,14 @@ def _check(key: bytes, what: str) -> None:
 def kcv(key: bytes) -> bytes:
     """Key check value: the first 4 bytes of 3DES-ECB(key, 8 zero bytes)."""
     _check(key, "a key")
-    return bytes(_pyemv()[1].key_check_digits(key, KCV_SIZE))
+    return _tdes(key, bytes(_BLOCK))[:KCV_SIZE]
 
 
 def encrypt_key(tmk: bytes, key: bytes) -> bytes:
     """A working key as it travels: 3DES-ECB under the TMK (the host's side)."""
     _check(tmk, "the TMK")
     _check(key, "a working key")
-    return bytes(_pyemv()[1].encrypt_tdes_ecb(tmk, key))
+    return _tdes(tmk, key)
 
 
 def decrypt_key(tmk: bytes, wrapped: bytes) -> bytes:
@@ -81,6 +77,15 @@ def decrypt_key(tmk: bytes, wrapped: bytes) -> bytes:
 
 
 def retail_mac(key: bytes, data: bytes) -> bytes:
-    """ANSI X9.19 / ISO 9797-1 algorithm 3 (zero padding) of `data` under the double-length `key`."""
+    """ANSI X9.19 / ISO 9797-1 algorithm 3 (zero padding) of `data` under the double-length `key`:
+    single-DES CBC under K1 up to the last block, whose step is E(K1) D(K2) E(K1), i.e. one
+    two-key 3DES-CBC block chained on the single-DES result. Two cipher calls in all."""
     _check(key, "a MAC key")
-    return bytes(_pyemv()[0].mac_iso9797_3(key[:8], key[8:], data, 1))
+    k1 = key[:8]
+    data = data + bytes(-len(data) % _BLOCK) if data else bytes(_BLOCK)  # padding method 1
+    chained = _ZERO_IV
+    if len(data) > _BLOCK:
+        head = _cipher(k1 * 3, _ZERO_IV).encryptor()
+        chained = head.update(data[:-_BLOCK])[-_BLOCK:]
+    last = _cipher(key + k1, chained).encryptor()
+    return bytes(last.update(data[-_BLOCK:]) + last.finalize())

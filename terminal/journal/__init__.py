@@ -90,6 +90,7 @@ class Journal(OwedMessages, QrJournal, SignatureJournal):
         self._owed_in_memory: dict[str, list[Any]] = {}
         self._witness: WitnessFile | None = None  # set once the journal matched it: commits keep it current
         self._witnessed_seq = -1
+        self._witness_waits = False  # this commit leaves the witness to the next one (see record_answer)
         self._witness_file: WitnessFile | None = None
         self._lock: JournalLock | None = None
         if on_file:
@@ -226,10 +227,28 @@ class Journal(OwedMessages, QrJournal, SignatureJournal):
                     log.error("journal rollback failed: %s", exc)
             raise
         # Committed: bring the witness up to date when the change counter moved (cheap read).
-        if self._witness is not None:
+        if self._witness is not None and not self._witness_waits:
             row = self._db.execute("SELECT seq FROM journal_meta").fetchone()
             if row is not None and int(row[0]) != self._witnessed_seq:
                 self._write_witness()
+
+    def record_answer(self, txn_id: str, *, approved: bool, response_code: str, auth_code: str | None,
+                      rrn: str | None, at: datetime, card_must_confirm: bool = False) -> TxnRecord:
+        """A chip approval (SENT -> AUTHORIZED, the card has yet to confirm) does not write the
+        witness: the next commit does (the card's confirmation, or the reversal when it refuses).
+        Until then the journal is one change ahead of its witness, as after a kill between a commit
+        and its witness write. What that lets go unnoticed is the loss of that one change, and it
+        changes nothing: a row found SENT or AUTHORIZED at boot is reversed all the same (98 or 06),
+        nothing was acknowledged in between (the sale is approved only once the card confirms, and
+        that commit is witnessed), and the STAN was witnessed with the SENT row before the request
+        left. Every other answer (an approval without a card to confirm it, a decline) is final and
+        witnessed at once. One fdatasync less per chip sale (3 witness writes -> 2)."""
+        self._witness_waits = approved and card_must_confirm
+        try:
+            return super().record_answer(txn_id, approved=approved, response_code=response_code, auth_code=auth_code,
+                                         rrn=rrn, at=at, card_must_confirm=card_must_confirm)
+        finally:
+            self._witness_waits = False
 
     # -- free space -------------------------------------------------------------------------
     def disk_refusal(self) -> str | None:

@@ -18,10 +18,11 @@ The witness (`journal.witness`, JSON, next to the journal) holds:
 It is written crash-safely (created with temp file, fsync, rename, fsync of the folder; then two
 slots written in turn, see `WitnessFile`) after every commit that changed the journal's `seq`:
 a STAN allocation (so the STAN is durable outside the database before the request leaves) and
-every state change of a sale. Prints, incidents and the audit trail do not move `seq`, so they
-cost no witness write (a lost print row only makes a copy owed again). A chip sale makes 3
-witness writes (STAN, answer, the card's confirmation) among its 5 commits; each is one
-fdatasync, about what a journal commit costs.
+every state change of a sale, except a chip approval still waiting for the card (AUTHORIZED:
+the next commit witnesses it; `Journal.record_answer` says why that is safe). Prints, incidents
+and the audit trail do not move `seq`, so they cost no witness write (a lost print row only makes
+a copy owed again). A chip sale makes 2 witness writes (STAN, the card's confirmation) among its
+5 commits; each is one fdatasync, about what a journal commit costs.
 
 The journal may be *ahead* of its witness (a crash between the commit and the witness write):
 that is normal and the witness catches up at boot. Behind, another id, another head at the same

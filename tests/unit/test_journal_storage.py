@@ -256,6 +256,35 @@ def test_the_witness_holds_the_stan_before_the_request_may_leave(tmp_path: Path)
         journal.close()
 
 
+def test_a_chip_approval_is_witnessed_when_the_card_confirms_it_and_a_lost_one_is_noticed(tmp_path: Path) -> None:
+    """SENT -> AUTHORIZED leaves the witness to the card's confirmation (a row found SENT or
+    AUTHORIZED at boot is reversed either way); the confirmed approval is witnessed at once."""
+    var = tmp_path / "var"
+    journal = Journal(_journal_with_sales(var, count=1))  # on disk whole: a -wal lost takes only what follows
+    witness = var / "journal.witness"
+    try:
+        stan = journal.record_sent(txn_id="chip", amount_minor=5, currency="156", entry_mode="chip",
+                                   pan_last4="0010", pan_token="t" * 64, at=AT).stan
+        assert f'"stan": {stan}' in witness.read_text()  # before the request may leave, as ever
+        sent = witness.read_bytes()
+        journal.record_answer("chip", approved=True, response_code="00", auth_code="123456", rrn="1" * 12, at=AT,
+                              card_must_confirm=True)
+        assert witness.read_bytes() == sent  # the change waits for the next commit
+        authorized = _crash_copy(journal.path, tmp_path / "authorized", wal=True)
+        journal.confirm_approval("chip", at=AT)
+        assert witness.read_bytes() != sent
+        confirmed = _crash_copy(journal.path, tmp_path / "confirmed", wal=False)
+    finally:
+        journal.close()
+    killed = Journal(authorized)  # killed before the card confirmed: one change ahead, it opens...
+    try:
+        assert killed.recover_unanswered(at=AT) == ["chip"]  # ...and the approval is reversed (06)
+    finally:
+        killed.close()
+    with pytest.raises(JournalMismatch, match="went back"):  # the confirmed approval lost with the -wal
+        Journal(confirmed)
+
+
 def test_an_unchanged_journal_opens_without_writing(tmp_path: Path) -> None:
     path = _journal_with_sales(tmp_path)
     witness = path.with_name("journal.witness")
