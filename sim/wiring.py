@@ -141,7 +141,7 @@ def build_emulated_till(
     sources: list[Any] = []
     closers: list[Callable[[], None]] = []
     try:
-        for slot, settings in terminal["devices"].items():
+        for slot, settings in devices.fitted(terminal).items():
             given = (peers or {}).get(slot)
             if given is None and (slot in urls or not str(settings["url"]).startswith("emu://")):
                 continue

@@ -63,7 +63,7 @@ def load_terminal_profile(name: str, overrides: Mapping[str, Any] | None = None)
 def device_profiles(terminal: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The firmware profile of every device slot the terminal profile names."""
     out = {}
-    for slot, settings in terminal["devices"].items():
+    for slot, settings in devices.fitted(terminal).items():
         row = devices.resolve(slot, settings)
         out[slot] = devices.load_device_profile(row, str(settings["profile"] or row.default_profile))
     return out
@@ -76,7 +76,7 @@ def open_devices(
     was opened if one fails."""
     opened: dict[str, Any] = {}
     try:
-        for slot, settings in terminal["devices"].items():
+        for slot, settings in devices.fitted(terminal).items():
             url = urls.get(slot) or str(settings["url"])
             if url.startswith("emu://") and "instance=" not in url:
                 if settings["optional"]:  # a device the till sells without: absent (the checkout checks)

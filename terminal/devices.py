@@ -27,8 +27,8 @@ from drivers.record import Record
 from terminal.errors import ConfigError
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "HOST_LINK", "SECTION_LINKS", "WALLET_LINK", "DeviceFamily", "families", "family",
-    "load_device_profile", "resolve",
+    "ENTRY_POINT_GROUP", "HOST_LINK", "NOT_FITTED", "SECTION_LINKS", "WALLET_LINK", "DeviceFamily", "families",
+    "family", "fitted", "load_device_profile", "resolve",
 ]
 
 ENTRY_POINT_GROUP = "opentill.devices"
@@ -150,6 +150,15 @@ def resolve(slot: str, settings: Mapping[str, Any]) -> DeviceFamily:
     if row.family != slot:
         raise ConfigError(f"devices.{slot}: driver {row.name!r} is for the {row.family!r} family, not {slot!r}")
     return row
+
+
+NOT_FITTED = "none"  # a slot's url that says the terminal has no such device (a paperless terminal's printer)
+
+
+def fitted(terminal: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The terminal profile's device slots that have a device (`url = "none"`: not fitted; a
+    profile that inherits one with a printer says so for a paperless terminal)."""
+    return {slot: settings for slot, settings in terminal["devices"].items() if str(settings["url"]) != NOT_FITTED}
 
 
 def load_device_profile(row: DeviceFamily, name: str) -> dict[str, Any]:

@@ -220,7 +220,7 @@ class Rig:
             self._printer_url = None
 
     def _devices(self) -> dict[str, dict[str, str]]:
-        slots = load_terminal_profile(self.scenario.profile)["devices"]
+        slots = devices.fitted(load_terminal_profile(self.scenario.profile))
         urls = {"printer": "emu://printer", "card_reader": "emu://card-reader"}
         # Every other slot the profile has (the scanner) is emulated in process too, by its row.
         urls.update({slot: f"emu://{devices.resolve(slot, settings).url_kind}"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.printer.events import Align
-from terminal.receipts.layout import Line, Receipt, line_text
+from terminal.receipts.layout import Line, Receipt, _label, line_text
 
 __all__ = ["EReceipt", "render_png", "write_e_receipt"]
 
@@ -65,10 +65,12 @@ def render_png(receipt: Receipt) -> bytes:
             pieces.append(("qr", _qr_image(line.qr, 200), line))
         elif line.image is not None:
             pieces.append(("image", _raster_image(line), line))
+        elif line.value and len(line_text(line, COLUMNS, True).splitlines()) == 1:
+            pieces.append(("pair", (_label(line, True), line.value), line))  # label left, value flush right
         else:
             for row in line_text(line, COLUMNS, True).splitlines() or [""]:
-                pieces.append(("text", row, line))
-    height = MARGIN * 2 + sum(CELL_H * (2 if p[2].large else 1) if p[0] in ("text", "rule") else p[1].height + 8
+                pieces.append(("text", row.strip() if line.align is Align.CENTER else row, line))
+    height = MARGIN * 2 + sum(CELL_H * (2 if p[2].large else 1) if p[0] in ("text", "rule", "pair") else p[1].height + 8
                               for p in pieces)
     page = Image.new("1", (width, height), 1)
     draw = ImageDraw.Draw(page)
@@ -84,6 +86,13 @@ def render_png(receipt: Receipt) -> bytes:
             y += what.height + 8
             continue
         font = fonts[44 if line.large else 22]
+        if kind == "pair":
+            label, value = what
+            draw.text((MARGIN, y), label, font=font, fill=0, stroke_width=1 if line.bold else 0, stroke_fill=0)
+            right = width - MARGIN - int(draw.textlength(value, font=font))
+            draw.text((right, y), value, font=font, fill=0, stroke_width=1 if line.bold else 0, stroke_fill=0)
+            y += CELL_H * (2 if line.large else 1)
+            continue
         text_width = int(draw.textlength(what, font=font))
         x = {Align.CENTER: (width - text_width) // 2, Align.RIGHT: width - MARGIN - text_width}.get(line.align, MARGIN)
         draw.text((x, y), what, font=font, fill=0, stroke_width=1 if line.bold else 0, stroke_fill=0)
