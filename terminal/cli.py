@@ -185,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
         from sim.scenario.runner import run_scenario
 
         return run_scenario(args.file, seed=args.seed, as_json=args.json)
-    if args.command in ("operator", "audit", "journal"):
+    if args.command in ("operator", "audit", "journal", "receipt"):
         return _access_command(args)
     if args.command == "escpos":
         return _render(args.file, profile=args.profile, png=args.png)
@@ -383,6 +383,12 @@ def _access_parsers(sub: Any) -> None:
     check.add_argument("--var", default="var", type=Path, help="data folder")
     accept = journal_sub.add_parser("accept", help="a supervisor accepts a journal that does not match its witness "
                                                    "(PIN asked for)")
+    receipt = sub.add_parser("receipt", help="receipts and their e-signatures (电签)")
+    receipt_sub = receipt.add_subparsers(dest="receipt_command", required=True, metavar="SUBCOMMAND")
+    bound = receipt_sub.add_parser("verify", help="read only: recompute a signed sale's signature binding from "
+                                                  "the journal (exit 0 bound, 1 broken or none)")
+    bound.add_argument("txn", metavar="TXN_ID|TRACE", help="the transaction id, or its 6-digit trace number")
+    bound.add_argument("--var", default="var", type=Path, help="data folder")
     for cmd in (ack, accept):
         cmd.add_argument("--var", default="var", type=Path, help="data folder")
         cmd.add_argument("--supervisor", required=True, metavar="ID", help="the supervisor's own operator id")
@@ -390,6 +396,8 @@ def _access_parsers(sub: Any) -> None:
 
 
 def _access_command(args: argparse.Namespace) -> int:
+    if args.command == "receipt":
+        return _receipt_verify(args.var, args.txn)
     if args.command == "journal":
         return _journal_check(args.var) if args.journal_command == "check" else _journal_accept(args)
     if args.command == "audit":
@@ -520,6 +528,45 @@ def _journal_accept(args: argparse.Namespace) -> int:
     print(f"journal {journal_id} accepted by {supervisor}: {acceptance.problem}")
     if acceptance.audit_broken:
         print(f"audit trail broken too: {acceptance.audit_broken} (`till audit ack` once it is understood)")
+    return 0
+
+
+def _receipt_verify(var: Path, txn: str) -> int:
+    """Read only (beside a working till too): the stored signature's binding, recomputed."""
+    import sqlite3
+
+    from terminal.errors import InputError
+    from terminal.journal.signatures import binding_of
+
+    path = var / "journal.sqlite3"
+    if not path.is_file():
+        raise InputError(f"no journal at {path}")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'signatures'").fetchone() is None:
+            print(f"{path}: no e-signature was ever journalled here")
+            return 1
+        where = "t.stan = ? ORDER BY t.created_at DESC LIMIT 1" if txn.isdigit() and len(txn) <= 6 else "t.txn_id = ?"
+        row = db.execute("SELECT t.txn_id, t.stan, t.amount_minor, s.feature_code, s.strokes, s.binding FROM"
+                         f" transactions t LEFT JOIN signatures s USING (txn_id) WHERE {where}",
+                         (int(txn) if txn.isdigit() and len(txn) <= 6 else txn,)).fetchone()
+    except sqlite3.Error as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+    finally:
+        db.close()
+    if row is None:
+        print(f"no transaction {_one_line(txn)[:40]} in the live journal")
+        return 1
+    txn_id, stan, amount, feature_code, strokes, binding = row
+    if binding is None:
+        print(f"{txn_id} (trace {stan:06d}): not e-signed")
+        return 1
+    if binding_of(txn_id, int(amount), feature_code, bytes(strokes)) != binding:
+        print(f"{txn_id} (trace {stan:06d}): signature binding BROKEN: the stored signature is not the one made "
+              "for this sale")
+        return 1
+    print(f"{txn_id} (trace {stan:06d}): signature bound to its sale (feature code {feature_code}, "
+          f"{len(strokes)} bytes of strokes, sha256 {binding[:16]}...)")
     return 0
 
 
