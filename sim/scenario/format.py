@@ -470,7 +470,14 @@ class _StepParser:
             return {"do": v, "copy": "cardholder"}
         if isinstance(v, dict) and set(v) == {"reprint"} and v["reprint"] in COPIES:
             return {"do": "reprint", "copy": v["reprint"]}
-        raise _Bad(f"want one of {', '.join(OPERATOR_WORDS)} or {{reprint = \"merchant\"|\"cardholder\"}}")
+        if isinstance(v, dict) and set(v) == {"void"} and isinstance(v["void"], str):
+            self.sales += 1  # a credit is a sale of its own for the checks after it
+            return {"do": "void", "sale": v["void"], "amount": None}
+        if isinstance(v, dict) and set(v) == {"refund", "amount"} and isinstance(v["refund"], str):
+            self.sales += 1
+            return {"do": "refund", "sale": v["refund"], "amount": self._amount(v["amount"])}
+        raise _Bad(f"want one of {', '.join(OPERATOR_WORDS)}, {{reprint = \"merchant\"|\"cardholder\"}}, "
+                   '{void = "sale-1"} or {refund = "sale-1", amount = "5.00"}')
 
     def _expect(self, v: Any) -> dict[str, Any]:
         if not isinstance(v, dict) or not v:

@@ -117,6 +117,7 @@ class Rig:
         self.cut_at: str | None = None  # an armed power loss at a checkout state
         self.cuts: list[str] = []  # where the power went, in order
         self.reachable = True
+        self.done_before_cut: Any = None  # what the last action returned when the power went just after it
         self.sale_label: str | None = None  # the scenario's name for the sale in progress...
         self.sale: Sale | None = None  # ...and the sale (its txn_id changes on a PIN retry)
         self.txn_labels: dict[str, str] = {}  # txn_id -> sale label (a PIN retry adds a txn)
@@ -241,8 +242,10 @@ class Rig:
     def act(self, fn: Callable[[EmulatedTill], T]) -> T | Refused | None:
         """An operator's action on the till, then everything it sets going. None: the power went."""
         till = self.on()
+        self.done_before_cut = None
         try:
             result = fn(till)
+            self.done_before_cut = result
             self._check_cut(till)
         except PowerCut as cut:
             self.power_cycle(cut.where)

@@ -159,6 +159,8 @@ class ScenarioRunner:
         started = rig.act(lambda t: t.flow.begin_sale(amount, tender=arg["tender"]))
         if started is None and len(rig.cuts) == cuts:
             started = self._ended_at_once(amount)
+        elif started is None and isinstance(rig.done_before_cut, Sale):
+            started = rig.done_before_cut  # it started, then the power went (a merchant code on screen)
         if isinstance(started, Refused) or started is None:
             return started if isinstance(started, Refused) else facts
         ctx.sales[label], ctx.last_sale = started, label
@@ -358,6 +360,8 @@ class ScenarioRunner:
             return self._settle()
         if do == "reprint":
             return self._reprint(Copy(arg["copy"]))
+        if do in ("void", "refund"):
+            return self._credit(do, arg)
         actions: dict[str, Callable[[EmulatedTill], Any]] = {
             "resume-printing": lambda t: t.flow.resume_printing_now(),
             "cancel": lambda t: t.flow.cancel_sale(actor="operator"),
@@ -370,6 +374,29 @@ class ScenarioRunner:
             return result
         facts = {"resumed": result} if do == "resume-printing" else {"started": result} if do == "recover" else {}
         return {**facts, **self._last_sale_facts()}
+
+    def _credit(self, kind: str, arg: dict[str, Any]) -> dict[str, Any] | Refused | None:
+        """A supervisor's void or refund of an earlier sale (its label); the credit is a sale of
+        its own (`sale-N`) for the checks that follow."""
+        rig, ctx = self.ctx.rig, self.ctx
+        original = ctx.sales.get(arg["sale"])
+        if original is None:
+            return Refused(f"no sale {arg['sale']!r} to {kind}")
+        spec = arg["amount"]
+        amount = original.amount_minor if spec is None else spec.minor if spec.minor is not None else spec.low
+        label = f"sale-{len(ctx.sales) + 1}"
+        cuts = len(rig.cuts)
+        credit = rig.act(lambda t: t.flow.begin_credit(
+            kind, original.txn_id, amount, approval=t.approve(kind, operator_id=SUPERVISOR[0], pin=SUPERVISOR[1],
+                                                              reason="scenario step", txn_id=original.txn_id)))
+        if credit is None and len(rig.cuts) > cuts and isinstance(rig.done_before_cut, Sale):
+            credit = rig.done_before_cut  # it left for the wallet, then the power went
+        if isinstance(credit, Refused) or credit is None:
+            return credit
+        ctx.sales[label], ctx.last_sale = credit, label
+        rig.sale_label, rig.sale = label, credit
+        rig.note_sale()
+        return {"sale": label, "amount": format_amount(amount), **self._sale_facts(label)}
 
     def _settle(self) -> dict[str, Any] | Refused:
         rig = self.ctx.rig
