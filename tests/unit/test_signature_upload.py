@@ -387,3 +387,30 @@ def test_the_till_host_control_line() -> None:
                 handler(sim, args)
         COMMANDS["clear"](sim, [])
         assert "upload-fail" not in sim.status()
+
+
+def test_through_the_link_driver_the_0820_is_maced_and_its_0830_trusted() -> None:
+    from drivers.acquirer.driver import AcquirerDriver
+    from drivers.transport import attach_peer, detach_peer
+    from emulator.acquirer.peer import AcquirerPeer
+
+    host = _Host()
+    url = attach_peer("acquirer", AcquirerPeer(host.acquirer))
+    driver = AcquirerDriver(url)
+    try:
+        assert driver.connect() is None
+        on = host.acquirer.respond(sign_on_request(stan=3, batch=1, when=WHEN, **IDS))
+        assert on is not None
+        driver.use_keys(parse_sign_on_response(on).keys)  # new keys: the driver MACs with them
+        answers = []
+        for _ in range(2):
+            assert driver.send(host.upload(signed=False)) is None
+            (answer,) = driver.poll()
+            assert isinstance(answer, HostMessage)
+            answers.append(parse_upload_answer(answer))
+        assert [(a.code, a.ok, a.repeat) for a in answers] == [("00", True, False), ("94", True, True)]
+        assert not driver.needs_sign_on and driver.mac_failures == 0
+        assert len(host.acquirer.signature_uploads) == 1 and host.acquirer.internal_errors == []
+    finally:
+        driver.close()
+        detach_peer(url)
