@@ -10,12 +10,14 @@ $(BIN)/till: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	@bash scripts/install-fonts.sh || true
+	@bash scripts/install-tools.sh || true
 	@touch $@
 
 demo: $(BIN)/till
 	$(BIN)/till demo
 
 test: $(BIN)/till
+	@bash scripts/install-tools.sh || true
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

@@ -18,7 +18,7 @@ from typing import Any, Final
 import iso8583
 
 from drivers.acquirer.events import HostMessage
-from drivers.acquirer.spec import BINARY_FIELDS, FIELDS, MTI_FIELD, SPEC, content_ok
+from drivers.acquirer.spec import MTI_FIELD, binary_fields, content_ok, field_format, spec_for
 from drivers.errors import FrameError, LocalProtocolError, RemoteProtocolError
 from drivers.events import Role
 
@@ -33,8 +33,9 @@ def _is_request(mti: str) -> bool:
     return int(mti[2]) % 2 == 0
 
 
-def _bad_content(key: str) -> str:
-    return f"field {key} has characters outside its '{FIELDS[key].content}' class"
+def _bad_content(key: str, mti: str) -> str:
+    fmt = field_format(mti, key)
+    return f"field {key} has characters outside its '{fmt.content if fmt else '?'}' class"
 
 
 def _may_send(sender: Role, mti: str) -> bool:
@@ -48,9 +49,9 @@ def encode_body(message: HostMessage) -> bytes:
     frame carries and what the MAC (drivers/acquirer/mac.py) is computed over."""
     doc: dict[str, str] = {MTI_FIELD: message.mti}
     for key, value in message.fields.items():
-        doc[key] = _outbound_field(key, value)
+        doc[key] = _outbound_field(message.mti, key, value)
     try:
-        raw, _ = iso8583.encode(doc, SPEC)
+        raw, _ = iso8583.encode(doc, spec_for(message.mti))
     except iso8583.EncodeError as exc:
         # Lengths and classes were checked above; not chained: the error holds the document.
         raise LocalProtocolError(f"cannot encode field {exc.field}") from None
@@ -59,8 +60,8 @@ def encode_body(message: HostMessage) -> bytes:
     return bytes(raw)
 
 
-def _outbound_field(key: str, value: str | bytes) -> str:
-    fmt = FIELDS.get(key)
+def _outbound_field(mti: str, key: str, value: str | bytes) -> str:
+    fmt = field_format(mti, key)
     if fmt is None:
         raise LocalProtocolError(f"field {key} is not in the acquirer spec")
     if isinstance(value, bytes) != (fmt.content == "b"):
@@ -73,8 +74,8 @@ def _outbound_field(key: str, value: str | bytes) -> str:
         raise LocalProtocolError(f"field {key} is {len(value)} long; the spec says {bound}")
     if isinstance(value, bytes):
         return value.hex().upper()
-    if not content_ok(key, value):
-        raise LocalProtocolError(_bad_content(key))
+    if not content_ok(key, value, mti):
+        raise LocalProtocolError(_bad_content(key, mti))
     return value
 
 
@@ -120,8 +121,10 @@ class AcquirerCodec:
         return self._decode(body)
 
     def _decode(self, body: bytes) -> HostMessage:
+        # The MTI (4 ASCII bytes, no header) picks the spec: a few private layouts depend on it.
+        spec = spec_for(body[:4].decode("ascii", "replace"))
         try:
-            doc, _ = iso8583.decode(body, SPEC)
+            doc, _ = iso8583.decode(body, spec)
         except iso8583.DecodeError as exc:
             # Not chained: the DecodeError keeps the raw bytes and the partial document (.s,
             # .doc_dec), which would carry the PAN into any traceback that renders causes.
@@ -136,15 +139,16 @@ class AcquirerCodec:
         if not _may_send(peer, mti):
             raise RemoteProtocolError(f"the peer may not send MTI {mti} to the {self.role.value} side")
         fields: dict[str, str | bytes] = {}
+        binary = binary_fields(mti)
         for key, value in doc.items():
             if key in ("p", "1"):
                 continue
-            if key in BINARY_FIELDS:
+            if key in binary:
                 fields[key] = bytes.fromhex(value)
-            elif content_ok(key, value):
+            elif content_ok(key, value, mti):
                 fields[key] = value
             else:
-                raise RemoteProtocolError(_bad_content(key))
+                raise RemoteProtocolError(_bad_content(key, mti))
         return HostMessage(mti=mti, fields=fields)
 
     def data_to_send(self) -> bytes:

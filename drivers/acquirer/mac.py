@@ -25,7 +25,7 @@ __all__ = ["MACED_MTIS", "MAC_ERROR", "is_maced", "mac_input", "sign", "verify"]
 
 MAC_FIELD: Final = "64"
 MAC_ERROR: Final = "A0"
-_REQUESTS: Final = frozenset({"0200", "0201", "0220", "0221", "0320", "0400", "0401", "0500"})
+_REQUESTS: Final = frozenset({"0200", "0201", "0220", "0221", "0320", "0400", "0401", "0500", "0820"})
 MACED_MTIS: Final = _REQUESTS | {response_mti(mti) for mti in _REQUESTS}
 
 

@@ -3,7 +3,8 @@
 `FIELDS` is the single source of truth for the data elements; `SPEC` (the dict pyiso8583 wants)
 and the content checks are derived from it, and docs/host-link.md prints the same table. The
 codes (processing, response, reversal reason), the MTI pairs and the private sub-field layouts
-(DE 61 original transaction, DE 62 working keys, DE 63 batch totals) live here too, so the
+(DE 61 original transaction, DE 62 working keys, DE 63 batch totals, DE 55 of an 0820: the
+receipt TLV) live here too, so the
 builders in terminal/host/messages.py and the simulator read and write them the same way.
 
 Layout choices:
@@ -24,8 +25,10 @@ import re
 from datetime import datetime
 from typing import Any, Final
 
+from drivers.emv import tlv
+from drivers.emv.tlv import TLVError
 from drivers.errors import LocalProtocolError, RemoteProtocolError
-from drivers.record import Record
+from drivers.record import Record, field
 from drivers.sensitive import Secret
 
 __all__ = [
@@ -33,7 +36,10 @@ __all__ = [
     "FIELDS",
     "FINANCIAL_CODES",
     "MTI_FIELD",
+    "MTI_FIELDS",
     "NETWORK_CODES",
+    "RECEIPT_MANDATORY_TAGS",
+    "RECEIPT_TLV_MAX",
     "RESPONSE_CODES",
     "RESPONSE_MTI",
     "REVERSAL_REASONS",
@@ -42,11 +48,15 @@ __all__ = [
     "BatchTotals",
     "FieldFormat",
     "OriginalRef",
+    "ReceiptTlv",
     "WorkingKeys",
     "audit_anchor_field",
+    "binary_fields",
     "check_value",
     "content_ok",
+    "field_format",
     "parse_audit_anchor",
+    "spec_for",
 ]
 
 
@@ -69,6 +79,7 @@ FIELDS: Final[dict[str, FieldFormat]] = {
     "12": FieldFormat(content="n", length=6, desc="Time, local transaction (hhmmss)"),
     "13": FieldFormat(content="n", length=4, desc="Date, local transaction (MMDD)"),
     "14": FieldFormat(content="n", length=4, desc="Date, expiration (YYMM)"),
+    "15": FieldFormat(content="n", length=4, desc="Date, settlement (MMDD)"),
     "22": FieldFormat(content="n", length=3, desc="POS entry mode"),
     "23": FieldFormat(content="n", length=3, desc="Card sequence number"),
     "25": FieldFormat(content="n", length=2, desc="POS condition code"),
@@ -91,6 +102,24 @@ FIELDS: Final[dict[str, FieldFormat]] = {
 
 BINARY_FIELDS: Final = frozenset(key for key, fmt in FIELDS.items() if fmt.content == "b")
 
+# A private field whose layout depends on the MTI: DE 62 of an 0820 is the signature image
+# (binary, PROTOCOLS.md §4.1), where an 0810's carries the working keys as hex text. The wire
+# form (LLL ASCII length + bytes) is the same; only the content class differs.
+MTI_FIELDS: Final[dict[str, dict[str, FieldFormat]]] = {
+    "0820": {"62": FieldFormat(content="b", length=999, var=3, desc="Reserved private: signature image (0820)")},
+}
+
+
+def field_format(mti: str, key: str) -> FieldFormat | None:
+    """The format of DE `key` in a message of `mti` (None: not in the spec)."""
+    return MTI_FIELDS.get(mti, {}).get(key) or FIELDS.get(key)
+
+
+def binary_fields(mti: str) -> frozenset[str]:
+    """The binary data elements of a message of `mti`."""
+    merged = {**FIELDS, **MTI_FIELDS.get(mti, {})}
+    return frozenset(key for key, fmt in merged.items() if fmt.content == "b")
+
 # -- codes ------------------------------------------------------------------------------------
 # DE 3 of financial messages (0200, 0220, 0400/0401, 0320): the ISO 8583:1987 transaction types
 # most POS host specs use (00 goods and services, 02 debit adjustment = void, 20 returns).
@@ -108,6 +137,7 @@ RESPONSE_MTI: Final = {
     "0400": "0410", "0401": "0410",
     "0500": "0510",
     "0800": "0810",
+    "0820": "0830",
 }
 
 # DE 39 as this link uses it (PROTOCOLS.md §8 plus the host's own outcomes).
@@ -145,9 +175,10 @@ _PATTERNS: Final = {
 _HEX: Final = re.compile(r"[0-9A-F]*")
 
 
-def content_ok(key: str, value: str) -> bool:
+def content_ok(key: str, value: str, mti: str = "") -> bool:
     """Does a text field's value fit its content class? (Lengths are pyiso8583's job.)"""
-    return _PATTERNS[FIELDS[key].content].fullmatch(value) is not None
+    fmt = field_format(mti, key) or FIELDS[key]
+    return _PATTERNS[fmt.content].fullmatch(value) is not None
 
 
 def _digits(value: int, width: int, name: str) -> str:
@@ -321,6 +352,13 @@ SPEC: Final[dict[str, dict[str, Any]]] = {
     "1": {"data_enc": "b", "len_enc": "ascii", "len_type": 0, "max_len": 8, "desc": "Bitmap, secondary"},
     **{key: _entry(fmt) for key, fmt in FIELDS.items()},
 }
+_MTI_SPECS: Final = {mti: {**SPEC, **{key: _entry(fmt) for key, fmt in fields.items()}}
+                     for mti, fields in MTI_FIELDS.items()}
+
+
+def spec_for(mti: str) -> dict[str, dict[str, Any]]:
+    """The pyiso8583 spec of a message of `mti` (SPEC, with that MTI's own private layouts)."""
+    return _MTI_SPECS.get(mti, SPEC)
 
 
 # -- DE 48 of a 0500: the terminal's audit-trail anchor ---------------------------------------
@@ -344,3 +382,141 @@ def parse_audit_anchor(value: str | None) -> tuple[int, str] | None:
 
 
 _HEX_LOWER = re.compile("[0-9a-f]{64}")
+
+
+# -- DE 55 of an 0820: the receipt TLV (not EMV data) --------------------------------------------
+# Tags are two-byte BER tags FFxx (drivers/emv/tlv.py encodes them). The value formats are ours
+# (no public primary source fixes them): text is ASCII unless said, the merchant name is GBK, the
+# date-time is BCD, the AID and cryptogram are binary. In tag order:
+#
+# | Tag  | Content | Format |
+# |------|---------|--------|
+# | FF00 | merchant name | GBK, 1-40 bytes |
+# | FF01 | transaction type: the original's DE 3 processing code | ASCII n6 (`000000` sale) |
+# | FF02 | operator (cashier) number | ASCII n2 |
+# | FF06 | date-time of the transaction, YYYYMMDDhhmmss | BCD, 7 bytes |
+# | FF07 | authorisation code | ASCII an6 |
+# | FF0A | currency, ISO 4217 numeric | ASCII n3 |
+# | FF0B | cardholder phone (optional) | ASCII digits, 1-20 |
+# | FF22 | AID (chip and tap; absent for a swipe) | binary, 5-16 bytes |
+# | FF23 | application cryptogram (optional) | binary, 8 bytes |
+# | FF60 | original trace (STAN) | ASCII n6 |
+# | FF61 | original batch | ASCII n6 |
+# | FF62 | original RRN | ASCII an12 |
+# | FF63 | original local date MMDD (its DE 13) | ASCII n4 |
+# | FF64 | original authorisation code | ASCII an6 |
+# | FF65 | original terminal id | ASCII ans8 |
+# | FF70 | receipt print count (0 on a paperless terminal) | ASCII n1-2 |
+#
+# `ReceiptTlv.encode()` writes it, `ReceiptTlv.decode()` reads it back (a peer's bytes that break
+# the table are a TLVError, quoting no value). terminal/host/receipt_tlv.py has the terminal's
+# one-call builder; the simulator decodes it (emulator/acquirer/rules.py).
+RECEIPT_TLV_MAX: Final = 255  # DE 55 is b..255
+_MAX_MERCHANT_NAME: Final = 40  # bytes of GBK
+RECEIPT_MANDATORY_TAGS: Final = ("FF00", "FF01", "FF02", "FF06", "FF07", "FF0A",
+                                  "FF60", "FF61", "FF62", "FF63", "FF64", "FF65", "FF70")
+_RECEIPT_DATE_TIME: Final = "%Y%m%d%H%M%S"
+# Text tags: (attribute, pattern). Checked both ways, so what is written can always be read.
+_RECEIPT_TEXT: Final = {
+    "FF01": ("txn_type", re.compile(r"[0-9]{6}")),
+    "FF02": ("operator", re.compile(r"[0-9]{2}")),
+    "FF07": ("auth_code", re.compile(r"[A-Za-z0-9 ]{6}")),
+    "FF0A": ("currency", re.compile(r"[0-9]{3}")),
+    "FF0B": ("phone", re.compile(r"[0-9]{1,20}")),
+    "FF60": ("original_stan", re.compile(r"[0-9]{6}")),
+    "FF61": ("original_batch", re.compile(r"[0-9]{6}")),
+    "FF62": ("original_rrn", re.compile(r"[A-Za-z0-9 ]{12}")),
+    "FF63": ("original_date", re.compile(r"[0-9]{4}")),
+    "FF64": ("original_auth_code", re.compile(r"[A-Za-z0-9 ]{6}")),
+    "FF65": ("terminal_id", re.compile(r"[\x20-\x7e]{8}")),
+    "FF70": ("print_count", re.compile(r"[0-9]{1,2}")),
+}
+_RECEIPT_ORDER: Final = ("FF00", "FF01", "FF02", "FF06", "FF07", "FF0A", "FF0B", "FF22", "FF23",
+                 "FF60", "FF61", "FF62", "FF63", "FF64", "FF65", "FF70")
+
+
+class ReceiptTlv(Record):
+    """The receipt fields an 0820 carries. Text fields as the table in the module docstring."""
+
+    merchant_name: str
+    txn_type: str  # the original's DE 3 processing code
+    operator: str
+    when: datetime  # the transaction's local date-time
+    auth_code: str
+    currency: str
+    original_stan: str
+    original_batch: str
+    original_rrn: str
+    original_date: str  # MMDD, the original's DE 13
+    original_auth_code: str
+    terminal_id: str
+    print_count: str = "1"
+    phone: str | None = field(default=None, repr=False)  # personal data: never in a repr or a log
+    aid: bytes | None = None
+    cryptogram: bytes | None = None
+
+    def encode(self) -> bytes:
+        """The DE 55 bytes; a value outside the table is a ValueError naming the tag."""
+        items: dict[str, bytes] = {}
+        try:
+            name = self.merchant_name.encode("gbk")
+        except UnicodeEncodeError:
+            raise ValueError("FF00 merchant name has characters GBK cannot write") from None
+        if not 1 <= len(name) <= _MAX_MERCHANT_NAME:
+            raise ValueError(f"FF00 merchant name is 1-{_MAX_MERCHANT_NAME} bytes of GBK")
+        items["FF00"] = name
+        items["FF06"] = tlv.encode_n(self.when.strftime(_RECEIPT_DATE_TIME), 7)
+        for tag, (attr, pattern) in _RECEIPT_TEXT.items():
+            value: str | None = getattr(self, attr)
+            if value is None:
+                continue
+            if not (value.isascii() and pattern.fullmatch(value)):
+                raise ValueError(f"{tag} {attr} does not match {pattern.pattern}")
+            items[tag] = value.encode("ascii")
+        if self.aid is not None:
+            if not 5 <= len(self.aid) <= 16:
+                raise ValueError("FF22 AID is 5-16 bytes")
+            items["FF22"] = self.aid
+        if self.cryptogram is not None:
+            if len(self.cryptogram) != 8:
+                raise ValueError("FF23 cryptogram is 8 bytes")
+            items["FF23"] = self.cryptogram
+        data = tlv.encode([(tag, items[tag]) for tag in _RECEIPT_ORDER if tag in items])
+        if len(data) > RECEIPT_TLV_MAX:
+            raise ValueError(f"the receipt TLV is {len(data)} bytes; DE 55 holds {RECEIPT_TLV_MAX}")
+        return data
+
+    @classmethod
+    def decode(cls, data: bytes) -> ReceiptTlv:
+        """Read DE 55 of an 0820. Missing mandatory tags, unknown or repeated tags and values
+        outside the table are a TLVError (never quoting a value)."""
+        objects = tlv.decode(data)
+        items: dict[str, bytes] = {}
+        for obj in objects:
+            if obj.tag not in _RECEIPT_ORDER:
+                raise TLVError(f"tag {obj.tag} is not a receipt tag")
+            if obj.tag in items:
+                raise TLVError(f"tag {obj.tag} appears twice")
+            items[obj.tag] = obj.value
+        missing = [tag for tag in RECEIPT_MANDATORY_TAGS if tag not in items]
+        if missing:
+            raise TLVError(f"receipt TLV lacks {missing}")
+        values: dict[str, object] = {}
+        for tag, (attr, pattern) in _RECEIPT_TEXT.items():
+            if tag not in items:
+                continue
+            text = items[tag].decode("ascii", "replace")
+            if pattern.fullmatch(text) is None:
+                raise TLVError(f"tag {tag} is not {attr} in its format")
+            values[attr] = text
+        try:
+            values["merchant_name"] = items["FF00"].decode("gbk")
+            values["when"] = datetime.strptime(tlv.decode_n(items["FF06"]), _RECEIPT_DATE_TIME)
+        except (UnicodeDecodeError, ValueError):
+            raise TLVError("FF00 is not GBK text or FF06 not a BCD date-time") from None
+        if len(items["FF06"]) != 7 or not 1 <= len(items["FF00"]) <= _MAX_MERCHANT_NAME:
+            raise TLVError("FF00 or FF06 has the wrong length")
+        aid, cryptogram = items.get("FF22"), items.get("FF23")
+        if (aid is not None and not 5 <= len(aid) <= 16) or (cryptogram is not None and len(cryptogram) != 8):
+            raise TLVError("FF22 is 5-16 bytes and FF23 8")
+        return cls(aid=aid, cryptogram=cryptogram, **values)  # type: ignore[arg-type]

@@ -74,6 +74,18 @@ def _decline(sim: AcquirerSimulator, args: list[str]) -> str:
     return f"ok: the next {count} 0200 request(s) are declined"
 
 
+def _upload_fail(sim: AcquirerSimulator, args: list[str]) -> str:
+    usage = "upload-fail silent|ignore|CODE [COUNT]"
+    if not 1 <= len(args) <= 2:
+        raise ValueError(f"usage: {usage}")
+    count = _count(args[1:], usage)
+    fault = args[0].lower() if args[0].lower() in ("silent", "ignore") else args[0].upper()
+    sim.fail_uploads(fault, count)  # ValueError names the codes, never the argument
+    what = {"silent": "stored and not answered", "ignore": "neither stored nor answered"}.get(
+        fault, "answered with that code, nothing stored")
+    return f"ok: the next {count} signature upload(s) are {what}"
+
+
 def _out_of_balance(sim: AcquirerSimulator, args: list[str]) -> str:
     sim.report_out_of_balance_once()
     return "ok: the next settlement answers 95"
@@ -107,6 +119,7 @@ COMMANDS: Mapping[str, Handler] = {
     "late": _late,
     "release": _release,
     "decline": _decline,
+    "upload-fail": _upload_fail,
     "out-of-balance": _out_of_balance,
     "require-sign-on": _require_sign_on,
     "refuse-mac": _refuse_mac,

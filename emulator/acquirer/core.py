@@ -25,13 +25,22 @@ from drivers.acquirer.spec import (
     SETTLEMENT_CODES,
     BatchTotals,
     OriginalRef,
+    ReceiptTlv,
     parse_audit_anchor,
 )
 from drivers.emv import tlv
 from drivers.errors import RemoteProtocolError
 from emulator.acquirer import rules
 from emulator.acquirer.keys import HostKeys
-from emulator.acquirer.ledger import APPROVED, Key, Ledger, LedgerEntry, Settlement, UploadedDetail
+from emulator.acquirer.ledger import (
+    APPROVED,
+    Key,
+    Ledger,
+    LedgerEntry,
+    Settlement,
+    SignatureUpload,
+    UploadedDetail,
+)
 from emulator.card_reader.cards import TestCard, card_by_pan, get_card
 from emulator.card_reader.emv import make_arpc, verify_arqc, verify_pin_block
 
@@ -55,7 +64,11 @@ _KIND_BY_CODE: Final = {code: kind for kind, code in FINANCIAL_CODES.items()}
 _HANDLERS: Final = {
     "0200": "_financial", "0201": "_financial", "0220": "_advice", "0221": "_advice", "0400": "_reversal",
     "0401": "_reversal", "0500": "_settlement", "0320": "_upload", "0800": "_network",
+    "0820": "_signature_upload",
 }
+# Faults of the signature upload (`fail_uploads`): besides an error code, two ways to be silent.
+UPLOAD_SILENT: Final = "silent"  # stored, then the answer is lost: the resend gets 94
+UPLOAD_IGNORED: Final = "ignore"  # neither stored nor answered: as if it never arrived
 
 
 class _FormatError(Exception):
@@ -100,6 +113,9 @@ class Acquirer:
         self._signed_on_since_refusal: set[str] = set()
         self._out_of_balance_once = False
         self._advice_code: str | None = None
+        self._upload_fault: str | None = None  # UPLOAD_SILENT, UPLOAD_IGNORED or a response code
+        self._upload_faults_left = 0
+        self._lose_answer = False  # set by a handler: decided, then not answered
 
     # -- faults that change the answer (thread-safe, settable while serving) --------------------
     def decline_next(self, code: str, count: int = 1) -> None:
@@ -133,6 +149,19 @@ class Acquirer:
                 self._signed_on_since_refusal.clear()
             else:
                 self._mac_refused.add(terminal_id)
+
+    def fail_uploads(self, fault: str, count: int = 1) -> None:
+        """The next `count` 0820 signature uploads: `"silent"` stored and not answered (the
+        terminal's resend then gets 94), `"ignore"` neither stored nor answered, or a response
+        code (not 00 or 94) answered with nothing stored."""
+        if count < 0:
+            raise ValueError("a count is not negative")
+        if fault not in (UPLOAD_SILENT, UPLOAD_IGNORED):
+            fault = _declining(fault)
+            if fault == DUPLICATE:
+                raise ValueError("94 means stored: use silent for a lost answer")
+        with self._lock:
+            self._upload_fault, self._upload_faults_left = fault, count
 
     def report_out_of_balance_once(self) -> None:
         """The next settlement answers 95 whatever the totals say."""
@@ -169,6 +198,17 @@ class Acquirer:
         with self._lock:
             return self._ledger.settlements
 
+    @property
+    def signature_uploads(self) -> tuple[SignatureUpload, ...]:
+        """Every signature upload stored, in order of arrival (one per sale)."""
+        with self._lock:
+            return self._ledger.signatures
+
+    def signature_upload(self, terminal_id: str, stan: str, date: str) -> SignatureUpload | None:
+        """The stored upload of the sale (terminal, STAN, DE 13 date MMDD), or None."""
+        with self._lock:
+            return self._ledger.signature((terminal_id, stan, date))
+
     def current_batch(self, terminal_id: str) -> int | None:
         with self._lock:
             return self._batches.get(terminal_id)
@@ -188,6 +228,7 @@ class Acquirer:
             return None
         handler: Callable[[HostMessage], HostMessage] = getattr(self, name)
         with self._lock:
+            self._lose_answer = False
             try:
                 if rules.format_error(request):
                     raise _FormatError
@@ -197,6 +238,10 @@ class Acquirer:
                     answer = self.keys.answer(request, handler(request))
             except (_FormatError, RemoteProtocolError):
                 answer = self._answer(request, response_mti(request.mti), FORMAT_ERROR)
+            lost, self._lose_answer = self._lose_answer, False
+        if lost:
+            log.info("%s terminal=%s stan=%s: not answered (fault)", request.mti, request.terminal_id, request.stan)
+            return None
         log.info("%s terminal=%s stan=%s -> %s", request.mti, request.terminal_id, request.stan, answer.response_code)
         return answer
 
@@ -410,6 +455,36 @@ class Acquirer:
         if entry is None or not entry.effective or (entry.kind, entry.amount_minor) != (kind, detail.amount_minor):
             log.info("upload terminal=%s stan=%s differs from the ledger", terminal_id, stan)
         return self._answer(request, "0330", APPROVED)
+
+    def _signature_upload(self, request: HostMessage) -> HostMessage:
+        """0820: store the signature of an approved sale once; a repeat answers 94 (docs/host-link.md)."""
+        terminal_id, stan, rrn, amount = _need(request, "41", "11", "37", "4")
+        if self._mac_error(terminal_id):
+            return self._answer(request, "0830", MAC_ERROR)
+        fault = self._upload_fault if self._upload_faults_left > 0 else None
+        if fault is not None:
+            self._upload_faults_left -= 1
+            if fault == UPLOAD_IGNORED:
+                self._lose_answer = True
+                return self._answer(request, "0830", FORMAT_ERROR)  # never sent
+            if fault != UPLOAD_SILENT:
+                return self._answer(request, "0830", fault)
+        data, image = request.get("55"), request.get("62")
+        if not isinstance(data, bytes) or not isinstance(image, bytes):
+            raise _FormatError
+        receipt = ReceiptTlv.decode(data)  # rules checked it: the same original as DE 11/37/41
+        sale = self._ledger.get((terminal_id, stan, receipt.original_date))
+        if (sale is None or sale.kind != "sale" or not sale.approved or sale.reversed
+                or sale.answer.text("37") != rrn or sale.amount_minor != int(amount)):
+            log.info("0820 terminal=%s stan=%s names no approved sale", terminal_id, stan)
+            return self._answer(request, "0830", ORIGINAL_NOT_FOUND)
+        upload = SignatureUpload(terminal_id=terminal_id, stan=stan, date=sale.date, rrn=rrn,
+                                 amount_minor=sale.amount_minor, receipt_tlv=data, image=image)
+        stored = self._ledger.store_signature(upload)
+        if not stored:
+            log.info("0820 terminal=%s stan=%s: signature stored already", terminal_id, stan)
+        self._lose_answer = fault == UPLOAD_SILENT
+        return self._answer(request, "0830", APPROVED if stored else DUPLICATE)
 
     def _network(self, request: HostMessage) -> HostMessage:
         function = request.text("3") or NETWORK_CODES["echo"]  # a bare 0800 is an echo test

@@ -14,7 +14,9 @@ from drivers.acquirer.events import HostMessage
 from drivers.acquirer.spec import BatchTotals
 from drivers.record import Record, field, replace
 
-__all__ = ["APPROVED", "Key", "LateApproval", "Ledger", "LedgerEntry", "Settlement", "UploadedDetail"]
+__all__ = [
+    "APPROVED", "Key", "LateApproval", "Ledger", "LedgerEntry", "Settlement", "SignatureUpload", "UploadedDetail",
+]
 
 APPROVED: Final = "00"
 CREDIT_KINDS: Final = frozenset({"void", "refund"})
@@ -65,6 +67,22 @@ class UploadedDetail(Record):
     amount_minor: int
 
 
+class SignatureUpload(Record):
+    """One 0820 the host stored: the signature of the sale at `key`, as the terminal sent it."""
+
+    terminal_id: str
+    stan: str  # the sale's STAN (the 0820's DE 11)
+    date: str  # the sale's DE 13, MMDD
+    rrn: str
+    amount_minor: int
+    receipt_tlv: bytes = field(repr=False)  # DE 55
+    image: bytes = field(repr=False)  # DE 62, opaque (JBIG1 or PNG)
+
+    @property
+    def key(self) -> Key:
+        return self.terminal_id, self.stan, self.date
+
+
 class Settlement(Record):
     """A batch the host closed: the totals it agreed to and what they were compared with."""
 
@@ -90,6 +108,7 @@ class Ledger:
         self._tombstones: set[Key] = set()  # reversed before the original ever arrived
         self._uploads: dict[tuple[str, int], dict[tuple[str, str], UploadedDetail]] = {}
         self._settled: dict[tuple[str, int], Settlement] = {}
+        self._signatures: dict[Key, SignatureUpload] = {}
 
     # -- entries -----------------------------------------------------------------------------
     def __iter__(self) -> Iterator[LedgerEntry]:
@@ -166,6 +185,21 @@ class Ledger:
         for detail in details.values():
             totals = totals.plus(detail.kind, detail.amount_minor)
         return totals
+
+    # -- signature uploads (0820) -----------------------------------------------------------------
+    def store_signature(self, upload: SignatureUpload) -> bool:
+        """Keep `upload`; False (and nothing changes) when the sale has one already: one effect."""
+        if upload.key in self._signatures:
+            return False
+        self._signatures[upload.key] = upload
+        return True
+
+    def signature(self, key: Key) -> SignatureUpload | None:
+        return self._signatures.get(key)
+
+    @property
+    def signatures(self) -> tuple[SignatureUpload, ...]:
+        return tuple(self._signatures.values())
 
     def settle(self, settlement: Settlement) -> None:
         self._settled[(settlement.terminal_id, settlement.batch)] = settlement

@@ -14,15 +14,16 @@ host logs it and does not answer.
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import datetime
 from typing import Final
 
 from drivers.acquirer.events import HostMessage
-from drivers.acquirer.spec import FINANCIAL_CODES, REVERSAL_REASONS
+from drivers.acquirer.spec import FINANCIAL_CODES, REVERSAL_REASONS, ReceiptTlv
 from drivers.emv import tlv
 from drivers.errors import RemoteProtocolError
 
-__all__ = ["MANDATORY", "decline", "format_error", "icc_items", "matchable", "pan_of"]
+__all__ = ["MANDATORY", "SIGNATURE_UPLOAD_FIELD", "decline", "format_error", "icc_items", "matchable", "pan_of"]
 
 FORMAT_ERROR: Final = "30"
 INVALID_AMOUNT: Final = "13"
@@ -42,7 +43,11 @@ MANDATORY: Final[dict[str, frozenset[str]]] = {
     "0320": _ALWAYS | _MONEY,
     "0500": _ALWAYS | {"49", "60", "63"},
     "0800": frozenset({"11", "12", "13", "41", "42"}),  # DE 3 absent: an echo test
+    # Signature upload: the original's amount, STAN, RRN; receipt TLV, DE 60 "07"+batch+"800",
+    # the image and a MAC (an image nobody can authenticate is not stored).
+    "0820": frozenset({"4", "11", "37", "41", "42", "55", "60", "62", "64"}),
 }
+SIGNATURE_UPLOAD_FIELD: Final = re.compile(r"07[0-9]{6}800")  # DE 60 of an 0820
 # DE 22 = PAN entry mode (2 digits) + PIN entry capability (1 digit: 0 unknown, 1 can, 2 cannot).
 _PAN_ENTRY: Final = {"01": "manual", "02": "swipe", "05": "chip", "07": "tap", "80": "fallback",
                      "90": "swipe", "91": "tap-stripe"}
@@ -152,7 +157,32 @@ def _condition(request: HostMessage) -> bool:
 
 def _batch(request: HostMessage) -> bool:
     value = request.text("60")
+    if request.mti == "0820":
+        return value is None or SIGNATURE_UPLOAD_FIELD.fullmatch(value) is not None
     return value is None or (len(value) == 6 and value.isascii() and value.isdigit())
+
+
+def _settlement_date(request: HostMessage) -> bool:
+    value = request.text("15")
+    if value is None:
+        return True
+    month, day = int(value[:2]), int(value[2:])
+    return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(2024, month)[1]
+
+
+def _receipt(request: HostMessage) -> bool:
+    """The 0820's DE 55 is the receipt TLV (not EMV data), and it names the same original."""
+    if request.mti != "0820":
+        return True
+    data = request.get("55")
+    if not isinstance(data, bytes) or not data:
+        return True  # missing: the mandatory rule answers it
+    try:
+        receipt = ReceiptTlv.decode(data)
+    except RemoteProtocolError:
+        return False
+    return (receipt.original_stan, receipt.original_rrn, receipt.terminal_id) == (
+        request.stan, request.text("37"), request.terminal_id)
 
 
 def _currency(request: HostMessage) -> bool:
@@ -194,7 +224,7 @@ def _card_read(request: HostMessage) -> bool:
 
 def _icc(request: HostMessage) -> bool:
     icc = request.get("55")
-    if not isinstance(icc, bytes) or not icc:
+    if request.mti == "0820" or not isinstance(icc, bytes) or not icc:
         return True
     try:
         items = tlv.decode_dict(icc)
@@ -205,5 +235,5 @@ def _icc(request: HostMessage) -> bool:
     return all(len(items[tag]) == size for tag, size in _ICC_LENGTHS.items() if tag in items)
 
 
-_CHECKS: Final = (_stan, _time, _date, _expiry, _entry_mode, _condition, _batch, _currency, _reason, _pan,
-                  _pin_block, _card_read, _icc)
+_CHECKS: Final = (_stan, _time, _date, _settlement_date, _expiry, _entry_mode, _condition, _batch, _currency,
+                  _reason, _pan, _pin_block, _card_read, _icc, _receipt)

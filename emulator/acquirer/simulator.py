@@ -137,6 +137,7 @@ class AcquirerSimulator(Acquirer):
                 (f"decline={self._decline_left}", self._decline_left > 0),
                 ("out-of-balance", self._out_of_balance_once),
                 ("refuse-mac", self._mac_refused_all or bool(self._mac_refused)),
+                (f"upload-fail={self._upload_faults_left}", self._upload_faults_left > 0),
             ) if on]
             entries = len(tuple(self._ledger))
         where = self.url if self._reactor.running else "stopped"

@@ -22,12 +22,14 @@ __all__ = [
     "SaleAnswer",
     "SettlementAnswer",
     "SignOnAnswer",
+    "UploadAnswer",
     "parse_advice_response",
     "parse_network_response",
     "parse_reversal_response",
     "parse_sale_response",
     "parse_settlement_response",
     "parse_sign_on_response",
+    "parse_signature_upload_answer",
     "parse_upload_response",
 ]
 
@@ -35,6 +37,7 @@ APPROVED: Final = "00"
 _OUT_OF_BALANCE: Final = "95"
 _SIGN_ON_AGAIN: Final = "A0"
 _NOT_FOUND: Final = "25"
+_DUPLICATE: Final = "94"
 
 
 class HostAnswer(Record):
@@ -87,6 +90,27 @@ class SettlementAnswer(HostAnswer):
     def out_of_balance(self) -> bool:
         """95: upload the batch detail (0320s), then settle again with `after_upload=True`."""
         return self.response_code == _OUT_OF_BALANCE
+
+
+class UploadAnswer(Record):
+    """An 0830, the answer to a signature upload: `00` stored, `94` stored already (a repeat);
+    both are success, so a resend after a lost answer is safe (PROTOCOLS.md §4.1)."""
+
+    code: str
+
+    @property
+    def ok(self) -> bool:
+        """The host holds the signature: the upload may leave the queue."""
+        return self.code in (APPROVED, _DUPLICATE)
+
+    @property
+    def repeat(self) -> bool:
+        """94: the host had it already (an earlier upload whose answer was lost)."""
+        return self.code == _DUPLICATE
+
+    @property
+    def sign_on_required(self) -> bool:
+        return self.code == _SIGN_ON_AGAIN
 
 
 def _code(msg: HostMessage, mti: str, what: str) -> str:
@@ -151,6 +175,11 @@ def parse_settlement_response(msg: HostMessage) -> SettlementAnswer:
 
 def parse_upload_response(msg: HostMessage) -> HostAnswer:
     return HostAnswer(response_code=_code(msg, "0330", "batch upload"))
+
+
+def parse_signature_upload_answer(msg: HostMessage) -> UploadAnswer:
+    """Read an 0830 (the answer to an 0820 signature upload)."""
+    return UploadAnswer(code=_code(msg, "0830", "signature upload"))
 
 
 def _host_time(msg: HostMessage, sent_at: datetime | None) -> datetime | None:

@@ -22,6 +22,7 @@ from drivers.acquirer.spec import (
     SETTLEMENT_CODES,
     BatchTotals,
     OriginalRef,
+    ReceiptTlv,
     audit_anchor_field,
     content_ok,
 )
@@ -33,12 +34,14 @@ from terminal.host.answers import (
     SaleAnswer,
     SettlementAnswer,
     SignOnAnswer,
+    UploadAnswer,
     parse_advice_response,
     parse_network_response,
     parse_reversal_response,
     parse_sale_response,
     parse_settlement_response,
     parse_sign_on_response,
+    parse_signature_upload_answer,
     parse_upload_response,
 )
 
@@ -53,6 +56,7 @@ __all__ = [
     "SaleAnswer",
     "SettlementAnswer",
     "SignOnAnswer",
+    "UploadAnswer",
     "advice_request",
     "as_repeat",
     "batch_upload_request",
@@ -64,6 +68,8 @@ __all__ = [
     "parse_sale_response",
     "parse_settlement_response",
     "parse_sign_on_response",
+    "parse_signature_upload_answer",
+    "parse_upload_answer",
     "parse_upload_response",
     "refund_request",
     "reversal_request",
@@ -71,6 +77,7 @@ __all__ = [
     "settlement_request",
     "sign_off_request",
     "sign_on_request",
+    "signature_upload_request",
     "void_request",
 ]
 
@@ -333,10 +340,65 @@ def batch_upload_request(
     return HostMessage(mti="0320", fields=fields)
 
 
+# -- signature upload (0820) -------------------------------------------------------------------
+SIGNATURE_UPLOAD_PREFIX: Final = "07"  # DE 60.1: message type code of an electronic signature upload
+SIGNATURE_UPLOAD_CODE: Final = "800"  # DE 60.3: network management code of the upload
+MAX_IMAGE: Final = 999  # DE 62 of an 0820 is b..999
+NO_SETTLEMENT_DATE: Final = "0000"
+
+parse_upload_answer = parse_signature_upload_answer  # the name the checkout calls
+
+
+def signature_upload_request(
+    *, original_stan: int, amount_minor: int, pan: Secret[str] | str | None, settlement_date: str, rrn: str,
+    terminal_id: str, merchant_id: str, batch: int, receipt: ReceiptTlv | bytes, image: bytes,
+    when: datetime | None = None, currency: str | None = None,
+) -> HostMessage:
+    """0820 electronic signature upload (电子签名上送) of one signed sale, PROTOCOLS.md §4.1:
+    DE 2 the PAN when the original had one, 4 its amount, 11 its STAN (so the 0830 matches on
+    the original trace), 15 the settlement date unless "0000", 37 its RRN, 41/42, 55 the receipt
+    TLV (terminal/host/receipt_tlv.py), 60 = "07" + batch + "800", 62 the image (JBIG1 or PNG,
+    opaque to the host, at most 999 bytes). `when` (the upload's local time, DE 12/13) and
+    `currency` (DE 49) are sent when given, as on every other request. A resend is the same
+    message: the host answers 94 to a repeat and stores nothing new. MAC it like every request
+    (the driver does, drivers/acquirer/mac.py lists 0820)."""
+    if not image:
+        raise ValueError("a signature upload carries an image")
+    if len(image) > MAX_IMAGE:
+        raise ValueError(f"the signature image is {len(image)} bytes; DE 62 holds {MAX_IMAGE}")
+    if len(terminal_id) != 8 or len(merchant_id) != 15:
+        raise ValueError("terminal_id is 8 characters and merchant_id 15")
+    if not (content_ok("41", terminal_id) and content_ok("42", merchant_id)):
+        raise ValueError("terminal_id and merchant_id are printable ASCII")
+    fields: dict[str, str | bytes] = {
+        "4": _number("amount_minor", amount_minor, 12, low=1),
+        "11": _number("original_stan", original_stan, 6, low=1),
+        "41": terminal_id,
+        "42": merchant_id,
+    }
+    if pan is not None:
+        fields["2"] = _digits("PAN", pan.reveal() if isinstance(pan, Secret) else pan, range(12, 20))
+    date = _digits("settlement_date", settlement_date, range(4, 5))
+    if date != NO_SETTLEMENT_DATE:
+        fields["15"] = date
+    if when is not None:
+        fields.update({"12": when.strftime("%H%M%S"), "13": when.strftime("%m%d")})
+    if currency is not None:
+        fields["49"] = _digits("currency", currency, range(3, 4))
+    fields.update(_reference("rrn", rrn, "37", 12))
+    fields["55"] = receipt.encode() if isinstance(receipt, ReceiptTlv) else bytes(receipt)
+    if not fields["55"]:
+        raise ValueError("a signature upload carries its receipt TLV")
+    fields["60"] = SIGNATURE_UPLOAD_PREFIX + _number("batch", batch, 6) + SIGNATURE_UPLOAD_CODE
+    fields["62"] = bytes(image)
+    return HostMessage(mti="0820", fields=fields)
+
+
 # -- matching ---------------------------------------------------------------------------------
 def match(request: HostMessage, response: HostMessage) -> bool:
     """Is `response` the answer to `request`? MTI pair (0200/0201 -> 0210, 0220/0221 -> 0230,
-    0320 -> 0330, 0400/0401 -> 0410, 0500 -> 0510, 0800 -> 0810) and the same DE 41 and DE 11.
+    0320 -> 0330, 0400/0401 -> 0410, 0500 -> 0510, 0800 -> 0810, 0820 -> 0830) and the same DE 41
+    and DE 11.
     A late 0210 thus never matches the 0400 that reverses its sale, though both carry its STAN."""
     expected = RESPONSE_MTI.get(request.mti)
     return (
