@@ -27,6 +27,7 @@ from terminal import i18n
 from terminal.checkout.base import FlowBase, log
 from terminal.checkout.table import CheckoutState
 from terminal.errors import InputError, JournalError
+from terminal.host.feature_code import feature_code
 from terminal.money import format_amount
 
 __all__ = ["SignatureSteps", "feature_code_of"]
@@ -35,10 +36,9 @@ S = CheckoutState
 
 
 def feature_code_of(settlement_date: str | None, rrn: str | None) -> str:
-    """特征码 (PROTOCOLS.md §4.1): settlement date (4 digits, "0000" if none) + RRN (12), each of
-    the first 8 bytes XOR the one 8 further on, one hex digit each."""
-    data = ((settlement_date or "0000")[:4].rjust(4, "0") + (rrn or "").rjust(12, "0")[-12:]).encode("ascii")
-    return "".join(f"{(data[i] ^ data[i + 8]) & 0x0F:X}" for i in range(8))
+    """特征码 of a sale (terminal/host/feature_code.py): "0000" without a settlement date, zeros
+    without an RRN (an offline approval)."""
+    return feature_code(settlement_date or "0000", (rrn or "").rjust(12, "0")[-12:])
 
 
 class SignatureSteps(FlowBase):
