@@ -87,10 +87,10 @@ def test_sigkill_during_qr_payments_loses_nothing_and_charges_once(tmp_path: Pat
             stats["kills"] += 1
             for line in child.lines:
                 if line.startswith("QRACK "):
-                    _, _, amount, outcome, order_no, payer = line.split()
+                    _, _, amount_text, outcome, order_no, payer = line.split()
                     stats[f"payer {payer}: {outcome}"] += 1
                     if outcome == "APPROVED":
-                        acked[order_no] = int(amount)
+                        acked[order_no] = int(amount_text)
             integrity, rows = _journal_rows(var_dir / "journal.sqlite3")
             assert integrity == ["ok"], f"{where}: integrity_check says {integrity[:5]}"
             stats["killed with a QR order open"] += sum(state == "SENT" for state, _, _ in rows.values())
@@ -109,16 +109,16 @@ def test_sigkill_during_qr_payments_loses_nothing_and_charges_once(tmp_path: Pat
 
     problems = [] if integrity == ["ok"] else [f"integrity_check says {integrity[:5]}"]
     problems += [f"order {o} still open after {RESOLVE_ROUNDS} rounds with a healthy gateway" for o in unresolved]
-    for order_no, amount in acked.items():
+    for order_no, acked_fen in acked.items():
         state = rows.get(order_no, ("MISSING", 0, ""))[0]
-        if state != "APPROVED" or net.get(order_no) != amount:
-            problems.append(f"acknowledged {order_no} ({amount}): journal {state}, wallet nets {net.get(order_no)}")
-    for order_no, (state, amount, kind) in rows.items():
+        if state != "APPROVED" or net.get(order_no) != acked_fen:
+            problems.append(f"acknowledged {order_no} ({acked_fen}): journal {state}, wallet nets {net.get(order_no)}")
+    for order_no, (row_state, row_fen, kind) in rows.items():
         if kind != "sale":
             continue
-        want = amount if state == "APPROVED" else 0
+        want = row_fen if row_state == "APPROVED" else 0
         if net.get(order_no, 0) != want:
-            problems.append(f"order {order_no}: journal {state} {amount}, wallet nets {net.get(order_no, 0)}")
+            problems.append(f"order {order_no}: journal {row_state} {row_fen}, wallet nets {net.get(order_no, 0)}")
     problems += [f"order {o} booked at the gateway is not in the journal (nets {n})"
                  for o, n in net.items() if o not in rows and n]
     print(f"crash-kill QR: {rerun}: {dict(stats)}, {len(acked)} acknowledged, {len(rows)} journal orders")

@@ -299,8 +299,9 @@ def test_reconciliation_reports_what_only_one_side_has(till: EmulatedTill, clock
     _, at_wallet = wallet_order(till, paid.txn_id)
     assert at_wallet is not None
     at_wallet.amount_fen = 2100  # the wallet's books disagree
-    gateway = till.emulators.wallet.gateway  # type: ignore[union-attr]
-    ghost = Order(order_no=paid.qr_order.order_no[:-6] + "999999", amount_fen=50, kind="micropay",  # type: ignore[union-attr]
+    assert till.emulators.wallet is not None and paid.qr_order is not None
+    gateway = till.emulators.wallet.gateway
+    ghost = Order(order_no=paid.qr_order.order_no[:-6] + "999999", amount_fen=50, kind="micropay",
                   channel="wechat", terminal_id="", at=gateway.now)
     gateway.ledger.book(ghost).paid_at = gateway.now  # a payment the terminal never made
     clock.advance(86_400.0)

@@ -3,8 +3,10 @@ card-only views the acquirer's code reads, the batch summary and carrying unknow
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,13 +18,13 @@ AT = datetime(2026, 12, 2, 10, 30, 0)
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Journal:
+def journal(tmp_path: Path) -> Iterator[Journal]:
     j = Journal(tmp_path / "journal.db", capacity=10)
     yield j
     j.close()
 
 
-def _pay(journal: Journal, txn_id: str, amount: int = 1234, channel: str = "wechat"):
+def _pay(journal: Journal, txn_id: str, amount: int = 1234, channel: str = "wechat") -> Any:
     return journal.record_qr_sent(txn_id=txn_id, mode="customer", channel=channel, amount_minor=amount,
                                   currency="CNY", terminal_id="T0000001", at=AT,
                                   code_masked=mask_code("134567890123456789"))
