@@ -89,6 +89,13 @@ _BUILTIN = (
         profile_kind="scanner", default_profile="generic-serial",
     ),
     DeviceFamily(
+        name="signature_pad", family="signature_pad",
+        description="electronic signature pad (Topaz serial pen packets; LCD model with text lines and keys)",
+        driver="drivers.signature_pad.driver:SignaturePadDriver", codec="drivers.signature_pad.codec:SignaturePadCodec",
+        emulator="emulator.signature_pad.emulator:SignaturePadEmulator",
+        profile_kind="signature_pad", default_profile="topaz-lcd4x5",
+    ),
+    DeviceFamily(
         name="acquirer", family="acquirer", description="ISO 8583 acquirer host link",
         driver="drivers.acquirer.driver:AcquirerDriver", codec="drivers.acquirer.codec:AcquirerCodec",
         emulator="emulator.acquirer.simulator:AcquirerSimulator",
