@@ -95,6 +95,13 @@ _BUILTIN = (
         profile_kind="scanner", default_profile="generic-serial",
     ),
     DeviceFamily(
+        name="signature_pad", family="signature_pad",
+        description="electronic signature pad (Topaz serial pen packets; LCD model with text lines and keys)",
+        driver="drivers.signature_pad.driver:SignaturePadDriver", codec="drivers.signature_pad.codec:SignaturePadCodec",
+        emulator="emulator.signature_pad.emulator:SignaturePadEmulator",
+        profile_kind="signature_pad", default_profile="topaz-lcd4x5",
+    ),
+    DeviceFamily(
         name="wallet", family="wallet",
         description="wallet gateway for QR payments (WeChat Pay / Alipay / UnionPay QR; signed JSON over HTTPS)",
         driver="drivers.wallet.driver:WalletDriver", codec="drivers.wallet.codec:WalletCodec",

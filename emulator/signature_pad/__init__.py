@@ -1,0 +1,1 @@
+"""Electronic signature pad emulator: emulator, signers, control vocabulary."""
