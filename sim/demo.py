@@ -48,9 +48,7 @@ def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_
         else:
             sale = _qr_sale(till, amount_minor, tender, code, lines)
         if till.flow.state is CheckoutState.SIGNATURE_REQUIRED:
-            lines.append("(demo: the cardholder signs the merchant copy; the cashier confirms)")
-            till.flow.confirm_signature(actor="demo-cashier")
-            till.runtime.run_until(lambda: till.flow.state is CheckoutState.IDLE)
+            _sign(till, lines)
         receipts = _receipts(till, sale.txn_id, var_dir)
         result: dict[str, Any] = {
             "tender": tender,
@@ -73,6 +71,21 @@ def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_
     else:
         _print_text(result, lines)
     return 0
+
+
+def _sign(till: EmulatedTill, lines: list[str]) -> None:
+    """The cardholder signs: on the emulated pad (电签: a name from the installed fonts, then OK),
+    or, with no pad, on the merchant copy while the cashier confirms."""
+    pad = till.emulators.signature_pad
+    if pad is None:
+        lines.append("(demo: the cardholder signs the merchant copy; the cashier confirms)")
+        till.flow.confirm_signature(actor="demo-cashier")
+    else:
+        from emulator.control import apply
+
+        lines.append(f"(demo: the cardholder signs on the pad: {apply(pad, 'sign J. SMITH')})")
+        till.wait()  # the pen lifts; the capture ends when it has been away long enough
+    till.runtime.run_until(lambda: till.flow.state in RESTING)
 
 
 def payer_code(payer: str) -> str:
@@ -143,8 +156,18 @@ def prepare_var_dir(var_dir: Path) -> None:
 def _receipts(till: EmulatedTill, txn_id: str, var_dir: Path) -> list[dict[str, Any]]:
     printer = till.emulators.printer
     sale = till.flow.completed[-1] if till.flow.completed else None
-    if printer is None or sale is None:
+    if sale is None:
         return []
+    if printer is None:  # paperless (电签): the e-receipts the terminal wrote
+        out = []
+        for copy in sale.printed:
+            stem = var_dir / "receipts" / f"{txn_id}-{copy.copy.value}"
+            doc = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+            text = "\n".join(" ".join(str(v) for v in (ln.get("zh"), ln.get("en"), ln.get("value")) if v)
+                             for ln in doc["lines"])
+            out.append({"copy": copy.copy.value, "text": text + "\n", "png": str(stem.with_suffix(".png").resolve()),
+                        "json": str(stem.with_suffix(".json").resolve()), "bytes": 0})
+        return out
     out_dir = var_dir / "receipts"
     pages = printer.pages[-len(sale.printed):] if sale.printed else []
     saved = printer.saved_pages()[-len(sale.printed):] if sale.printed else []
