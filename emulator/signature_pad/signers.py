@@ -209,28 +209,34 @@ def _glyph_strokes(name: str) -> Strokes | None:
 
     for path in _fonts():
         try:
-            font = TTFont(str(path), fontNumber=0, lazy=True)
-            cmap = font.getBestCmap() or {}
-            if not all(ord(c) in cmap or c.isspace() for c in name):
-                continue
-            glyphs = font.getGlyphSet()
-            space = font["hmtx"][cmap[ord(" ")]][0] if ord(" ") in cmap else 500
-            strokes: Strokes = []
-            dx = 0.0
-            for char in name:
-                if char.isspace() or ord(char) not in cmap:
-                    dx += space
-                    continue
-                glyph_name = cmap[ord(char)]
-                pen = Flatten(glyphs, dx)
-                glyphs[glyph_name].draw(pen)
-                strokes += [s for s in pen.strokes if len(s) > 1]
-                dx += glyphs[glyph_name].width
+            with TTFont(str(path), fontNumber=0, lazy=True) as font:  # closes the font file (lazy keeps it open)
+                strokes = _outline(font, name, Flatten)
             if strokes:
                 return strokes
         except Exception:  # a broken font file: try the next one
             continue
     return None
+
+
+def _outline(font: Any, name: str, flatten: Any) -> Strokes | None:
+    """The name's glyph outlines in `font` as polylines, or None when the font lacks a character."""
+    cmap = font.getBestCmap() or {}
+    if not all(ord(c) in cmap or c.isspace() for c in name):
+        return None
+    glyphs = font.getGlyphSet()
+    space = font["hmtx"][cmap[ord(" ")]][0] if ord(" ") in cmap else 500
+    strokes: Strokes = []
+    dx = 0.0
+    for char in name:
+        if char.isspace() or ord(char) not in cmap:
+            dx += space
+            continue
+        glyph_name = cmap[ord(char)]
+        pen = flatten(glyphs, dx)
+        glyphs[glyph_name].draw(pen)
+        strokes += [s for s in pen.strokes if len(s) > 1]
+        dx += glyphs[glyph_name].width
+    return strokes
 
 
 def _scribble(name: str, rng: random.Random) -> Strokes:

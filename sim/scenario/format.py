@@ -32,7 +32,9 @@ __all__ = [
     "parse_scenario",
 ]
 
-ACTIONS = ("sale", "card", "scan", "wallet", "host", "printer", "device", "advance", "power", "operator", "expect")
+ACTIONS = ("sale", "card", "scan", "signature", "wallet", "host", "printer", "device", "advance", "power", "operator",
+           "expect")
+SIGNATURE_KEYS = ("ok", "clear", "cancel")  # the pad's keys; anything else is a name the cardholder writes
 TENDERS = ("card", "qr", "qr-merchant")
 # The wallet gateway simulator's faults (emulator/wallet/gateway.py) and what the rig does with it.
 WALLET_WORDS = ("normal", "unsigned", "badsign", "error500", "pay-order")
@@ -284,7 +286,8 @@ class _StepParser:
             if self.off == (do == "off"):
                 raise ScenarioError(f"{self.source}: step {number}: power: the terminal is already {do}")
             self.off = do == "off"
-        elif self.off and (action in ("sale", "card", "scan", "operator") or (action == "power" and do == "loss")):
+        elif self.off and (action in ("sale", "card", "scan", "signature", "operator")
+                           or (action == "power" and do == "loss")):
             raise ScenarioError(f"{self.source}: step {number}: {action}: the terminal is off (power = \"on\" first)")
 
     # -- one method per action; each raises _Bad with what is wrong --------------------------
@@ -315,6 +318,13 @@ class _StepParser:
             return payer_code(v)
         except TerminalError as exc:
             raise _Bad(str(exc)) from None
+
+    def _signature(self, v: Any) -> dict[str, Any]:
+        """`signature = "J. SMITH"` (the cardholder writes it on the pad, then lifts the pen),
+        `"ok"` / `"clear"` / `"cancel"` (a key: ok with no ink is a blank signature)."""
+        if not isinstance(v, str) or not v.strip() or len(v) > 40:
+            raise _Bad('a name to write (1-40 characters) or one of "ok", "clear", "cancel"')
+        return {"key": v} if v in SIGNATURE_KEYS else {"name": v.strip()}
 
     def _scan(self, v: Any) -> dict[str, Any]:
         """`scan = "password"` (a test payer's code), or `scan = {text = "...", symbology = "ean13"}`."""

@@ -39,6 +39,7 @@ __all__ = ["ScenarioError", "ScenarioRunner", "run_scenario"]
 # A scan's bytes leave the emulated scanner at its baud, on virtual time: a scan step lets this
 # much pass (a 30-character code at 9600 baud is ~35 ms) so the code reaches the terminal.
 SCAN_LINE_S = 0.2
+SIGNING_HOP_S, SIGNING_MAX_S = 0.25, 60.0  # a signature step lets time pass in these steps, at most this long
 
 S = CheckoutState
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -191,6 +192,31 @@ class ScenarioRunner:
             return result
         rig.advance(SCAN_LINE_S)
         return self._last_sale_facts()
+
+    def _do_signature(self, arg: dict[str, Any]) -> dict[str, Any] | Refused | None:
+        """The cardholder at the pad: a name written (its pen packets take their line time; then
+        the pen is away long enough and the capture ends), or a key pressed."""
+        from emulator.control import apply
+
+        rig = self.ctx.rig
+
+        def pad_line(till: EmulatedTill) -> str:
+            pad = till.emulators.signature_pad
+            if pad is None:
+                raise InputError("this scenario's terminal has no emulated signature pad")
+            reply = apply(pad, f"sign {arg['name']}" if "name" in arg else arg["key"])
+            if not reply.startswith("ok"):
+                raise InputError(f"the pad says {reply}")
+            return reply
+
+        result = rig.act(pad_line)
+        if isinstance(result, Refused):
+            return result
+        for _ in range(int(SIGNING_MAX_S / SIGNING_HOP_S)):  # until the capture is over, at most a minute
+            if rig.till is None or rig.till.flow.state is not CheckoutState.SIGNATURE_REQUIRED:
+                break
+            rig.advance(SIGNING_HOP_S)
+        return {"pad": result, **self._last_sale_facts()}
 
     def _do_wallet(self, arg: dict[str, Any]) -> dict[str, Any] | Refused | None:
         rig, do = self.ctx.rig, arg["do"]

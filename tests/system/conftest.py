@@ -33,3 +33,19 @@ def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
     code = main(list(args))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def sign_on_pad(till: EmulatedTill, clock: FakeClock, name: str = "J. SMITH", *, limit_s: float = 60.0) -> None:
+    """The cardholder signs `name` on the emulated pad (电签); virtual time passes in small steps
+    while the pen packets go at the pad's line rate, until the capture is over (the pen away)."""
+    from emulator.control import apply
+    from terminal.checkout.table import CheckoutState
+
+    pad = till.emulators.signature_pad
+    assert pad is not None, "the till has an emulated signature pad"
+    assert apply(pad, f"sign {name}").startswith("ok:")
+    waited = 0.0  # then the slips print, at the printer's line rate too once time has moved
+    while till.flow.state not in (CheckoutState.IDLE, CheckoutState.PRINTER_PAUSED) and waited < limit_s:
+        clock.advance(0.1)
+        waited += 0.1
+        till.runtime.run_until(lambda: till.flow.state is CheckoutState.IDLE, io_wait=0.0)

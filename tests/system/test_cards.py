@@ -13,6 +13,7 @@ from emulator.card_reader.cards import get_card, load_catalogue
 from sim.wiring import EmulatedTill, build_emulated_till
 from terminal.checkout.table import CheckoutState
 from terminal.clock import FakeClock
+from tests.system.conftest import sign_on_pad
 
 S = CheckoutState
 
@@ -51,8 +52,8 @@ def test_card(name: str, till: EmulatedTill, clock: FakeClock) -> None:
         clock.advance(card.delay_s)
         assert till.runtime.run_until(lambda: till.flow.state in (S.IDLE, S.SIGNATURE_REQUIRED), io_wait=2.0)
     if till.flow.state is S.SIGNATURE_REQUIRED:
-        till.flow.confirm_signature(actor="cashier-1")  # signed on the merchant copy
-        assert till.runtime.run_until(lambda: till.flow.state is S.IDLE, io_wait=2.0)
+        sign_on_pad(till, clock)  # 电签: the cardholder signs on the pad
+        assert till.flow.state is S.IDLE and sale.signed
 
     assert (sale.outcome, sale.response_code) == (outcome, code), sale.reason or sale.messages
     assert till.flow.state is S.IDLE

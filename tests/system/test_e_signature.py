@@ -1,0 +1,156 @@
+"""电签 end to end on virtual time: the pad captures, the signature is bound to its sale and
+printed on the merchant copy, blank ones are asked again, Clear / Cancel / the time running out /
+a pad fault fall back as the profile says, and every signature goes up to the acquirer once
+(0820; a repeat is 94), retried at settlement and reported when it never goes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulator.control import apply
+from sim.wiring import EmulatedTill, build_emulated_till
+from terminal.checkout.table import CheckoutState
+from terminal.clock import FakeClock
+from tests.system.conftest import SUPERVISOR, run_cli, sign_on_pad
+
+S = CheckoutState
+
+
+@pytest.fixture
+def till(clock: FakeClock, var_dir: Path) -> Iterator[EmulatedTill]:
+    with build_emulated_till(clock=clock, var_dir=var_dir, host_transport="emu") as t:
+        yield t
+
+
+def _signature_sale(till: EmulatedTill, amount: int = 4321):  # type: ignore[no-untyped-def]
+    till.emulators.card_reader.present("signature-required")
+    sale = till.sale(amount)
+    assert till.flow.state is S.SIGNATURE_REQUIRED
+    return sale
+
+
+def _wait(till: EmulatedTill, clock: FakeClock, seconds: float) -> None:
+    for _ in range(int(seconds / 0.25)):
+        clock.advance(0.25)
+        till.runtime.run_until(lambda: False, io_wait=0.0)
+
+
+def _press(till: EmulatedTill, clock: FakeClock, key: str) -> None:
+    assert apply(till.emulators.signature_pad, key).startswith("ok")
+    _wait(till, clock, 0.5)
+
+
+def test_the_pad_shows_the_amount_and_feature_code_and_the_signature_is_bound(till: EmulatedTill,
+                                                                               clock: FakeClock) -> None:
+    sale = _signature_sale(till)
+    screen = apply(till.emulators.signature_pad, "status")
+    assert "43.21" in screen and "特征码 " in screen
+    sign_on_pad(till, clock, "张三")
+    assert sale.outcome == "APPROVED" and sale.signed and till.flow.state is S.IDLE
+    stored = till.journal.signature(sale.txn_id)
+    assert stored is not None and till.journal.verify_signature(sale.txn_id)
+    assert stored.feature_code in screen and len(stored.strokes) < 4000  # compact: delta-encoded
+    merchant = till.emulators.printer.pages[-2].text
+    assert "持卡人签名" in merchant and stored.feature_code in merchant
+    assert "张三" not in repr(stored)  # personal data stays out of logs
+
+
+def test_the_signature_goes_up_once_and_a_repeat_is_94(till: EmulatedTill, clock: FakeClock) -> None:
+    host = till.emulators.acquirer
+    host.fail_uploads("silent", 1)  # stored, the answer lost: the resend must not store it twice
+    sale = _signature_sale(till)
+    sign_on_pad(till, clock)
+    assert till.journal.upload_state(sale.txn_id) == ("PENDING", 1)
+    _wait(till, clock, 65.0)  # the next idle round
+    assert till.journal.upload_state(sale.txn_id) == ("DONE", 2)
+    assert len(host.signature_uploads) == 1
+
+
+def test_a_blank_signature_is_asked_again_then_falls_back_to_paper(till: EmulatedTill, clock: FakeClock) -> None:
+    sale = _signature_sale(till)
+    attempts = int(till.profiles["signature_pad"]["capture"]["max_attempts"])
+    for attempt in range(attempts):
+        _press(till, clock, "ok")
+        if attempt < attempts - 1:
+            assert till.flow.state is S.SIGNATURE_REQUIRED and "签名无效" in sale.messages[-1]
+    till.runtime.run_until(lambda: till.flow.state is S.IDLE, io_wait=0.01)
+    assert sale.outcome == "APPROVED" and not sale.signed  # signed on paper instead
+    assert till.journal.signature(sale.txn_id) is None
+    assert "signature_on_paper" in [i["kind"] for i in till.journal.exception_report()]
+
+
+def test_clear_starts_again(till: EmulatedTill, clock: FakeClock) -> None:
+    sale = _signature_sale(till)
+    assert apply(till.emulators.signature_pad, "sign J. SMITH").startswith("ok")
+    _wait(till, clock, 0.5)
+    _press(till, clock, "clear")
+    assert till.flow.state is S.SIGNATURE_REQUIRED
+    sign_on_pad(till, clock, "张三")
+    assert sale.signed
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout", "unplugged"])
+def test_without_a_signature_a_void_profile_reverses_the_sale(clock: FakeClock, var_dir: Path, how: str) -> None:
+    with build_emulated_till(clock=clock, var_dir=var_dir, host_transport="emu",
+                             overrides={"signature.fallback": "void"}) as till:
+        sale = _signature_sale(till, 999)
+        if how == "cancel":
+            _press(till, clock, "cancel")
+        elif how == "unplugged":
+            assert apply(till.emulators.signature_pad, "fault unplugged").startswith("ok")
+            _wait(till, clock, 3.0)
+        else:
+            _wait(till, clock, float(till.terminal["signature"]["timeout_s"]) + 1)
+        till.runtime.run_until(lambda: till.flow.state is S.IDLE, io_wait=0.01)
+        _wait(till, clock, 1.0)
+        assert sale.outcome == "DECLINED" and "未签名" in (sale.reason or "")
+        assert till.journal.get(sale.txn_id).state == "REVERSED"  # type: ignore[union-attr]
+        terminal_id = str(till.terminal["terminal_id"])
+        assert till.emulators.acquirer.net_effect(terminal_id, f"{sale.record.stan:06d}") == 0  # type: ignore[union-attr]
+
+
+def test_an_upload_that_never_goes_fails_at_settlement_and_prints_on_paper(till: EmulatedTill,
+                                                                          clock: FakeClock) -> None:
+    host = till.emulators.acquirer
+    host.fail_uploads("96", 100)
+    sale = _signature_sale(till)
+    sign_on_pad(till, clock)
+    pages = len(till.emulators.printer.pages)
+    result = till.settle(**SUPERVISOR, reason="end of day")
+    assert result.balanced
+    assert till.journal.upload_state(sale.txn_id) is None  # left the live journal with the batch...
+    assert "signature_upload_failed" in [i["kind"] for i in till.journal.exception_report()]  # ...reported
+    printed = [p.text for p in till.emulators.printer.pages[pages:]]
+    assert any("重打印" in text and "持卡人签名" in text for text in printed)  # the signed copy on paper
+
+
+def test_receipt_verify_recomputes_the_binding(till: EmulatedTill, clock: FakeClock, var_dir: Path,
+                                               capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    sale = _signature_sale(till)
+    sign_on_pad(till, clock)
+    code, out, _ = run_cli(capsys, monkeypatch, "receipt", "verify", sale.txn_id, "--var", str(var_dir))
+    assert code == 0 and "bound to its sale" in out
+    till.journal._db.execute("UPDATE signatures SET strokes = X'00' WHERE txn_id = ?", (sale.txn_id,))
+    code, out, _ = run_cli(capsys, monkeypatch, "receipt", "verify", f"{sale.record.stan:06d}", "--var",  # type: ignore[union-attr]
+                           str(var_dir))
+    assert code == 1 and "BROKEN" in out
+    assert not till.journal.verify_signature(sale.txn_id)
+
+
+def test_a_power_cut_after_the_signature_loses_neither_it_nor_its_upload(clock: FakeClock, var_dir: Path) -> None:
+    with build_emulated_till(clock=clock, var_dir=var_dir) as till:
+        host = till.emulators.host
+        assert host is not None
+        host.fail_uploads("ignore", 1)  # the first upload never reaches the books
+        sale = _signature_sale(till)
+        sign_on_pad(till, clock)
+        # the power goes here, the upload unanswered
+    with build_emulated_till(clock=clock, var_dir=var_dir) as again:
+        assert again.journal.verify_signature(sale.txn_id)
+        _wait(again, clock, 1.0)
+        state = again.journal.upload_state(sale.txn_id)
+        assert state is not None and state[0] in ("PENDING", "DONE")
