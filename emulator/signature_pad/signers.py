@@ -209,28 +209,33 @@ def _glyph_strokes(name: str) -> Strokes | None:
 
     for path in _fonts():
         try:
-            font = TTFont(str(path), fontNumber=0, lazy=True)
-            cmap = font.getBestCmap() or {}
-            if not all(ord(c) in cmap or c.isspace() for c in name):
-                continue
-            glyphs = font.getGlyphSet()
-            space = font["hmtx"][cmap[ord(" ")]][0] if ord(" ") in cmap else 500
-            strokes: Strokes = []
-            dx = 0.0
-            for char in name:
-                if char.isspace() or ord(char) not in cmap:
-                    dx += space
-                    continue
-                glyph_name = cmap[ord(char)]
-                pen = Flatten(glyphs, dx)
-                glyphs[glyph_name].draw(pen)
-                strokes += [s for s in pen.strokes if len(s) > 1]
-                dx += glyphs[glyph_name].width
-            if strokes:
-                return strokes
+            with TTFont(str(path), fontNumber=0, lazy=True) as font:
+                strokes = _write(font, name, Flatten)
         except Exception:  # a broken font file: try the next one
             continue
+        if strokes:
+            return strokes
     return None
+
+
+def _write(font: Any, name: str, pen_class: Any) -> Strokes | None:
+    cmap = font.getBestCmap() or {}
+    if not all(ord(c) in cmap or c.isspace() for c in name):
+        return None
+    glyphs = font.getGlyphSet()
+    space = font["hmtx"][cmap[ord(" ")]][0] if ord(" ") in cmap else 500
+    strokes: Strokes = []
+    dx = 0.0
+    for char in name:
+        if char.isspace():
+            dx += space
+            continue
+        glyph = glyphs[cmap[ord(char)]]
+        pen = pen_class(glyphs, dx)
+        glyph.draw(pen)
+        strokes += [s for s in pen.strokes if len(s) > 1]
+        dx += glyph.width
+    return strokes
 
 
 def _scribble(name: str, rng: random.Random) -> Strokes:

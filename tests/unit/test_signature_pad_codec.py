@@ -167,7 +167,7 @@ def test_what_a_role_or_a_model_may_not_send() -> None:
     with pytest.raises(LocalProtocolError):
         SignaturePadCodec(Role.DEVICE, SIGLITE).send(ev.PadKey(key="ok"))
     with pytest.raises(LocalProtocolError):
-        SignaturePadCodec(Role.HOST, LCD).send(ev.PenSample(x=1, y=1))  # type: ignore[arg-type]
+        SignaturePadCodec(Role.HOST, LCD).send(ev.PenSample(x=1, y=1))
     with pytest.raises(LocalProtocolError):
         SignaturePadCodec(Role.DEVICE, LCD).send(ev.ClearInk())
     with pytest.raises(LocalProtocolError):
