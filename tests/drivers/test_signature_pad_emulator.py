@@ -248,3 +248,23 @@ def test_control_vocabulary_replies(rig: tuple[SignaturePadEmulator, SignaturePa
     assert apply(peer, "help").startswith("ok: commands: sign, ok, clear, cancel")
     siglite = SignaturePadEmulator(SIGLITE)
     assert apply(siglite, "cancel") == "error: this pad has no LCD keys"
+
+
+def test_a_flooding_pad_is_one_fault_and_its_extra_points_are_dropped() -> None:
+    profile = {**SIGLITE, "capture": {**SIGLITE["capture"], "max_points": 100}}
+    peer = SignaturePadEmulator(profile)
+    url = attach_peer("signature-pad", peer)
+    try:
+        with SignaturePadDriver(url, profile) as pad:
+            pad.begin_capture([])
+            peer.sign(signers.strokes_from_name("J. SMITH"))
+            events = pad.poll() + pad.poll()
+            flood = [e for e in events if isinstance(e, DeviceFault)]
+            assert [(f.kind, f.blocking) for f in flood] == [(FaultKind.DEVICE, False)]
+            assert ink_points(pad.take_signature()) == 100
+            pad.clear_ink()  # a retry starts afresh
+            peer.sign([[(0, 0), (10, 10)]])
+            pad.poll()
+            assert 0 < ink_points(pad.take_signature()) < 100
+    finally:
+        detach_peer(url)
