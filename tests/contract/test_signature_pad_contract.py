@@ -162,3 +162,16 @@ def test_an_unplugged_pad_is_a_disconnect(contract: Serve) -> None:
         rig.control.send("fault unplugged")
         events = collect(pad, lambda seen: bool(faults(seen)))
     assert [f.kind for f in faults(events)] == [FaultKind.DISCONNECTED]
+
+
+def test_a_pen_never_lifted_keeps_adding_ink(contract: Serve, two_strokes: Path) -> None:
+    rig = contract("topaz-siglite")
+    rig.control.send("fault pen-never-lifted")
+    with open_driver(rig) as pad:
+        assert pad.begin_capture(LINES) is None
+        expected, _ = sign(rig, pad, str(two_strokes))
+        # the pen rests on its last point: ink keeps coming, so the checkout's pen-away never falls due
+        collect(pad, lambda seen: ink_points(pad.take_signature()) >= expected + 10)
+        signature = pad.take_signature()
+        rig.control.send("fault clear")
+    assert ink_points(signature) >= expected + 10 and len(signature.strokes) == 1
