@@ -62,8 +62,9 @@ class SignaturePadEmulator(Emulator):
         self.byte_time = bits_per_char(str(serial["framing"])) / int(serial["baud"])
         self.now = 0.0
         self.clocked = False
-        self._line = bytearray()
-        self._line_t = 0.0
+        self._line: deque[list[Any]] = deque()  # [start time, bytes] chunks on their way to the host
+        self._free_t = 0.0  # when the line has sent everything queued
+        self._queued = 0
         self._samples: deque[ev.PenSample] = deque()  # the signer's pen, one per sample period
         self._next_sample_t = 0.0
         self._stuck: ev.PenSample | None = None  # pen-never-lifted: the point it rests on
@@ -94,34 +95,45 @@ class SignaturePadEmulator(Emulator):
         if not self.clocked:
             while self._samples:
                 self._emit(self._samples.popleft())
-            if self._stuck is not None and len(self._line) < _MAX_LINE:
+            if self._stuck is not None and self._queued < _MAX_LINE:
                 self._emit(self._stuck)
-            out, self._line = bytes(self._line), bytearray()
-        else:
-            due = min(len(self._line), int((self.now - self._line_t) / self.byte_time + 1e-9))
-            out = bytes(self._line[:due])
-            del self._line[:due]
-            self._line_t += due * self.byte_time
+        out = bytearray()
+        while self._line:
+            chunk = self._line[0]
+            due = len(chunk[1]) if not self.clocked else int((self.now - chunk[0]) / self.byte_time + 1e-9)
+            if due <= 0:
+                break
+            out += chunk[1][:due]
+            del chunk[1][:due]
+            chunk[0] += due * self.byte_time
+            if chunk[1]:
+                break
+            self._line.popleft()
+        self._queued -= len(out)
         self.sent_bytes += len(out)
-        return out
+        return bytes(out)
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError("time does not run backwards")
         if not self.clocked:
             self.clocked = True
-            self._line_t = self.now
-            self._next_sample_t = self.now
-        self.now += seconds
-        while self._next_sample_t <= self.now + 1e-12 and (self._samples or self._stuck is not None):
+            self._next_sample_t = self._free_t = self.now
+            for chunk in self._line:  # what was queued unclocked leaves from now on, in order
+                chunk[0] = self._free_t
+                self._free_t += len(chunk[1]) * self.byte_time
+        target = self.now + seconds
+        while self._next_sample_t <= target + 1e-12 and (self._samples or self._stuck is not None):
+            self.now = max(self.now, self._next_sample_t)  # each sample leaves at its own time
             if self._samples:
                 self._emit(self._samples.popleft())
             elif self._stuck is not None:
-                if len(self._line) >= _MAX_LINE:
-                    self._next_sample_t = self.now
+                if self._queued >= _MAX_LINE:
+                    self._next_sample_t = target
                     break
                 self._emit(self._stuck)
             self._next_sample_t += self.sample_s
+        self.now = target
         if not self._samples and self._stuck is None:
             self._next_sample_t = max(self._next_sample_t, self.now)
 
@@ -180,6 +192,7 @@ class SignaturePadEmulator(Emulator):
         self.faults.add(name)
         if name == "unplugged":
             self._line.clear()
+            self._queued = 0
             self._samples.clear()
             self._stuck = None
             self._codec = SignaturePadCodec(Role.DEVICE, self.profile)
@@ -198,11 +211,13 @@ class SignaturePadEmulator(Emulator):
             raise ConnectionResetError("signature pad unplugged (emulated fault)")
 
     def _put(self, data: bytes) -> None:
+        """Bytes go on the line after what is there (or now, when it is idle)."""
         if not data:
             return
-        if not self._line:
-            self._line_t = max(self._line_t, self.now)
-        self._line += data
+        start = max(self.now, self._free_t)
+        self._line.append([start, bytearray(data)])
+        self._free_t = start + len(data) * self.byte_time
+        self._queued += len(data)
 
     def _emit(self, sample: ev.PenSample) -> None:
         if not self.pen_on:

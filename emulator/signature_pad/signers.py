@@ -209,17 +209,16 @@ def _glyph_strokes(name: str) -> Strokes | None:
 
     for path in _fonts():
         try:
-            with TTFont(str(path), fontNumber=0, lazy=True) as font:  # closes the font file (lazy keeps it open)
-                strokes = _outline(font, name, Flatten)
-            if strokes:
-                return strokes
+            with TTFont(str(path), fontNumber=0, lazy=True) as font:
+                strokes = _write(font, name, Flatten)
         except Exception:  # a broken font file: try the next one
             continue
+        if strokes:
+            return strokes
     return None
 
 
-def _outline(font: Any, name: str, flatten: Any) -> Strokes | None:
-    """The name's glyph outlines in `font` as polylines, or None when the font lacks a character."""
+def _write(font: Any, name: str, pen_class: Any) -> Strokes | None:
     cmap = font.getBestCmap() or {}
     if not all(ord(c) in cmap or c.isspace() for c in name):
         return None
@@ -228,14 +227,14 @@ def _outline(font: Any, name: str, flatten: Any) -> Strokes | None:
     strokes: Strokes = []
     dx = 0.0
     for char in name:
-        if char.isspace() or ord(char) not in cmap:
+        if char.isspace():
             dx += space
             continue
-        glyph_name = cmap[ord(char)]
-        pen = flatten(glyphs, dx)
-        glyphs[glyph_name].draw(pen)
+        glyph = glyphs[cmap[ord(char)]]
+        pen = pen_class(glyphs, dx)
+        glyph.draw(pen)
         strokes += [s for s in pen.strokes if len(s) > 1]
-        dx += glyphs[glyph_name].width
+        dx += glyph.width
     return strokes
 
 

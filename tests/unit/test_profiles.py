@@ -99,6 +99,7 @@ SHIPPED = [(kind, name) for kind in KINDS for name in list_profiles(kind)]
 # -- the shipped profiles and schemas --------------------------------------------------------------
 def test_the_kinds_are_the_folders_with_a_schema() -> None:
     assert KINDS == {"printer": "printers", "card_reader": "card_readers", "scanner": "scanners",
+                     "signature_pad": "signature_pads",
                      "terminal": "terminals"}
     for kind, folder in KINDS.items():
         assert (PACKAGE_ROOT / folder / "schema.toml").is_file()
