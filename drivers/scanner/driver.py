@@ -66,6 +66,7 @@ class ScannerDriver(Driver):
         self._clock = clock
         self._codec: ScannerCodec | None = None
         self._events: deque[DeviceEvent] = deque()
+        self._port_down = False  # the port failed and that was reported
         self._waiting: deque[_Command] = deque()  # commands behind the one in flight
         self._in_flight: _Command | None = None
         self._last_code: tuple[str, str, float] | None = None
@@ -141,8 +142,11 @@ class ScannerDriver(Driver):
                 codec.line_idle()  # a line or frame stalled mid-way: noise, or its sender died
                 self._drain(codec)
             self._check_deadline(now)
+            self._port_down = False
         except PortError as exc:
-            self._events.append(self._fault(FaultKind.DISCONNECTED, str(exc)))
+            if not self._port_down:  # once: a pulled cable is one fact, not one per poll
+                self._port_down = True
+                self._events.append(self._fault(FaultKind.DISCONNECTED, str(exc)))
             self._in_flight = None
             self._waiting.clear()
         events, self._events = list(self._events), deque()

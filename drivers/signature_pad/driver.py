@@ -61,6 +61,7 @@ class SignaturePadDriver(Driver):
         self._clock = clock
         self._codec: SignaturePadCodec | None = None
         self._events: deque[DeviceEvent] = deque()
+        self._port_down = False  # the port failed and that was reported
         self._unacked: deque[_Sent] = deque()
         self.capturing = False
         self._strokes: list[tuple[tuple[int, int], ...]] = []
@@ -128,9 +129,12 @@ class SignaturePadDriver(Driver):
                 codec.receive_data(data)
                 self._drain(codec)
             self._check_deadlines()
+            self._port_down = False
         except PortError as exc:
             self._unacked.clear()
-            self._events.append(self._fault(FaultKind.DISCONNECTED, str(exc)))
+            if not self._port_down:  # once: a pulled cable is one fact, not one per poll
+                self._port_down = True
+                self._events.append(self._fault(FaultKind.DISCONNECTED, str(exc)))
         events = list(self._events)
         self._events.clear()
         if self._points > before:
