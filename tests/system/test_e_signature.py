@@ -60,6 +60,7 @@ def test_the_pad_shows_the_amount_and_feature_code_and_the_signature_is_bound(ti
 
 def test_the_signature_goes_up_once_and_a_repeat_is_94(till: EmulatedTill, clock: FakeClock) -> None:
     host = till.emulators.acquirer
+    assert host is not None
     host.fail_uploads("silent", 1)  # stored, the answer lost: the resend must not store it twice
     sale = _signature_sale(till)
     sign_on_pad(till, clock)
@@ -115,11 +116,12 @@ def test_without_a_signature_a_void_profile_reverses_the_sale(clock: FakeClock, 
 def test_an_upload_that_never_goes_fails_at_settlement_and_prints_on_paper(till: EmulatedTill,
                                                                           clock: FakeClock) -> None:
     host = till.emulators.acquirer
+    assert host is not None
     host.fail_uploads("96", 100)
     sale = _signature_sale(till)
     sign_on_pad(till, clock)
     pages = len(till.emulators.printer.pages)
-    result = till.settle(**SUPERVISOR, reason="end of day")
+    result = till.settle(supervisor=SUPERVISOR["supervisor"], pin=SUPERVISOR["pin"], reason="end of day")
     assert result.balanced
     assert till.journal.upload_state(sale.txn_id) is None  # left the live journal with the batch...
     assert "signature_upload_failed" in [i["kind"] for i in till.journal.exception_report()]  # ...reported
@@ -135,8 +137,8 @@ def test_receipt_verify_recomputes_the_binding(till: EmulatedTill, clock: FakeCl
     code, out, _ = run_cli(capsys, monkeypatch, "receipt", "verify", sale.txn_id, "--var", str(var_dir))
     assert code == 0 and "bound to its sale" in out
     till.journal._db.execute("UPDATE signatures SET strokes = X'00' WHERE txn_id = ?", (sale.txn_id,))
-    code, out, _ = run_cli(capsys, monkeypatch, "receipt", "verify", f"{sale.record.stan:06d}", "--var",  # type: ignore[union-attr]
-                           str(var_dir))
+    assert sale.record is not None
+    code, out, _ = run_cli(capsys, monkeypatch, "receipt", "verify", f"{sale.record.stan:06d}", "--var", str(var_dir))
     assert code == 1 and "BROKEN" in out
     assert not till.journal.verify_signature(sale.txn_id)
 
