@@ -23,6 +23,7 @@ from drivers.scanner.codec import (
     ssi_retransmission,
 )
 from firmware_profiles import list_profiles, load_profile, validate_profile
+from tests.support.codecs import feed, h
 
 PROFILES = list_profiles("scanner")
 
@@ -35,18 +36,6 @@ def profile(name: str, **changes: Any) -> dict[str, Any]:
     return loaded
 
 
-def h(text: str) -> bytes:
-    return bytes.fromhex(text)
-
-
-def feed(codec: ScannerCodec, data: bytes, *, one_by_one: bool) -> list[object]:
-    """Every event `data` decodes to (RemoteProtocolErrors propagate)."""
-    out: list[object] = []
-    for chunk in ([data[i : i + 1] for i in range(len(data))] if one_by_one else [data]):
-        codec.receive_data(chunk)
-        while (event := codec.next_event()) is not None:
-            out.append(event)
-    return out
 
 
 # -- GM65 / GM8xx-class command frames (PROTOCOLS.md §2.1) -----------------------------------------

@@ -16,23 +16,13 @@ from drivers.events import Role
 from drivers.signature_pad import events as ev
 from drivers.signature_pad.codec import SignaturePadCodec, SignaturePadSettings
 from firmware_profiles import list_profiles, load_profile, validate_profile
+from tests.support.codecs import feed, h
 
 PROFILES = list_profiles("signature_pad")
 LCD = load_profile("signature_pad", "topaz-lcd4x5")
 SIGLITE = load_profile("signature_pad", "topaz-siglite")
 
 
-def h(text: str) -> bytes:
-    return bytes.fromhex(text)
-
-
-def feed(codec: SignaturePadCodec, data: bytes, *, one_by_one: bool) -> list[object]:
-    out: list[object] = []
-    for chunk in ([data[i : i + 1] for i in range(len(data))] if one_by_one else [data]):
-        codec.receive_data(chunk)
-        while (event := codec.next_event()) is not None:
-            out.append(event)
-    return out
 
 
 def feed_lenient(codec: SignaturePadCodec, data: bytes) -> tuple[list[object], int]:
