@@ -35,13 +35,18 @@ def status_of(control: Control) -> dict[str, str]:
     return dict(w.split("=", 1) for w in words if "=" in w)
 
 
+RECHECK_S = 0.05
+
+
 def collect(driver: ScannerDriver, done: Callable[[list[DeviceEvent]], bool],
             timeout: float = 5.0) -> list[DeviceEvent]:
     """Events until `done(events)` (or the timeout, or an emu:// link with nothing more to say)."""
     seen: list[DeviceEvent] = []
     end = time.monotonic() + timeout
     while time.monotonic() < end and not done(seen):
-        batch = wait_for_events(driver, max(0.0, end - time.monotonic()))
+        # In slices: `done` may wait on the driver's own state (an ack, a dropped double read),
+        # which no event announces; a slice ends at once when bytes arrive.
+        batch = wait_for_events(driver, min(RECHECK_S, max(0.0, end - time.monotonic())))
         seen += batch
         if not batch and driver.fileno() is None:
             break

@@ -36,12 +36,17 @@ def screen_of(control: Control) -> list[str]:
     return screen
 
 
+RECHECK_S = 0.05
+
+
 def collect(driver: SignaturePadDriver, done: Callable[[list[DeviceEvent]], bool],
             timeout: float = 10.0) -> list[DeviceEvent]:
     seen: list[DeviceEvent] = []
     end = time.monotonic() + timeout
     while time.monotonic() < end and not done(seen):
-        batch = wait_for_events(driver, max(0.0, end - time.monotonic()))
+        # In slices: `done` may wait on the driver's own state (an ack, a dropped double read),
+        # which no event announces; a slice ends at once when bytes arrive.
+        batch = wait_for_events(driver, min(RECHECK_S, max(0.0, end - time.monotonic())))
         seen += batch
         if not batch and driver.fileno() is None:
             break
