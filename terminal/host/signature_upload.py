@@ -27,7 +27,6 @@ TXN_TYPES = {"sale": "000000", "void": "200000", "refund": "200000"}  # DE 3 of 
 def upload_request_for(record: TxnRecord, stored: StoredSignature, *, terminal: Mapping[str, Any],
                        when: datetime) -> HostMessage:
     from drivers.signature_pad.strokes import decode_strokes
-
     from terminal.receipts.signature_image import upload_image
 
     signature = decode_strokes(stored.strokes)

@@ -169,7 +169,6 @@ class Spool:
                                          detail="the stored signature does not match its transaction")
             return None, stored.feature_code
         from drivers.signature_pad.strokes import decode_strokes
-
         from terminal.receipts.signature_image import printer_raster, render_signature
 
         signature = decode_strokes(stored.strokes)
