@@ -17,7 +17,7 @@ the gateway about every order still open (idle housekeeping, QR_RESOLVING), and 
 4. every order the gateway booked is a row of the journal (no charge the terminal cannot see),
    and no order number is in the journal twice.
 
-OPENTILL_CRASH_QR_KILLS (25) sets the number of kills, OPENTILL_CRASH_SEED the schedule.
+OPENTILL_CRASH_QR_KILLS (15) sets the number of kills, OPENTILL_CRASH_SEED the schedule.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from terminal.checkout.table import CheckoutState
 from tests.reliability.crash_child import overrides
 from tests.reliability.test_crash_kill import START_WAIT_S, Child
 
-KILLS = int(os.environ.get("OPENTILL_CRASH_QR_KILLS", "25"))
+KILLS = int(os.environ.get("OPENTILL_CRASH_QR_KILLS", "15"))
 SEED = int(os.environ.get("OPENTILL_CRASH_SEED", "20250505"))
 KILL_WINDOW_S = 1.5  # a QR sale takes 10 ms to 1.5 s on these timings: kills land anywhere in one
 QR_SHARE = "0.8"
