@@ -423,6 +423,24 @@ class ScannerCodec:
             raise RemoteProtocolError("a line with no data")
         return ev.Scanned(data=text, symbology=symbology, aim=aim)
 
+    def _checked_gm65(self, *, head: int, what: str) -> bytes | None:
+        """The whole frame at the head of the buffer once it is in (taken off the buffer), its
+        length byte at 3 and `head` bytes before the data; None: not all here yet. CRC-16/XMODEM
+        over everything after the 2-byte start, or AB CD for "unchecked"."""
+        rx = self._rx
+        if len(rx) < 4:
+            return None
+        end = head + rx[3] + 2
+        if len(rx) < end:
+            return None
+        frame = bytes(rx[:end])
+        body, check = frame[2:-2], frame[-2:]
+        if check != UNCHECKED and crc16_xmodem(body).to_bytes(2, "big") != check:
+            del rx[0]
+            raise FrameError(f"a GM65 {what} with a bad CRC")
+        del rx[:end]
+        return frame
+
     def _parse_gm65_reply(self) -> bool:
         rx = self._rx
         if len(rx) < 2:
@@ -430,20 +448,13 @@ class ScannerCodec:
         if rx[1] != 0x00:
             del rx[0]
             raise FrameError("a GM65 reply starts 02 00 (03 00 for a heartbeat)")
-        if len(rx) < 4:
+        frame = self._checked_gm65(head=4, what="reply")
+        if frame is None:
             return False
-        end = 4 + rx[3] + 2
-        if len(rx) < end:
-            return False
-        frame = bytes(rx[:end])
-        body, check = frame[2:-2], frame[-2:]
-        if check != UNCHECKED and crc16_xmodem(body).to_bytes(2, "big") != check:
-            del rx[0]
-            raise FrameError("a GM65 reply with a bad CRC")
-        del rx[:end]
         if frame[0] == 0x03:
             self._events.append(ev.HeartbeatReply())
         else:
+            body = frame[2:-2]
             self._events.append(ev.ZoneReply(status=body[0], data=body[2:]))
         return True
 
@@ -492,18 +503,11 @@ class ScannerCodec:
         if rx[0] != 0x7E or (len(rx) > 1 and rx[1] != 0x00):
             del rx[0]
             raise FrameError("a GM65 command frame starts 7E 00")
-        if len(rx) < 4:
+        frame = self._checked_gm65(head=6, what="frame")
+        if frame is None:
             return False
-        end = 6 + rx[3] + 2
-        if len(rx) < end:
-            return False
-        frame = bytes(rx[:end])
-        body, check = frame[2:-2], frame[-2:]
-        if check != UNCHECKED and crc16_xmodem(body).to_bytes(2, "big") != check:
-            del rx[0]
-            raise FrameError("a GM65 frame with a bad CRC")
+        body = frame[2:-2]
         kind, length, address, data = body[0], body[1], int.from_bytes(body[2:4], "big"), body[4:]
-        del rx[:end]
         if length == 0:
             raise FrameError("a GM65 frame with no data")
         if kind == _GM_WRITE:

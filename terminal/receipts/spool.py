@@ -169,13 +169,12 @@ class Spool:
                                          detail="the stored signature does not match its transaction")
             return None, stored.feature_code
         from drivers.signature_pad.strokes import decode_strokes
-        from terminal.receipts.signature_image import printer_raster, render_signature
+        from terminal.receipts.signature_image import raster_command, render_signature
 
         signature = decode_strokes(stored.strokes)
         dots = min(int(self.printer_profile["media"]["dots"]), SIGNATURE_MAX_DOTS)
-        width_bytes, height, data = printer_raster(render_signature(
-            signature.strokes, signature.width, signature.height, dots=dots))
-        return PrintRasterImage(width_bytes=width_bytes, height=height, data=data), stored.feature_code
+        image = render_signature(signature.strokes, signature.width, signature.height, dots=dots)
+        return raster_command(image), stored.feature_code
 
     def start_commands(self, commands: Sequence[PrinterCommand], *, what: str) -> JobEnd | None:
         """Send a job that is not a receipt copy (the settlement slip): not journalled as a print."""

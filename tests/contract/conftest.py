@@ -216,3 +216,20 @@ def wait_for_events(driver: Driver, timeout: float = 5.0) -> list[DeviceEvent]:
         if fd is None:
             return events  # emu:// is synchronous: nothing more will come without an action
         select.select([fd], [], [], max(0.0, end - time.monotonic()))
+
+
+RECHECK_S = 0.05
+
+
+def collect(driver: Driver, done: Callable[[list[DeviceEvent]], bool], timeout: float = 10.0) -> list[DeviceEvent]:
+    """Events until `done(events)` (or the timeout, or an emu:// link with nothing more to say)."""
+    seen: list[DeviceEvent] = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not done(seen):
+        # In slices: `done` may wait on the driver's own state (an ack, a dropped double read),
+        # which no event announces; a slice ends at once when bytes arrive.
+        batch = wait_for_events(driver, min(RECHECK_S, max(0.0, end - time.monotonic())))
+        seen += batch
+        if not batch and driver.fileno() is None:
+            break
+    return seen

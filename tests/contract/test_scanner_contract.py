@@ -8,8 +8,6 @@ its own profile."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import pytest
 from drivers.base import DeviceEvent, DeviceFault, FaultKind
 from drivers.scanner import events as ev
 from drivers.scanner.driver import ScannerDriver
-from tests.contract.conftest import Control, Rig, Serve, wait_for_events
+from tests.contract.conftest import Control, Rig, Serve, collect
 
 FAMILY = "scanner"
 PROFILES = ["generic-serial", "honeywell-xenon", "gm65", "zebra-ssi"]
@@ -35,22 +33,6 @@ def status_of(control: Control) -> dict[str, str]:
     return dict(w.split("=", 1) for w in words if "=" in w)
 
 
-RECHECK_S = 0.05
-
-
-def collect(driver: ScannerDriver, done: Callable[[list[DeviceEvent]], bool],
-            timeout: float = 5.0) -> list[DeviceEvent]:
-    """Events until `done(events)` (or the timeout, or an emu:// link with nothing more to say)."""
-    seen: list[DeviceEvent] = []
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not done(seen):
-        # In slices: `done` may wait on the driver's own state (an ack, a dropped double read),
-        # which no event announces; a slice ends at once when bytes arrive.
-        batch = wait_for_events(driver, min(RECHECK_S, max(0.0, end - time.monotonic())))
-        seen += batch
-        if not batch and driver.fileno() is None:
-            break
-    return seen
 
 
 def scans(events: list[DeviceEvent]) -> list[ev.Scanned]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from drivers.base import DeviceEvent, DeviceFault, FaultKind
 from drivers.signature_pad import events as ev
 from drivers.signature_pad.driver import SignaturePadDriver
 from drivers.signature_pad.strokes import ink_points, ink_size
-from tests.contract.conftest import Control, Rig, Serve, wait_for_events
+from tests.contract.conftest import Control, Rig, Serve, collect
 
 FAMILY = "signature_pad"
 PROFILES = ["topaz-siglite", "topaz-lcd4x5"]
@@ -36,21 +34,7 @@ def screen_of(control: Control) -> list[str]:
     return screen
 
 
-RECHECK_S = 0.05
 
-
-def collect(driver: SignaturePadDriver, done: Callable[[list[DeviceEvent]], bool],
-            timeout: float = 10.0) -> list[DeviceEvent]:
-    seen: list[DeviceEvent] = []
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not done(seen):
-        # In slices: `done` may wait on the driver's own state (an ack, a dropped double read),
-        # which no event announces; a slice ends at once when bytes arrive.
-        batch = wait_for_events(driver, min(RECHECK_S, max(0.0, end - time.monotonic())))
-        seen += batch
-        if not batch and driver.fileno() is None:
-            break
-    return seen
 
 
 def faults(events: list[DeviceEvent]) -> list[DeviceFault]:
