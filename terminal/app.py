@@ -16,10 +16,10 @@ from typing import Any, Self
 
 from firmware_profiles import ProfileError, load_profile
 from terminal import devices
-from terminal.checkout.flow import Sale, SaleFlow
+from terminal.checkout.flow import TENDERS, Sale, SaleFlow
 from terminal.checkout.table import HOUSEKEEPING, RESTING, CheckoutState
 from terminal.clock import Clock, SystemClock
-from terminal.errors import ConfigError
+from terminal.errors import ConfigError, InputError
 from terminal.host.link import HostLink
 from terminal.journal import Acceptor, Journal
 from terminal.receipts.layout import Copy
@@ -167,13 +167,20 @@ class Till:
         its outcome and reason. What cannot start is refused at once with a typed error: a full
         journal (JournalError, 交易流水已满，请先结算), an amount outside the rules (AmountRefused),
         a reversal or settlement the host still has not answered (InputError)."""
-        self._may_sell()
-        self.flow.refuse_if_full()
-        self.flow.check_amount(amount_minor)
-        self._deliver_owed(io_wait)
+        self.check_sale(amount_minor, tender=tender, io_wait=io_wait)
         sale = self.flow.begin_sale(amount_minor, tender=tender)
         self.runtime.run_until(lambda: self.flow.state in SETTLED_STATES, io_wait=io_wait)
         return sale
+
+    def check_sale(self, amount_minor: int, *, tender: str = "card", io_wait: float = 10.0) -> None:
+        """What a sale needs before it starts, refused with a typed error (see `sale`); what the
+        host is owed goes out first."""
+        self._may_sell()
+        self.flow.refuse_if_full()
+        self.flow.check_amount(amount_minor)
+        if tender not in TENDERS:
+            raise InputError(f"unknown tender {tender!r} (one of {', '.join(TENDERS)})")
+        self._deliver_owed(io_wait)
 
     def enter_code(self, code: str, *, io_wait: float = 10.0) -> Sale | None:
         """The customer's payment code, typed by the cashier (or as a scanner would send it) while

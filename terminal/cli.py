@@ -30,6 +30,9 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="till", description="OpenTill: a payment terminal runtime.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    from terminal.service.commands import add_parsers as service_parsers
+
+    service_parsers(sub)
     demo = sub.add_parser("demo", help="run one card sale with every device and the host emulated")
     demo.add_argument("--card", default="approved", help="test card name (see `till cards`)")
     demo.add_argument("--amount", help="amount, e.g. 12.34 (default: 12.34, or the card's own demo amount)")
@@ -168,6 +171,10 @@ class _Output:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from terminal.service.commands import COMMANDS, run_command
+
+    if args.command in COMMANDS:
+        return run_command(args, _read_pin)
     if args.command == "demo":
         from sim.demo import run_demo
 

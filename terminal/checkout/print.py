@@ -141,12 +141,12 @@ class PrintSteps(FlowBase):
         self.spool.pending.clear()
         self.abandon_printing()
 
-    def reprint_last(self, copy: Copy = Copy.CARDHOLDER, *, approval: Approval) -> list[str]:
-        """Supervisor: print the last decided transaction's copy again, marked REPRINT / 重打印.
-        Read from the journal, so it works after a restart too. Returns the problems known at once
-        (the port failed); otherwise the copy prints while the machine goes on, and what the
-        printer says at the end is journalled and shown."""
-        record = self.journal.last_decided()
+    def reprint_last(self, copy: Copy = Copy.CARDHOLDER, *, approval: Approval, txn_id: str | None = None) -> list[str]:
+        """Supervisor: print the last decided transaction's copy (or `txn_id`'s) again, marked
+        REPRINT / 重打印. Read from the journal, so it works after a restart too. Returns the
+        problems known at once (the port failed); otherwise the copy prints while the machine goes
+        on, and what the printer says at the end is journalled and shown."""
+        record = self.journal.last_decided() if txn_id is None else self.journal.get(txn_id)
         self._require(approval, "reprint", record.txn_id if record is not None else None)
         if self.state not in (S.IDLE, S.SETTLE_REQUIRED):
             raise InputError(f"reprint only when idle (now {self.state.name})")

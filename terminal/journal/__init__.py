@@ -41,6 +41,7 @@ from terminal.journal.core import (
 )
 from terminal.journal.integrity import JournalDamaged, check_integrity, damaged
 from terminal.journal.lock import JournalLock, JournalLocked
+from terminal.journal.orders import EcrOrder, OrderConflict, OrderJournal
 from terminal.journal.qr import QrJournal, QrOrder
 from terminal.journal.queues import OwedMessages
 from terminal.journal.signatures import SignatureJournal, StoredSignature
@@ -58,8 +59,8 @@ from terminal.journal.witness import (
 
 __all__ = [
     "DISK_FULL_MESSAGE", "JOURNAL_FULL_MESSAGE", "REVERSAL_FAILED_MESSAGE", "Acceptance", "Acceptor", "Capacity",
-    "Journal", "JournalDamaged", "JournalLocked", "JournalMismatch", "QrOrder", "StoredSignature", "TxnRecord",
-    "new_txn_id",
+    "EcrOrder", "Journal", "JournalDamaged", "JournalLocked", "JournalMismatch", "OrderConflict", "QrOrder",
+    "StoredSignature", "TxnRecord", "new_txn_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def disk_free_bytes(folder: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-class Journal(OwedMessages, QrJournal, SignatureJournal):
+class Journal(OwedMessages, QrJournal, SignatureJournal, OrderJournal):
     """The whole journal: the core (core.py), what is owed to the host (queues.py), and its
     storage guards (lock, integrity, witness, free-space reserve)."""
 

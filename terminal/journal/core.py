@@ -140,6 +140,27 @@ CREATE TABLE IF NOT EXISTS qr_events (
     detail TEXT NOT NULL,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ecr_orders (
+    order_id TEXT PRIMARY KEY,
+    amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL,
+    tender TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('OPEN', 'DONE')),
+    outcome TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    txn_id TEXT NOT NULL DEFAULT '',
+    txn_state TEXT NOT NULL DEFAULT '',
+    stan INTEGER,
+    batch INTEGER,
+    auth_code TEXT,
+    rrn TEXT,
+    response_code TEXT,
+    pan_last4 TEXT NOT NULL DEFAULT '',
+    entry_mode TEXT NOT NULL DEFAULT '',
+    credited_minor INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 """
 _SCHEMA_STATEMENTS = [s.strip() for s in _SCHEMA.split(";") if s.strip()]
 # The table and index names _SCHEMA creates ("... IF NOT EXISTS <name> ..."); a statement of
@@ -283,11 +304,21 @@ class JournalCore:
             (txn_id, kind, stan, batch, amount_minor, currency, entry_mode, pan_last4, pan_token,
              original_txn_id, stamp, stamp),
         )
+        self._row_inserted(db, txn_id)
         # The row as it reads back, without reading it back: the arguments are stored as given.
         return TxnRecord(
             txn_id=txn_id, kind=kind, state="SENT", stan=stan, batch=batch, amount_minor=amount_minor,
             currency=currency, entry_mode=entry_mode, pan_last4=pan_last4, response_code=None,
             auth_code=None, rrn=None, created_at=stamp, original_txn_id=original_txn_id)
+
+    # Hooks inside the transaction that inserts a row / closes a batch (orders.py: the ECR's
+    # order is linked to its host transaction in the same commit, and keeps its outcome when
+    # the batch leaves the live journal).
+    def _row_inserted(self, db: sqlite3.Connection, txn_id: str) -> None:
+        pass
+
+    def _batch_leaving(self, db: sqlite3.Connection, batch: int) -> None:
+        pass
 
     def record_answer(
         self, txn_id: str, *, approved: bool, response_code: str, auth_code: str | None,
@@ -428,6 +459,7 @@ class JournalCore:
                 (batch,)).fetchone()[0]
             if unsettled:
                 raise JournalError(f"batch {batch} still has {unsettled} unresolved transaction(s)")
+            self._batch_leaving(db, batch)
             ids = "SELECT txn_id FROM transactions WHERE batch = ?"
             db.execute(f"DELETE FROM prints WHERE txn_id IN ({ids})", (batch,))
             db.execute(f"DELETE FROM signature_uploads WHERE state != 'PENDING' AND txn_id IN ({ids})", (batch,))

@@ -127,6 +127,7 @@ class OwedMessages(JournalCore):
                 (txn_id, stan, batch, amount_minor, currency, entry_mode, pan_last4, pan_token, auth, stamp, stamp),
             )
             db.execute("INSERT INTO advices (txn_id, state, created_at) VALUES (?, 'PENDING', ?)", (txn_id, stamp))
+            self._row_inserted(db, txn_id)
             record = self._get(db, txn_id)
         assert record is not None
         return record

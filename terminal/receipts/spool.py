@@ -114,16 +114,7 @@ class Spool:
 
     def start_copy(self, record: TxnRecord, job: PrintJob, *, what: str = "copy") -> JobEnd | None:
         """Send one receipt copy (a reprint, a copy owed after a restart)."""
-        when = self.clock.wall().strftime("%Y-%m-%d %H:%M:%S")
-        order = self.journal.qr_order(record.txn_id) if record.entry_mode == "qr" else None
-        if order is not None:  # 扫码存根联: a QR payment's slip says what the wallet said
-            receipt = qr_receipt(record, order, copy=job.copy, terminal=self.terminal, when=when,
-                                 reprint=job.reprint)
-        else:
-            reason = None if self.approved else self.journal.refusal_reason(record.txn_id)
-            image, feature_code = self._signature(record, job.copy)
-            receipt = build_receipt(record, copy=job.copy, terminal=self.terminal, when=when, reprint=job.reprint,
-                                    approved=self.approved, reason=reason, signature=image, feature_code=feature_code)
+        receipt = self.receipt_of(record, job)
         active = _Active(what=what, record=record, job=job)
         if self.paperless:
             name = f"{record.txn_id}-{job.copy.value}" + (f"-reprint-{self.clock.wall():%Y%m%d%H%M%S}"
@@ -133,6 +124,19 @@ class Spool:
                                                         "currency": record.currency, "trace": record.stan,
                                                         "batch": record.batch, "reprint": job.reprint})
         return self._start(active, to_commands(receipt, self.printer_profile))
+
+    def receipt_of(self, record: TxnRecord, job: PrintJob, *, approved: bool | None = None) -> Receipt:
+        """The slip of one copy as it prints (the payment API shows the same as text or a picture).
+        `approved`: what the slip reports (default: what the sale in hand decided)."""
+        when = self.clock.wall().strftime("%Y-%m-%d %H:%M:%S")
+        order = self.journal.qr_order(record.txn_id) if record.entry_mode == "qr" else None
+        if order is not None:  # 扫码存根联: a QR payment's slip says what the wallet said
+            return qr_receipt(record, order, copy=job.copy, terminal=self.terminal, when=when, reprint=job.reprint)
+        approved = self.approved if approved is None else approved
+        reason = None if approved else self.journal.refusal_reason(record.txn_id)
+        image, feature_code = self._signature(record, job.copy)
+        return build_receipt(record, copy=job.copy, terminal=self.terminal, when=when, reprint=job.reprint,
+                             approved=approved, reason=reason, signature=image, feature_code=feature_code)
 
     def start_receipt(self, receipt: Receipt, *, what: str, name: str) -> JobEnd | None:
         """A slip that is not a sale's copy (the settlement slip, a payment code): printed, or on

@@ -1,0 +1,261 @@
+"""`till run` and the operator commands (status, pay, settle, void, refund, reprint,
+transactions, exceptions).
+
+An operator command asks the service running on that var/ (its payment API) when there is one,
+and otherwise opens the till itself for the one command, through the very same API handlers
+(`Api.dispatch`) with the loop on a thread of its own — so a command does the same thing either
+way. A supervisor's PIN is read from the terminal without echo (or one line of stdin), never argv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from terminal.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from terminal.service.client import ServiceClient
+
+__all__ = ["COMMANDS", "add_parsers", "run_command"]
+
+log = logging.getLogger(__name__)
+COMMANDS = ("run", "status", "pay", "settle", "void", "refund", "reprint", "transactions", "exceptions")
+DEFAULT_LISTEN = "127.0.0.1:8080"
+
+
+def add_parsers(sub: Any) -> None:
+    run = sub.add_parser("run", help="run the terminal as a service with its payment API (until SIGTERM)")
+    _till_options(run)
+    run.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
+                     help=f"where the payment API listens (default {DEFAULT_LISTEN}; port 0 picks a free one)")
+    status = sub.add_parser("status", help="the running terminal: state, payment in hand, journal, devices")
+    pay = sub.add_parser("pay", help="take a payment as a cash register would (through the payment API)")
+    pay.add_argument("amount", help="e.g. 12.34")
+    pay.add_argument("--order-id", required=True, help="the register's order id (the same id is the same payment)")
+    pay.add_argument("--tender", default="card", choices=["card", "qr", "qr-merchant"])
+    pay.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the outcome (default 60)")
+    settle = sub.add_parser("settle", help="settle (结算) the open batch; the supervisor's PIN is asked for")
+    void = sub.add_parser("void", help="void (撤销) a sale of the open batch by its trace number")
+    void.add_argument("trace", metavar="TRACE", help="6-digit trace number (or txn_id)")
+    refund = sub.add_parser("refund", help="refund (退货) part or all of a sale by its trace number")
+    refund.add_argument("trace", metavar="TRACE", help="6-digit trace number (or txn_id)")
+    refund.add_argument("amount", help="e.g. 5.00")
+    reprint = sub.add_parser("reprint", help="reprint a copy (marked 重打印); the last sale without TRACE")
+    reprint.add_argument("trace", metavar="TRACE", nargs="?", help="6-digit trace number (default: the last sale)")
+    reprint.add_argument("--copy", default="cardholder", choices=["merchant", "cardholder"])
+    transactions = sub.add_parser("transactions", help="the transactions of the open batch (or --batch N)")
+    transactions.add_argument("--batch", type=int, help="batch number (of the live journal)")
+    exceptions = sub.add_parser("exceptions", help="the exception report: incidents, unresolved reversals")
+    for cmd in (status, pay, settle, void, refund, reprint, transactions, exceptions):
+        _till_options(cmd)
+        cmd.add_argument("--json", action="store_true", help="print the answer as JSON")
+    for cmd in (settle, void, refund, reprint):
+        cmd.add_argument("--supervisor", required=True, metavar="ID", help="the supervisor's own operator id")
+        cmd.add_argument("--reason", default="", metavar="TEXT", help="why (kept in the audit trail)")
+
+
+def _till_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--profile", default="emulated-counter", metavar="NAME|PATH",
+                     help="terminal profile (default emulated-counter: every device and host emulated)")
+    cmd.add_argument("--var", default="var", type=Path, help="data folder (journal, keys, receipts)")
+    cmd.add_argument("--device", action="append", default=[], metavar="SLOT=URL",
+                     help="open a device slot on this port instead of the profile's (repeatable)")
+
+
+def run_command(args: argparse.Namespace, read_pin: Callable[[], str]) -> int:
+    if args.command == "run":
+        return run_service(args)
+    from terminal.service.client import find_service
+
+    method, path, body = _request(args, read_pin)
+    client = find_service(args.var)
+    if client is not None:
+        answer = _ask(client, method, path, body)
+    else:
+        with local_api(args) as dispatch:
+            answer = dispatch(method, path, body)
+    return _print(args, answer)
+
+
+def _request(args: argparse.Namespace, read_pin: Callable[[], str]) -> tuple[str, str, dict[str, Any] | None]:
+    command = args.command
+    if command == "status":
+        return "GET", "/v1/status", None
+    if command == "transactions":
+        return "GET", "/v1/transactions" + (f"?batch={args.batch}" if args.batch is not None else ""), None
+    if command == "exceptions":
+        return "GET", "/v1/reports/exceptions", None
+    if command == "pay":
+        return "POST", f"/v1/payments?wait={args.wait}", {"order_id": args.order_id, "amount": args.amount,
+                                                          "tender": args.tender}
+    who = {"supervisor": args.supervisor, "pin": read_pin(), "reason": args.reason or f"till {command}"}
+    if command == "settle":
+        return "POST", "/v1/settlement", who
+    ref = quote(args.trace or "", safe="")
+    if command == "void":
+        return "POST", f"/v1/transactions/{ref}/void", who
+    if command == "refund":
+        return "POST", f"/v1/transactions/{ref}/refund", {**who, "amount": args.amount}
+    return "POST", f"/v1/transactions/{ref or 'last'}/reprint", {**who, "copy": args.copy}
+
+
+def _ask(client: ServiceClient, method: str, path: str, body: dict[str, Any] | None) -> Any:
+    return client.get(path) if method == "GET" else client.post(path, body or {})
+
+
+def _print(args: argparse.Namespace, answer: Any) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps(answer, ensure_ascii=False, indent=2))
+        return 0
+    if args.command == "transactions":
+        print(f"batch {answer['batch']:06d} (open batch {answer['open_batch']:06d})")
+        for t in answer["transactions"]:
+            print(f"{t['trace']}  {t['kind']:6} {t['state']:10} {t['amount_minor'] / 100:>10.2f}  "
+                  f"{t['entry_mode']:11} {t['masked_pan'] or '':10} {t['auth_code'] or '':6}  {t['created_at']}")
+        return 0
+    for key, value in answer.items():
+        text = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
+        print(f"{key}: {text}")
+    if args.command == "pay":
+        return 0 if answer.get("status") == "approved" else 1
+    return 0
+
+
+@contextlib.contextmanager
+def local_api(args: argparse.Namespace) -> Iterator[Callable[[str, str, dict[str, Any] | None], Any]]:
+    """No service runs on var/: the till opened for one command, its loop on a thread, asked
+    through the same handlers as over HTTP."""
+    from terminal.service.api import Api, ApiError
+    from terminal.service.client import ServiceError
+    from terminal.service.events import EventBus
+    from terminal.service.loop import Service
+
+    bus = EventBus()
+    till, controls = open_till(args, display=bus.display)
+    service = Service(till, bus=bus, controls=controls)
+    loop = threading.Thread(target=service.run, name="till-loop")
+    loop.start()
+    api = Api(service)
+
+    def dispatch(method: str, path: str, body: dict[str, Any] | None) -> Any:
+        try:
+            return api.dispatch(method, path, body)[1]
+        except ApiError as exc:
+            raise ServiceError(exc.status, exc.code, exc.message) from None
+        except Exception as exc:
+            from terminal.service.api import _error_of
+
+            error = _error_of(exc)
+            raise ServiceError(error.status, error.code, error.message) from exc
+
+    try:
+        yield dispatch
+    finally:
+        service.stop()
+        loop.join()
+        service.close()
+        till.close()
+
+
+Controls = dict[str, Callable[[str], str]]
+
+
+def open_till(args: argparse.Namespace, *, display: Callable[[str], None]) -> tuple[Any, Controls]:
+    """The till of a profile: in emulator mode the emulated world (sim/, imported here only),
+    otherwise the real devices the profile names."""
+    from terminal.app import build_till, load_terminal_profile
+
+    urls = _device_urls(args.device)
+    terminal = load_terminal_profile(args.profile)
+    if _emulated(terminal, urls):
+        from sim.run import build_service_till
+
+        return build_service_till(args.profile, var_dir=args.var, display=display, device_urls=urls)
+    return build_till(terminal, var_dir=args.var, display=display, device_urls=urls), {}
+
+
+def _emulated(terminal: Mapping[str, Any], urls: Mapping[str, str]) -> bool:
+    from terminal import devices
+
+    slots = [url for slot, s in devices.fitted(terminal).items() if (url := urls.get(slot, str(s["url"])))]
+    links = [str(terminal["host"]["url"]),
+             *(str((terminal.get(name) or {}).get("url", "")) for name in devices.SECTION_LINKS)]
+    return any(u.startswith("emu://") for u in slots) or any(u == "emulated" or u.startswith("emu://") for u in links)
+
+
+def _device_urls(pairs: list[str]) -> dict[str, str]:
+    urls = {}
+    for pair in pairs:
+        slot, sep, url = pair.partition("=")
+        if not sep or not slot or not url:
+            raise InputError(f"--device {pair[:60]!r}: give SLOT=URL, e.g. printer=/dev/ttyUSB0")
+        urls[slot] = url
+    return urls
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+        raise InputError(f"--listen {text[:60]!r}: give HOST:PORT, e.g. 127.0.0.1:8080")
+    return host.strip("[]"), int(port)
+
+
+def run_service(args: argparse.Namespace) -> int:
+    """`till run`: open the till, serve the payment API, run until SIGTERM / SIGINT."""
+    from terminal.service.api import Api, ApiServer, load_or_create_token
+    from terminal.service.client import forget_service, publish_service
+    from terminal.service.events import EventBus
+    from terminal.service.loop import Service
+
+    host, port = _listen(args.listen)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the payment API listens on %s: every client there needs the token of var/api.token", host)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # every callback at INFO: not a till's log
+    bus = EventBus()
+    till, controls = open_till(args, display=bus.display)
+    try:
+        token = load_or_create_token(args.var)
+        service = Service(till, bus=bus, controls=controls, notifier=_notifier())
+        try:
+            server = ApiServer(Api(service), host=host, port=port, token=token)
+        except OSError as exc:
+            raise ConfigError(f"--listen {args.listen}: {exc.strerror or exc}") from None
+        previous = {sig: signal.signal(sig, lambda *_: service.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        server.start()
+        try:
+            publish_service(args.var, server.url)
+
+            def ready() -> None:
+                print(f"till run: ready at {server.url} (state {till.flow.state.name}; token in "
+                      f"{args.var / 'api.token'})", flush=True)
+
+            service.run(ready=ready)
+        finally:
+            forget_service(args.var)
+            server.close()
+            service.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    finally:
+        till.close()
+    print("till run: stopped", flush=True)
+    return 0
+
+
+def _notifier() -> Any:
+    try:
+        from terminal.service.notify import Notifier
+    except ImportError:  # pragma: no cover - the kit ships it
+        return None
+    return Notifier.from_env()
