@@ -216,6 +216,7 @@ def run_service(args: argparse.Namespace) -> int:
     from terminal.service.client import forget_service, publish_service
     from terminal.service.events import EventBus
     from terminal.service.loop import Service
+    from terminal.service.notify import Notifier
 
     host, port = _listen(args.listen)
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -226,7 +227,7 @@ def run_service(args: argparse.Namespace) -> int:
     till, controls = open_till(args, display=bus.display)
     try:
         token = load_or_create_token(args.var)
-        service = Service(till, bus=bus, controls=controls, notifier=_notifier())
+        service = Service(till, bus=bus, controls=controls, notifier=Notifier.from_env())
         try:
             server = ApiServer(Api(service), host=host, port=port, token=token)
         except OSError as exc:
@@ -251,11 +252,3 @@ def run_service(args: argparse.Namespace) -> int:
         till.close()
     print("till run: stopped", flush=True)
     return 0
-
-
-def _notifier() -> Any:
-    try:
-        from terminal.service.notify import Notifier
-    except ImportError:  # pragma: no cover - the kit ships it
-        return None
-    return Notifier.from_env()

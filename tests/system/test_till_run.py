@@ -1,0 +1,120 @@
+"""`till run` as its own process, its printer an emulator served on a pty by another process:
+a payment through the API, the operator commands against the running service, a second service
+on the same var/ refused, SIGKILL while the host has the request and a restart (the same order
+id reads back its final state, and is never charged twice), and a clean SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from terminal import i18n
+from tests.support.processes import served
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class TillRun:
+    def __init__(self, proc: subprocess.Popen[str], url: str, var: Path, log: IO[str]) -> None:
+        self.proc, self.url, self.var, self.log = proc, url, var, log
+        token = (var / "api.token").read_text(encoding="ascii").strip()
+        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=90)
+
+    def control(self, slot: str, line: str) -> None:
+        reply = self.http.post(f"/v1/emulators/{slot}", json={"line": line}).json()["reply"]
+        assert reply.startswith("ok"), reply
+
+    def wait_for_display(self, line: str) -> None:
+        """Read the event stream (from its start) until the terminal shows `line`."""
+        with self.http.stream("GET", "/v1/events", headers={"Last-Event-ID": "0"}) as stream:
+            for text in stream.iter_lines():
+                if text.startswith("data: ") and json.loads(text[6:]).get("line") == line:
+                    return
+        raise AssertionError(f"the stream ended before {line!r}")
+
+
+@contextmanager
+def till_run(var: Path, *args: str) -> Iterator[TillRun]:
+    log = (var.parent / "till-run.log").open("a", encoding="utf-8")  # not a pipe: a full pipe would stop the till
+    proc = subprocess.Popen([sys.executable, "-m", "terminal.cli", "run", "--var", str(var), "--listen",
+                             "127.0.0.1:0", *args], stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    run: TillRun | None = None
+    try:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        assert "ready at http://" in ready, (var.parent / "till-run.log").read_text(encoding="utf-8")[-3000:]
+        run = TillRun(proc, ready.split("ready at ")[1].split()[0], var, log)
+        yield run
+    finally:
+        if run is not None:
+            run.http.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        log.close()
+
+
+def _cli(var: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "terminal.cli", *args, "--var", str(var)], input=stdin,
+                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          timeout=120, check=False)
+
+
+def _sale_rows(var: Path) -> list[dict[str, Any]]:
+    answer = _cli(var, "transactions", "--json")
+    assert answer.returncode == 0, answer.stderr
+    return [t for t in json.loads(answer.stdout)["transactions"] if t["kind"] == "sale"]
+
+
+def test_till_run_takes_payments_survives_sigkill_and_never_charges_twice(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    with served("emulate", "printer", "--pty") as printer, till_run(var, "--device", f"printer={printer.endpoint}") as run:
+        # One journal, one writer: a second service on this var/ is refused with a clear line.
+        second = subprocess.run([sys.executable, "-m", "terminal.cli", "run", "--var", str(var), "--listen",
+                                 "127.0.0.1:0"], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert second.returncode == 2 and "another till is using" in second.stderr, second.stderr
+
+        run.control("card_reader", "present approved chip")
+        paid = run.http.post("/v1/payments?wait=60", json={"order_id": "POS-1", "amount": "8.80"}).json()
+        assert paid["status"] == "approved", paid
+        # The operator commands find the running service (and its supervisor PIN comes on stdin).
+        assert [t["trace"] for t in _sale_rows(var)] == [paid["trace"]]
+        status = _cli(var, "status", "--json")
+        assert status.returncode == 0 and json.loads(status.stdout)["state"] == "IDLE", status.stderr
+        refused = _cli(var, "void", paid["trace"], "--supervisor", "supervisor-1", stdin="0000\n")
+        assert refused.returncode == 2 and "PIN" in refused.stderr
+
+        # The host holds the answer; the till is killed while the request is out.
+        run.control("host", "latency 30")
+        run.control("card_reader", "present approved chip")
+        started = run.http.post("/v1/payments", json={"order_id": "POS-2", "amount": "9.90"})
+        assert started.status_code == 201
+        run.wait_for_display(i18n.bilingual("processing"))
+        run.proc.send_signal(signal.SIGKILL)
+        run.proc.wait()
+
+    with served("emulate", "printer", "--pty") as printer, till_run(var, "--device", f"printer={printer.endpoint}") as run:
+        after = run.http.get("/v1/payments/POS-2").json()
+        assert after["status"] == "reversed" and after["outcome"] == "REVERSED", after  # decided at boot
+        retried = run.http.post("/v1/payments", json={"order_id": "POS-2", "amount": "9.90"})
+        assert retried.status_code == 200 and retried.json()["txn_id"] == after["txn_id"]  # the same payment
+        assert run.http.get("/v1/payments/POS-1").json()["status"] == "approved"
+        rows = _sale_rows(var)
+        assert [(r["amount_minor"], r["state"]) for r in rows] == [(880, "APPROVED"), (990, "REVERSED")]
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.proc.wait(timeout=60) == 0
+        assert run.proc.stdout is not None and "stopped" in run.proc.stdout.read()
+    assert not (var / "service.json").exists()
