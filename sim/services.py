@@ -202,16 +202,19 @@ def save_page_png(page: Any, out: Path) -> None:
         raise InputError(f"--png {out}: cannot write it: {exc.strerror or exc}") from exc
 
 
-def serve_acquirer(listen: str, *, now: Callable[[], Any] | None = None) -> AcquirerSimulator:
+def serve_acquirer(
+    listen: str, *, now: Callable[[], Any] | None = None, state: Path | None = None,
+) -> AcquirerSimulator:
     """Start the acquirer simulator on "HOST:PORT" (port 0 picks one) and return it running; the
-    caller stops it. `now` is the host's wall clock (a scenario passes its virtual one).
-    ConfigError for a malformed address or one that cannot be bound."""
+    caller stops it. `now` is the host's wall clock (a scenario passes its virtual one); `state`
+    the folder of its books (`till host --state`). ConfigError for a malformed address, one that
+    cannot be bound, or books it cannot read."""
     from datetime import datetime
 
     from emulator.acquirer.simulator import serve_forever_main
 
     try:
-        return serve_forever_main(listen, now=now or datetime.now)
+        return serve_forever_main(listen, now=now or datetime.now, state=state)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     except OSError as exc:

@@ -122,7 +122,8 @@ def build_emulated_till(
     overrides: Mapping[str, Any] | None = None, device_urls: Mapping[str, str] | None = None,
     peers: Mapping[str, Any] | None = None,
     display: Callable[[str], None] = lambda line: None, host: HostLink | None = None,
-    host_transport: HostTransport | None = None, wallet_peer: WalletPeer | None = None, **parts: Any,
+    host_transport: HostTransport | None = None, wallet_peer: WalletPeer | None = None,
+    persist_emulated_books: bool = False, **parts: Any,
 ) -> EmulatedTill:
     """A terminal whose `emu://` devices and "emulated" host run in this process; any slot given
     in `device_urls` is opened as given (a pty, a socket), a slot in `peers` talks to that ready-made
@@ -131,7 +132,11 @@ def build_emulated_till(
 
     The emulated host (`host.url` "emulated" or "emu://acquirer") is served over `host_transport`:
     "tcp", the acquirer simulator on a loopback thread with its network faults (the default for
-    "emulated"), or "emu", an in-process synchronous peer (the default for "emu://acquirer")."""
+    "emulated"), or "emu", an in-process synchronous peer (the default for "emu://acquirer").
+
+    `persist_emulated_books` (`till run`): the emulated host and wallet gateway built here keep
+    their books under var/emulated/acquirer and var/emulated/wallet, so they survive a restart and
+    reconcile with the journal; off, each build starts a fresh host (tests, the demo)."""
     register_emulator_factories()
     clock = clock or SystemClock()
     terminal = load_terminal_profile(profile, overrides)
@@ -163,11 +168,15 @@ def build_emulated_till(
                 from emulator.acquirer.peer import AcquirerPeer
 
                 peer = AcquirerPeer()
+                if persist_emulated_books:
+                    peer.use_folder(Path(var_dir) / "emulated" / "acquirer")
                 emulators.acquirer = peer.acquirer
                 url = attach_peer("acquirer", peer)
                 closers.append(partial(detach_peer, url))
             elif transport == "tcp":
                 simulator = devices.family(devices.HOST_LINK).emulator_class()()
+                if persist_emulated_books:
+                    simulator.use_folder(Path(var_dir) / "emulated" / "acquirer")
                 simulator.start()
                 emulators.host = emulators.acquirer = simulator
                 closers.append(simulator.stop)
@@ -188,6 +197,8 @@ def build_emulated_till(
             # `wallet_peer`: a gateway that outlives this till (a power cut in a test).
             gateway_peer = wallet_peer or WalletPeer(WalletGateway(
                 key=str(wallet.get("key", "")), mch_id=str(wallet.get("mch_id", "")), start=clock.wall()))
+            if persist_emulated_books and wallet_peer is None:
+                gateway_peer.use_folder(Path(var_dir) / "emulated" / "wallet")
             emulators.wallet = gateway_peer
             url = attach_peer(devices.family(devices.WALLET_LINK).url_kind, gateway_peer)
             closers.append(partial(detach_peer, url))

@@ -69,6 +69,9 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                       help="answer A0 to financial requests without a DE 64 MAC (a MAC present is always checked)")
     host.add_argument("--log-traffic", action="store_true",
                       help="one line per message in (<-) and out (->) on stderr, card data masked")
+    host.add_argument("--state", type=Path, metavar="DIR",
+                      help="keep the host's books in DIR/acquirer.jsonl, so a restart is the same host "
+                           "(auth codes, open batches, reversals, repeated requests)")
     host.epilog = ("Lines on stdin are control commands, one reply line each: latency SECONDS, "
                    "silent [on|off], drop [N], late [N [SECONDS]], release, decline CODE [N], out-of-balance, "
                    "require-sign-on [on|off], refuse-mac [TID], disconnect, clear, status, help.")
@@ -187,7 +190,7 @@ def _run(args: argparse.Namespace) -> int:
         return _payers()
     if args.command == "host":
         return _host(args.listen, require_sign_on=args.require_sign_on, require_mac=args.require_mac,
-                     log_traffic=args.log_traffic)
+                     log_traffic=args.log_traffic, state=args.state)
     if args.command == "scenario":
         from sim.scenario.runner import run_scenario
 
@@ -294,13 +297,14 @@ def _emulate(device: str, *, profile: str | None, pty: bool, listen: str | None,
     return _serve_until_signal(link.endpoint, lambda line: control_emulator(link, line), link.stop)
 
 
-def _host(listen: str, *, require_sign_on: bool = False, require_mac: bool = False, log_traffic: bool = False) -> int:
+def _host(listen: str, *, require_sign_on: bool = False, require_mac: bool = False, log_traffic: bool = False,
+          state: Path | None = None) -> int:
     """Serve the acquirer simulator until SIGINT/SIGTERM; its tcp:// URL is the first line, and
     lines on stdin are control commands (emulator/acquirer/control.py), as for `till emulate`."""
     from emulator.control import apply
     from sim.services import serve_acquirer
 
-    simulator = serve_acquirer(listen)
+    simulator = serve_acquirer(listen, state=state)
     simulator.require_sign_on = require_sign_on
     simulator.keys.require_mac = require_mac
     if log_traffic:

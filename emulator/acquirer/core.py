@@ -10,11 +10,11 @@ response code only. Rules, in the order they apply to a request, are in docs/hos
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Final
 
 from drivers.acquirer.events import HostMessage, response_mti
@@ -31,6 +31,7 @@ from drivers.acquirer.spec import (
 from drivers.emv import tlv
 from drivers.errors import RemoteProtocolError
 from emulator.acquirer import rules
+from emulator.acquirer.books import Restored, decode, encode_put
 from emulator.acquirer.keys import HostKeys
 from emulator.acquirer.ledger import (
     APPROVED,
@@ -41,13 +42,15 @@ from emulator.acquirer.ledger import (
     SignatureUpload,
     UploadedDetail,
 )
+from emulator.books import BookFile
 from emulator.card_reader.cards import TestCard, card_by_pan, get_card
 from emulator.card_reader.emv import make_arpc, verify_arqc, verify_pin_block
 
-__all__ = ["Acquirer"]
+__all__ = ["BOOKS_FILE", "Acquirer"]
 
 log = logging.getLogger("emulator.acquirer.simulator")
 
+BOOKS_FILE: Final = "acquirer.jsonl"  # in the folder of use_folder()
 DO_NOT_HONOUR: Final = "05"  # also the answer for a PAN the issuer does not know
 INVALID_TRANSACTION: Final = "12"
 INVALID_AMOUNT: Final = "13"
@@ -96,12 +99,13 @@ class Acquirer:
         self._lock = threading.RLock()
         self._ledger = Ledger()
         self._replies: dict[tuple[str, str, str, str], tuple[tuple[str | None, ...], HostMessage]] = {}
-        self._auth_codes = itertools.count(1)
-        self._rrns = itertools.count(1)
+        self._last_auth = self._last_rrn = 0  # the last auth code (DE 38) and RRN (DE 37) issued
         self._batches: dict[str, int] = {}  # the batch the host expects each terminal to be in
         self._signed_on: set[str] = set()
         self._audit_anchors: dict[str, tuple[int, str]] = {}  # each terminal's audit anchor at its last settlement
         self.audit_regressions: list[tuple[str, int, int, int]] = []  # terminal, batch, entries before, now
+        self._books: BookFile | None = None  # use_folder(): where the books persist
+        self._saved_counters: dict[str, int] = {}
         self._clear_decision_faults()
 
     def _clear_decision_faults(self) -> None:
@@ -116,6 +120,47 @@ class Acquirer:
         self._upload_fault: str | None = None  # UPLOAD_SILENT, UPLOAD_IGNORED or a response code
         self._upload_faults_left = 0
         self._lose_answer = False  # set by a handler: decided, then not answered
+
+    # -- books on disk -----------------------------------------------------------------------------
+    def use_folder(self, folder: Path, *, durable: bool = False) -> None:
+        """Keep the host's books in `folder`/acquirer.jsonl (emulator/acquirer/books.py says what
+        they hold), so a restarted host is the same host: auth codes and RRNs go on counting, the
+        open batch and its settlement, reversals and repeated requests are recognised. Loaded
+        now (BooksError, a ValueError naming the file, for one it cannot read; the file is left
+        as it is), then every answer's change is written before the answer leaves. `durable`:
+        fsync each change too (emulator/books.py has the trade-off). Call it before serving."""
+        with self._lock:
+            if self._books is not None or tuple(self._ledger) or self._replies:
+                raise ValueError("use_folder() goes before the first request, once")
+            books = BookFile(folder / BOOKS_FILE, kind="acquirer", durable=durable)
+            self._take_over(books.load(lambda tables: decode(tables, str(books.path))))
+            self._books = books
+            self._ledger.changes = []
+
+    def _take_over(self, state: Restored) -> None:
+        self._ledger.restore(entries=state.entries, tombstones=state.tombstones, uploads=state.uploads,
+                             settled=state.settled, signatures=state.signatures)
+        self._replies, self._cryptograms = state.replies, state.cryptograms
+        self._batches, self._audit_anchors = state.batches, state.anchors
+        self.audit_regressions = state.regressions
+        counters = state.counters
+        self._last_auth, self._last_rrn = counters.get("auth", 0), counters.get("rrn", 0)
+        self.keys.serial = counters.get("keys", 0)
+        self._saved_counters = dict(counters)
+
+    def _save(self) -> None:
+        """The changes of one answer as one line of the books, before the answer leaves. Kept
+        for the next answer if the write fails (the error goes up: this answer is not sent)."""
+        assert self._books is not None and self._ledger.changes is not None
+        counters = {"auth": self._last_auth, "rrn": self._last_rrn, "keys": self.keys.serial}
+        moved = {name: n for name, n in counters.items() if self._saved_counters.get(name) != n}
+        if not self._ledger.changes and not moved:
+            return
+        puts = [encode_put(*change) for change in self._ledger.changes]
+        puts += [encode_put("counter", (name,), n) for name, n in moved.items()]
+        self._books.append(puts)
+        self._ledger.changes.clear()
+        self._saved_counters.update(moved)
 
     # -- faults that change the answer (thread-safe, settable while serving) --------------------
     def decline_next(self, code: str, count: int = 1) -> None:
@@ -239,6 +284,8 @@ class Acquirer:
             except (_FormatError, RemoteProtocolError):
                 answer = self._answer(request, response_mti(request.mti), FORMAT_ERROR)
             lost, self._lose_answer = self._lose_answer, False
+            if self._books is not None:
+                self._save()
         if lost:
             log.info("%s terminal=%s stan=%s: not answered (fault)", request.mti, request.terminal_id, request.stan)
             return None
@@ -252,7 +299,12 @@ class Acquirer:
         return HostMessage(mti=mti, fields=fields)
 
     def _approval_refs(self) -> dict[str, str]:
-        return {"37": f"{next(self._rrns):012d}", "38": f"{next(self._auth_codes):06d}"}
+        self._last_auth += 1
+        return {"37": self._next_rrn(), "38": f"{self._last_auth:06d}"}
+
+    def _next_rrn(self) -> str:
+        self._last_rrn += 1
+        return f"{self._last_rrn:012d}"
 
     def _mac_error(self, terminal_id: str) -> bool:
         if terminal_id in self._mac_refused:
@@ -274,6 +326,7 @@ class Acquirer:
 
     def _remember(self, request: HostMessage, key: Key, content: tuple[str | None, ...], answer: HostMessage) -> None:
         self._replies[(response_mti(request.mti), *key)] = (content, answer)
+        self._ledger.note("reply", (response_mti(request.mti), *key), (content, answer))
 
     def _financial(self, request: HostMessage) -> HostMessage:
         terminal_id, stan, date, amount, processing = _need(request, "41", "11", "13", "4", "3")
@@ -305,6 +358,7 @@ class Acquirer:
                     or self._issuer(request, kind, key, int(amount), original))
             if code == APPROVED and (spent := self._cryptogram_key(request)) is not None:
                 self._cryptograms.add(spent)  # an approved ARQC is used up
+                self._ledger.note("cryptogram", spent, True)
             extra: dict[str, str | bytes] = dict(self._approval_refs()) if code == APPROVED else {}
             extra.update(_issuer_script(request, code))
             answer = self._answer(request, "0210", code, **extra)
@@ -378,7 +432,7 @@ class Acquirer:
         else:
             # The terminal already approved it offline: the host books it (an issuer that
             # refuses it later is a chargeback, not an answer here).
-            answer = self._answer(request, "0230", APPROVED, **{"37": f"{next(self._rrns):012d}"})
+            answer = self._answer(request, "0230", APPROVED, **{"37": self._next_rrn()})
             self._ledger.book(LedgerEntry(
                 terminal_id=terminal_id, stan=stan, date=date, batch=_batch_of(request), kind="sale",
                 amount_minor=int(amount), response_code=APPROVED, offline=True, answer=answer,
@@ -426,11 +480,14 @@ class Acquirer:
                 log.warning("terminal %s: audit trail has %d entries, %d at its last settlement",
                             terminal_id, audit[0], last[0])
                 self.audit_regressions.append((terminal_id, batch, last[0], audit[0]))
+                self._ledger.note("regression", (len(self.audit_regressions),), self.audit_regressions[-1])
             if audit is not None:
                 self._audit_anchors[terminal_id] = audit
+                self._ledger.note("anchor", (terminal_id,), audit)
             self._ledger.settle(Settlement(terminal_id=terminal_id, batch=batch, totals=host_totals, basis=basis,
                                            audit=audit))
             self._batches[terminal_id] = max(self._batches.get(terminal_id, 0), batch + 1)
+            self._ledger.note("batch", (terminal_id,), self._batches[terminal_id])
             if basis == "upload" and host_totals != self._ledger.batch_totals(terminal_id, batch):
                 log.warning("batch %d of terminal %s settled on the uploaded detail, which differs from "
                             "the host's ledger", batch, terminal_id)
@@ -502,7 +559,10 @@ class Acquirer:
         self._signed_on_since_refusal.add(terminal_id)
         self._mac_refused.discard(terminal_id)
         # The host's batch wins: a terminal that missed a 0510 learns its batch was closed.
-        batch = self._batches.setdefault(terminal_id, _batch_of(request) or 1)
+        if terminal_id not in self._batches:
+            self._batches[terminal_id] = _batch_of(request) or 1
+            self._ledger.note("batch", (terminal_id,), self._batches[terminal_id])
+        batch = self._batches[terminal_id]
         return self._answer(request, "0810", APPROVED, **{"60": f"{batch:06d}", "62": self.keys.issue(terminal_id)})
 
 

@@ -42,13 +42,13 @@ class HostKeys:
         self.require_mac = require_mac
         self._tmk = tmk
         self._keys: dict[str, WorkingKeys] = {}
-        self._serial = 0
+        self.serial = 0  # working keys issued so far: kept in the books, so no restart reissues a key
 
     def issue(self, terminal_id: str) -> str:
         """New working keys for `terminal_id` (the old ones stop working): DE 62 of the 0810."""
-        self._serial += 1
-        keys = WorkingKeys(pin_key=_test_key("PIN", terminal_id, self._serial),
-                           mac_key=_test_key("MAC", terminal_id, self._serial))
+        self.serial += 1
+        keys = WorkingKeys(pin_key=_test_key("PIN", terminal_id, self.serial),
+                           mac_key=_test_key("MAC", terminal_id, self.serial))
         self._keys[terminal_id] = keys
         return keys.to_field(self._tmk)
 

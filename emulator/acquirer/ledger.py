@@ -8,7 +8,7 @@ identity of a transaction (RELIABILITY.md §5). Amounts are minor units.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final
 
 from drivers.acquirer.events import HostMessage
 from drivers.acquirer.spec import BatchTotals
@@ -109,6 +109,21 @@ class Ledger:
         self._uploads: dict[tuple[str, int], dict[tuple[str, str], UploadedDetail]] = {}
         self._settled: dict[tuple[str, int], Settlement] = {}
         self._signatures: dict[Key, SignatureUpload] = {}
+        # (table, key, record) of every change, for the books on disk (emulator/acquirer/books.py);
+        # None while nothing persists, so the in-memory host pays nothing for it.
+        self.changes: list[tuple[str, tuple[Any, ...], Any]] | None = None
+
+    def restore(self, *, entries: dict[Key, LedgerEntry], tombstones: set[Key],
+                uploads: dict[tuple[str, int], dict[tuple[str, str], UploadedDetail]],
+                settled: dict[tuple[str, int], Settlement], signatures: dict[Key, SignatureUpload]) -> None:
+        """Take over the books as a restart found them (Acquirer.use_folder)."""
+        self._entries, self._tombstones, self._uploads = dict(entries), set(tombstones), dict(uploads)
+        self._settled, self._signatures = dict(settled), dict(signatures)
+
+    def note(self, table: str, key: tuple[Any, ...], record: Any) -> None:
+        """A change the books on disk must get (the Acquirer notes its own tables here too)."""
+        if self.changes is not None:
+            self.changes.append((table, key, record))
 
     # -- entries -----------------------------------------------------------------------------
     def __iter__(self) -> Iterator[LedgerEntry]:
@@ -121,6 +136,7 @@ class Ledger:
         if entry.key in self._entries:
             raise KeyError("a ledger key is booked once")  # callers answer 94 before this
         self._entries[entry.key] = entry
+        self.note("entry", entry.key, entry)
 
     def was_reversed(self, key: Key) -> bool:
         entry = self._entries.get(key)
@@ -134,10 +150,13 @@ class Ledger:
         if entry is None:
             new = key not in self._tombstones
             self._tombstones.add(key)
+            if new:
+                self.note("tombstone", key, True)
             return "unknown" if new else "already"
         if entry.reversed:
             return "already"
         self._entries[key] = replace(entry, reversed=True)
+        self.note("entry", key, self._entries[key])
         return "reversed"
 
     def credits_against(self, terminal_id: str, stan: str, date: str) -> list[LedgerEntry]:
@@ -172,6 +191,7 @@ class Ledger:
     def record_upload(self, terminal_id: str, batch: int, detail: UploadedDetail) -> None:
         # Keyed by the detail's STAN and date: an upload repeated after another 95 replaces it.
         self._uploads.setdefault((terminal_id, batch), {})[(detail.stan, detail.date)] = detail
+        self.note("upload", (terminal_id, batch, detail.stan, detail.date), detail)
 
     def uploads(self, terminal_id: str, batch: int) -> tuple[UploadedDetail, ...]:
         return tuple(self._uploads.get((terminal_id, batch), {}).values())
@@ -192,6 +212,7 @@ class Ledger:
         if upload.key in self._signatures:
             return False
         self._signatures[upload.key] = upload
+        self.note("signature", upload.key, upload)
         return True
 
     def signature(self, key: Key) -> SignatureUpload | None:
@@ -203,6 +224,7 @@ class Ledger:
 
     def settle(self, settlement: Settlement) -> None:
         self._settled[(settlement.terminal_id, settlement.batch)] = settlement
+        self.note("settlement", (settlement.terminal_id, settlement.batch), settlement)
 
     def is_settled(self, terminal_id: str, batch: int) -> bool:
         return (terminal_id, batch) in self._settled

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 from drivers.acquirer.codec import AcquirerCodec
 from drivers.errors import ProtocolError
@@ -37,6 +38,10 @@ class AcquirerPeer:
         self._outbox = bytearray()
         self.closed = False
         self.requests = 0  # decoded requests, for tests
+
+    def use_folder(self, folder: Path, *, durable: bool = False) -> None:
+        """The host's books in `folder` (Acquirer.use_folder): it survives a restart of this process."""
+        self.acquirer.use_folder(folder, durable=durable)
 
     def receive(self, data: bytes) -> None:
         self.closed = False  # a write after close() is a new connection

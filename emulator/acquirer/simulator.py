@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from drivers.acquirer.events import HostMessage
 from drivers.sensitive import mask_card_numbers
@@ -270,11 +271,19 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return parse_host_port(listen)
 
 
-def serve_forever_main(listen: str, *, now: Callable[[], datetime] = datetime.now) -> AcquirerSimulator:
+def serve_forever_main(listen: str, *, now: Callable[[], datetime] = datetime.now,
+                       state: Path | None = None) -> AcquirerSimulator:
     """Start a simulator on `listen` ("127.0.0.1:PORT"; port 0 picks one) and return it running.
+    `state`: the folder of its books (use_folder), so a restart is the same host.
     The caller waits (e.g. until Ctrl-C) and calls `stop()`; `url` says where it listens.
-    Prints nothing; ValueError for a malformed address, OSError when it cannot be bound."""
+    Prints nothing; ValueError for a malformed address or unreadable books, OSError when it
+    cannot be bound."""
     host, port = parse_listen(listen)
     simulator = AcquirerSimulator(host=host, port=port, now=now)
+    if state is not None:
+        try:
+            simulator.use_folder(state)
+        except OSError as exc:
+            raise ValueError(f"{state}: cannot keep the host's books there: {exc.strerror or exc}") from exc
     simulator.start()
     return simulator

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
 
 from drivers.wallet.codec import SIGN_TYPE, GatewayCall, GatewayReply, WalletCodec, channel_of
 from drivers.wallet.events import Channel, TradeState
+from emulator.books import BookFile, BooksError, Tables
 from emulator.wallet.ledger import BEIJING, Ledger, Order
 from emulator.wallet.payers import BIG_PAYMENT_FEN, Behaviour, payer_of
 
-__all__ = ["DEFAULT_START", "WalletGateway"]
+__all__ = ["BOOKS_FILE", "DEFAULT_START", "WalletGateway"]
+
+BOOKS_FILE: Final = "wallet.jsonl"  # in the folder of use_folder()
 
 DEFAULT_START = datetime(2026, 12, 1, 10, 0, 0, tzinfo=BEIJING)
 BILL_READY = timedelta(days=1, hours=9)  # the bill of day D is ready at 09:00 on D+1
@@ -50,8 +56,14 @@ class WalletGateway:
         self.faults: dict[str, int] = {}  # fault -> answers it still applies to
         self.requests = 0
         self.refused = 0  # requests refused for a missing or wrong signature
-        self._ids = itertools.count(1)  # wallet order numbers
+        self._last_id = 0  # wallet order numbers (transaction_id) issued
+        # Answer nonces: not kept across a restart (the terminal only signs over them, never
+        # remembers one), so the books get no line for a query.
         self._nonces = itertools.count(1)
+        self._books: BookFile | None = None  # use_folder(): where the books persist
+        self._touched: set[str] = set()  # order numbers a call may have changed, to save
+        self._saved: dict[str, str] = {}  # what the books hold, by order number (JSON text)
+        self._saved_id = 0  # the counter as the books hold it
         self._handlers: dict[str, Callable[[Params], GatewayReply | None]] = {
             "pay": self._pay, "query": self._query, "reverse": self._reverse, "refund": self._refund,
             "create": self._create, "close": self._close, "statement": self._statement}
@@ -66,11 +78,73 @@ class WalletGateway:
         for order in self.ledger.orders.values():
             if order.pay_at is not None and order.pay_at <= self.elapsed:
                 self._charge(order)
+        if self._books is not None and self._touched:
+            self._save()
+
+    # -- books on disk ------------------------------------------------------------------------------
+    def use_folder(self, folder: Path, *, durable: bool = False) -> None:
+        """Keep the gateway's books in `folder`/wallet.jsonl (emulator/books.py: one line per
+        change, written before the answer leaves; `durable` fsyncs it too): orders with their
+        refunds and history, and the order-number counter, so a restarted gateway still knows
+        every order, refunds it and lists it in the statement. Loaded now: BooksError (a
+        ValueError naming the file) for books it cannot read, and the file is left as it is.
+        A waiting payer pays at the same wall time after a restart. Call it before serving."""
+        if self._books is not None or self.ledger.orders:
+            raise ValueError("use_folder() goes before the first request, once")
+        books = BookFile(folder / BOOKS_FILE, kind="wallet", durable=durable)
+        books.load(lambda tables: self._take_over(tables, str(books.path)))
+        self._books = books
+
+    def _take_over(self, tables: Tables, where: str) -> None:
+        orders: dict[str, tuple[Order, datetime | None]] = {}
+        try:
+            for order_no, data in tables.get("order", {}).items():
+                orders[order_no] = Order.from_json(data)
+            last_id = int(tables.get("counter", {}).get("ids", 0))
+            unknown = set(tables) - {"order", "counter"}
+            if unknown:
+                raise ValueError(f"unknown table {sorted(unknown)[0]!r}")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BooksError(f"{where}: not wallet books ({type(exc).__name__}: {exc}); "
+                             "the books are left as they are") from exc
+        for order_no, (order, pay_at) in orders.items():
+            if pay_at is not None:
+                order.pay_at = (pay_at - self.start).total_seconds()  # may be past: pays at the next advance
+            self.ledger.orders[order_no] = order
+            self._saved[order_no] = json.dumps(tables["order"][order_no], sort_keys=True)
+        self._last_id = self._saved_id = last_id
+
+    def _save(self) -> None:
+        """The orders a call changed (and the counter) as one line of the books."""
+        assert self._books is not None
+        puts: list[tuple[str, str, Any]] = []
+        texts: dict[str, str] = {}
+        for order_no in sorted(self._touched):
+            order = self.ledger.get(order_no)
+            if order is None:
+                continue
+            pay_at = None if order.pay_at is None else self.start + timedelta(seconds=order.pay_at)
+            data = order.to_json(pay_at)
+            text = json.dumps(data, sort_keys=True)
+            if self._saved.get(order_no) != text:
+                puts.append(("order", order_no, data))
+                texts[order_no] = text
+        if self._saved_id != self._last_id:
+            puts.append(("counter", "ids", self._last_id))
+        if puts:
+            self._books.append(puts)  # an OSError goes up: this answer is not sent
+            self._saved.update(texts)
+            self._saved_id = self._last_id
+        self._touched.clear()
 
     # -- the door -----------------------------------------------------------------------------------
     def respond(self, call: GatewayCall) -> GatewayReply | None:
-        """The answer to send (signed by the codec unless a signing fault applies); None: lost."""
+        """The answer to send (signed by the codec unless a signing fault applies); None: lost.
+        With books (use_folder), what the call changed is written before the answer leaves."""
         reply = self._decide(call)
+        if self._books is not None:
+            self._touched.add(call.params.get("out_trade_no", ""))
+            self._save()
         return None if reply is None else self._seal(reply)
 
     def _decide(self, call: GatewayCall) -> GatewayReply | None:
@@ -148,6 +222,8 @@ class WalletGateway:
             return
         order.pay_at = None
         order.paid_at = self.now
+        if self._books is not None:
+            self._touched.add(order.order_no)
         order.payer = order.payer or self._mask(order)
         order.move(TradeState.SUCCESS, self.now)
 
@@ -156,7 +232,8 @@ class WalletGateway:
         return f"{_MASK.get(order.channel, 'user')}****{tail}"
 
     def _new_id(self) -> str:
-        return self.now.strftime("42%Y%m%d") + f"{next(self._ids):018d}"
+        self._last_id += 1
+        return self.now.strftime("42%Y%m%d") + f"{self._last_id:018d}"
 
     # -- pay, query, reverse, refund ---------------------------------------------------------------------------
     def _pay(self, p: Params) -> GatewayReply | None:
@@ -288,8 +365,9 @@ class WalletGateway:
         self._charge(order)
         if was_closed:
             self._return_money(order, f"RC{order.order_no}"[:32])
-            return "paid after the close: refunded at once"
-        return "paid"
+        if self._books is not None:
+            self._save()
+        return "paid after the close: refunded at once" if was_closed else "paid"
 
     # -- statement ----------------------------------------------------------------------------------------
     def _statement(self, p: Params) -> GatewayReply:

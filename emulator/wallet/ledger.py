@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timedelta, timezone
-from typing import Final
+from typing import Any, Final
 
 from drivers.wallet.events import TradeState
 
@@ -66,6 +66,44 @@ class Order:
         if state is not self.state:
             self.state = state
             self.history.append((at, state))
+
+    # -- the books on disk (WalletGateway.use_folder) ------------------------------------------------
+    def to_json(self, pay_at: datetime | None) -> dict[str, Any]:
+        """The order as JSON; `pay_at` is the gateway time a waiting payer pays at, as a wall time
+        (the gateway's seconds start again at 0 after a restart)."""
+        return {
+            "order_no": self.order_no, "amount_fen": self.amount_fen, "kind": self.kind, "channel": self.channel,
+            "terminal_id": self.terminal_id, "auth_code": self.auth_code, "description": self.description,
+            "transaction_id": self.transaction_id, "state": self.state.value, "err_code": self.err_code,
+            "payer": self.payer, "paid_at": _stamp(self.paid_at), "pay_at": _stamp(pay_at),
+            "refunds": {no: [fen, when.isoformat()] for no, (fen, when) in self.refunds.items()},
+            "reverse_tries": self.reverse_tries, "code_url": self.code_url,
+            "history": [[when.isoformat(), state.value] for when, state in self.history],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> tuple[Order, datetime | None]:
+        """The order `to_json` wrote, and its payer's wall time to pay (KeyError/ValueError/TypeError
+        for data that is not one)."""
+        history = [(datetime.fromisoformat(when), TradeState(state)) for when, state in data["history"]]
+        order = cls(order_no=str(data["order_no"]), amount_fen=int(data["amount_fen"]), kind=str(data["kind"]),
+                    channel=str(data["channel"]), terminal_id=str(data["terminal_id"]), at=history[0][0],
+                    auth_code=str(data["auth_code"]), description=str(data["description"]),
+                    transaction_id=str(data["transaction_id"]))
+        order.state, order.err_code, order.payer = TradeState(data["state"]), str(data["err_code"]), str(data["payer"])
+        order.paid_at = _moment(data["paid_at"])
+        order.refunds = {str(no): (int(fen), datetime.fromisoformat(when))
+                         for no, (fen, when) in data["refunds"].items()}
+        order.reverse_tries, order.code_url, order.history = int(data["reverse_tries"]), str(data["code_url"]), history
+        return order, _moment(data["pay_at"])
+
+
+def _stamp(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat()
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
 
 
 class Ledger:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from drivers.errors import ProtocolError
@@ -35,6 +36,10 @@ class WalletPeer(Emulator):
         self._outbox = bytearray()
         self.closed = False
         self.internal_errors: list[Exception] = []
+
+    def use_folder(self, folder: Path, *, durable: bool = False) -> None:
+        """The gateway's books in `folder` (WalletGateway.use_folder): it survives a restart."""
+        self.gateway.use_folder(folder, durable=durable)
 
     def receive(self, data: bytes) -> None:
         self.closed = False
