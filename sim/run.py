@@ -25,7 +25,7 @@ def build_service_till(profile: str, *, var_dir: Path, display: Callable[[str], 
     from emulator.control import apply
 
     till = build_emulated_till(profile, var_dir=var_dir, display=display, device_urls=device_urls,
-                               host_transport="tcp")
+                               host_transport="tcp", persist_emulated_books=True)
     emulators = till.emulators
     controls: dict[str, Callable[[str], str]] = {}
     for slot, peer in emulators.devices.items():
