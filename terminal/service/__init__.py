@@ -1,0 +1,1 @@
+"""The long-running terminal: `till run`, its payment API, health."""
