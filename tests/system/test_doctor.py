@@ -192,3 +192,17 @@ def test_cli_var_that_is_a_file_is_bad_input(
     (tmp_path / "file").write_text("x")
     code, out, err = run_cli(capsys, monkeypatch, "doctor", "--var", str(tmp_path / "file"))
     assert (code, out) == (2, "") and "is not a folder" in err
+
+
+def test_a_till_in_a_sale_is_not_interrupted(till: EmulatedTill) -> None:
+    """Mid-sale the host gets no echo and the reader no request; the sale goes on as before."""
+    till.flow.begin_sale(1500)
+    till.runtime.run_until(lambda: till.flow.state is CheckoutState.AWAITING_CARD, io_wait=0.0)
+    report = diagnose_till(till)
+    for component in ("card_reader", "host", "wallet"):
+        check = report.check(component)
+        assert check.status == "ok" and "busy (AWAITING_CARD)" in check.detail, check
+    assert report.check("printer").data["online"] is True  # a status request disturbs no sale
+    till.emulators.card_reader.present("approved")
+    till.runtime.run_until(lambda: till.flow.state is CheckoutState.IDLE, io_wait=0.0)
+    assert till.flow.completed[-1].outcome == "APPROVED"
