@@ -82,6 +82,11 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     run.add_argument("file", type=Path, help="scenario TOML, e.g. sim/scenarios/01-host-timeout.toml")
     run.add_argument("--seed", type=int, help="seed for steps that draw at random (default: the file's)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    doctor = sub.add_parser("doctor", help="check every device, the host, the journal, disk and clock (exit 0 all ok, "
+                                           "1 something needs a person)")
+    doctor.add_argument("--profile", default="emulated-counter", help="terminal profile (a name or a path)")
+    doctor.add_argument("--var", default="var", help="data folder (journal, keys, receipts)")
+    doctor.add_argument("--json", action="store_true", help="print one JSON object")
     _access_parsers(sub)
     if not argv or argv[0] not in sub.choices:  # help, or a served link's command: read the registry
         _served_link_parsers(sub)
@@ -195,6 +200,8 @@ def _run(args: argparse.Namespace) -> int:
         from sim.scenario.runner import run_scenario
 
         return run_scenario(args.file, seed=args.seed, as_json=args.json)
+    if args.command == "doctor":
+        return _doctor(args)
     if args.command in ("operator", "audit", "journal", "receipt"):
         return _access_command(args)
     if args.command == "escpos":
@@ -229,6 +236,54 @@ def _var_dir(text: str) -> Path:
     if not text.strip():
         raise InputError("--var is empty: give the data folder, e.g. --var var")
     return Path(text)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """`till doctor`: one row a component; exit 0 all ok, 1 when a row needs a person (warn or fail)."""
+    import json
+
+    from terminal.app import load_terminal_profile
+    from terminal.journal import JournalLocked
+    from terminal.service.doctor import diagnose, needs_emulated_world
+
+    var_dir = _usable_var(_var_dir(args.var))
+    build = None
+    if needs_emulated_world(load_terminal_profile(args.profile)):
+        from sim.wiring import build_emulated_till
+
+        build = build_emulated_till
+    try:
+        report = diagnose(args.profile, var_dir, build=build)
+    except JournalLocked as locked:
+        return _doctor_locked(var_dir, args, locked)
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2, default=str))
+    else:
+        sys.stdout.write(report.render())
+    return 1 if report.needs_person else 0
+
+
+def _usable_var(var_dir: Path) -> Path:
+    """--var as a folder this process can write (bad input otherwise, one line, exit 2)."""
+    import os
+
+    from terminal.errors import InputError
+
+    try:
+        var_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"--var {_one_line(str(var_dir))[:80]} is not a folder") from None
+    except OSError as exc:
+        raise InputError(f"--var: cannot create the data folder: {exc.strerror or exc}") from None
+    if not os.access(var_dir, os.W_OK | os.X_OK):
+        raise InputError(f"--var {_one_line(str(var_dir))[:80]}: the folder is not writable")
+    return var_dir
+
+
+def _doctor_locked(var_dir: Path, args: argparse.Namespace, locked: Exception) -> int:
+    """A till runs on `var_dir` (its journal is locked): for now the lock's one line, exit 2.
+    (To come: ask the running service for its health instead.)"""
+    raise locked
 
 
 def _cards() -> int:
