@@ -127,7 +127,7 @@ class Till:
         )
         # Extra sources first (an emulator's time), so what they release is read at once.
         self.runtime = Runtime(self.clock, self.flow, [*sources, *self.devices.values(), self.host])
-        self._print_owed_receipts()
+        self.print_owed_receipts()
         # Ready for sale: signed on, and what was owed from before the restart delivered.
         # A full journal rests in SETTLE_REQUIRED: boot is over there too (only settlement moves it).
         if self.flow.housekeeping():
@@ -145,9 +145,10 @@ class Till:
         if (check := self.audit.check()).reason:
             log.error("%s: %s", AUDIT_BROKEN, check.reason)
 
-    def _print_owed_receipts(self) -> None:
+    def print_owed_receipts(self) -> None:
         """Row 4 of the fault matrix: a sale approved just before a restart gets its receipts,
-        marked REPRINT / 重打印 (part may have printed), and the audit trail says why."""
+        marked REPRINT / 重打印 (part may have printed), and the audit trail says why. Also
+        when a printer that was disconnected is back (`till run`)."""
         for record, copy in self.journal.receipts_owed():
             self.audit.record(operation="reprint", actor="terminal", approver=None, txn_id=record.txn_id,
                               reason=f"{copy} copy owed after a restart", result="granted", at=self.clock.wall())

@@ -281,9 +281,23 @@ def _usable_var(var_dir: Path) -> Path:
 
 
 def _doctor_locked(var_dir: Path, args: argparse.Namespace, locked: Exception) -> int:
-    """A till runs on `var_dir` (its journal is locked): for now the lock's one line, exit 2.
-    (To come: ask the running service for its health instead.)"""
-    raise locked
+    """A till runs on `var_dir` (its journal is locked): the running service is asked for its
+    health (`GET /v1/health`); a till that serves no API gets the lock's one line, exit 2."""
+    import json
+
+    from terminal.service.client import find_service
+    from terminal.service.doctor import Report
+
+    client = find_service(var_dir)
+    if client is None:
+        raise locked
+    answer = client.get("/v1/health")
+    if args.json:
+        print(json.dumps(answer, ensure_ascii=False, indent=2, default=str))
+        return 1 if answer["needs_person"] else 0
+    report = Report.from_json(answer)
+    sys.stdout.write(report.render())
+    return 1 if report.needs_person else 0
 
 
 def _cards() -> int:

@@ -141,6 +141,17 @@ class PrintSteps(FlowBase):
         self.spool.pending.clear()
         self.abandon_printing()
 
+    def defer_receipts(self, reason: str) -> None:
+        """The printer is gone (disconnected, not out of paper) and the next customer is waiting:
+        this sale's copies stay owed (the journal knows which never printed whole) and print once
+        the printer is back, marked REPRINT / 重打印. Nothing is given up, so no approval."""
+        if self.state is not S.PRINTER_PAUSED:
+            raise InputError(f"the printer is not paused (now {self.state.name})")
+        sale = self._sale()
+        self.journal.record_incident("receipts_owed", txn_id=sale.txn_id, at=self.clock.wall(), detail=reason)
+        self.spool.pending.clear()
+        self.abandon_printing()
+
     def reprint_last(self, copy: Copy = Copy.CARDHOLDER, *, approval: Approval, txn_id: str | None = None) -> list[str]:
         """Supervisor: print the last decided transaction's copy (or `txn_id`'s) again, marked
         REPRINT / 重打印. Read from the journal, so it works after a restart too. Returns the

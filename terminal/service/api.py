@@ -83,6 +83,8 @@ _WAIT = {"wait": Field("number", f"hold the answer until the payment is decided,
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/openapi.json", "openapi", "this document", auth=False),
     Route("GET", "/v1/status", "status", "the terminal: state, payment in hand, journal, devices"),
+    Route("GET", "/v1/health", "health", "`till doctor` of the running terminal: every device, the host's echo test,"
+          " the wallet, the journal, disk and clock (`needs_person`)"),
     Route("POST", "/v1/payments", "start_payment",
           "start a payment; idempotent on order_id (the same order_id returns the same payment)",
           body={"order_id": Field("string", "the register's order id, 1..64 printable ASCII", True),
@@ -255,6 +257,11 @@ class Api:
 
     def op_status(self, **_: Any) -> tuple[int, Any]:
         return 200, {**self.service.snapshot, "devices": self.ops.devices()}
+
+    def op_health(self, **_: Any) -> tuple[int, Any]:
+        from terminal.service.doctor import diagnose_till
+
+        return 200, self.service.call(lambda: diagnose_till(self.service.till).as_json())
 
     def op_start_payment(self, *, body: dict[str, Any], query: dict[str, str], **_: Any) -> tuple[int, Any]:
         request = parse_payment(body, self.service.till.terminal)

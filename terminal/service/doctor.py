@@ -70,6 +70,12 @@ class Report:
             raise KeyError(component)
         return found
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Report:
+        """A report as `as_json` wrote it (the running service's `GET /v1/health`)."""
+        return cls([Check(component=str(c["component"]), status=str(c["status"]), detail=str(c["detail"]),
+                          data=dict(c.get("data") or {})) for c in data["checks"]])
+
     def as_json(self) -> dict[str, object]:
         return {"needs_person": self.needs_person,
                 "checks": [{"component": c.component, "status": c.status, "detail": c.detail, "data": dict(c.data)}

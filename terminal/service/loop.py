@@ -29,6 +29,7 @@ from terminal.errors import InputError, TerminalError
 from terminal.journal.orders import EcrOrder
 from terminal.runtime import SourceFailed
 from terminal.service.events import EventBus
+from terminal.service.reconnect import DeviceWatch
 
 __all__ = ["Notify", "Service", "ServiceStopped"]
 
@@ -128,6 +129,8 @@ class Service:
         till.runtime.sources.insert(0, self._waker)
         till.runtime.handler = _Watching(self, till.flow)
         self.device_health: dict[str, dict[str, Any]] = {}
+        self.watch = DeviceWatch(till, on_change=self._device_changed)
+        self._print_owed = False  # the printer is back: owed copies print when the till is at rest
         self._stopping = threading.Event()
         self._payment: _Payment | None = None
         self._last_state: CheckoutState | None = None
@@ -222,7 +225,9 @@ class Service:
                 future.set_exception(ServiceStopped("终端已关闭 / the terminal stopped"))
 
     def _after_step(self) -> None:
+        self.watch.tick()
         self._watch_payment()
+        self._owed_receipts()
         self._publish_state()
         now = self.till.clock.now()
         if self._interval is not None and now - self._pinged >= self._interval:
@@ -241,8 +246,13 @@ class Service:
             order, _ = journal.open_order(order_id=order_id, amount_minor=amount_minor, currency=currency,
                                           tender=tender, at=till.clock.wall())
             return order, False
+        if (till.flow.state is S.PRINTER_PAUSED and "printer" in self.watch.down and self._payment is None
+                and till.terminal["receipts"]["printer_missing"] == "owe"):
+            till.flow.defer_receipts("打印机未连接，凭条稍后补打 / printer disconnected: copies print when it is back")
         if self._payment is not None or till.flow.state not in RESTING:
             raise InputError(f"终端忙 / the terminal is busy ({till.flow.state.name}): one payment at a time")
+        if tender == "card" and "card_reader" in self.watch.down:
+            raise InputError("读卡器未连接，可扫码支付 / the card reader is not connected: QR payments still work")
         till.check_sale(amount_minor, tender=tender)
         order, _ = journal.open_order(order_id=order_id, amount_minor=amount_minor, currency=currency,
                                       tender=tender, at=till.clock.wall())
@@ -304,10 +314,27 @@ class Service:
             log.warning("order %s was open at the restart: %s", order.order_id, outcome)
 
     def device_fault(self, fault: DeviceFault) -> None:
-        slot = next((s for s, d in self.till.devices.items() if getattr(d, "family", s) == fault.device), fault.device)
+        slot = self.watch.slot_of(fault) or fault.device
+        self._device_changed(slot, fault.kind.value, fault.detail)
+        self.watch.fault(fault)
+
+    def _owed_receipts(self) -> None:
+        """A printer that came back prints what is owed, once the till is at rest."""
+        if self._print_owed and self.till.flow.state is S.IDLE and self._payment is None:
+            self._print_owed = False
+            owed = self.till.journal.receipts_owed()
+            if owed:
+                self.till.print_owed_receipts()
+                left = len(self.till.journal.receipts_owed())
+                self.bus.publish("receipts", owed=len(owed), printed=len(owed) - left)
+
+    def _device_changed(self, slot: str, condition: str, detail: str) -> None:
+        if slot == "printer" and condition == "up":
+            self._print_owed = True
+        condition = "ok" if condition == "up" else "disconnected" if condition == "down" else condition
         self.device_health = {**self.device_health, slot: {
-            "condition": fault.kind.value, "detail": fault.detail, "at": self.till.clock.wall().isoformat()}}
-        self.bus.publish("device", slot=slot, condition=fault.kind.value, detail=fault.detail)
+            "condition": condition, "detail": detail, "at": self.till.clock.wall().isoformat()}}
+        self.bus.publish("device", slot=slot, condition=condition, detail=detail)
 
     # -- what the API reads without the loop -----------------------------------------------
     def _publish_state(self) -> None:

@@ -33,13 +33,24 @@ class TillRun:
         reply = self.http.post(f"/v1/emulators/{slot}", json={"line": line}).json()["reply"]
         assert reply.startswith("ok"), reply
 
-    def wait_for_display(self, line: str) -> None:
-        """Read the event stream (from its start) until the terminal shows `line`."""
-        with self.http.stream("GET", "/v1/events", headers={"Last-Event-ID": "0"}) as stream:
+    def wait_for(self, kind: str, after: int = 0, **data: Any) -> int:
+        """Read the event stream (after event `after`) until an event of `kind` carries `data`;
+        returns its id."""
+        with self.http.stream("GET", "/v1/events", headers={"Last-Event-ID": str(after)}) as stream:
+            event_id, event_kind = 0, ""
             for text in stream.iter_lines():
-                if text.startswith("data: ") and json.loads(text[6:]).get("line") == line:
-                    return
-        raise AssertionError(f"the stream ended before {line!r}")
+                if text.startswith("id: "):
+                    event_id = int(text[4:])
+                elif text.startswith("event: "):
+                    event_kind = text[7:]
+                elif text.startswith("data: ") and event_kind == kind:
+                    got = json.loads(text[6:])
+                    if all(got.get(k) == v for k, v in data.items()):
+                        return event_id
+        raise AssertionError(f"the stream ended before a {kind} event with {data}")
+
+    def wait_for_display(self, line: str) -> None:
+        self.wait_for("display", line=line)
 
 
 @contextmanager
@@ -80,7 +91,8 @@ def _sale_rows(var: Path) -> list[dict[str, Any]]:
 
 def test_till_run_takes_payments_survives_sigkill_and_never_charges_twice(tmp_path: Path) -> None:
     var = tmp_path / "var"
-    with served("emulate", "printer", "--pty") as printer, till_run(var, "--device", f"printer={printer.endpoint}") as run:
+    with served("emulate", "printer", "--pty") as printer, \
+            till_run(var, "--device", f"printer={printer.endpoint}") as run:
         # One journal, one writer: a second service on this var/ is refused with a clear line.
         second = subprocess.run([sys.executable, "-m", "terminal.cli", "run", "--var", str(var), "--listen",
                                  "127.0.0.1:0"], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
@@ -106,7 +118,8 @@ def test_till_run_takes_payments_survives_sigkill_and_never_charges_twice(tmp_pa
         run.proc.send_signal(signal.SIGKILL)
         run.proc.wait()
 
-    with served("emulate", "printer", "--pty") as printer, till_run(var, "--device", f"printer={printer.endpoint}") as run:
+    with served("emulate", "printer", "--pty") as printer, \
+            till_run(var, "--device", f"printer={printer.endpoint}") as run:
         after = run.http.get("/v1/payments/POS-2").json()
         assert after["status"] == "reversed" and after["outcome"] == "REVERSED", after  # decided at boot
         retried = run.http.post("/v1/payments", json={"order_id": "POS-2", "amount": "9.90"})
@@ -118,3 +131,29 @@ def test_till_run_takes_payments_survives_sigkill_and_never_charges_twice(tmp_pa
         assert run.proc.wait(timeout=60) == 0
         assert run.proc.stdout is not None and "stopped" in run.proc.stdout.read()
     assert not (var / "service.json").exists()
+
+
+def test_a_printer_unplugged_pauses_receipts_not_payments_and_is_found_again(tmp_path: Path) -> None:
+    var, port, roll = tmp_path / "var", tmp_path / "opentill-printer", tmp_path / "roll"
+    with served("emulate", "printer", "--pty") as first:
+        port.symlink_to(first.endpoint)  # a stable name, as udev gives one
+        with till_run(var, "--device", f"printer={port}") as run:
+            first.proc.send_signal(signal.SIGTERM)  # the cable is pulled
+            first.proc.wait(timeout=30)
+            gone = run.wait_for("device", slot="printer", condition="disconnected")
+            assert run.http.get("/v1/status").json()["devices"]["printer"]["condition"] == "disconnected"
+            for order in ("U-1", "U-2"):  # the next customer pays while the first one's copies wait
+                run.control("card_reader", "present approved chip")
+                paid = run.http.post("/v1/payments?wait=60", json={"order_id": order, "amount": "4.00"}).json()
+                assert paid.get("status") == "approved", paid
+            incidents = run.http.get("/v1/reports/exceptions").json()["incidents"]
+            assert [i["kind"] for i in incidents].count("receipts_owed") == 1
+            with served("emulate", "printer", "--pty", "--out", str(roll)) as second:  # plugged in again
+                fresh = tmp_path / "fresh-link"
+                fresh.symlink_to(second.endpoint)
+                fresh.replace(port)
+                back = run.wait_for("device", after=gone, slot="printer", condition="ok")
+                assert run.http.get("/v1/status").json()["devices"]["printer"]["condition"] == "ok"
+                run.wait_for("receipts", after=back, owed=2, printed=2)  # U-1's two copies, after U-2's
+                pages = sorted(roll.glob("page-*.txt"))
+                assert len(pages) == 4 and all("重打印" in p.read_text(encoding="utf-8") for p in pages[2:])
