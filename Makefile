@@ -1,9 +1,9 @@
-# Two commands a newcomer needs: `make demo` and `make test`. Both make .venv and install into it.
+# Two commands a newcomer needs: `make run` (or `make demo`) and `make test`. Both make .venv and install into it.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: run demo test lint bench clean
 
 $(BIN)/till: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,6 +12,9 @@ $(BIN)/till: pyproject.toml
 	@bash scripts/install-fonts.sh || true
 	@bash scripts/install-tools.sh || true
 	@touch $@
+
+run: $(BIN)/till
+	$(BIN)/till run
 
 demo: $(BIN)/till
 	$(BIN)/till demo
