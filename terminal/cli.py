@@ -182,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
     from terminal.service.commands import COMMANDS, run_command
 
     if args.command in COMMANDS:
-        return run_command(args, _read_pin)
+        return run_command(args, _read_pin, _emulated_world)
     if args.command == "demo":
         from sim.demo import run_demo
 
@@ -211,6 +211,13 @@ def _run(args: argparse.Namespace) -> int:
     faults = [f"fault {f}" for f in args.fault]
     return _emulate(args.device, profile=args.profile, pty=args.pty, listen=args.listen, baud=args.baud,
                     faults=faults, folder=getattr(args, "folder", None))
+
+
+def _emulated_world(profile: str, **kwargs: Any) -> Any:
+    """`till run` (and the operator commands without one) of an emulated profile: sim/run.py."""
+    from sim.run import build_service_till
+
+    return build_service_till(profile, **kwargs)
 
 
 def _one_line(text: str) -> str:
