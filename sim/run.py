@@ -20,12 +20,13 @@ __all__ = ["build_service_till"]
 
 def build_service_till(profile: str, *, var_dir: Path, display: Callable[[str], None],
                        device_urls: Mapping[str, str] | None = None,
+                       absent: Callable[[str, Any, Exception], None] | None = None,
                        ) -> tuple[Any, dict[str, Callable[[str], str]]]:
     """(the till, control line -> reply by slot) for `till run` of an emulated profile."""
     from emulator.control import apply
 
     till = build_emulated_till(profile, var_dir=var_dir, display=display, device_urls=device_urls,
-                               host_transport="tcp", persist_emulated_books=True)
+                               host_transport="tcp", persist_emulated_books=True, absent=absent)
     emulators = till.emulators
     controls: dict[str, Callable[[str], str]] = {}
     for slot, peer in emulators.devices.items():

@@ -180,13 +180,18 @@ def open_till(args: argparse.Namespace, *, display: Callable[[str], None]) -> tu
     """The till of a profile: in emulator mode the emulated world (`args.emulated_world`),
     otherwise the real devices the profile names."""
     from terminal.app import build_till, load_terminal_profile
+    from terminal.service.reconnect import start_unplugged
 
     urls = _device_urls(args.device)
     terminal = load_terminal_profile(args.profile)
     if _emulated(terminal, urls):
         build: EmulatedWorld = args.emulated_world
-        return build(args.profile, var_dir=args.var, display=display, device_urls=urls)
-    return build_till(terminal, var_dir=args.var, display=display, device_urls=urls), {}
+        return build(args.profile, var_dir=args.var, display=display, device_urls=urls,
+                     absent=start_unplugged if args.command == "run" else None)
+    # `till run` starts without a device that is not there (and opens it when it is); a one-off
+    # command needs its devices.
+    absent = start_unplugged if args.command == "run" else None
+    return build_till(terminal, var_dir=args.var, display=display, device_urls=urls, absent=absent), {}
 
 
 def _emulated(terminal: Mapping[str, Any], urls: Mapping[str, str]) -> bool:
