@@ -190,7 +190,7 @@ def _in_process_sales(folder: Path, reps: int) -> float:
 
 
 def bench_service(reps: int) -> list[dict[str, Any]]:
-    starts = max(3, min(reps, 7))  # each start and stop is a second or two: ~1 minute in all
+    starts = max(3, min(reps, 7))  # a start and a stop are ~0.3 s each here: the bench is ~20 s in all
     payments = max(5, min(reps, 20))
     status_calls = 50 if reps < 5 else 200
     with tempfile.TemporaryDirectory() as tmp:
