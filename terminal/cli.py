@@ -472,8 +472,12 @@ def _access_parsers(sub: Any) -> None:
     verify.add_argument("--var", default="var", type=Path, help="data folder")
     ack = audit_sub.add_parser("ack", help="a supervisor acknowledges a broken trail (PIN asked for); money "
                                            "operations go on")
-    journal = sub.add_parser("journal", help="the journal's integrity and its witness (docs/reliability.md)")
-    journal_sub = journal.add_subparsers(dest="journal_command", required=True, metavar="SUBCOMMAND")
+    journal = sub.add_parser("journal", help="the open batch's transactions (or --batch N); `check` and `accept`: "
+                                             "its integrity and witness (docs/reliability.md)")
+    from terminal.service.commands import journal_options
+
+    journal_options(journal)  # no subcommand: the transactions, as `till transactions`
+    journal_sub = journal.add_subparsers(dest="journal_command", required=False, metavar="SUBCOMMAND")
     check = journal_sub.add_parser("check", help="read only: integrity and the witness (exit 0 ok, 1 damaged or "
                                                  "mismatch)")
     check.add_argument("--var", default="var", type=Path, help="data folder")
@@ -494,6 +498,11 @@ def _access_parsers(sub: Any) -> None:
 def _access_command(args: argparse.Namespace) -> int:
     if args.command == "receipt":
         return _receipt_verify(args.var, args.txn)
+    if args.command == "journal" and args.journal_command is None:
+        from terminal.service.commands import run_command
+
+        args.command = "transactions"
+        return run_command(args, _read_pin, _emulated_world)
     if args.command == "journal":
         return _journal_check(args.var) if args.journal_command == "check" else _journal_accept(args)
     if args.command == "audit":

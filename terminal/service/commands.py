@@ -64,6 +64,13 @@ def add_parsers(sub: Any) -> None:
         cmd.add_argument("--reason", default="", metavar="TEXT", help="why (kept in the audit trail)")
 
 
+def journal_options(cmd: argparse.ArgumentParser) -> None:
+    """`till journal [--batch N] [--json]`: the same as `till transactions`."""
+    _till_options(cmd)
+    cmd.add_argument("--batch", type=int, help="batch number (of the live journal)")
+    cmd.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+
 def _till_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--profile", default="emulated-counter", metavar="NAME|PATH",
                      help="terminal profile (default emulated-counter: every device and host emulated)")
@@ -236,6 +243,7 @@ def run_service(args: argparse.Namespace) -> int:
     bus = EventBus()
     till, controls = open_till(args, display=bus.display)
     try:
+        _log_health(till)
         token = load_or_create_token(args.var)
         service = Service(till, bus=bus, controls=controls, notifier=Notifier.from_env())
         try:
@@ -262,3 +270,12 @@ def run_service(args: argparse.Namespace) -> int:
         till.close()
     print("till run: stopped", flush=True)
     return 0
+
+
+def _log_health(till: Any) -> None:
+    """At start, what `till doctor` would say (a row that needs a person is a warning)."""
+    from terminal.service.doctor import diagnose_till
+
+    for check in diagnose_till(till, wait_s=2.0).checks:
+        level = logging.INFO if check.status == "ok" else logging.WARNING
+        log.log(level, "doctor: %-14s %-4s %s", check.component, check.status, check.detail)
