@@ -70,7 +70,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     host.add_argument("--log-traffic", action="store_true",
                       help="one line per message in (<-) and out (->) on stderr, card data masked")
     host.add_argument("--state", type=Path, metavar="DIR",
-                      help="keep the host's books in DIR/acquirer.jsonl, so a restart is the same host "
+                      help="keep the host's books in DIR (an append-only file), so a restart is the same host "
                            "(auth codes, open batches, reversals, repeated requests)")
     host.epilog = ("Lines on stdin are control commands, one reply line each: latency SECONDS, "
                    "silent [on|off], drop [N], late [N [SECONDS]], release, decline CODE [N], out-of-balance, "
