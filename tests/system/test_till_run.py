@@ -93,6 +93,7 @@ def test_till_run_takes_payments_survives_sigkill_and_never_charges_twice(tmp_pa
     var = tmp_path / "var"
     with served("emulate", "printer", "--pty") as printer, \
             till_run(var, "--device", f"printer={printer.endpoint}") as run:
+        assert (var / "api.token").stat().st_mode & 0o777 == 0o600
         # One journal, one writer: a second service on this var/ is refused with a clear line.
         second = subprocess.run([sys.executable, "-m", "terminal.cli", "run", "--var", str(var), "--listen",
                                  "127.0.0.1:0"], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
@@ -127,6 +128,11 @@ def test_till_run_takes_payments_survives_sigkill_and_never_charges_twice(tmp_pa
         assert run.http.get("/v1/payments/POS-1").json()["status"] == "approved"
         rows = _sale_rows(var)
         assert [(r["amount_minor"], r["state"]) for r in rows] == [(880, "APPROVED"), (990, "REVERSED")]
+        # The emulated host kept its books across the kill: the batch settles in balance.
+        settled = _cli(var, "settle", "--supervisor", "supervisor-1", "--json", stdin="8888\n")
+        assert settled.returncode == 0, settled.stderr
+        result = json.loads(settled.stdout)["settlement"]
+        assert result["balanced"] and result["totals"]["sales_amount"] == 880, result
         run.proc.send_signal(signal.SIGTERM)
         assert run.proc.wait(timeout=60) == 0
         assert run.proc.stdout is not None and "stopped" in run.proc.stdout.read()
