@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-__all__ = ["PYTHON", "median", "run_child", "time_child"]
+__all__ = ["PYTHON", "median", "run_child", "stop_child", "time_child"]
 
 PYTHON = sys.executable
 
@@ -34,3 +34,15 @@ def run_child(argv: Sequence[str]) -> tuple[int, int]:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return proc.returncode, int(usage.ru_maxrss)
+
+
+def stop_child(proc: subprocess.Popen[str], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not gone within `timeout`."""
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

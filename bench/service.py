@@ -38,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from bench.common import PYTHON, median, time_child
+from bench.common import PYTHON, median, stop_child, time_child
 from bench.startup import READY
 
 __all__ = ["bench_service"]
@@ -103,12 +103,7 @@ def _till_run(var: Path, log: IO[str]) -> Iterator[tuple[_Till, float]]:
         if till is not None:
             till.http.close()
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_child(proc, 30)
         if proc.stdout is not None:
             proc.stdout.close()
 

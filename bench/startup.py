@@ -10,13 +10,12 @@ its round trips to the devices and the host)."""
 from __future__ import annotations
 
 import select
-import signal
 import subprocess
 import tempfile
 import time
 from typing import Any
 
-from bench.common import PYTHON, median, run_child, time_child
+from bench.common import PYTHON, median, run_child, stop_child, time_child
 
 __all__ = ["bench_demo_rss", "bench_help", "bench_ready", "bench_ready_real"]
 
@@ -113,15 +112,6 @@ def _serve(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
     return proc, line
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def bench_ready_real(reps: int) -> dict[str, Any]:
     cli = [PYTHON, "-m", "terminal.cli"]
     servers: list[subprocess.Popen[str]] = []
@@ -147,7 +137,7 @@ def bench_ready_real(reps: int) -> dict[str, Any]:
             floor = 0.0 if error else _imports_floor([PYTHON, "-c", READY_REAL, tmp, *urls], reps, tmp)
     finally:
         for proc in servers:
-            _stop(proc)
+            stop_child(proc)
     ready = median(times)
     ratio = ready / bare
     return {"name": "start_to_ready_for_sale_real_till", "median_s": ready, "baseline": "python -c pass",
