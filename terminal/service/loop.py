@@ -298,11 +298,12 @@ class Service:
         """Orders a stop or crash left OPEN: decided from the journal (boot has reversed what had
         no answer). An order with no transaction never reached the host: nothing was charged."""
         journal = self.till.journal
+        undone = set(journal.unresolved_reversals())  # an approval the terminal undid is reversed, not approved
         for order in journal.open_orders():
             record = journal.get(order.txn_id) if order.txn_id else None
             if record is None:
                 outcome, reason = "CANCELLED", "终端重启，未扣款 / restarted before the payment: not charged"
-            elif record.state in ("APPROVED", "OFFLINE"):
+            elif record.state in ("APPROVED", "OFFLINE") and record.txn_id not in undone:
                 outcome, reason = "APPROVED", "approved before the terminal restarted"
             elif record.state == "DECLINED":
                 outcome, reason = "DECLINED", f"declined ({record.response_code})"

@@ -6,7 +6,8 @@ void, a reversal delivered), or from the copy its order kept once the batch was 
     in_progress           the terminal is working on it (card, PIN, host, wallet)
     approved              the customer paid (`credited_minor` says what was refunded since)
     declined | cancelled  nothing was charged
-    reversed              an answer never came, or the card refused it: reversed, nothing charged
+    reversed              an answer never came, or the card refused it, or the terminal undid the
+                          approval (no signature): reversed, nothing charged
                           (`reversal`: "pending" until the host acknowledged it)
     pending_confirmation  a QR payment the wallet has not decided yet (待确认): ask again later
     voided | refunded     paid, then credited in full
@@ -137,6 +138,8 @@ def _status(order: EcrOrder, record: TxnRecord | None, state: str, credits: list
     if not state:  # no host transaction was made: refused or cancelled before anything left
         return "cancelled" if order.outcome in ("CANCELLED", "") else "declined"
     if state in ("APPROVED", "OFFLINE"):
+        if record is not None and reader is not None and reader.reversal(record.txn_id) is not None:
+            return "reversed"  # the terminal undid the approval (no signature): never "approved" meanwhile
         if credited >= order.amount_minor:
             return "voided" if any(kind == "void" for kind, _ in credits) else "refunded"
         return "approved"
