@@ -6,7 +6,8 @@ owed, not again for `LIMITS.housekeeping_s`), and at settlement: `signature.uplo
 inside SETTLING, before the 0500. Answers 00 and 94 (the host has it already) both mean done, so
 a repeat after a crash has one effect. After the settlement's last round an upload still owed is
 FAILED: on the exception report and, where there is a printer, the signed sale is printed on
-paper (marked REPRINT) so the merchant holds the cardholder's signature either way.
+paper (marked REPRINT) so the merchant holds the cardholder's signature either way. An answer
+30 (format error) is final at once, in any round: the resend would be the same message.
 """
 
 from __future__ import annotations
@@ -105,6 +106,17 @@ class UploadSteps(SettleSteps, IdleSteps):
                 self.journal.upload_done(txn_id, response_code=answer.code, at=self.clock.wall())
             except JournalError as exc:  # owed still: the next round repeats it, and the host says 94
                 log.error("upload of %s done but not journalled: %s", txn_id, exc)
+        elif answer.final:
+            # A format error: the 0820 is rebuilt the same from the journal every time, so the
+            # host would refuse every resend. Final now: reported, and the signed copy on paper.
+            log.warning("signature upload of %s refused as malformed (%s): not sent again", txn_id, answer.code)
+            try:
+                self.journal.upload_failed(txn_id, at=self.clock.wall(),
+                                           detail=f"the host refused the signature upload ({answer.code}: format"
+                                                  " error); not sent again")
+            except JournalError as exc:
+                log.error("final failure of the upload of %s not journalled: %s", txn_id, exc)
+            self._print_signed_on_paper(txn_id)
         else:
             log.info("signature upload of %s refused (%s)", txn_id, answer.code)
         self._upload_next()

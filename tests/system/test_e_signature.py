@@ -156,3 +156,20 @@ def test_a_power_cut_after_the_signature_loses_neither_it_nor_its_upload(clock: 
         _wait(again, clock, 1.0)
         state = again.journal.upload_state(sale.txn_id)
         assert state is not None and state[0] in ("PENDING", "DONE")
+
+
+def test_a_30_answer_fails_the_upload_at_once_and_prints_the_signed_copy(till: EmulatedTill,
+                                                                         clock: FakeClock) -> None:
+    host = till.emulators.acquirer
+    assert host is not None
+    host.fail_uploads("30", 1)  # a format error, MACed: the terminal acts on it
+    sale = _signature_sale(till)
+    pages = len(till.emulators.printer.pages)
+    sign_on_pad(till, clock)
+    _wait(till, clock, 1.0)
+    assert till.journal.upload_state(sale.txn_id) == ("FAILED", 1)  # final: the same 0820 would get 30 again
+    _wait(till, clock, 130.0)  # later idle rounds leave it alone
+    assert till.journal.upload_state(sale.txn_id) == ("FAILED", 1) and host.signature_uploads == ()
+    assert "signature_upload_failed" in [i["kind"] for i in till.journal.exception_report()]
+    printed = [p.text for p in till.emulators.printer.pages[pages:]]
+    assert any("重打印" in text and "持卡人签名" in text for text in printed)
