@@ -118,7 +118,8 @@ def test_sigkill_during_signature_sales_loses_no_signature_and_uploads_once(tmp_
     signed: dict[str, int] = {}  # txn_id -> amount, acknowledged APPROVED and signed on the pad
     problems: list[str] = []
     started = time.monotonic()
-    with _CountingHost() as sim, stderr_path.open("wb") as stderr:
+    sim = _CountingHost()
+    with sim, stderr_path.open("wb") as stderr:
         port = sim.address[1]
         for kill in range(1, KILLS + 1):
             where = f"kill {kill}/{KILLS}, {rerun}, children's stderr in {stderr_path}"
