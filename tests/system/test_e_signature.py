@@ -173,3 +173,25 @@ def test_a_30_answer_fails_the_upload_at_once_and_prints_the_signed_copy(till: E
     assert "signature_upload_failed" in [i["kind"] for i in till.journal.exception_report()]
     printed = [p.text for p in till.emulators.printer.pages[pages:]]
     assert any("重打印" in text and "持卡人签名" in text for text in printed)
+
+
+def test_a_small_tap_is_免签_and_a_larger_one_is_signed(clock: FakeClock, var_dir: Path) -> None:
+    # The signature-tap card: contactless, CVM signature. Under the limit no capture (the merchant
+    # copy says so), over it the pad captures.
+    with build_emulated_till(clock=clock, var_dir=var_dir, host_transport="emu",
+                             overrides={"signature.no_signature_limit_minor": 30000}) as till:
+        reader, printer = till.emulators.card_reader, till.emulators.printer
+        reader.present("signature-tap")
+        small = till.sale(20000)  # 200.00 <= 300.00: 免签
+        assert (small.outcome, small.signed, till.flow.state) == ("APPROVED", False, S.IDLE)
+        assert till.journal.signature(small.txn_id) is None and till.journal.pending_uploads() == []
+        assert till.journal.signature_mark(small.txn_id) == "WAIVED"
+        merchant = printer.pages[-2].text
+        assert "免签" in merchant and "NO SIGNATURE REQUIRED" in merchant and "持卡人签名" not in merchant
+        assert "signature_on_paper" not in [i["kind"] for i in till.journal.exception_report()]
+        reader.present("signature-tap")
+        large = till.sale(50000)  # 500.00: signed on the pad
+        assert till.flow.state is S.SIGNATURE_REQUIRED
+        sign_on_pad(till, clock)
+        assert large.signed and till.journal.verify_signature(large.txn_id)
+        assert "免签" not in printer.pages[-2].text and "持卡人签名" in printer.pages[-2].text
