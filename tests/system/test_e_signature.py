@@ -195,3 +195,33 @@ def test_a_small_tap_is_免签_and_a_larger_one_is_signed(clock: FakeClock, var_
         sign_on_pad(till, clock)
         assert large.signed and till.journal.verify_signature(large.txn_id)
         assert "免签" not in printer.pages[-2].text and "持卡人签名" in printer.pages[-2].text
+
+
+def test_a_settled_sale_keeps_its_signature_in_the_archive_until_the_retention_ends(
+        clock: FakeClock, var_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    with build_emulated_till(clock=clock, var_dir=var_dir, host_transport="emu",
+                             overrides={"limits.archive_retention_days": 30}) as till:
+        sale = _signature_sale(till)
+        sign_on_pad(till, clock, "张三")
+        _wait(till, clock, 1.0)  # uploaded while idle
+        stored = till.journal.signature(sale.txn_id)
+        assert stored is not None
+        assert till.settle(supervisor=SUPERVISOR["supervisor"], pin=SUPERVISOR["pin"], reason="day 1").balanced
+        assert till.journal.signature(sale.txn_id) is None  # out of the live journal with its batch...
+        archived = var_dir / "batches" / "batch-000001-signatures.json"
+        assert archived.stat().st_mode & 0o777 == 0o600  # personal data: owner only
+        code, out, _ = run_cli(capsys, monkeypatch, "receipt", "verify", sale.txn_id, "--var", str(var_dir))
+        assert code == 0 and "bound to its sale" in out and "batch archive" in out  # ...still verifiable
+        doc = archived.read_text()
+        assert '"upload_state": "DONE"' in doc and stored.binding in doc
+        archived.write_text(doc.replace(stored.binding, "0" * 64))
+        code, out, _ = run_cli(capsys, monkeypatch, "receipt", "verify", sale.txn_id, "--var", str(var_dir))
+        assert code == 1 and "BROKEN" in out
+        clock.advance(31 * 86_400.0)  # past the retention: the next settlement deletes batch 1's archive
+        till.emulators.card_reader.present("approved")
+        assert till.sale(1000).outcome == "APPROVED"
+        assert till.settle(supervisor=SUPERVISOR["supervisor"], pin=SUPERVISOR["pin"], reason="day 32").balanced
+    assert sorted(p.name for p in (var_dir / "batches").iterdir()) == [
+        "batch-000002.csv", "batch-000002.json", "batch-000002.sha256"]
+    code, out, _ = run_cli(capsys, monkeypatch, "receipt", "verify", sale.txn_id, "--var", str(var_dir))
+    assert code == 1 and "no transaction" in out
