@@ -225,3 +225,22 @@ def test_a_settled_sale_keeps_its_signature_in_the_archive_until_the_retention_e
         "batch-000002.csv", "batch-000002.json", "batch-000002.sha256"]
     code, out, _ = run_cli(capsys, monkeypatch, "receipt", "verify", sale.txn_id, "--var", str(var_dir))
     assert code == 1 and "no transaction" in out
+
+
+@pytest.mark.parametrize("fallback", ["paper", "void"])
+def test_a_power_cut_while_signing_gets_the_fallback_at_boot(clock: FakeClock, var_dir: Path, fallback: str) -> None:
+    settings = {"signature.fallback": fallback}
+    with build_emulated_till(clock=clock, var_dir=var_dir, host_transport="emu", overrides=settings) as till:
+        sale = _signature_sale(till)  # approved, the cardholder about to sign...
+        assert till.journal.signature_mark(sale.txn_id) == "OWED"  # ...marked with the request
+        # the power goes here
+    with build_emulated_till(clock=clock, var_dir=var_dir, host_transport="emu", overrides=settings) as again:
+        assert again.journal.signatures_owed() == []
+        kinds = [i["kind"] for i in again.journal.exception_report()]
+        pages = [p.text for p in again.emulators.printer.pages]
+        if fallback == "paper":  # the merchant copy owed prints with the paper line
+            assert "signature_on_paper" in kinds and again.journal.get(sale.txn_id).state == "APPROVED"  # type: ignore[union-attr]
+            assert any("重打印" in p and "持卡人签名" in p for p in pages)
+        else:  # reversed at boot; no slip says approved
+            assert again.journal.get(sale.txn_id).state == "REVERSED"  # type: ignore[union-attr]
+            assert not any("POS签购单" in p for p in pages)
