@@ -121,40 +121,52 @@ def test_sigkill_during_signature_sales_loses_no_signature_and_uploads_once(tmp_
     sim = _CountingHost()
     with sim, stderr_path.open("wb") as stderr:
         port = sim.address[1]
-        for kill in range(1, KILLS + 1):
-            where = f"kill {kill}/{KILLS}, {rerun}, children's stderr in {stderr_path}"
-            if rng.random() < UPLOAD_FAULT_CHILDREN:
-                fault = rng.choice(UPLOAD_FAULTS)
-                sim.fail_uploads(fault, rng.randint(1, 2))
-                stats[f"children meeting upload fault {fault}"] += 1
-            else:
-                sim.fail_uploads("silent", 0)
-            child = Child(var_dir, port, rng.getrandbits(32), stderr, extra=("--signature-share", SIGNATURE_SHARE))
-            try:
+
+        def next_child() -> Child:
+            return Child(var_dir, port, rng.getrandbits(32), stderr, extra=("--signature-share", SIGNATURE_SHARE))
+
+        child: Child | None = next_child()
+        spare: Child | None = None
+        try:
+            for kill in range(1, KILLS + 1):
+                where = f"kill {kill}/{KILLS}, {rerun}, children's stderr in {stderr_path}"
+                if rng.random() < UPLOAD_FAULT_CHILDREN:
+                    fault = rng.choice(UPLOAD_FAULTS)
+                    sim.fail_uploads(fault, rng.randint(1, 2))
+                    stats[f"children meeting upload fault {fault}"] += 1
+                else:
+                    sim.fail_uploads("silent", 0)
+                assert child is not None
                 assert child.go() and child.wait_for("READY", START_WAIT_S), f"{where}: no READY: {child.lines}"
+                if kill < KILLS:  # the next child imports (and loads its signers' fonts) while this one sells
+                    spare = next_child()
                 child.read_until(time.monotonic() + rng.uniform(0.0, KILL_WINDOW_S))
                 assert child.kill() == -signal.SIGKILL, f"{where}: the child ended by itself; see its stderr"
-            finally:
                 child.close()
-            stats["kills"] += 1
-            for line in child.lines:
-                if line.startswith("SIGACK "):
-                    _, txn_id, amount, outcome, was_signed = line.split()
-                    stats[f"signature sales {outcome}{' signed' if was_signed == '1' else ''}"] += 1
-                    if outcome == "APPROVED" and was_signed == "1":
-                        signed[txn_id] = int(amount)
-            if not db_path.exists():
-                continue
-            crashed = _read(db_path)
-            if crashed["integrity"] != ["ok"]:
-                problems.append(f"{where}: integrity_check says {crashed['integrity']}")
-            problems += [f"{where}: acknowledged signed sale {t} has lost its signature"
-                         for t in signed if not _bound(crashed, t)]
-            owed, uploads = crashed["owed"], crashed["uploads"]
-            assert isinstance(owed, set) and isinstance(uploads, dict)
-            stats["killed while a signature was owed"] += bool(owed)
-            stats["killed with an upload pending"] += any(s == "PENDING" for s in uploads.values())
-            assert not problems, "\n  ".join(problems[:20])
+                stats["kills"] += 1
+                for line in child.lines:
+                    if line.startswith("SIGACK "):
+                        _, txn_id, amount, outcome, was_signed = line.split()
+                        stats[f"signature sales {outcome}{' signed' if was_signed == '1' else ''}"] += 1
+                        if outcome == "APPROVED" and was_signed == "1":
+                            signed[txn_id] = int(amount)
+                child, spare = spare, None
+                if not db_path.exists():
+                    continue
+                crashed = _read(db_path)
+                if crashed["integrity"] != ["ok"]:
+                    problems.append(f"{where}: integrity_check says {crashed['integrity']}")
+                problems += [f"{where}: acknowledged signed sale {t} has lost its signature"
+                             for t in signed if not _bound(crashed, t)]
+                owed, uploads = crashed["owed"], crashed["uploads"]
+                assert isinstance(owed, set) and isinstance(uploads, dict)
+                stats["killed while a signature was owed"] += bool(owed)
+                stats["killed with an upload pending"] += any(s == "PENDING" for s in uploads.values())
+                assert not problems, "\n  ".join(problems[:20])
+        finally:
+            for left in (child, spare):
+                if left is not None:
+                    left.close()
 
         # Recovery: a till on the same var dir applies the fallbacks and uploads what is owed.
         sim.fail_uploads("silent", 0)
