@@ -486,7 +486,8 @@ def _access_parsers(sub: Any) -> None:
     receipt = sub.add_parser("receipt", help="receipts and their e-signatures (电签)")
     receipt_sub = receipt.add_subparsers(dest="receipt_command", required=True, metavar="SUBCOMMAND")
     bound = receipt_sub.add_parser("verify", help="read only: recompute a signed sale's signature binding from "
-                                                  "the journal (exit 0 bound, 1 broken or none)")
+                                                  "the journal, or a settled sale's from its batch archive (exit 0 "
+                                                  "bound, 1 broken or none)")
     bound.add_argument("txn", metavar="TXN_ID|TRACE", help="the transaction id, or its 6-digit trace number")
     bound.add_argument("--var", default="var", type=Path, help="data folder")
     bound.add_argument("--archive", default=None, type=Path, metavar="DIR",
