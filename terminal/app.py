@@ -134,6 +134,8 @@ class Till:
         )
         # Extra sources first (an emulator's time), so what they release is read at once.
         self.runtime = Runtime(self.clock, self.flow, [*sources, *self.devices.values(), self.host])
+        if unsigned := self.flow.recover_signatures():  # before the owed slips: a paper line, or a reversal
+            log.warning("%d sale(s) were being signed before the restart; fallback applied", len(unsigned))
         self.print_owed_receipts()
         # Ready for sale: signed on, and what was owed from before the restart delivered.
         # A full journal rests in SETTLE_REQUIRED: boot is over there too (only settlement moves it).

@@ -486,9 +486,12 @@ def _access_parsers(sub: Any) -> None:
     receipt = sub.add_parser("receipt", help="receipts and their e-signatures (电签)")
     receipt_sub = receipt.add_subparsers(dest="receipt_command", required=True, metavar="SUBCOMMAND")
     bound = receipt_sub.add_parser("verify", help="read only: recompute a signed sale's signature binding from "
-                                                  "the journal (exit 0 bound, 1 broken or none)")
+                                                  "the journal, or a settled sale's from its batch archive (exit 0 "
+                                                  "bound, 1 broken or none)")
     bound.add_argument("txn", metavar="TXN_ID|TRACE", help="the transaction id, or its 6-digit trace number")
     bound.add_argument("--var", default="var", type=Path, help="data folder")
+    bound.add_argument("--archive", default=None, type=Path, metavar="DIR",
+                       help="settled batches' archives (the profile's archive_dir; default: VAR/batches)")
     for cmd in (ack, accept):
         cmd.add_argument("--var", default="var", type=Path, help="data folder")
         cmd.add_argument("--supervisor", required=True, metavar="ID", help="the supervisor's own operator id")
@@ -497,7 +500,7 @@ def _access_parsers(sub: Any) -> None:
 
 def _access_command(args: argparse.Namespace) -> int:
     if args.command == "receipt":
-        return _receipt_verify(args.var, args.txn)
+        return _receipt_verify(args.var, args.txn, args.archive)
     if args.command == "journal" and args.journal_command is None:
         from terminal.service.commands import run_command
 
@@ -642,43 +645,68 @@ def _journal_accept(args: argparse.Namespace) -> int:
     return 0
 
 
-def _receipt_verify(var: Path, txn: str) -> int:
-    """Read only (beside a working till too): the stored signature's binding, recomputed."""
+def _receipt_verify(var: Path, txn: str, archive: Path | None = None) -> int:
+    """Read only (beside a working till too): the stored signature's binding, recomputed — from
+    the live journal, or for a settled sale from its batch archive (batch-NNNNNN-signatures.json)."""
     import sqlite3
 
     from terminal.errors import InputError
     from terminal.journal.signatures import binding_of
 
     path = var / "journal.sqlite3"
-    if not path.is_file():
-        raise InputError(f"no journal at {path}")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'signatures'").fetchone() is None:
-            print(f"{path}: no e-signature was ever journalled here")
-            return 1
-        where = "t.stan = ? ORDER BY t.created_at DESC LIMIT 1" if txn.isdigit() and len(txn) <= 6 else "t.txn_id = ?"
-        row = db.execute("SELECT t.txn_id, t.stan, t.amount_minor, s.feature_code, s.strokes, s.binding FROM"
-                         f" transactions t LEFT JOIN signatures s USING (txn_id) WHERE {where}",
-                         (int(txn) if txn.isdigit() and len(txn) <= 6 else txn,)).fetchone()
-    except sqlite3.Error as exc:
-        raise InputError(f"cannot read {path}: {exc}") from exc
-    finally:
-        db.close()
+    folder = archive if archive is not None else var / "batches"
+    row = None
+    if path.is_file():
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'signatures'").fetchone() is not None:
+                by_trace = txn.isdigit() and len(txn) <= 6
+                where = "t.stan = ? ORDER BY t.created_at DESC LIMIT 1" if by_trace else "t.txn_id = ?"
+                row = db.execute("SELECT t.txn_id, t.stan, t.amount_minor, s.feature_code, s.strokes, s.binding FROM"
+                                 f" transactions t LEFT JOIN signatures s USING (txn_id) WHERE {where}",
+                                 (int(txn) if by_trace else txn,)).fetchone()
+        except sqlite3.Error as exc:
+            raise InputError(f"cannot read {path}: {exc}") from exc
+        finally:
+            db.close()
+    elif not folder.is_dir():
+        raise InputError(f"no journal at {path} and no batch archive at {folder}")
+    where_from = "the live journal"
     if row is None:
-        print(f"no transaction {_one_line(txn)[:40]} in the live journal")
-        return 1
+        row = _archived_signature(folder, txn)
+        if row is None:
+            print(f"no transaction {_one_line(txn)[:40]} in the live journal or the batch archives at {folder}")
+            return 1
+        where_from = "its batch archive"
     txn_id, stan, amount, feature_code, strokes, binding = row
     if binding is None:
         print(f"{txn_id} (trace {stan:06d}): not e-signed")
         return 1
     if binding_of(txn_id, int(amount), feature_code, bytes(strokes)) != binding:
         print(f"{txn_id} (trace {stan:06d}): signature binding BROKEN: the stored signature is not the one made "
-              "for this sale")
+              f"for this sale ({where_from})")
         return 1
     print(f"{txn_id} (trace {stan:06d}): signature bound to its sale (feature code {feature_code}, "
-          f"{len(strokes)} bytes of strokes, sha256 {binding[:16]}...)")
+          f"{len(strokes)} bytes of strokes, sha256 {binding[:16]}..., from {where_from})")
     return 0
+
+
+def _archived_signature(folder: Path, txn: str) -> tuple[str, int, int, str, bytes, str] | None:
+    """A settled sale's signature from the archives, as the live journal's row would read."""
+    import base64
+    import binascii
+
+    from terminal.host.settlement import Archive
+
+    found = Archive(folder).signature(txn)
+    if found is None:
+        return None
+    _, item = found
+    try:
+        return (str(item["txn_id"]), int(item["stan"]), int(item["amount_minor"]), str(item["feature_code"]),
+                base64.b64decode(str(item["strokes"]), validate=True), str(item["binding"]))
+    except (KeyError, ValueError, TypeError, binascii.Error):
+        return None
 
 
 def _journal_check(var: Path) -> int:

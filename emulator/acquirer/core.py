@@ -29,7 +29,7 @@ from drivers.acquirer.spec import (
     parse_audit_anchor,
 )
 from drivers.emv import tlv
-from drivers.errors import RemoteProtocolError
+from drivers.errors import ProtocolError, RemoteProtocolError
 from emulator.acquirer import rules
 from emulator.acquirer.books import Restored, decode, encode_put
 from emulator.acquirer.keys import HostKeys
@@ -282,7 +282,7 @@ class Acquirer:
                 else:
                     answer = self.keys.answer(request, handler(request))
             except (_FormatError, RemoteProtocolError):
-                answer = self._answer(request, response_mti(request.mti), FORMAT_ERROR)
+                answer = self._format_error(request)
             lost, self._lose_answer = self._lose_answer, False
             if self._books is not None:
                 self._save()
@@ -291,6 +291,17 @@ class Acquirer:
             return None
         log.info("%s terminal=%s stan=%s -> %s", request.mti, request.terminal_id, request.stan, answer.response_code)
         return answer
+
+    def _format_error(self, request: HostMessage) -> HostMessage:
+        """30, MACed like any answer when the request's own MAC verifies (docs/host-link.md "Keys
+        and MAC": the host can and does authenticate an error answer to an authenticated request,
+        so the terminal may act on it); without one, or with a wrong one, the 30 goes unMACed
+        and a keyed terminal drops it as it would any unauthenticated answer."""
+        answer = self._answer(request, response_mti(request.mti), FORMAT_ERROR)
+        try:
+            return self.keys.answer(request, answer) if self.keys.request_ok(request) else answer
+        except ProtocolError:  # a request too malformed to re-encode for its MAC
+            return answer
 
     def _answer(self, request: HostMessage, mti: str, code: str, **extra: str | bytes) -> HostMessage:
         fields: dict[str, str | bytes] = {k: v for k in _ECHOED if (v := request.get(k)) is not None}

@@ -137,6 +137,11 @@ class SignaturePadEmulator(Emulator):
         if not self._samples and self._stuck is None:
             self._next_sample_t = max(self._next_sample_t, self.now)
 
+    @property
+    def line_busy(self) -> bool:
+        """Pen samples still to come, or bytes still on the line to the host."""
+        return bool(self._samples or self._line)
+
     def status(self) -> str:
         state = "signing" if self._samples else "pen-down" if self._stuck is not None else "idle"
         import json

@@ -63,7 +63,8 @@ class _Books:
     def __init__(self, rig: Rig, journal: Journal) -> None:
         self.rig, self.journal = rig, journal
         self.terminal_id = str(rig.on().terminal["terminal_id"]) if rig.till else _terminal_id(rig)
-        self.archives = sorted((rig.var_dir / "batches").glob("batch-*.json"))
+        # The batch archives only (not their -qr.json or -signatures.json companions).
+        self.archives = sorted((rig.var_dir / "batches").glob("batch-[0-9][0-9][0-9][0-9][0-9][0-9].json"))
         rows: dict[str, dict[str, Any]] = {}
         for path in self.archives:
             rows.update({r["txn_id"]: r for r in json.loads(path.read_text(encoding="utf-8"))["transactions"]})

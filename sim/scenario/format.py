@@ -40,7 +40,9 @@ TENDERS = ("card", "qr", "qr-merchant")
 WALLET_WORDS = ("normal", "unsigned", "badsign", "error500", "pay-order")
 HOST_WORDS = ("silent", "normal", "answer-late", "release-late", "drop-connection", "drop-on-next-request",
               "out-of-balance-once", "unreachable", "reachable")
-HOST_TABLES = ("drop_responses", "answer_late", "decline_next", "drop_on_next_request", "latency")
+HOST_TABLES = ("drop_responses", "answer_late", "decline_next", "drop_on_next_request", "latency", "upload_fail")
+# The signature uploads' faults (0820, emulator/acquirer/core.py `fail_uploads`): besides a code.
+UPLOAD_FAULTS = ("silent", "ignore")
 PRINTER_WORDS = ("paper-out", "paper-near-end", "paper-loaded", "cover-open", "cover-closed", "cutter-jam",
                  "cutter-error", "offline", "online", "disconnect", "reconnect", "ok")
 # The card reader's link (its emulator's faults): NAK every frame, answer nothing, cable pulled; link-ok ends them.
@@ -412,8 +414,8 @@ class _StepParser:
         if len(keys) != 1 or not keys <= set(HOST_TABLES):
             raise _Bad(f"a host table has one of {', '.join(HOST_TABLES)}")
         (key,) = keys
-        if "count" in v and key != "decline_next":
-            raise _Bad("count goes with decline_next only")
+        if "count" in v and key not in ("decline_next", "upload_fail"):
+            raise _Bad("count goes with decline_next and upload_fail only")
         value = v[key]
         if key in ("drop_responses", "answer_late"):
             if not (_is_int(value) and 1 <= value <= 100):
@@ -426,6 +428,15 @@ class _StepParser:
             if not (_is_int(count) and 1 <= count <= 100):
                 raise _Bad("count is 1-100")
             return {"do": key, "code": value, "count": count}
+        if key == "upload_fail":
+            count = v.get("count", 1)
+            if not (value in UPLOAD_FAULTS or (isinstance(value, str) and len(value) == 2 and value.isalnum()
+                                               and value not in ("00", "94"))):
+                raise _Bad('upload_fail is "silent" (stored, the answer lost), "ignore" (neither stored nor '
+                           'answered) or a two-character response code other than "00" and "94", e.g. "96"')
+            if not (_is_int(count) and 1 <= count <= 100):
+                raise _Bad("count is 1-100")
+            return {"do": key, "fault": value, "count": count}
         if key == "latency":
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_LATENCY_S:
                 raise _Bad(f"latency is seconds of virtual time, 0 (none) to {MAX_LATENCY_S:g}")

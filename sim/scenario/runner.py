@@ -317,6 +317,8 @@ class ScenarioRunner:
             host.drop_responses(arg["count"])
         elif do == "decline_next":
             host.decline_next(arg["code"], arg["count"])
+        elif do == "upload_fail":
+            host.fail_uploads(arg["fault"], arg["count"])  # the next 0820s (电签 uploads)
         elif do == "latency":
             host.virtual_latency = arg["seconds"]
         else:  # unreachable / reachable

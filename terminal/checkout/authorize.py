@@ -18,6 +18,7 @@ from drivers.errors import RemoteProtocolError
 from drivers.events import DeviceFault
 from terminal.checkout.base import log
 from terminal.checkout.card import CardSteps
+from terminal.checkout.signature import signature_owed
 from terminal.checkout.table import LIMITS, CheckoutState
 from terminal.errors import JournalError
 from terminal.host.messages import parse_sale_response, refund_request, sale_request, void_request
@@ -49,6 +50,7 @@ class AuthorizeSteps(CardSteps):
                 txn_id=sale.txn_id, amount_minor=sale.amount_minor, currency=self.currency,
                 entry_mode=card.entry_mode.value, pan_last4=card.pan_last4,
                 pan_token=self.tokenizer.token(card.pan), at=self.clock.wall(),
+                signature_owed=signature_owed(sale, self.terminal, self.devices),
             )
         except JournalError as exc:  # nothing left for the host: the sale just ends here
             sale.outcome, sale.reason = "DECLINED", str(exc)

@@ -23,10 +23,12 @@ class OutcomeSteps(AuthorizeSteps, SignatureSteps):
         self._disarm()
         sale.outcome = "APPROVED"
         self._show("approved", sale.response_code or "")
-        if sale.card is not None and sale.card.cvm is Cvm.SIGNATURE and self.needs_signature():
-            self.ask_signature()
-        else:
-            self.print_receipts()
+        if sale.card is not None and sale.card.cvm is Cvm.SIGNATURE:
+            if self.needs_signature():
+                self.ask_signature()
+                return
+            self.waive_signature()
+        self.print_receipts()
 
     def on_enter_DECLINED(self, event: Any) -> None:
         sale = self._sale()

@@ -18,19 +18,20 @@ Contactless sales up to `signature.no_signature_limit_minor` (免签) skip the s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from drivers.card_reader.events import EntryMode
+from drivers.card_reader.events import Cvm, EntryMode
 from drivers.events import DeviceFault
 from drivers.signature_pad.events import InkAdded, PadKey
 from terminal import i18n
-from terminal.checkout.base import FlowBase, log
+from terminal.checkout.base import FlowBase, Sale, log
 from terminal.checkout.table import CheckoutState
 from terminal.errors import InputError, JournalError
 from terminal.host.feature_code import feature_code
 from terminal.money import format_amount
 
-__all__ = ["SignatureSteps", "feature_code_of"]
+__all__ = ["SignatureSteps", "feature_code_of", "needs_signature", "signature_owed"]
 
 S = CheckoutState
 
@@ -41,6 +42,21 @@ def feature_code_of(settlement_date: str | None, rrn: str | None) -> str:
     return feature_code(settlement_date or "0000", (rrn or "").rjust(12, "0")[-12:])
 
 
+def needs_signature(sale: Sale, terminal: Mapping[str, Any]) -> bool:
+    """免签: a contactless sale up to the no-signature limit needs none."""
+    limit = int(terminal["signature"]["no_signature_limit_minor"])
+    card = sale.card
+    return not (card is not None and card.entry_mode is EntryMode.TAP and sale.amount_minor <= limit)
+
+
+def signature_owed(sale: Sale, terminal: Mapping[str, Any], devices: Mapping[str, Any]) -> bool:
+    """The sale will be signed on the pad if approved: its card asks for a signature, there is a
+    pad, and it is not 免签 (marked OWED with its request: journal/signatures.py)."""
+    card = sale.card
+    return (card is not None and card.cvm is Cvm.SIGNATURE and devices.get("signature_pad") is not None
+            and needs_signature(sale, terminal))
+
+
 class SignatureSteps(FlowBase):
     _sig_attempts = 0
     _sig_until = 0.0  # Clock time the whole capture ends
@@ -48,21 +64,36 @@ class SignatureSteps(FlowBase):
     _sig_feature = ""
 
     @property
+    def signature_inked(self) -> bool:
+        """The capture under way has ink (the pen has written on the pad)."""
+        return self.state is S.SIGNATURE_REQUIRED and self._sig_inked
+
+    @property
     def signature_pad(self) -> Any:
         return self.devices.get("signature_pad")
 
     def needs_signature(self) -> bool:
-        """免签: a contactless sale up to the no-signature limit needs none."""
+        return needs_signature(self._sale(), self.terminal)
+
+    def waive_signature(self) -> None:
+        """免签: marked, so the merchant copy says no signature is required (a reprint too)."""
         sale = self._sale()
-        limit = int(self.terminal["signature"]["no_signature_limit_minor"])
-        card = sale.card
-        return not (card is not None and card.entry_mode is EntryMode.TAP and sale.amount_minor <= limit)
+        try:
+            self.journal.mark_signature(sale.txn_id, "WAIVED", at=self.clock.wall())
+        except JournalError as exc:  # the slip then has a signature line: harmless
+            log.warning("免签 of %s not journalled: %s", sale.txn_id, exc)
 
     def on_enter_SIGNATURE_REQUIRED(self, _: Any) -> None:
         if self.signature_pad is None:
             self._show("sign_here")  # the cardholder signs the merchant copy; the operator confirms
             return
         record = self._record()
+        try:  # durable before the pad asks (marked already with the request, authorize.py)
+            if self.journal.signature_mark(record.txn_id) != "OWED":
+                self.journal.mark_signature(record.txn_id, "OWED", at=self.clock.wall())
+        except JournalError as exc:
+            self._signature_fallback(f"the signature could not be journalled: {exc}")
+            return
         self._sig_attempts, self._sig_feature = 0, feature_code_of(None, record.rrn)
         self._sig_until = self.clock.now() + float(self.terminal["signature"]["timeout_s"])
         self._begin_capture()
@@ -149,16 +180,48 @@ class SignatureSteps(FlowBase):
         pad = self.signature_pad
         if pad is not None:
             pad.end_capture()
-        fallback = str(self.terminal["signature"]["fallback"])
-        log.info("no e-signature for %s (%s): %s", sale.txn_id, why, fallback)
-        if fallback == "paper" and self.devices.get("printer") is not None:
+        paper = self._fallback_is_paper()
+        log.info("no e-signature for %s (%s): %s", sale.txn_id, why, "paper" if paper else "reversed")
+        if paper:
             self._show("sign_here", why)
-            self.journal.record_incident("signature_on_paper", txn_id=sale.txn_id, at=self.clock.wall(), detail=why)
+            self._journal_fallback(sale.txn_id, paper=True, reason=why)
             self.print_receipts()
             return
         sale.reason = f"no signature, reversed / 未签名,已冲正: {why}"
-        self.journal.queue_reversal(sale.txn_id, reason=sale.reason, reason_code="06", at=self.clock.wall())
+        self._journal_fallback(sale.txn_id, paper=False, reason=sale.reason)
         self.decline()
+
+    def _fallback_is_paper(self) -> bool:
+        return str(self.terminal["signature"]["fallback"]) == "paper" and self.devices.get("printer") is not None
+
+    def _journal_fallback(self, txn_id: str, *, paper: bool, reason: str) -> None:
+        try:
+            self.journal.signature_fallback(txn_id, paper=paper, reason=reason, at=self.clock.wall())
+        except JournalError as exc:
+            log.error("signature fallback of %s not journalled: %s", txn_id, exc)
+            if not paper:  # the reversal is owed from memory (Journal.queue_reversal does that)
+                self.journal.queue_reversal(txn_id, reason=reason, reason_code="06", at=self.clock.wall())
+
+    def recover_signatures(self) -> list[str]:
+        """At boot: a sale whose capture began before a restart and never ended gets the
+        fallback now — the paper line (its merchant copy is owed and prints at boot) or the
+        reversal. A sale no longer approved (reversed meanwhile) only loses its mark."""
+        done = []
+        for txn_id in self.journal.signatures_owed():
+            record = self.journal.get(txn_id)
+            if record is None or record.state != "APPROVED" or self.journal.signature(txn_id) is not None:
+                try:
+                    self.journal.clear_signature_owed(txn_id)
+                except JournalError as exc:  # harmless: the next boot looks again
+                    log.warning("signature mark of %s not cleared: %s", txn_id, exc)
+                continue
+            why = "the power went while the cardholder signed / 签名时断电"
+            if self._fallback_is_paper():
+                self._journal_fallback(txn_id, paper=True, reason=why)
+            else:
+                self._journal_fallback(txn_id, paper=False, reason=f"no signature, reversed / 未签名,已冲正: {why}")
+            done.append(txn_id)
+        return done
 
     def confirm_signature(self, *, actor: str) -> None:
         if self.state is not S.SIGNATURE_REQUIRED:

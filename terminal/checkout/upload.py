@@ -6,7 +6,8 @@ owed, not again for `LIMITS.housekeeping_s`), and at settlement: `signature.uplo
 inside SETTLING, before the 0500. Answers 00 and 94 (the host has it already) both mean done, so
 a repeat after a crash has one effect. After the settlement's last round an upload still owed is
 FAILED: on the exception report and, where there is a printer, the signed sale is printed on
-paper (marked REPRINT) so the merchant holds the cardholder's signature either way.
+paper (marked REPRINT) so the merchant holds the cardholder's signature either way. An answer
+30 (format error) is final at once, in any round: the resend would be the same message.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from terminal.checkout.table import LIMITS, CheckoutState
 from terminal.errors import JournalError
 from terminal.host.messages import match
 from terminal.receipts.layout import Copy
-from terminal.receipts.spool import PrintJob
+from terminal.receipts.spool import Finished, PrintJob
 
 __all__ = ["UploadSteps"]
 
 S = CheckoutState
+_SIGNED_COPY = "signed copy"  # the print job of a signed sale whose upload failed
 
 
 class UploadSteps(SettleSteps, IdleSteps):
@@ -37,6 +39,8 @@ class UploadSteps(SettleSteps, IdleSteps):
         self._upload_current: str | None = None
         self._upload_round = 0
         self._uploading_for_settlement = False
+        self._paper_queue: list[str] = []  # signed sales to print on paper, one job at a time
+        self._settle_after_paper = False  # SETTLING waits for them before its 0500
 
     # -- when -----------------------------------------------------------------------------------
     def housekeeping(self) -> bool:
@@ -105,6 +109,17 @@ class UploadSteps(SettleSteps, IdleSteps):
                 self.journal.upload_done(txn_id, response_code=answer.code, at=self.clock.wall())
             except JournalError as exc:  # owed still: the next round repeats it, and the host says 94
                 log.error("upload of %s done but not journalled: %s", txn_id, exc)
+        elif answer.final:
+            # A format error: the 0820 is rebuilt the same from the journal every time, so the
+            # host would refuse every resend. Final now: reported, and the signed copy on paper.
+            log.warning("signature upload of %s refused as malformed (%s): not sent again", txn_id, answer.code)
+            try:
+                self.journal.upload_failed(txn_id, at=self.clock.wall(),
+                                           detail=f"the host refused the signature upload ({answer.code}: format"
+                                                  " error); not sent again")
+            except JournalError as exc:
+                log.error("final failure of the upload of %s not journalled: %s", txn_id, exc)
+            self._print_signed_on_paper(txn_id)
         else:
             log.info("signature upload of %s refused (%s)", txn_id, answer.code)
         self._upload_next()
@@ -135,14 +150,37 @@ class UploadSteps(SettleSteps, IdleSteps):
                                               " at settlement")
             self._print_signed_on_paper(txn_id)
         self._uploading_for_settlement = False
+        if self._paper_queue or self.spool.busy:
+            # The signed copies print before the 0500: once the host closes the batch, its rows
+            # leave the live journal, and the slip needs the printer after them.
+            self._settle_after_paper = True
+            return
         super().on_enter_SETTLING(None)
 
     def _print_signed_on_paper(self, txn_id: str) -> None:
-        """打印上送电子签名失败签购单: the signed merchant copy on paper, where there is a printer."""
-        record = self.journal.get(txn_id)
-        if record is None or self.devices.get("printer") is None or self.spool.busy:
+        """打印上送电子签名失败签购单: the signed merchant copy on paper, where there is a printer
+        (queued: each one prints after the job before it)."""
+        if self.devices.get("printer") is None:
             return
-        self.spool.approved = True
-        end = self.spool.start_copy(record, PrintJob(copy=Copy.MERCHANT, reprint=True))
-        if end is not None:
-            self.print_job_over(end)
+        self._paper_queue.append(txn_id)
+        self._paper_next()
+
+    def _paper_next(self) -> None:
+        while self._paper_queue and not self.spool.busy:
+            record = self.journal.get(self._paper_queue.pop(0))
+            if record is None:
+                continue
+            self.spool.approved = True
+            end = self.spool.start_copy(record, PrintJob(copy=Copy.MERCHANT, reprint=True), what=_SIGNED_COPY)
+            if end is not None:
+                self.print_job_over(end)  # its end comes back here through side_job_over
+                return
+        if not self._paper_queue and not self.spool.busy and self._settle_after_paper:
+            self._settle_after_paper = False
+            if self.state is S.SETTLING:
+                super().on_enter_SETTLING(None)
+
+    def side_job_over(self, done: Finished) -> None:
+        super().side_job_over(done)
+        if self._paper_queue or self._settle_after_paper:
+            self._paper_next()

@@ -38,6 +38,7 @@ _OUT_OF_BALANCE: Final = "95"
 _SIGN_ON_AGAIN: Final = "A0"
 _NOT_FOUND: Final = "25"
 _DUPLICATE: Final = "94"
+_FORMAT_ERROR: Final = "30"
 
 
 class HostAnswer(Record):
@@ -111,6 +112,12 @@ class UploadAnswer(Record):
     @property
     def sign_on_required(self) -> bool:
         return self.code == _SIGN_ON_AGAIN
+
+    @property
+    def final(self) -> bool:
+        """30 (format error): the host will refuse this 0820 however often it comes (the terminal
+        builds the same one every time), so the upload has failed for good."""
+        return self.code == _FORMAT_ERROR
 
 
 def _code(msg: HostMessage, mti: str, what: str) -> str:

@@ -8,7 +8,9 @@ next batch (journal.close_batch). Until the host answers definitively the settle
 (`Journal.settlement_owed`): the terminal settles the same batch again before any sale, so its
 batch number never drifts from the host's. The archive (JSON + CSV + a SHA-256 of both) is
 written and fsynced before the rows are deleted, so a crash in between only means the same batch
-is archived again.
+is archived again. With it go the batch's QR orders and its e-signatures (batch-NNNNNN-qr.json,
+batch-NNNNNN-signatures.json); archives older than `limits.archive_retention_days` are deleted at
+each balanced settlement, signatures and e-receipts included (docs/signature.md "Privacy").
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ def batch_totals(records: list[TxnRecord]) -> BatchTotals:
 
 
 class Archive:
-    """var/batches/batch-NNNNNN.{json,csv,sha256}: what a settled batch held, kept off the live journal."""
+    """var/batches/batch-NNNNNN.{json,csv,sha256} (+ -qr.json, -signatures.json): what a settled
+    batch held, kept off the live journal until its retention ends."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -106,6 +109,67 @@ class Archive:
         _write_durably(path, json.dumps(doc, ensure_ascii=False, indent=2).encode())
         return path
 
+    def write_signatures(self, batch: int, signatures: list[dict[str, object]], settled_at: datetime) -> Path | None:
+        """batch-NNNNNN-signatures.json (0600): the batch's e-signatures — strokes, binding, feature
+        code, upload state — kept with its archive, so `till receipt verify` still recomputes a
+        binding after the rows left the live journal. Personal data: owner-only, never logged,
+        deleted with the archive (`prune`)."""
+        if not signatures:
+            return None
+        import json  # lazy, as in write
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"batch-{batch:06d}-signatures.json"
+        doc = {"batch": batch, "settled_at": settled_at.isoformat(), "signatures": signatures}
+        _write_durably(path, json.dumps(doc, ensure_ascii=False, indent=2).encode(), mode=0o600)
+        return path
+
+    def signature(self, txn: str) -> tuple[int, dict[str, Any]] | None:
+        """(batch, archived signature) of the transaction id, or of the 6-digit trace (the newest
+        batch's first); None when no archive holds it."""
+        import json
+
+        by_trace = txn.isdigit() and len(txn) <= 6
+        for path in sorted(self.folder.glob("batch-*-signatures.json"), reverse=True) if self.folder.is_dir() else ():
+            try:
+                doc = json.loads(path.read_text())
+                for item in doc["signatures"]:
+                    if (int(item["stan"]) == int(txn)) if by_trace else item["txn_id"] == txn:
+                        return int(doc["batch"]), item
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("signature archive %s not read: %s", path.name, type(exc).__name__)
+        return None
+
+    def prune(self, *, before: datetime, receipts: Path | None = None) -> list[int]:
+        """Retention: delete every batch archive settled before `before` — its JSON, CSV, digest,
+        QR orders and signatures — and the e-receipts of its transactions in `receipts` (they
+        carry the signature's picture). Returns the batches deleted, oldest first."""
+        import json
+
+        doomed: dict[int, set[str]] = {}
+        for path in sorted(self.folder.glob("batch-[0-9][0-9][0-9][0-9][0-9][0-9].json")) if self.folder.is_dir() \
+                else ():
+            try:
+                doc = json.loads(path.read_text())
+                settled = datetime.fromisoformat(str(doc["settled_at"]))
+                if settled < before:
+                    doomed[int(doc["batch"])] = {str(t["txn_id"]) for t in doc["transactions"]}
+            except (OSError, ValueError, KeyError, TypeError) as exc:  # kept: never delete what cannot be read
+                log.warning("archive %s not read for retention: %s", path.name, type(exc).__name__)
+        if not doomed:
+            return []
+        # The signatures first: a crash half-way leaves the totals, never a signature past its time.
+        suffixes = ("-signatures.json", "-qr.json", ".csv", ".sha256", ".json")
+        for batch in sorted(doomed):
+            for suffix in suffixes:
+                (self.folder / f"batch-{batch:06d}{suffix}").unlink(missing_ok=True)
+        txn_ids = set().union(*doomed.values())
+        if receipts is not None and receipts.is_dir() and txn_ids:
+            for entry in os.scandir(receipts):  # one listing, not one glob per transaction
+                if entry.name[:36] in txn_ids:
+                    os.unlink(entry.path)
+        return sorted(doomed)
+
     def qr_orders(self) -> list[dict[str, Any]]:
         """Every QR row of the settled batches' archives (for reconciling a day's statement)."""
         import json
@@ -127,9 +191,10 @@ class Archive:
         return hashlib.sha256(data).hexdigest() == base.with_suffix(".sha256").read_text().strip()
 
 
-def _write_durably(path: Path, data: bytes) -> None:
+def _write_durably(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as fh:
+    tmp.unlink(missing_ok=True)  # a leftover of a crash would keep its own mode
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -185,13 +250,31 @@ class SettlementDesk:
             records = self.journal.batch_records(self.batch)
             self.archive.write(self.batch, records, self.totals, self.clock.wall())
             self.archive.write_qr(self.batch, self.journal.qr_export(self.batch), self.clock.wall())
+            self.archive.write_signatures(self.batch, self.journal.signature_export(self.batch), self.clock.wall())
             carried = self.journal.close_batch(self.batch, at=self.clock.wall())
+            self._apply_retention()
             return self._done(True, "balanced", carried=tuple(carried))
         if answer.out_of_balance and not self._after_upload:
             self._upload = [r for r in self.journal.batch_records(self.batch) if r.state == "APPROVED"]
             self._after_upload = True
             return self._next_upload()
         return self._done(False, f"out of balance ({answer.response_code}); the batch stays open")
+
+    def _apply_retention(self) -> None:
+        """Batch archives older than `limits.archive_retention_days` go, with their signatures
+        and e-receipts (a signature is personal data: kept no longer than its archive)."""
+        from datetime import timedelta
+
+        days = int(self.terminal["limits"]["archive_retention_days"])
+        try:
+            receipts = None if str(self.journal.path) == ":memory:" else self.journal.path.parent / "receipts"
+            gone = self.archive.prune(before=self.clock.wall() - timedelta(days=days), receipts=receipts)
+        except OSError as exc:  # the settlement stands; the next one tries again
+            log.warning("archive retention not applied: %s", exc)
+            return
+        if gone:
+            log.info("archives of batch(es) %s deleted: older than %d days (retention)",
+                     ", ".join(f"{b:06d}" for b in gone), days)
 
     def _next_upload(self) -> HostMessage | SettlementResult:
         if not self._upload:

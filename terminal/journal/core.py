@@ -133,6 +133,11 @@ CREATE TABLE IF NOT EXISTS signature_uploads (
     created_at TEXT NOT NULL,
     updated_at TEXT
 );
+CREATE TABLE IF NOT EXISTS signature_marks (
+    txn_id TEXT PRIMARY KEY REFERENCES transactions (txn_id),
+    mark TEXT NOT NULL CHECK (mark IN ('OWED', 'WAIVED')),
+    created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS qr_events (
     id INTEGER PRIMARY KEY,
     txn_id TEXT NOT NULL,
@@ -269,8 +274,11 @@ class JournalCore:
         at: datetime,
         kind: str = "sale",
         original_txn_id: str | None = None,
+        signature_owed: bool = False,
     ) -> TxnRecord:
-        """Allocate the STAN and commit the row as SENT. Idempotent on txn_id."""
+        """Allocate the STAN and commit the row as SENT. Idempotent on txn_id. `signature_owed`:
+        the card asks for an e-signature (电签), marked OWED in the same commit, so no restart
+        can leave its approval without either the signature or the fallback (signatures.py)."""
         with self._tx() as db:
             existing = self._get(db, txn_id)
             if existing is not None:
@@ -280,6 +288,8 @@ class JournalCore:
             record = self._insert_sent(db, txn_id=txn_id, kind=kind, amount_minor=amount_minor, currency=currency,
                                        entry_mode=entry_mode, pan_last4=pan_last4, pan_token=pan_token,
                                        original_txn_id=original_txn_id, at=at)
+            if signature_owed:
+                db.execute("INSERT OR REPLACE INTO signature_marks VALUES (?, 'OWED', ?)", (txn_id, at.isoformat()))
         assert record is not None
         return record
 
@@ -353,7 +363,9 @@ class JournalCore:
         restart or an abandoned print job came between): (record, copy) pairs, oldest first."""
         owed = []
         for (txn_id,) in self._db.execute(
-            "SELECT txn_id FROM transactions WHERE state IN ('APPROVED', 'OFFLINE') AND batch = ? ORDER BY rowid",
+            # Not one being reversed (a signature never given, a card that refused): no approved slip.
+            "SELECT txn_id FROM transactions WHERE state IN ('APPROVED', 'OFFLINE') AND batch = ?"
+            " AND txn_id NOT IN (SELECT txn_id FROM reversals) ORDER BY rowid",
             (self.current_batch(),),
         ).fetchall():
             done = {c for (c,) in self._db.execute(
@@ -462,9 +474,11 @@ class JournalCore:
             self._batch_leaving(db, batch)
             ids = "SELECT txn_id FROM transactions WHERE batch = ?"
             db.execute(f"DELETE FROM prints WHERE txn_id IN ({ids})", (batch,))
-            db.execute(f"DELETE FROM signature_uploads WHERE state != 'PENDING' AND txn_id IN ({ids})", (batch,))
-            db.execute(f"DELETE FROM signatures WHERE txn_id IN ({ids})"
-                       " AND txn_id NOT IN (SELECT txn_id FROM signature_uploads)", (batch,))
+            # The batch's signatures went to its archive (settlement.py, batch-NNNNNN-signatures.json)
+            # and live on there until the archive's retention deletes them.
+            db.execute(f"DELETE FROM signature_uploads WHERE txn_id IN ({ids})", (batch,))
+            db.execute(f"DELETE FROM signatures WHERE txn_id IN ({ids})", (batch,))
+            db.execute(f"DELETE FROM signature_marks WHERE txn_id IN ({ids})", (batch,))
             db.execute(f"DELETE FROM qr_events WHERE txn_id IN ({ids})", (batch,))
             db.execute(f"DELETE FROM qr_orders WHERE txn_id IN ({ids})", (batch,))
             db.execute(f"DELETE FROM reversals WHERE state = 'DONE' AND txn_id IN ({ids})", (batch,))

@@ -6,7 +6,13 @@ bytes, so `verify_signature` can recompute it from what is stored and a swapped 
 signature shows. The signature and its upload (PENDING) are one transaction: an approved sale's
 signature is on disk before its slip prints, and its upload is owed until the host answers 00 or
 94 (a repeat is safe: the host applies one upload per original). A signature is personal data:
-it never goes to a log, and leaves the live journal with its batch (the batch archive keeps it).
+it never goes to a log, and leaves the live journal with its batch: the batch archive keeps it
+(`signature_export`, batch-NNNNNN-signatures.json) until the archive's retention deletes it.
+
+Marks (`signature_marks`): OWED is committed as the capture begins, so a power cut while the
+cardholder signs leaves a trace; the signature (or the fallback: a paper line, or a reversal)
+removes it in the same transaction, and at boot an OWED sale gets the fallback
+(checkout/signature.py `recover_signatures`). WAIVED: a 免签 sale, whose slip says so.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ class SignatureJournal(JournalCore):
                 raise JournalError(f"transaction {txn_id} is signed already")
             db.execute("INSERT INTO signatures VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        (txn_id, strokes, width, height, dpi, feature_code, binding, stamp))
+            db.execute("DELETE FROM signature_marks WHERE txn_id = ? AND mark = 'OWED'", (txn_id,))
             if upload:
                 db.execute("INSERT INTO signature_uploads (txn_id, state, created_at) VALUES (?, 'PENDING', ?)",
                            (txn_id, stamp))
@@ -77,6 +84,57 @@ class SignatureJournal(JournalCore):
         if stored is None or record is None:
             return False
         return binding_of(txn_id, record.amount_minor, stored.feature_code, stored.strokes) == stored.binding
+
+    # -- marks: a signature owed (the capture began), or waived (免签) -----------------------------
+    def mark_signature(self, txn_id: str, mark: str, *, at: datetime) -> None:
+        """OWED before the capture begins (durable: a crash then leaves the fallback owed), or
+        WAIVED for a 免签 sale."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO signature_marks VALUES (?, ?, ?)", (txn_id, mark, at.isoformat()))
+
+    def signature_mark(self, txn_id: str) -> str | None:
+        row = self._db.execute("SELECT mark FROM signature_marks WHERE txn_id = ?", (txn_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def signatures_owed(self) -> list[str]:
+        """Sales whose capture began and never ended (a restart came between), oldest first."""
+        return [str(r[0]) for r in self._db.execute(
+            "SELECT txn_id FROM signature_marks WHERE mark = 'OWED' ORDER BY rowid")]
+
+    def clear_signature_owed(self, txn_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM signature_marks WHERE txn_id = ? AND mark = 'OWED'", (txn_id,))
+
+    def signature_fallback(self, txn_id: str, *, paper: bool, reason: str, at: datetime) -> None:
+        """No e-signature: the paper line (an incident for the exception report) or the sale's
+        reversal (code 06), and the OWED mark gone — one transaction."""
+        with self._tx() as db:
+            db.execute("DELETE FROM signature_marks WHERE txn_id = ? AND mark = 'OWED'", (txn_id,))
+            if paper:
+                self._incident(db, "signature_on_paper", txn_id, reason, at)
+            else:
+                db.execute("INSERT OR IGNORE INTO reversals (txn_id, state, reason, reason_code, created_at)"
+                           " VALUES (?, 'PENDING', ?, '06', ?)", (txn_id, reason, at.isoformat()))
+
+    def signature_export(self, batch: int) -> list[dict[str, object]]:
+        """The batch's signatures as plain data for its archive: strokes (base64), binding,
+        feature code and upload state, with the sale's trace and amount so the binding can be
+        recomputed from the archive alone (`till receipt verify`)."""
+        import base64
+
+        rows = self._db.execute(
+            "SELECT s.txn_id, t.stan, t.amount_minor, t.created_at, s.strokes, s.width, s.height, s.dpi,"
+            " s.feature_code, s.binding, s.created_at, u.state, u.attempts, u.response_code"
+            " FROM signatures s JOIN transactions t USING (txn_id) LEFT JOIN signature_uploads u USING (txn_id)"
+            " WHERE t.batch = ? ORDER BY t.rowid", (batch,)).fetchall()
+        keys = ("txn_id", "stan", "amount_minor", "txn_created_at", "strokes", "width", "height", "dpi",
+                "feature_code", "binding", "created_at", "upload_state", "upload_attempts", "upload_response_code")
+        out: list[dict[str, object]] = []
+        for row in rows:
+            item = dict(zip(keys, row, strict=True))
+            item["strokes"] = base64.b64encode(bytes(row[4])).decode("ascii")
+            out.append(item)
+        return out
 
     # -- uploads (0820) ----------------------------------------------------------------------------
     def pending_uploads(self) -> list[str]:

@@ -78,12 +78,13 @@ _NOT_A_DECLINE_CODE = {None, "", "00", "Y1", "Y3"}
 def build_receipt(
     record: TxnRecord, *, copy: Copy, terminal: Mapping[str, Any], when: str, reprint: bool = False,
     approved: bool | None = None, reason: str | None = None, signature: PrintRasterImage | None = None,
-    feature_code: str = "",
+    feature_code: str = "", no_signature: bool = False,
 ) -> Receipt:
     """`approved` says what the slip reports; by default what the journal row says (a host
     approval the card then refused is printed as a decline, with the terminal's `reason`).
     DATE/TIME is the transaction's own time; `when` (the time of printing) appears only on a
-    reprint, on its own line."""
+    reprint, on its own line. `no_signature`: a 免签 sale (contactless under the no-signature
+    limit): the merchant copy says no signature is required instead of a signature line."""
     approved = record.state == "APPROVED" if approved is None else approved
     merchant = terminal["merchant_name"]
     symbol = str(terminal["currency_symbol"])
@@ -135,6 +136,11 @@ def build_receipt(
             Line(rule=True),
             Line(zh="本人确认以上交易,同意将其记入本卡账户",
                  en="I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES"),
+        ]
+    elif approved and copy is Copy.MERCHANT and no_signature:
+        lines += [
+            Line(zh="免签 小额免签,无需签名", en="NO SIGNATURE REQUIRED"),
+            Line(rule=True),
         ]
     elif approved and copy is Copy.MERCHANT:
         lines += [

@@ -140,13 +140,15 @@ class UploadImage(Record):
 UPLOAD_LIMIT: Final = 999  # DE 62 of an 0820 is b..999
 _SHRINK: Final = 0.8  # each retry draws at 80 % of the dots before
 _MIN_DOTS: Final = 96  # below this a name is no longer legible: refuse rather than send a smudge
+_AIM: Final = 0.95  # the next width's share of the linear estimate: a little under, so it usually fits
 
 
 def upload_image(strokes: Strokes, width: int, height: int, *, dots: int, jbig: bool,
                  limit: int = UPLOAD_LIMIT) -> UploadImage:
     """The signature for DE 62: JBIG1 when `jbig` and the encoder is installed, else 1-bit PNG,
     drawn again from the strokes (not resampled: lines stay STROKE_DOTS thick) at a smaller dot
-    width until it fits `limit` bytes. A PNG of a full name at 384 dots is ~1.3 kB, its JBIG1
+    width — the one a linear estimate from the last try's size says fits, at most 80 % of it —
+    until it fits `limit` bytes. A PNG of a full name at 384 dots is ~1.3 kB, its JBIG1
     ~0.6 kB, so PNG usually goes at ~250 dots."""
     use_jbig = jbig and jbig_available()
     size = dots
@@ -155,7 +157,12 @@ def upload_image(strokes: Strokes, width: int, height: int, *, dots: int, jbig: 
         data = to_jbig(image) if use_jbig else to_png(image)
         if len(data) <= limit:
             return UploadImage(format="jbig" if use_jbig else "png", data=data, dots=size)
-        size = int(size * _SHRINK)
+        if size == _MIN_DOTS:
+            break
+        # The bytes grow about linearly with the dots (the lines' length; their width is fixed):
+        # aim just under the limit at once rather than creep down by _SHRINK (bench/signature_image.py).
+        guess = int(size * limit / len(data) * _AIM)
+        size = max(_MIN_DOTS, min(int(size * _SHRINK), guess))
     raise ImageError(f"the signature does not fit {limit} bytes even at {_MIN_DOTS} dots")
 
 

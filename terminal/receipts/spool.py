@@ -135,8 +135,10 @@ class Spool:
         approved = self.approved if approved is None else approved
         reason = None if approved else self.journal.refusal_reason(record.txn_id)
         image, feature_code = self._signature(record, job.copy)
+        waived = job.copy is Copy.MERCHANT and self.journal.signature_mark(record.txn_id) == "WAIVED"  # 免签
         return build_receipt(record, copy=job.copy, terminal=self.terminal, when=when, reprint=job.reprint,
-                             approved=approved, reason=reason, signature=image, feature_code=feature_code)
+                             approved=approved, reason=reason, signature=image, feature_code=feature_code,
+                             no_signature=waived)
 
     def start_receipt(self, receipt: Receipt, *, what: str, name: str) -> JobEnd | None:
         """A slip that is not a sale's copy (the settlement slip, a payment code): printed, or on

@@ -13,6 +13,13 @@ at a random moment; nothing here cleans up on purpose, since a power cut would n
 of the sales is paid by a test payment code at the parent's wallet gateway; each one that returns
 prints `QRACK <txn_id> <amount_minor> <outcome> <order_no> <payer>`.
 
+`--signature-share P` (a 电签 round, tests/reliability/test_crash_kill_sig.py): that share of the
+sales is by the `signature-required` card; the cardholder signs on an emulated pad that sends its
+pen packets at once (not paced to its baud: a signature then takes milliseconds, not seconds)
+and presses OK, or now and then Cancel (the paper line). Each one that returns prints
+`SIGACK <txn_id> <amount_minor> <outcome> <signed 0|1>`; the upload (0820) goes at the next idle
+round, before the next sale.
+
 `--disk-full-after K --disk-full-at TEXT` (a disk-full round): after K sales the journal's disk
 "fills" (tests/support/full_disk.py) the first time a statement containing TEXT runs, and stays
 full; the till goes on selling (and declining) until it is killed.
@@ -28,11 +35,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from emulator.signature_pad.emulator import SignaturePadEmulator
+from emulator.signature_pad.signers import Strokes, strokes_from_name
 from emulator.wallet.payers import payment_code
-from sim.wiring import build_emulated_till
+from sim.wiring import EmulatedTill, build_emulated_till
+from terminal.app import device_profiles, load_terminal_profile
+from terminal.checkout.base import Sale
+from terminal.checkout.table import CheckoutState
 from tests.support.full_disk import FullDisk
 
-__all__ = ["CARD", "JOURNAL_CAPACITY", "MAX_AMOUNT_MINOR", "QR_PAYERS", "main", "overrides"]
+__all__ = ["CARD", "JOURNAL_CAPACITY", "MAX_AMOUNT_MINOR", "QR_PAYERS", "SIGNATURE_CARD", "main", "overrides"]
 
 CARD = "approved"
 MAX_AMOUNT_MINOR = 999_999  # under the profile's per-sale limit; chip, so no contactless cap
@@ -49,14 +61,45 @@ QR_TIMINGS = {"wallet.timeout_s": 0.5, "wallet.query_first_s": 0.05, "wallet.que
               "wallet.resolve_every_s": 1.0}
 
 
-def overrides(port: int, wallet_url: str = "") -> dict[str, object]:
+# 电签 rounds: an upload whose answer the host loses (its fault "silent") waits this long, not 60 s.
+SIGNATURE_CARD = "signature-required"
+SIGNATURE_TIMINGS = {"host.timeout_s": 1.0}
+SIGNATURE_CANCEL = 0.1  # this share of the signers press Cancel: the paper line instead
+SIGNERS = ("张三", "J. SMITH")
+
+
+def overrides(port: int, wallet_url: str = "", *, signature: bool = False) -> dict[str, object]:
     """What the parent's recovery till and every child share: the one host (and, in QR rounds,
-    the one wallet gateway, on fast timings), a roomy journal."""
+    the one wallet gateway, on fast timings; in 电签 rounds a short host timeout), a roomy journal."""
     out: dict[str, object] = {"host.url": f"tcp://127.0.0.1:{port}", "limits.journal_capacity": JOURNAL_CAPACITY,
                               "wallet.url": wallet_url}
     if wallet_url:
         out.update(QR_TIMINGS)
+    if signature:
+        out.update(SIGNATURE_TIMINGS)
     return out
+
+
+class _InstantPad(SignaturePadEmulator):
+    """The pad sends what is signed at once (never advanced by the till's clock)."""
+
+    follows_till_clock = False
+
+
+def _signature_sale(till: EmulatedTill, pad: _InstantPad, amount: int, strokes: Strokes, cancel: bool) -> Sale:
+    till.emulators.card_reader.present(SIGNATURE_CARD)
+    sale = till.sale(amount)
+    if till.flow.state is not CheckoutState.SIGNATURE_REQUIRED:
+        return sale  # declined, or no answer: nothing to sign
+    if cancel:
+        pad.press("cancel")
+    else:
+        pad.sign(strokes)
+        # The ink first (the key would overtake the pen packets on the line), then OK.
+        till.runtime.run_until(lambda: not pad.line_busy and till.flow.signature_inked, io_wait=1.0)
+        pad.press("ok")
+    till.wait()
+    return sale
 
 
 def _say(line: str) -> None:
@@ -75,13 +118,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--disk-full-at", default="", help="the statement at which it fills")
     parser.add_argument("--wallet-url", default="", help="QR rounds: the parent's wallet gateway")
     parser.add_argument("--qr-share", type=float, default=0.0, help="the share of sales paid by QR code")
+    parser.add_argument("--signature-share", type=float, default=0.0, help="the share of sales signed on the pad")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
+    signing = args.signature_share > 0
+    settings = overrides(args.port, args.wallet_url, signature=signing)
+    pad, names = None, {}
+    if signing:  # the pad and the signers' strokes before GO: fonts load slowly
+        pad = _InstantPad(device_profiles(load_terminal_profile("emulated-counter", settings))["signature_pad"])
+        names = {name: strokes_from_name(name, seed=args.seed) for name in SIGNERS}
 
     if sys.stdin.readline().strip() != "GO":
         return 0  # the parent did not need this one
     _say("START")
-    till = build_emulated_till(var_dir=args.var_dir, overrides=overrides(args.port, args.wallet_url))
+    till = build_emulated_till(var_dir=args.var_dir, overrides=settings,
+                               peers={"signature_pad": pad} if pad is not None else None)
     reader = till.emulators.card_reader
     assert reader is not None, "the profile's card reader is emulated (emu://)"
     _say("READY")
@@ -95,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             till.enter_code(payment_code(payer))
             order = sale.qr_order.order_no if sale.qr_order else "-"
             _say(f"QRACK {sale.txn_id} {sale.amount_minor} {sale.outcome} {order} {payer}")
+            continue
+        if pad is not None and rng.random() < args.signature_share:
+            strokes = names[rng.choice(SIGNERS)]
+            sale = _signature_sale(till, pad, amount, strokes, cancel=rng.random() < SIGNATURE_CANCEL)
+            _say(f"SIGACK {sale.txn_id} {sale.amount_minor} {sale.outcome} {int(sale.signed)}")
             continue
         reader.present(CARD)
         sale = till.sale(amount)

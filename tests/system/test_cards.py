@@ -33,6 +33,7 @@ EXPECTED: dict[str, tuple[str, str | None, str]] = {
     "removed-before-second-ac": ("DECLINED", "00", "nothing"),  # approved, then reversed
     "tap-over-limit": ("APPROVED", "00", "amount"),
     "slow-card": ("APPROVED", "00", "amount"),
+    "signature-tap": ("APPROVED", "00", "amount"),  # 免签 at its demo amount
 }
 
 

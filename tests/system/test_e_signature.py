@@ -156,3 +156,91 @@ def test_a_power_cut_after_the_signature_loses_neither_it_nor_its_upload(clock: 
         _wait(again, clock, 1.0)
         state = again.journal.upload_state(sale.txn_id)
         assert state is not None and state[0] in ("PENDING", "DONE")
+
+
+def test_a_30_answer_fails_the_upload_at_once_and_prints_the_signed_copy(till: EmulatedTill,
+                                                                         clock: FakeClock) -> None:
+    host = till.emulators.acquirer
+    assert host is not None
+    host.fail_uploads("30", 1)  # a format error, MACed: the terminal acts on it
+    sale = _signature_sale(till)
+    pages = len(till.emulators.printer.pages)
+    sign_on_pad(till, clock)
+    _wait(till, clock, 1.0)
+    assert till.journal.upload_state(sale.txn_id) == ("FAILED", 1)  # final: the same 0820 would get 30 again
+    _wait(till, clock, 130.0)  # later idle rounds leave it alone
+    assert till.journal.upload_state(sale.txn_id) == ("FAILED", 1) and host.signature_uploads == ()
+    assert "signature_upload_failed" in [i["kind"] for i in till.journal.exception_report()]
+    printed = [p.text for p in till.emulators.printer.pages[pages:]]
+    assert any("重打印" in text and "持卡人签名" in text for text in printed)
+
+
+def test_a_small_tap_is_免签_and_a_larger_one_is_signed(clock: FakeClock, var_dir: Path) -> None:
+    # The signature-tap card: contactless, CVM signature. Under the limit no capture (the merchant
+    # copy says so), over it the pad captures.
+    with build_emulated_till(clock=clock, var_dir=var_dir, host_transport="emu",
+                             overrides={"signature.no_signature_limit_minor": 30000}) as till:
+        reader, printer = till.emulators.card_reader, till.emulators.printer
+        reader.present("signature-tap")
+        small = till.sale(20000)  # 200.00 <= 300.00: 免签
+        assert (small.outcome, small.signed, till.flow.state) == ("APPROVED", False, S.IDLE)
+        assert till.journal.signature(small.txn_id) is None and till.journal.pending_uploads() == []
+        assert till.journal.signature_mark(small.txn_id) == "WAIVED"
+        merchant = printer.pages[-2].text
+        assert "免签" in merchant and "NO SIGNATURE REQUIRED" in merchant and "持卡人签名" not in merchant
+        assert "signature_on_paper" not in [i["kind"] for i in till.journal.exception_report()]
+        reader.present("signature-tap")
+        large = till.sale(50000)  # 500.00: signed on the pad
+        assert till.flow.state is S.SIGNATURE_REQUIRED
+        sign_on_pad(till, clock)
+        assert large.signed and till.journal.verify_signature(large.txn_id)
+        assert "免签" not in printer.pages[-2].text and "持卡人签名" in printer.pages[-2].text
+
+
+def test_a_settled_sale_keeps_its_signature_in_the_archive_until_the_retention_ends(
+        clock: FakeClock, var_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    with build_emulated_till(clock=clock, var_dir=var_dir, host_transport="emu",
+                             overrides={"limits.archive_retention_days": 30}) as till:
+        sale = _signature_sale(till)
+        sign_on_pad(till, clock, "张三")
+        _wait(till, clock, 1.0)  # uploaded while idle
+        stored = till.journal.signature(sale.txn_id)
+        assert stored is not None
+        assert till.settle(supervisor=SUPERVISOR["supervisor"], pin=SUPERVISOR["pin"], reason="day 1").balanced
+        assert till.journal.signature(sale.txn_id) is None  # out of the live journal with its batch...
+        archived = var_dir / "batches" / "batch-000001-signatures.json"
+        assert archived.stat().st_mode & 0o777 == 0o600  # personal data: owner only
+        code, out, _ = run_cli(capsys, monkeypatch, "receipt", "verify", sale.txn_id, "--var", str(var_dir))
+        assert code == 0 and "bound to its sale" in out and "batch archive" in out  # ...still verifiable
+        doc = archived.read_text()
+        assert '"upload_state": "DONE"' in doc and stored.binding in doc
+        archived.write_text(doc.replace(stored.binding, "0" * 64))
+        code, out, _ = run_cli(capsys, monkeypatch, "receipt", "verify", sale.txn_id, "--var", str(var_dir))
+        assert code == 1 and "BROKEN" in out
+        clock.advance(31 * 86_400.0)  # past the retention: the next settlement deletes batch 1's archive
+        till.emulators.card_reader.present("approved")
+        assert till.sale(1000).outcome == "APPROVED"
+        assert till.settle(supervisor=SUPERVISOR["supervisor"], pin=SUPERVISOR["pin"], reason="day 32").balanced
+    assert sorted(p.name for p in (var_dir / "batches").iterdir()) == [
+        "batch-000002.csv", "batch-000002.json", "batch-000002.sha256"]
+    code, out, _ = run_cli(capsys, monkeypatch, "receipt", "verify", sale.txn_id, "--var", str(var_dir))
+    assert code == 1 and "no transaction" in out
+
+
+@pytest.mark.parametrize("fallback", ["paper", "void"])
+def test_a_power_cut_while_signing_gets_the_fallback_at_boot(clock: FakeClock, var_dir: Path, fallback: str) -> None:
+    settings = {"signature.fallback": fallback}
+    with build_emulated_till(clock=clock, var_dir=var_dir, host_transport="emu", overrides=settings) as till:
+        sale = _signature_sale(till)  # approved, the cardholder about to sign...
+        assert till.journal.signature_mark(sale.txn_id) == "OWED"  # ...marked with the request
+        # the power goes here
+    with build_emulated_till(clock=clock, var_dir=var_dir, host_transport="emu", overrides=settings) as again:
+        assert again.journal.signatures_owed() == []
+        kinds = [i["kind"] for i in again.journal.exception_report()]
+        pages = [p.text for p in again.emulators.printer.pages]
+        if fallback == "paper":  # the merchant copy owed prints with the paper line
+            assert "signature_on_paper" in kinds and again.journal.get(sale.txn_id).state == "APPROVED"  # type: ignore[union-attr]
+            assert any("重打印" in p and "持卡人签名" in p for p in pages)
+        else:  # reversed at boot; no slip says approved
+            assert again.journal.get(sale.txn_id).state == "REVERSED"  # type: ignore[union-attr]
+            assert not any("POS签购单" in p for p in pages)

@@ -40,6 +40,8 @@ def _steps(text: str) -> Any:
     'printer = "disconnect"', 'printer = "reconnect"', 'host = { latency = 2.5 }', 'host = { latency = 0 }',
     'expect = { shown = "" }', 'expect = { not_shown = "NEARLY FULL" }',
     'expect = { advices_forwarded = ["sale-1", "stan-000004"] }',
+    'host = { upload_fail = "silent" }', 'host = { upload_fail = "ignore", count = 3 }',
+    'host = { upload_fail = "96", count = 10 }',
 ])
 def test_the_new_words_are_accepted(line: str) -> None:
     assert len(_steps(f"[[step]]\n{line}\n")) == 1
@@ -53,6 +55,10 @@ def test_the_new_words_are_accepted(line: str) -> None:
     ('host = { latency = 99999 }', "latency is seconds of virtual time"),
     ('host = { latency = true }', "latency is seconds of virtual time"),
     ('printer = "jammed"', "cutter-jam"),
+    ('host = { upload_fail = "94" }', 'upload_fail is "silent"'),
+    ('host = { upload_fail = "lost" }', 'upload_fail is "silent"'),
+    ('host = { upload_fail = "96", count = 0 }', "count is 1-100"),
+    ('host = { latency = 1, count = 2 }', "count goes with decline_next and upload_fail only"),
     ('expect = { not_shown = "" }', "not_shown must be"),
     ('expect = { advices_forwarded = "sale-1" }', "advices_forwarded must be"),
 ])

@@ -19,7 +19,7 @@ CATALOGUE = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 FILES = sorted(CATALOGUE.glob("*.toml"))
 ROWS = {"00", "01", "02", "03", "04", "05", "08", "10", "11", "12", "13", "17",  # happy path + fault matrix rows
         "20", "21", "22", "23",  # QR payments: customer code, merchant code, power loss, gateway faults
-        "24"}  # 电签: sign, blank, cancel to paper, upload
+        "24", "25"}  # 电签: sign, blank, cancel to paper, upload; every upload refused
 
 
 def _run(path: Path, *, seed: int | None = None) -> tuple[int, dict[str, Any], str]:

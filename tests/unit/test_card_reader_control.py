@@ -94,6 +94,7 @@ def test_a_session_driven_by_control_lines(emulator: CardReaderEmulator) -> None
     assert handle_line(emulator, "remove") == "ok: card removed"
     cards = handle_line(emulator, "cards")
     assert "slow-card (chip)" in cards and "approved (chip/swipe/tap)" in cards
+    assert "signature-tap (tap/chip)" in cards  # 免签 under the no-signature limit
     assert all(name in handle_line(emulator, "help") for name in COMMANDS)
 
 

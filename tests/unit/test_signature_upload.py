@@ -249,6 +249,7 @@ def test_a_999_byte_image_fits_and_an_0810_still_carries_its_keys_as_text() -> N
 def test_00_and_94_are_both_success(code: str, ok: bool, repeat: bool) -> None:
     answer = parse_upload_answer(HostMessage(mti="0830", fields={"11": "000123", "39": code, "41": "TERM0001"}))
     assert (answer.ok, answer.repeat, answer.code, answer.sign_on_required) == (ok, repeat, code, code == "A0")
+    assert answer.final is (code == "30")  # a format error: the same 0820 would be refused again
 
 
 def test_the_0830_parser_wants_an_0830_with_a_code() -> None:
@@ -293,9 +294,14 @@ class _Host:
         if answer is None:
             return None
         assert match(request, answer)
-        if answer.response_code not in ("A0", "30"):  # the host MACs neither (docs/host-link.md)
-            assert mac.verify(answer, self.key)
+        # A0 is never MACed; 30 is when the request's own MAC verified (docs/host-link.md).
+        if answer.response_code != "A0" and (answer.response_code != "30" or _mac_ok(request, self.key)):
+            assert mac.verify(answer, self.key), f"{answer.response_code} answer without a good MAC"
         return answer.response_code
+
+
+def _mac_ok(request: HostMessage, key: bytes) -> bool:
+    return request.get("64") is not None and mac.verify(request, key)
 
 
 def test_the_host_stores_an_upload_once_and_answers_a_repeat_94() -> None:
@@ -352,6 +358,17 @@ def test_an_upload_that_names_no_approved_sale_is_25(over: dict[str, Any]) -> No
         over["receipt"] = _receipt(original_stan=over.get("original_stan", 2), original_rrn=over.get("rrn", host.rrn))
     assert host.code(host.upload(**over)) == "25"
     assert host.acquirer.signature_uploads == ()
+
+
+def test_a_30_to_a_maced_upload_is_maced_so_the_terminal_may_act_on_it() -> None:
+    host = _Host()
+    broken = mac.sign(HostMessage(mti="0820", fields={**host.upload().fields, "60": "000001"}), host.key)
+    answer = host.acquirer.respond(broken)
+    assert answer is not None and answer.response_code == "30" and mac.verify(answer, host.key)
+    unmaced = HostMessage(mti="0820", fields={k: v for k, v in broken.fields.items() if k != "64"})
+    answer = host.acquirer.respond(unmaced)  # no MAC to trust: the 30 goes unMACed
+    assert answer is not None and answer.response_code == "30" and answer.get("64") is None
+    assert parse_upload_answer(answer).final and not parse_upload_answer(answer).ok
 
 
 def test_a_wrong_mac_is_a0() -> None:
