@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -54,11 +55,11 @@ class TillRun:
 
 
 @contextmanager
-def till_run(var: Path, *args: str) -> Iterator[TillRun]:
+def till_run(var: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[TillRun]:
     log = (var.parent / "till-run.log").open("a", encoding="utf-8")  # not a pipe: a full pipe would stop the till
     proc = subprocess.Popen([sys.executable, "-m", "terminal.cli", "run", "--var", str(var), "--listen",
                              "127.0.0.1:0", *args], stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
     run: TillRun | None = None
     try:
         assert proc.stdout is not None
@@ -169,7 +170,13 @@ def test_a_card_reader_missing_at_start_leaves_qr_payments_and_is_opened_when_it
     from emulator.wallet.payers import payment_code
 
     var, port = tmp_path / "var", tmp_path / "opentill-card-reader"  # nothing there yet
-    with till_run(var, "--device", f"card_reader={port}") as run:
+    systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # as systemd listens for a Type=notify unit
+    systemd.bind(str(tmp_path / "notify"))
+    systemd.settimeout(30)
+    env = {"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "2000000"}
+    with systemd, till_run(var, "--device", f"card_reader={port}", env=env) as run:
+        assert b"READY=1" in systemd.recv(4096).split(b"\n")  # once it has signed on and serves
+        assert systemd.recv(4096) == b"WATCHDOG=1"  # pinged from the loop, every half of WatchdogSec
         assert run.http.get("/v1/status").json()["devices"]["card_reader"]["condition"] == "disconnected"
         refused = run.http.post("/v1/payments", json={"order_id": "M-1", "amount": "2.00"})
         assert refused.status_code == 409 and "card reader is not connected" in refused.json()["error"]["message"]
