@@ -619,6 +619,10 @@ class _Handler(BaseHTTPRequestHandler):
         api = self.server_api
         service, till = api.service, api.service.till
         if op == "login":
+            # JSON only: a form another site posts cannot say application/json without a CORS
+            # preflight we never answer, so no page elsewhere signs this browser in.
+            if not self.headers.get("Content-Type", "").startswith("application/json"):
+                raise ApiError(415, "bad_request", "sign in with a JSON body (Content-Type: application/json)")
             operator, pin = str(body["operator"]), str(body["pin"])
 
             def sign_in() -> str:  # AccessControl.sign_in: one PBKDF2, lockout, audited either way
