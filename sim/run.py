@@ -11,6 +11,8 @@ control lines, so terminal/ never imports an emulator):
     printer:        page-count | page-png N|current   the roll's pages, a page as base64 PNG
     signature pad:  strokes [[[x, y], ...], ...]       a signature drawn in the browser, fed to
                                                       the pad as its pen packets
+    wallet:         pay-shown [PAYER]                  the customer scans the code the till shows
+                                                      now (the newest unpaid merchant order) and pays
 """
 
 from __future__ import annotations
@@ -73,6 +75,12 @@ def web_words(peer: Any, line: str) -> str | None:
 
             points = peer.sign(strokes_from_json(rest))
             return f"ok: signing a drawing: {points} pen-down point(s)"
+        gateway = getattr(peer, "gateway", None)
+        if gateway is not None and word == "pay-shown":
+            shown = [o for o in gateway.ledger.orders.values() if o.kind == "native" and not o.paid]
+            if not shown:
+                return "error: no merchant code is shown"
+            return f"ok: {gateway.pay_order(shown[-1].order_no, rest.strip())}"
     except ValueError as exc:
         return f"error: {exc}"
     except Exception as exc:  # a control line never takes the till down

@@ -110,6 +110,8 @@ ROUTES: tuple[Route, ...] = (
                  "limit": Field("integer", f"at most this many (default 20, at most {PAYMENTS_MAX})")}),
     Route("GET", "/v1/payments/{order_id}", "get_payment", "a payment by the register's order id, as it is now",
           query=_WAIT),
+    Route("GET", "/v1/payments/{order_id}/qr", "payment_qr", "a merchant-presented QR payment (qr-merchant):"
+          " the code to show the customer, as a PNG", produces="image/png"),
     Route("POST", "/v1/payments/{order_id}/cancel", "cancel_payment",
           "cancel a payment the customer has not paid yet (a QR payment that left is asked, not dropped)", body={}),
     Route("POST", "/v1/payments/{order_id}/void", "void_payment", "void (撤销) a payment of the open batch",
@@ -321,6 +323,19 @@ class Api:
         views = [payment_view(order, reader) for order in reader.recent_orders(PAYMENTS_MAX)]
         views = [v for v in views if wanted is None or v["status"] == wanted]
         return 200, {"payments": views[:int(limit)]}
+
+    def op_payment_qr(self, *, params: dict[str, str], **_: Any) -> tuple[int, Any]:
+        order = self.reader().order(params["order_id"])
+        code = self.reader().qr_code_url(order.txn_id) if order is not None and order.txn_id else ""
+        if not code:
+            raise ApiError(404, "not_found", "this payment shows no code (not qr-merchant, or not made yet)")
+        import io
+
+        import qrcode  # lazy: qrcode and Pillow cost start-up time
+
+        out = io.BytesIO()
+        qrcode.make(code, box_size=6, border=4).save(out, format="PNG")
+        return 200, (out.getvalue(), "image/png")
 
     def op_get_payment(self, *, params: dict[str, str], query: dict[str, str], **_: Any) -> tuple[int, Any]:
         return 200, self._wait_for(params["order_id"], query)

@@ -147,6 +147,23 @@ def test_a_qr_customer_code_payment(browser: Any, till: Till, shots: Path) -> No
     page.wait_text("pending-list", "nothing pending")
 
 
+def test_a_merchant_qr_payment(browser: Any, till: Till, shots: Path) -> None:
+    page = Page(browser, till.url, shots).open()
+    page.login()
+    page.amount("1999")
+    page.click("pay-qr-merchant")
+    page.until(lambda d: page.text("state") == "QR_SHOWING")
+    page.until(lambda d: page.el("qr-code").is_displayed() and page.image_loaded("qr-code"))
+    page.screenshot("merchant-qr-shown")
+    page.tab("devices")
+    page.click("wallet-pay-shown")
+    page.wait_text("dev-reply", "wallet: ")
+    page.tab("sale")
+    page.wait_text("outcome", "APPROVED ¥19.99")  # the till's next poll finds it paid
+    assert not page.el("qr-code").is_displayed()
+    page.screenshot("merchant-qr-paid")
+
+
 def test_paper_out_during_the_cardholder_copy_refill_and_reprint(browser: Any, till: Till, shots: Path) -> None:
     printer = till.till.emulators.devices["printer"]
     with _api(till) as api:  # a first sale: how many bytes the merchant copy takes

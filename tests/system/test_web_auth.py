@@ -134,6 +134,9 @@ def test_the_device_panels_routes(served: Served) -> None:
     assert served.browser.get("/v1/emulators/printer/pages/1").status_code == 409  # none cut yet
     assert served.browser.get("/v1/payments?status=pending_confirmation").json() == {"payments": []}
     assert served.browser.get("/v1/payments?limit=0").status_code == 400
+    assert served.browser.get("/v1/payments/NONE/qr").status_code == 404
+    shown = served.browser.post("/v1/emulators/wallet", json={"line": "pay-shown"}, headers={"X-CSRF-Token": csrf})
+    assert shown.json()["reply"] == "error: no merchant code is shown"
 
 
 def test_sessions_expire_when_idle_and_are_bounded() -> None:

@@ -100,6 +100,7 @@ async function start(who) {
     await initDevices(api, status.emulated);
   }
   activeOrder = status.order_id;
+  showState(status.state);
   if (activeOrder) {
     // A reload mid-sale: the sale where it is (its amount, the state, the last line shown).
     const payment = await api("GET", `/v1/payments/${encodeURIComponent(activeOrder)}`);
@@ -147,6 +148,14 @@ function listen(after) {
 function showState(state) {
   say("state", state);
   document.body.dataset.state = state;
+  const code = $("qr-code");
+  if (state === "QR_SHOWING" && activeOrder) {
+    // Our code for the customer to scan (qr-merchant), drawn by the terminal from its order.
+    code.src = `/v1/payments/${encodeURIComponent(activeOrder)}/qr?t=${Date.now()}`;
+    code.hidden = false;
+  } else if (state !== "QR_SHOWING") {
+    code.hidden = true;
+  }
 }
 
 function showLine(line) {

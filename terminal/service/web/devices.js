@@ -170,4 +170,5 @@ export async function initDevices(apiFn, slots) {
   }
   if (slots.includes("host")) host();
   if (slots.includes("signature_pad")) signaturePad();
+  if (slots.includes("wallet")) $("wallet-pay-shown").addEventListener("click", () => control("wallet", "pay-shown"));
 }

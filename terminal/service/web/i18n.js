@@ -51,6 +51,8 @@ const LABELS = {
   decline: ["拒绝下一笔", "Decline next"],
   clear: ["清除", "Clear"],
   signature_pad: ["电子签名板", "Signature pad"],
+  wallet: ["钱包", "Wallet"],
+  pay_shown: ["顾客扫收款码付款", "Customer pays our code"],
   sig_send: ["签名", "Sign"],
   sig_ok: ["确认键", "OK key"],
   supervisor_pin: ["主管授权", "Supervisor PIN"],
