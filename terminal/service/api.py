@@ -578,7 +578,7 @@ class _Handler(BaseHTTPRequestHandler):
             query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
             body = self._body(route) if method == "POST" else {}
             if route.op == "events":
-                self._events(query.get("after", ""))
+                self._events(query.get("after", ""), session)
                 return
             if route.op in ("login", "logout", "session"):
                 status, payload = self._ui(route.op, body, session)
@@ -714,8 +714,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _events(self, after: str) -> None:
-        """Server-sent events until the client leaves or the service stops."""
+    def _events(self, after: str, session: Session | None = None) -> None:
+        """Server-sent events until the client leaves or the service stops (or, for a browser,
+        until its session ends: an open stream does not keep a session alive, nor outlive it)."""
         last = self.headers.get("Last-Event-ID", "") or after
         subscription = self.server_api.service.bus.subscribe(after=int(last) if last.isdigit() else None)
         try:
@@ -726,7 +727,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.wfile.write(b"retry: 1000\n\n")
             self.wfile.flush()
-            while not subscription.closed:
+            sessions = self.server_api.sessions
+            while not subscription.closed and (session is None or sessions.alive(session.id)):
                 event = subscription.next(KEEPALIVE_S)
                 self.wfile.write(b": ping\n\n" if event is None else event.sse())
                 self.wfile.flush()

@@ -73,6 +73,12 @@ class Sessions:
                 found.last_seen = self._now()
             return found
 
+    def alive(self, session_id: str) -> bool:
+        """Whether the session is live, without counting this as its use (an event stream asks)."""
+        with self._lock:
+            self._expire()
+            return session_id in self._sessions
+
     @staticmethod
     def csrf_ok(session: Session, token: str) -> bool:
         return bool(token) and hmac.compare_digest(session.csrf.encode(), token.encode())

@@ -102,8 +102,16 @@ def test_a_void_needs_the_supervisors_pin_and_is_refused_with_a_cashiers(browser
     with _api(till) as api:
         [payment] = api.get("/v1/payments").json()["payments"]
         assert payment["status"] == "voided"
+    page.click("sup-settle")
+    page.supervisor("supervisor-1", "8888")
+    page.wait_text("sup-result", "Settle")
+    page.until(lambda d: page.el("sup-slip").is_displayed() and page.image_loaded("sup-slip"))
+    page.screenshot("settled")
+    with _api(till) as api:
+        assert api.get("/v1/transactions").json()["transactions"] == []  # settled: a new batch
     entries = till.service.call(till.till.audit.entries)
     audit = [(e["operation"], e["approver"] or e["actor"], str(e["result"])) for e in entries]
+    assert any(op == "settle" and result.startswith("granted") for op, _, result in audit)
     assert any(op == "void" and who == "cashier-1" and result.startswith("denied") for op, who, result in audit)
     assert any(op == "void" and who == "supervisor-1" and result.startswith("granted") for op, who, result in audit)
     assert any(op == "sign_in" and who == "cashier-1" and result == "granted" for op, who, result in audit)
@@ -202,8 +210,10 @@ def test_paper_out_during_the_cardholder_copy_refill_and_reprint(browser: Any, t
 def test_a_signature_drawn_with_the_mouse_is_on_the_merchant_copy(browser: Any, till: Till, shots: Path) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
-    page = Page(browser, till.url, shots).open()
+    page = Page(browser, till.url, shots).open(1600, 900)  # a laptop: the devices beside the cashier screen
     page.login()
+    page.until(lambda d: d.execute_script("return document.body.classList.contains('wide')"))
+    assert page.el("sig-canvas").is_displayed() and page.el("pay-card").is_displayed()
     till.control("card_reader", "present signature-required")
     page.amount("4321")
     page.click("pay-card")

@@ -147,6 +147,10 @@ def test_sessions_expire_when_idle_and_are_bounded() -> None:
     assert sessions.get(first.id) is first  # used: its idle time starts again
     clock.advance(IDLE_S - 1)
     assert sessions.get(first.id) is first
+    clock.advance(IDLE_S - 1)
+    assert sessions.alive(first.id)  # asked without counting as a use...
+    clock.advance(2)
+    assert not sessions.alive(first.id)  # ...so an open event stream does not keep it alive
     clock.advance(IDLE_S + 1)
     assert sessions.get(first.id) is None and len(sessions) == 0
     assert sessions.get("") is None and not Sessions.csrf_ok(first, "")

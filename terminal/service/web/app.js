@@ -99,6 +99,7 @@ async function start(who) {
     $("tab-devices").hidden = false;
     await initDevices(api, status.emulated);
   }
+  showTab(currentTab);
   activeOrder = status.order_id;
   showState(status.state);
   if (activeOrder) {
@@ -125,6 +126,10 @@ function listen(after) {
   // After a reload the page starts from the status it read; EventSource itself sends
   // Last-Event-ID when it reconnects, so nothing is missed either way.
   events = new EventSource(`/v1/events?after=${after || 0}`);
+  events.onerror = () => {
+    // A stream refused (401: the session ended) is not retried by the browser: sign in again.
+    if (events && events.readyState === EventSource.CLOSED) api("GET", "/ui/session").then(() => listen(0), () => {});
+  };
   events.addEventListener("display", (e) => showLine(JSON.parse(e.data).line));
   events.addEventListener("state", (e) => {
     const { state } = JSON.parse(e.data);
@@ -291,6 +296,20 @@ async function reprint() {
 function supResult(text) {
   say("sup-error", "");
   say("sup-result", text);
+  $("sup-slip").hidden = true;
+}
+
+async function showSlip() {
+  // The settlement slip as the printer put it on paper (emulator mode: the roll's newest page).
+  if ($("dev-printer").hidden) return;
+  try {
+    const { pages } = await api("GET", "/v1/emulators/printer/pages");
+    if (!pages) return;
+    $("sup-slip").src = `/v1/emulators/printer/pages/${pages}?t=${Date.now()}`;
+    $("sup-slip").hidden = false;
+  } catch {
+    // no picture: the text above is the settlement
+  }
 }
 
 async function credit(kind) {
@@ -306,7 +325,9 @@ async function credit(kind) {
 
 async function settle() {
   const done = await supervisorPrompt("reason_settle", (who) => api("POST", "/v1/settlement", who));
-  if (done) supResult(`${t("settle")}\n${JSON.stringify(done.settlement, null, 2)}`);
+  if (!done) return;
+  supResult(`${t("settle")}\n${JSON.stringify(done.settlement, null, 2)}`);
+  showSlip();
 }
 
 async function report(path, title) {
@@ -343,9 +364,22 @@ async function loadPending() {
   }
 }
 
+// On a laptop-sized window the emulated devices stay beside the cashier screen; on the 800x480
+// touchscreen they are a tab of their own.
+const WIDE = window.matchMedia("(min-width: 1400px)");
+let currentTab = "sale";
+
 function showTab(name) {
+  const devices = !$("tab-devices").hidden || document.body.classList.contains("wide");
+  const wide = WIDE.matches && devices;
+  document.body.classList.toggle("wide", wide);
+  $("tab-devices").hidden = wide || !devices;
+  if (wide && name === "devices") name = "sale";
+  currentTab = name;
   for (const button of document.querySelectorAll(".tabs button")) button.classList.toggle("active", button.dataset.tab === name);
-  for (const panel of document.querySelectorAll(".panel")) panel.hidden = panel.id !== `panel-${name}`;
+  for (const panel of document.querySelectorAll(".panel")) {
+    panel.hidden = panel.id !== `panel-${name}` && !(wide && panel.id === "panel-devices");
+  }
   if (name === "pending") loadPending();
 }
 
@@ -364,6 +398,8 @@ function wire() {
   $("sup-exceptions").addEventListener("click", () => report("/v1/reports/exceptions", t("exceptions")));
   $("sup-journal").addEventListener("click", () => report("/v1/transactions", t("journal")));
   $("pending-refresh").addEventListener("click", loadPending);
+  $("sup-cancellations").addEventListener("click", () => report("/v1/reports/cancellations", t("cancellations")));
+  WIDE.addEventListener("change", () => showTab(currentTab));
 }
 
 async function boot() {

@@ -30,6 +30,7 @@ const LABELS = {
   settle: ["结算", "Settle"],
   exceptions: ["异常报告", "Exception report"],
   journal: ["本批交易", "Batch"],
+  cancellations: ["取消记录", "Cancellations"],
   card_reader: ["读卡器", "Card reader"],
   insert: ["插卡", "Insert"],
   swipe: ["刷卡", "Swipe"],
