@@ -88,9 +88,10 @@ class _Tee:
 class Till:
     """`till run` of the emulated counter, in process."""
 
-    def __init__(self, var_dir: Path) -> None:
+    def __init__(self, var_dir: Path, overrides: dict[str, Any] | None = None) -> None:
         self.bus = EventBus()
-        self.till, self.controls = build_service_till("emulated-counter", var_dir=var_dir, display=self.bus.display)
+        self.till, self.controls = build_service_till("emulated-counter", var_dir=var_dir, display=self.bus.display,
+                                                      overrides=overrides)
         self.service = Service(self.till, bus=self.bus, controls=self.controls)
         self.sent: list[bytes] = []
         lock = threading.Lock()
@@ -123,8 +124,9 @@ class Till:
 
 
 @pytest.fixture
-def till(var_dir: Path, browser: Any) -> Iterator[Till]:
-    running = Till(var_dir)
+def till(request: pytest.FixtureRequest, var_dir: Path, browser: Any) -> Iterator[Till]:
+    """A test may give profile overrides: `@pytest.mark.parametrize("till", [{...}], indirect=True)`."""
+    running = Till(var_dir, getattr(request, "param", None))
     try:
         yield running
     finally:

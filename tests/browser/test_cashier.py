@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from emulator.card_reader.cards import load_catalogue
 from tests.browser.conftest import TOKEN, Till
@@ -137,16 +138,25 @@ def test_a_page_reload_mid_sale_shows_the_sale_where_it_is(browser: Any, till: T
     page.screenshot("reloaded-then-paid")
 
 
-def test_a_qr_customer_code_payment(browser: Any, till: Till, shots: Path) -> None:
+# The wallet's timings of the profile, short: a customer's password or a lost answer in a second.
+QUICK_WALLET = {"wallet.timeout_s": 1.0, "wallet.query_first_s": 0.2, "wallet.query_every_s": 0.2,
+                "wallet.reverse_not_before_s": 0.3, "wallet.reverse_max_tries": 1, "wallet.reverse_retry_s": 0.2}
+
+
+@pytest.mark.parametrize("till", [{**QUICK_WALLET, "wallet.give_up_s": 20.0}], indirect=True)
+def test_a_qr_customer_code_payment_waits_for_the_password(browser: Any, till: Till, shots: Path) -> None:
     page = Page(browser, till.url, shots).open()
     page.login()
     page.amount("888")
     page.click("pay-qr")
     page.until(lambda d: page.text("state") == "SCANNING")
     page.tab("devices")
-    page.el("payer-select").send_keys("pays at once")
+    page.el("payer-select").send_keys("enters a password")
     page.click("scan")
     page.tab("sale")
+    page.wait_text("display", "WAITING FOR THE PASSWORD")
+    page.screenshot("qr-waiting-for-the-password")
+    till.control("wallet", "advance 11")  # the customer types the password (the gateway's time)
     outcome = page.wait_text("outcome", "APPROVED ¥8.88")
     assert "****" not in outcome  # a QR payment has no card
     page.until(lambda d: page.image_loaded("receipt-cardholder"))
@@ -155,6 +165,25 @@ def test_a_qr_customer_code_payment(browser: Any, till: Till, shots: Path) -> No
     page.wait_text("pending-list", "nothing pending")
 
 
+@pytest.mark.parametrize("till", [{**QUICK_WALLET, "wallet.give_up_s": 0.6}], indirect=True)
+def test_a_qr_payment_the_wallet_never_decides_is_listed_pending(browser: Any, till: Till, shots: Path) -> None:
+    page = Page(browser, till.url, shots).open()
+    page.login()
+    page.amount("200")
+    page.click("pay-qr")
+    page.until(lambda d: page.text("state") == "SCANNING")
+    page.tab("devices")
+    page.el("payer-select").send_keys("never pays, the reverse")
+    page.click("scan")
+    page.tab("sale")
+    page.wait_text("outcome", "PENDING CONFIRMATION ¥2.00")
+    page.tab("pending")
+    row = page.wait_text("pending-list", "¥2.00")
+    assert "WEB-" in row and "PENDING CONFIRMATION" in row
+    page.screenshot("pending-confirmation")
+
+
+@pytest.mark.parametrize("till", [{"wallet.merchant_poll_every_s": 0.3}], indirect=True)
 def test_a_merchant_qr_payment(browser: Any, till: Till, shots: Path) -> None:
     page = Page(browser, till.url, shots).open()
     page.login()

@@ -153,14 +153,18 @@ function listen(after) {
 function showState(state) {
   say("state", state);
   document.body.dataset.state = state;
+  if (state === "QR_SHOWING") showCode();
+  else $("qr-code").hidden = true;
+}
+
+function showCode() {
+  // Our code for the customer to scan (qr-merchant), drawn by the terminal from its order. The
+  // state comes before the wallet has made the code: until then the image is a 404, asked again.
   const code = $("qr-code");
-  if (state === "QR_SHOWING" && activeOrder) {
-    // Our code for the customer to scan (qr-merchant), drawn by the terminal from its order.
-    code.src = `/v1/payments/${encodeURIComponent(activeOrder)}/qr?t=${Date.now()}`;
-    code.hidden = false;
-  } else if (state !== "QR_SHOWING") {
-    code.hidden = true;
-  }
+  if (!activeOrder || document.body.dataset.state !== "QR_SHOWING") return;
+  code.onerror = () => setTimeout(showCode, 250);
+  code.src = `/v1/payments/${encodeURIComponent(activeOrder)}/qr?t=${Date.now()}`;
+  code.hidden = false;
 }
 
 function showLine(line) {

@@ -12,6 +12,7 @@ const PAYERS = [
   ["130000000000000001", "enters a password, pays after 10 s / 输密码"],
   ["130000000000000003", "never pays / 不支付"],
   ["130000000000000004", "not enough balance / 余额不足"],
+  ["130000000000000008", "never pays, the reverse is not answered / 撤销无应答"],
   ["280000000000000000", "Alipay, pays at once / 支付宝"],
 ];
 
