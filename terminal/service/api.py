@@ -143,6 +143,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/emulators/{slot}/strokes", "strokes", "emulator mode: a signature drawn in the browser,"
           " fed to the emulated pad as its pen packets",
           body={"strokes": Field("array", "[[[x, y], ...], ...]: one list of points per stroke, any units", True)}),
+    Route("POST", "/v1/emulators/{slot}/scan-receipt", "scan_receipt", "emulator mode: hold a receipt in front of"
+          " the emulated scanner (its picture, as GET /v1/receipts gives it; the scanner decodes its lookup QR)",
+          body={"trace": Field("string", "the receipt's trace number (or txn_id)", True),
+                "copy": Field("string", "merchant or cardholder (default)")}),
     Route("GET", "/v1/emulators/{slot}/pages", "pages", "emulator mode: how many pages the emulated printer has cut"),
     Route("GET", "/v1/emulators/{slot}/pages/{number}", "page", "emulator mode: one page of the emulated"
           " printer's roll as a PNG (1 is the first; `current` is the one still on the printer)", produces="image/png"),
@@ -450,6 +454,23 @@ class Api:
             raise ApiError(400, "bad_request", "strokes: 1 to 5000 points")
         line = "strokes " + json.dumps(strokes, separators=(",", ":"))
         return 200, {"reply": self._ask(params["slot"], line)}
+
+    def op_scan_receipt(self, *, params: dict[str, str], body: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        self._control(params["slot"])  # 404 before any work for a slot not emulated
+        copy = str(body.get("copy", "cardholder"))
+        if copy not in ("merchant", "cardholder"):
+            raise ApiError(400, "bad_request", "copy is merchant or cardholder")
+        picture, _ = self.ops.receipt(self.ops.resolve(str(body["trace"])), copy=copy, fmt="png")
+        # The scanner emulator reads a picture from a file (`scan-image FILE.png`), as a developer
+        # would hand it one: written under var/, private, gone once read.
+        folder = Path(self.service.till.journal.path).parent / "tmp"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"scan-{secrets.token_hex(8)}.png"
+        try:
+            write_private(path, picture)
+            return 200, {"reply": self._ask(params["slot"], f"scan-image {path}")}
+        finally:
+            path.unlink(missing_ok=True)
 
     def op_pages(self, *, params: dict[str, str], **_: Any) -> tuple[int, Any]:
         return 200, {"pages": int(self._ask(params["slot"], "page-count"))}

@@ -163,6 +163,12 @@ def test_a_qr_customer_code_payment_waits_for_the_password(browser: Any, till: T
     page.screenshot("qr-customer-code")
     page.tab("pending")
     page.wait_text("pending-list", "nothing pending")
+    page.tab("devices")
+    page.click("scan-receipt")  # the receipt's picture before the scanner: its lookup QR finds the sale
+    page.wait_text("dev-reply", "scanner: qr (1 code(s))")
+    trace = page.el("sup-trace").get_attribute("value")
+    page.tab("sale")
+    page.wait_text("display", f"{trace} sale 888 APPROVED")
 
 
 @pytest.mark.parametrize("till", [{**QUICK_WALLET, "wallet.give_up_s": 0.6}], indirect=True)

@@ -137,6 +137,9 @@ def test_the_device_panels_routes(served: Served) -> None:
     assert served.browser.get("/v1/payments/NONE/qr").status_code == 404
     shown = served.browser.post("/v1/emulators/wallet", json={"line": "pay-shown"}, headers={"X-CSRF-Token": csrf})
     assert shown.json()["reply"] == "error: no merchant code is shown"
+    unknown = served.browser.post("/v1/emulators/scanner/scan-receipt", json={"trace": "999999"},
+                                  headers={"X-CSRF-Token": csrf})
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_transaction"
 
 
 def test_sessions_expire_when_idle_and_are_bounded() -> None:

@@ -60,6 +60,17 @@ function cardReader(cards) {
 function scanner() {
   $("payer-select").replaceChildren(...PAYERS.map(([code, label]) => new Option(`${label} ${code.slice(-2)}`, code)));
   $("scan").addEventListener("click", () => control("scanner", `scan ${$("payer-select").value}`));
+  // The last sale's cardholder copy, as its picture: the scanner emulator decodes its lookup QR.
+  $("scan-receipt").addEventListener("click", async () => {
+    const trace = $("sup-trace").value.trim();
+    if (!trace) return;
+    try {
+      const { reply } = await api("POST", "/v1/emulators/scanner/scan-receipt", { trace });
+      $("dev-reply").textContent = `scanner: ${reply}`;
+    } catch (err) {
+      $("dev-reply").textContent = `scanner: ${err.message}`;
+    }
+  });
 }
 
 export async function showRoll() {

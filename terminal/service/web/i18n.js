@@ -39,6 +39,7 @@ const LABELS = {
   pin_manual: ["在此输入密码", "Type the PIN here"],
   scanner: ["扫码枪", "Scanner"],
   scan: ["扫码", "Scan"],
+  scan_receipt: ["扫最近的签购单", "Scan the last receipt"],
   printer: ["打印机", "Printer"],
   paper_out: ["缺纸", "Paper out"],
   near_end: ["纸将尽", "Near end"],
