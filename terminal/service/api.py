@@ -561,6 +561,12 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         self.server_api.connections.add(self.connection)
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):  # the client went away (a browser closed): not an error
+            self.close_connection = True
+
     def finish(self) -> None:
         self.server_api.connections.discard(self.connection)
         super().finish()

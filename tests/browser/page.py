@@ -60,6 +60,8 @@ class Page:
             self.driver.find_element(By.CSS_SELECTOR, f'.key[data-key="{digit}"]').click()
 
     def tab(self, name: str) -> None:
+        if name == "devices":  # its panels are filled in after the page is interactive
+            self.until(lambda d: d.execute_script("return document.body.dataset.devices") == "1")
         if name == "devices" and self.driver.execute_script("return document.body.classList.contains('wide')"):
             return  # a laptop-sized window shows the devices beside the cashier screen
         self.click(f"tab-{name}")

@@ -247,7 +247,8 @@ def test_a_signature_drawn_with_the_mouse_is_on_the_merchant_copy(browser: Any, 
 
     page = Page(browser, till.url, shots).open(1600, 900)  # a laptop: the devices beside the cashier screen
     page.login()
-    page.until(lambda d: d.execute_script("return document.body.classList.contains('wide')"))
+    page.until(lambda d: d.execute_script("return document.body.classList.contains('wide')"
+                                          " && document.body.dataset.devices === '1'"))
     assert page.el("sig-canvas").is_displayed() and page.el("pay-card").is_displayed()
     till.control("card_reader", "present signature-required")
     page.amount("4321")

@@ -97,7 +97,7 @@ async function start(who) {
   if (status.display) showLine(status.display);
   if (status.emulated && status.emulated.length) {
     $("tab-devices").hidden = false;
-    await initDevices(api, status.emulated);
+    initDevices(api, status.emulated); // the panels fill in beside; the cashier need not wait for them
   }
   showTab(currentTab);
   activeOrder = status.order_id;
@@ -415,6 +415,7 @@ async function boot() {
     showLogin();
   }
   document.body.dataset.ready = "1";
+  performance.mark("opentill-ready"); // interactive: signed in, status shown, events streaming (bench/web.py)
 }
 
 boot();

@@ -182,5 +182,6 @@ export async function initDevices(apiFn, slots) {
   }
   if (slots.includes("host")) host();
   if (slots.includes("signature_pad")) signaturePad();
+  document.body.dataset.devices = "1";
   if (slots.includes("wallet")) $("wallet-pay-shown").addEventListener("click", () => control("wallet", "pay-shown"));
 }
