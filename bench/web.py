@@ -119,6 +119,10 @@ class _Served:
         self.till.close()
 
 
+def _events_at_least(count: int) -> Any:
+    return lambda driver: driver.execute_script("return window.__got.length") >= count
+
+
 def bench_browser(reps: int) -> list[dict[str, Any]]:
     try:
         from selenium import webdriver
@@ -159,8 +163,7 @@ def bench_browser(reps: int) -> list[dict[str, Any]]:
                     api.post("/v1/payments", json={"order_id": f"B-{n}", "amount": "1.00"})
                     api.post(f"/v1/payments/B-{n}/cancel", json={})
                     api.get(f"/v1/payments/B-{n}?wait=30")
-                    wanted = 2 * (n + 1)
-                    wait.until(lambda d, wanted=wanted: d.execute_script("return window.__got.length") >= wanted)
+                    wait.until(_events_at_least(2 * (n + 1)))
             got = driver.execute_script("return window.__got")
             delays = [at - served.published[int(i)] for i, at in got if int(i) in served.published]
         finally:
