@@ -136,6 +136,15 @@ def test_a_page_reload_mid_sale_shows_the_sale_where_it_is(browser: Any, till: T
     till.control("card_reader", "present approved chip")
     page.wait_text("outcome", "APPROVED ¥42.00")  # the stream resumed: the outcome arrives
     page.screenshot("reloaded-then-paid")
+    page.tab("devices")  # the host's panel: the issuer declines the next request
+    page.type("host-decline-code", "51")
+    page.click("host-decline")
+    page.wait_text("dev-reply", "host: ")
+    till.control("card_reader", "present approved chip")
+    page.tab("sale")
+    page.amount("100")
+    page.click("pay-card")
+    assert "51" in page.wait_text("outcome", "DECLINED ¥1.00")
 
 
 # The wallet's timings of the profile, short: a customer's password or a lost answer in a second.

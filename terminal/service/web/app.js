@@ -239,6 +239,7 @@ function showOutcome(payment) {
   const card = payment.card ? ` ${payment.card.masked_pan} (${payment.card.entry_mode})` : "";
   const trace = payment.trace ? ` · ${t("trace")} ${payment.trace}` : "";
   box.textContent = `${t(payment.status)} ¥${payment.amount}${card}${trace}`;
+  if (payment.status !== "approved" && payment.response_code) box.textContent += ` · ${payment.response_code}`;
   if (payment.reason && payment.status !== "approved") box.textContent += ` — ${payment.reason}`;
   lastTrace = payment.trace || null;
   if (lastTrace) {
