@@ -12,6 +12,7 @@ from bench.printer import bench_printer
 from bench.qr import bench_qr
 from bench.sale import bench_sale
 from bench.scanner import bench_scanner
+from bench.service import bench_service
 from bench.signature_pad import bench_signature_pad
 from bench.startup import bench_demo_rss, bench_help, bench_ready, bench_ready_real
 
@@ -28,7 +29,7 @@ def main() -> int:
         compileall.compile_dir(str(root / package), quiet=1)
     results = [bench_sale(reps), bench_qr(reps), bench_ready(reps), bench_ready_real(reps), bench_help(reps),
                bench_demo_rss(),
-               *bench_printer(reps), *bench_scanner(reps), *bench_signature_pad(reps)]
+               *bench_printer(reps), *bench_scanner(reps), *bench_signature_pad(reps), *bench_service(reps)]
     out = {"results": results, "all_within_target": all(r["within_target"] for r in results)}
     json.dump(out, sys.stdout, indent=2)
     sys.stdout.write("\n")

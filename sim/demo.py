@@ -28,7 +28,12 @@ def run_demo(*, card: str, amount: str | None, as_json: bool, profile: str, var_
              save_bytes: Path | None = None, tender: str = "card", payer: str = "00") -> int:
     demo_amount = check_test_card(card)  # refuse bad input before anything starts
     code = payer_code(payer) if tender != "card" else ""
-    limit = int(load_terminal_profile(profile)["limits"]["max_amount_minor"])
+    terminal = load_terminal_profile(profile)
+    reader = str(((terminal.get("devices") or {}).get("card_reader") or {}).get("url", ""))
+    if tender == "card" and not reader.startswith("emu://"):
+        raise InputError(f"`till demo` plays an emulated card, and this profile's card reader is {reader[:60]!r}: "
+                         "a till with real devices runs with `till run --profile ...` (docs/payment-api.md)")
+    limit = int(terminal["limits"]["max_amount_minor"])
     if amount is None:  # a card whose behaviour needs a particular amount brings its own
         amount = format_amount(demo_amount) if demo_amount else "12.34"
     amount_minor = parse_amount(amount, max_minor=limit)

@@ -29,12 +29,15 @@ __all__ = ["build_service_till", "web_words"]
 
 
 def build_service_till(profile: str, *, var_dir: Path, display: Callable[[str], None],
-                       device_urls: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None,
+                       device_urls: Mapping[str, str] | None = None,
+                       absent: Callable[[str, Any, Exception], None] | None = None,
+                       overrides: Mapping[str, Any] | None = None,
                        ) -> tuple[Any, dict[str, Callable[[str], str]]]:
     """(the till, control line -> reply by slot) for `till run` of an emulated profile (`overrides`:
     profile settings by dotted key, for a test that wants the wallet's timings short)."""
     till = build_emulated_till(profile, var_dir=var_dir, display=display, device_urls=device_urls,
-                               host_transport="tcp", persist_emulated_books=True, overrides=overrides)
+                               host_transport="tcp", persist_emulated_books=True, absent=absent,
+                               overrides=overrides)
     return till, controls_of(till)
 
 

@@ -71,9 +71,11 @@ def device_profiles(terminal: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def open_devices(
     terminal: Mapping[str, Any], profiles: Mapping[str, Mapping[str, Any]], urls: Mapping[str, str],
+    *, absent: Callable[[str, Any, Exception], None] | None = None,
 ) -> dict[str, Any]:
     """Open a driver for every device slot (URL from `urls`, else the profile's), closing what
-    was opened if one fails."""
+    was opened if one fails — or, with `absent`, handing a port that would not open to it and
+    keeping its driver (`till run`: devices come and go, terminal/service/reconnect.py)."""
     opened: dict[str, Any] = {}
     try:
         for slot, settings in devices.fitted(terminal).items():
@@ -85,7 +87,12 @@ def open_devices(
                 raise ConfigError(f"devices.{slot}: {url} is an emulator; start the terminal through the emulated "
                                   "world (`till demo`, sim.wiring.build_emulated_till) or give a port")
             driver = devices.resolve(slot, settings).driver_class()(url, profiles[slot])
-            driver.open()
+            try:
+                driver.open()
+            except OSError as exc:  # PortError: not there, not a tty, no permission
+                if absent is None:
+                    raise ConfigError(f"devices.{slot}: {exc}") from exc
+                absent(slot, driver, exc)
             opened[slot] = driver
     except BaseException:
         for driver in opened.values():
@@ -296,11 +303,12 @@ def till_parts(
     var_dir: Path | str = "var", overrides: Mapping[str, Any] | None = None,
     device_urls: Mapping[str, str] | None = None, drivers: Mapping[str, Any] | None = None,
     host: HostLink | None = None, journal: Journal | None = None, sources: Iterable[Source] = (),
-    closers: Iterable[Callable[[], None]] = (),
+    closers: Iterable[Callable[[], None]] = (), absent: Callable[[str, Any, Exception], None] | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of `Till` for a profile (a name, a path, or a loaded mapping): the
     parts the caller brings, the rest made from the profile. Everything given or made is owned
-    from here on: if making a part fails, what exists is closed before the error goes up."""
+    from here on: if making a part fails, what exists is closed before the error goes up.
+    `absent`: what to do with a device whose port will not open (see `open_devices`)."""
     owned: list[Callable[[], None]] = list(closers)
     owned += [d.close for d in (drivers or {}).values()]
     owned += [part.close for part in (host, journal) if part is not None]
@@ -311,7 +319,7 @@ def till_parts(
             journal = open_journal(terminal, Path(var_dir))
             owned.append(journal.close)
         if drivers is None:
-            drivers = open_devices(terminal, profiles, device_urls or {})
+            drivers = open_devices(terminal, profiles, device_urls or {}, absent=absent)
             owned += [d.close for d in drivers.values()]
         if host is None:
             host = _host_link(terminal)

@@ -182,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
     from terminal.service.commands import COMMANDS, run_command
 
     if args.command in COMMANDS:
-        return run_command(args, _read_pin)
+        return run_command(args, _read_pin, _emulated_world)
     if args.command == "demo":
         from sim.demo import run_demo
 
@@ -202,7 +202,7 @@ def _run(args: argparse.Namespace) -> int:
         return run_scenario(args.file, seed=args.seed, as_json=args.json)
     if args.command == "doctor":
         return _doctor(args)
-    if args.command in ("operator", "audit", "journal", "receipt"):
+    if args.command in ("operators", "operator", "audit", "journal", "receipt"):
         return _access_command(args)
     if args.command == "escpos":
         return _render(args.file, profile=args.profile, png=args.png)
@@ -211,6 +211,13 @@ def _run(args: argparse.Namespace) -> int:
     faults = [f"fault {f}" for f in args.fault]
     return _emulate(args.device, profile=args.profile, pty=args.pty, listen=args.listen, baud=args.baud,
                     faults=faults, folder=getattr(args, "folder", None))
+
+
+def _emulated_world(profile: str, **kwargs: Any) -> Any:
+    """`till run` (and the operator commands without one) of an emulated profile: sim/run.py."""
+    from sim.run import build_service_till
+
+    return build_service_till(profile, **kwargs)
 
 
 def _one_line(text: str) -> str:
@@ -435,16 +442,25 @@ def _traffic_line(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-# -- operators and the audit trail (`till operator ...`, `till audit verify`) -----------------------
+# -- operators and the audit trail (`till operators ...`, `till audit verify`) ----------------------
 # A real till's commands: they read and write var/ only, never the emulated world. PINs are read
 # from the terminal without echo (or one line of stdin when it is not a terminal), never argv.
 
 def _access_parsers(sub: Any) -> None:
-    operator = sub.add_parser("operator", help="manage the till's operators (var/operators.json, 0600)")
+    # `operators` as issue 13 names it; `operator` (and its `set-pin`) stay, as scripts use them.
+    operator = sub.add_parser("operators", aliases=["operator"],
+                              help="manage the till's operators (var/operators.json, 0600)")
     op_sub = operator.add_subparsers(dest="operator_command", required=True, metavar="SUBCOMMAND")
-    for name, what in (("add", "add an operator; the PIN is asked for"), ("list", "list operators and lockouts"),
-                       ("remove", "remove an operator"), ("set-pin", "set a new PIN (also lifts a lockout)")):
-        cmd = op_sub.add_parser(name, help=what)
+    for name, aliases, what in (
+        ("add", [], "add an operator; the PIN is asked for"),
+        ("list", [], "list operators, lockouts and who is disabled"),
+        ("disable", [], "the operator can no longer sign in or approve (kept for the audit trail; "
+                        "not the last enabled supervisor)"),
+        ("enable", [], "undo disable"),
+        ("reset-pin", ["set-pin"], "set a new PIN, asked for (also lifts a lockout)"),
+        ("remove", [], "remove an operator (disable keeps them for the audit trail)"),
+    ):
+        cmd = op_sub.add_parser(name, aliases=aliases, help=what)
         if name != "list":
             cmd.add_argument("id", help="operator id, e.g. supervisor-1")
         if name == "add":
@@ -493,14 +509,20 @@ def _access_command(args: argparse.Namespace) -> int:
         for op in store.operators().values():
             count, until = store.failures(op.id)
             state = f"locked {int(until - now) + 1} s" if until > now else f"{count} wrong PIN(s)" if count else "ok"
-            print(f"{op.id:24} {op.role:12} {state}")
+            print(f"{op.id:24} {op.role:12} {'disabled' if op.disabled else state}")
     elif command == "add":
         store.add(args.id, args.role, _read_pin())
         print(f"added {args.id} ({args.role})")
     elif command == "remove":
         store.remove(args.id)
         print(f"removed {args.id}")
-    else:
+    elif command == "disable":
+        store.disable(args.id)
+        print(f"disabled {args.id}: 已停用，不能再登录或授权 / can no longer sign in or approve")
+    elif command == "enable":
+        store.enable(args.id)
+        print(f"enabled {args.id}")
+    else:  # reset-pin (set-pin)
         store.set_pin(args.id, _read_pin())
         print(f"PIN set for {args.id}")
     return 0

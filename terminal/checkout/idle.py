@@ -37,6 +37,11 @@ class IdleSteps(FlowBase):
         if not self.housekeeping():
             self._arm("housekeeping", LIMITS.housekeeping_s)
 
+    def pin_pad_back(self) -> None:
+        """A PIN pad plugged in again (or replaced) holds no working PIN key: sign on again at the
+        next idle moment, which loads it."""
+        self.signed_on, self._sign_on_at = False, 0.0
+
     def housekeeping(self) -> bool:
         """When idle: deliver what is owed to the host. True when that started (the state moved)."""
         if self.state is not S.IDLE:

@@ -13,6 +13,7 @@ RAM: a restart voids every outstanding approval, which is what a short-lived app
 PINs: one answer ("operator or PIN not accepted") and one PBKDF2 run for an unknown operator, a
 wrong PIN and a locked-out operator alike; after LOCKOUT_AFTER wrong PINs in a row an id is locked
 for a doubling time (wall clock, persisted in var/operators.json, so a restart does not reset it).
+A disabled operator (`till operators disable`) is refused, and told so only after the right PIN.
 Every decision (issued, used, refused, denied) is one entry in the audit trail (audit.py).
 """
 
@@ -128,6 +129,9 @@ class AccessControl:
                 lock = now + min(LOCKOUT_MAX_S, LOCKOUT_BASE_S * 2 ** (count - LOCKOUT_AFTER))
             self.store.record_failure(operator_id, count=count, locked_until=lock, at=now)
             raise deny("unknown operator" if operator is None else "wrong PIN", NOT_ACCEPTED)
+        if operator.disabled:  # told only after the right PIN, as a role's refusal is
+            raise deny("operator disabled", f"操作员已停用 / operator {operator.id} is disabled "
+                                            "(till operators enable)")
         if count:
             self.store.clear_failures(operator_id)
         return operator

@@ -5,10 +5,15 @@ and ships with the software, and a 4-digit PIN under its PBKDF2 hash falls offli
 anyone who can read the hash. The file is replaced atomically on every change (files.py), and it
 also keeps the wrong-PIN counters, so a restart does not reset a lockout.
 
-Managed with `till operator add|list|remove|set-pin` or this module's `OperatorStore`. A store
+Managed with `till operators add|list|disable|enable|reset-pin|remove` (`till operator` is the
+same command) or this module's `OperatorStore`. A store
 that does not exist yet is seeded once from the profile's `[[operators]]` (migration for older
 profiles; the shipped profiles list none) or, in the emulated world, with the documented test
 operators (sim/operators.py).
+
+A disabled operator stays in the file (the audit trail names them; their id is not given to
+anyone else) but can no longer sign in or approve (access.py). The last enabled supervisor cannot
+be disabled: nobody could settle, void or refund any more.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from drivers.record import Record
+from drivers.record import Record, replace
 from terminal.errors import ConfigError, InputError
 from terminal.security.files import write_private
 
@@ -37,6 +42,7 @@ class Operator(Record):
     id: str
     role: str
     pin_hash: str
+    disabled: bool = False
 
 
 def hash_pin(pin: str, *, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
@@ -89,7 +95,7 @@ class OperatorStore:
             raise InputError(f"角色无效 / role is one of {', '.join(ROLES)}, not {role!r}")
         operators, counters = self._read()
         if operator_id in operators:
-            raise InputError(f"操作员已存在 / operator {operator_id} exists already (set-pin changes a PIN)")
+            raise InputError(f"操作员已存在 / operator {operator_id} exists already (reset-pin changes a PIN)")
         operators[operator_id] = Operator(id=operator_id, role=role, pin_hash=hash_pin(check_new_pin(pin)))
         self._write(operators, counters)
         return operators[operator_id]
@@ -107,9 +113,39 @@ class OperatorStore:
         old = operators.get(operator_id)
         if old is None:
             raise InputError(f"无此操作员 / no operator {operator_id}")
-        operators[operator_id] = Operator(id=old.id, role=old.role, pin_hash=hash_pin(check_new_pin(pin)))
+        operators[operator_id] = Operator(id=old.id, role=old.role, pin_hash=hash_pin(check_new_pin(pin)),
+                                          disabled=old.disabled)  # a new PIN does not re-enable
         counters.pop(operator_id, None)
         self._write(operators, counters)
+
+    def disable(self, operator_id: str) -> Operator:
+        """The operator can no longer sign in or approve; kept for the audit trail. Refused for the
+        last enabled supervisor (nobody could settle, void or refund)."""
+        operators, counters = self._read()
+        old = operators.get(operator_id)
+        if old is None:
+            raise InputError(f"无此操作员 / no operator {operator_id}")
+        if old.disabled:
+            raise InputError(f"操作员已停用 / operator {operator_id} is disabled already")
+        if old.role == "supervisor" and not any(o.role == "supervisor" and not o.disabled and o.id != old.id
+                                                for o in operators.values()):
+            raise InputError(f"不能停用最后一名主管 / {operator_id} is the last enabled supervisor: nobody could "
+                             "settle, void or refund; add another supervisor first")
+        operators[operator_id] = replace(old, disabled=True)
+        self._write(operators, counters)
+        return operators[operator_id]
+
+    def enable(self, operator_id: str) -> Operator:
+        """Undo `disable` (the PIN is the one the operator had)."""
+        operators, counters = self._read()
+        old = operators.get(operator_id)
+        if old is None:
+            raise InputError(f"无此操作员 / no operator {operator_id}")
+        if not old.disabled:
+            raise InputError(f"操作员未停用 / operator {operator_id} is not disabled")
+        operators[operator_id] = replace(old, disabled=False)
+        self._write(operators, counters)
+        return operators[operator_id]
 
     # -- wrong-PIN counters (any id, known or not: the same answer for both) ----------------------
     def failures(self, operator_id: str) -> tuple[int, float]:
@@ -134,8 +170,7 @@ class OperatorStore:
     def _read(self) -> tuple[dict[str, Operator], dict[str, dict[str, float]]]:
         try:
             doc = json.loads(self.path.read_bytes())
-            operators = {str(o["id"]): Operator(id=str(o["id"]), role=str(o["role"]), pin_hash=str(o["pin_hash"]))
-                         for o in doc["operators"]}
+            operators = {op.id: op for op in map(_operator, doc["operators"])}
             counters = {str(k): dict(v) for k, v in dict(doc.get("failures", {})).items()}
         except FileNotFoundError:
             raise ConfigError(f"操作员文件缺失 / {self.path} is missing: `till operator add` creates it") from None
@@ -146,6 +181,14 @@ class OperatorStore:
 
     def _write(self, operators: Mapping[str, Operator], counters: Mapping[str, Mapping[str, float]]) -> None:
         doc = {"version": _FILE_VERSION,
-               "operators": [{"id": o.id, "role": o.role, "pin_hash": o.pin_hash} for o in operators.values()],
+               "operators": [{"id": o.id, "role": o.role, "pin_hash": o.pin_hash, "disabled": o.disabled}
+                             for o in operators.values()],
                "failures": counters}
         write_private(self.path, json.dumps(doc, indent=1).encode())
+
+
+def _operator(entry: Mapping[str, Any]) -> Operator:
+    disabled = entry.get("disabled", False)
+    if not isinstance(disabled, bool):  # fail closed: a damaged flag is a damaged file, not "enabled"
+        raise TypeError("disabled is true or false")
+    return Operator(id=str(entry["id"]), role=str(entry["role"]), pin_hash=str(entry["pin_hash"]), disabled=disabled)

@@ -72,7 +72,13 @@ def _till_options(cmd: argparse.ArgumentParser) -> None:
                      help="open a device slot on this port instead of the profile's (repeatable)")
 
 
-def run_command(args: argparse.Namespace, read_pin: Callable[[], str]) -> int:
+# The emulated world's till for a profile (sim/run.py, handed in by the CLI: the one module of
+# terminal/ that may reach sim/, and only inside a command).
+EmulatedWorld = Callable[..., tuple[Any, dict[str, Callable[[str], str]]]]
+
+
+def run_command(args: argparse.Namespace, read_pin: Callable[[], str], emulated: EmulatedWorld) -> int:
+    args.emulated_world = emulated
     if args.command == "run":
         return run_service(args)
     from terminal.service.client import find_service
@@ -171,17 +177,21 @@ Controls = dict[str, Callable[[str], str]]
 
 
 def open_till(args: argparse.Namespace, *, display: Callable[[str], None]) -> tuple[Any, Controls]:
-    """The till of a profile: in emulator mode the emulated world (sim/, imported here only),
+    """The till of a profile: in emulator mode the emulated world (`args.emulated_world`),
     otherwise the real devices the profile names."""
     from terminal.app import build_till, load_terminal_profile
+    from terminal.service.reconnect import start_unplugged
 
     urls = _device_urls(args.device)
     terminal = load_terminal_profile(args.profile)
     if _emulated(terminal, urls):
-        from sim.run import build_service_till
-
-        return build_service_till(args.profile, var_dir=args.var, display=display, device_urls=urls)
-    return build_till(terminal, var_dir=args.var, display=display, device_urls=urls), {}
+        build: EmulatedWorld = args.emulated_world
+        return build(args.profile, var_dir=args.var, display=display, device_urls=urls,
+                     absent=start_unplugged if args.command == "run" else None)
+    # `till run` starts without a device that is not there (and opens it when it is); a one-off
+    # command needs its devices.
+    absent = start_unplugged if args.command == "run" else None
+    return build_till(terminal, var_dir=args.var, display=display, device_urls=urls, absent=absent), {}
 
 
 def _emulated(terminal: Mapping[str, Any], urls: Mapping[str, str]) -> bool:

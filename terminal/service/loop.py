@@ -331,6 +331,8 @@ class Service:
     def _device_changed(self, slot: str, condition: str, detail: str) -> None:
         if slot == "printer" and condition == "up":
             self._print_owed = True
+        if slot == "card_reader" and condition == "up":
+            self.till.flow.pin_pad_back()
         condition = "ok" if condition == "up" else "disconnected" if condition == "down" else condition
         self.device_health = {**self.device_health, slot: {
             "condition": condition, "detail": detail, "at": self.till.clock.wall().isoformat()}}

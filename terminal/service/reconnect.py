@@ -18,10 +18,42 @@ from typing import Any
 from drivers.events import DeviceFault, FaultKind
 from drivers.transport import open_port
 
-__all__ = ["RETRY_S", "DeviceWatch"]
+__all__ = ["RETRY_S", "DeadPort", "DeviceWatch", "start_unplugged"]
 
 log = logging.getLogger(__name__)
 RETRY_S = 2.0
+
+
+class DeadPort:
+    """Where a device's port would be when it was not there at start: every I/O fails as a
+    pulled cable's does, so the driver reports it the usual way (a fault, never a crash) and the
+    watch opens the real port once it appears."""
+
+    timeout: float = 0.0
+
+    def __init__(self, url: str, why: str) -> None:
+        self.url, self.why = url, why
+
+    def _gone(self, *_: object, **__: object) -> Any:
+        import serial
+
+        raise serial.SerialException(f"{self.url} is not connected: {self.why}")
+
+    write = flush = read = reset_input_buffer = reset_output_buffer = fileno = _gone
+
+    @property
+    def in_waiting(self) -> int:
+        return int(self._gone())
+
+    def close(self) -> None:
+        pass
+
+
+def start_unplugged(slot: str, driver: Any, error: Exception) -> None:
+    """`open_devices(absent=...)` for `till run`: a device missing at start is started unplugged."""
+    log.warning("%s: %s; the till starts without it and opens it when it is there", slot, error)
+    driver._port = DeadPort(str(driver.url), str(error))
+    driver.open()  # the driver's own set-up (its codec); the port is taken as given
 
 
 class DeviceWatch:

@@ -157,3 +157,24 @@ def test_a_printer_unplugged_pauses_receipts_not_payments_and_is_found_again(tmp
                 run.wait_for("receipts", after=back, owed=2, printed=2)  # U-1's two copies, after U-2's
                 pages = sorted(roll.glob("page-*.txt"))
                 assert len(pages) == 4 and all("重打印" in p.read_text(encoding="utf-8") for p in pages[2:])
+
+
+def test_a_card_reader_missing_at_start_leaves_qr_payments_and_is_opened_when_it_comes(tmp_path: Path) -> None:
+    from emulator.wallet.payers import payment_code
+
+    var, port = tmp_path / "var", tmp_path / "opentill-card-reader"  # nothing there yet
+    with till_run(var, "--device", f"card_reader={port}") as run:
+        assert run.http.get("/v1/status").json()["devices"]["card_reader"]["condition"] == "disconnected"
+        refused = run.http.post("/v1/payments", json={"order_id": "M-1", "amount": "2.00"})
+        assert refused.status_code == 409 and "card reader is not connected" in refused.json()["error"]["message"]
+        assert run.http.get("/v1/payments/M-1").status_code == 404  # refused at once: no order left behind
+        qr = run.http.post("/v1/payments", json={"order_id": "M-2", "amount": "2.00", "tender": "qr"})
+        assert qr.status_code == 201
+        run.control("scanner", f"scan {payment_code('00')}")  # the customer's 付款码: QR payments go on
+        assert run.http.get("/v1/payments/M-2?wait=60").json()["status"] == "approved"
+        with served("emulate", "card-reader", "--pty") as reader:  # the reader is plugged in
+            port.symlink_to(reader.endpoint)
+            run.wait_for("device", slot="card_reader", condition="ok")
+            assert reader.control("present approved chip").startswith("ok")
+            paid = run.http.post("/v1/payments?wait=60", json={"order_id": "M-3", "amount": "3.00"}).json()
+            assert paid.get("status") == "approved", paid
