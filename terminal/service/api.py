@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -40,13 +41,23 @@ from terminal.security.files import write_private
 from terminal.service.loop import Service, ServiceStopped
 from terminal.service.operations import Operations
 from terminal.service.payments import JournalReader, parse_payment, payment_view
+from terminal.service.sessions import COOKIE, Session, Sessions
 
-__all__ = ["MAX_BODY", "ROUTES", "Api", "ApiError", "ApiServer", "load_or_create_token", "openapi"]
+__all__ = ["MAX_BODY", "ROUTES", "STATIC", "Api", "ApiError", "ApiServer", "load_or_create_token", "openapi"]
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # a payment request is ~100 bytes; anything near this is not one
 KEEPALIVE_S = 15.0  # an SSE comment this often, so proxies and browsers keep the stream
 WAIT_MAX_S = 120.0  # the longest `?wait=` a caller may ask for
+PAYMENTS_MAX = 100  # the longest list GET /v1/payments gives
+WEB = Path(__file__).resolve().parent / "web"
+# The web terminal's files (terminal/service/web/), served without a token: they hold no data.
+STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
+          "app.css": "text/css; charset=utf-8", "i18n.js": "text/javascript; charset=utf-8",
+          "devices.js": "text/javascript; charset=utf-8"}
+# The page may load only our own files and talk only to us: no inline script, no other origin.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
 class ApiError(Exception):
@@ -93,8 +104,14 @@ ROUTES: tuple[Route, ...] = (
                 "currency": Field("string", "ISO 4217 alpha or numeric; the terminal's own by default"),
                 "tender": Field("string", "card (default), qr (scan the customer's code), qr-merchant (show ours)")},
           query=_WAIT),
+    Route("GET", "/v1/payments", "payments", "the latest payments, newest first (e.g. the QR payments"
+          " still pending_confirmation, 待确认)",
+          query={"status": Field("string", "only payments of this status, e.g. pending_confirmation"),
+                 "limit": Field("integer", f"at most this many (default 20, at most {PAYMENTS_MAX})")}),
     Route("GET", "/v1/payments/{order_id}", "get_payment", "a payment by the register's order id, as it is now",
           query=_WAIT),
+    Route("GET", "/v1/payments/{order_id}/qr", "payment_qr", "a merchant-presented QR payment (qr-merchant):"
+          " the code to show the customer, as a PNG", produces="image/png"),
     Route("POST", "/v1/payments/{order_id}/cancel", "cancel_payment",
           "cancel a payment the customer has not paid yet (a QR payment that left is asked, not dropped)", body={}),
     Route("POST", "/v1/payments/{order_id}/void", "void_payment", "void (撤销) a payment of the open batch",
@@ -116,9 +133,29 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/reports/exceptions", "exceptions", "the exception report: incidents and open items"),
     Route("GET", "/v1/reports/cancellations", "cancellations", "every cancelled payment, who, where and why"),
     Route("GET", "/v1/events", "events", "server-sent events: display, state, payment (Last-Event-ID resumes)",
+          query={"after": Field("integer", "resume after this event id (a browser's EventSource cannot send"
+                                           " Last-Event-ID after a page reload)")},
           produces="text/event-stream"),
+    Route("GET", "/v1/emulators", "emulators", "emulator mode: the emulated slots (none on a real till) and the"
+          " emulated reader's test cards"),
     Route("POST", "/v1/emulators/{slot}", "emulator", "emulator mode: a control line to an emulated device",
           body={"line": Field("string", "e.g. \"present visa-chip chip\" (see `till emulate FAMILY --help`)", True)}),
+    Route("POST", "/v1/emulators/{slot}/strokes", "strokes", "emulator mode: a signature drawn in the browser,"
+          " fed to the emulated pad as its pen packets",
+          body={"strokes": Field("array", "[[[x, y], ...], ...]: one list of points per stroke, any units", True)}),
+    Route("POST", "/v1/emulators/{slot}/scan-receipt", "scan_receipt", "emulator mode: hold a receipt in front of"
+          " the emulated scanner (its picture, as GET /v1/receipts gives it; the scanner decodes its lookup QR)",
+          body={"trace": Field("string", "the receipt's trace number (or txn_id)", True),
+                "copy": Field("string", "merchant or cardholder (default)")}),
+    Route("GET", "/v1/emulators/{slot}/pages", "pages", "emulator mode: how many pages the emulated printer has cut"),
+    Route("GET", "/v1/emulators/{slot}/pages/{number}", "page", "emulator mode: one page of the emulated"
+          " printer's roll as a PNG (1 is the first; `current` is the one still on the printer)", produces="image/png"),
+    Route("POST", "/ui/login", "login", "the web terminal: an operator signs in with their own id and PIN"
+          " (audited); a session cookie (HttpOnly, SameSite=Strict) and the CSRF token to send in X-CSRF-Token",
+          body={"operator": Field("string", "the operator's own id", True),
+                "pin": Field("string", "that operator's PIN", True)}, auth=False),
+    Route("GET", "/ui/session", "session", "the web terminal: who is signed in, and the session's CSRF token"),
+    Route("POST", "/ui/logout", "logout", "the web terminal: sign out (the session ends)", body={}),
 )
 
 
@@ -141,13 +178,16 @@ def openapi() -> dict[str, Any]:
                 "properties": {n: {"type": f.type, "description": f.description} for n, f in route.body.items()},
                 "required": [n for n, f in route.body.items() if f.required]}}}}
         if route.auth:
-            op["security"] = [{"token": []}]
+            op["security"] = [{"token": []}, {"session": []}]
         paths.setdefault(route.path, {})[route.method.lower()] = op
     return {"openapi": "3.1.0",
             "info": {"title": "OpenTill payment API", "version": "1",
                      "description": "The local payment API of `till run` (docs/payment-api.md)."},
-            "components": {"securitySchemes": {"token": {
-                "type": "http", "scheme": "bearer", "description": "the token in var/api.token (0600)"}}},
+            "components": {"securitySchemes": {
+                "token": {"type": "http", "scheme": "bearer", "description": "the token in var/api.token (0600)"},
+                "session": {"type": "apiKey", "in": "cookie", "name": COOKIE,
+                            "description": "the web terminal's session (POST /ui/login); a POST also sends"
+                                           " its CSRF token in X-CSRF-Token"}}},
             "paths": paths}
 
 
@@ -188,7 +228,7 @@ def _check_body(route: Route, body: object) -> dict[str, Any]:
     fields = route.body or {}
     if unknown := sorted(set(body) - set(fields)):
         raise ApiError(400, "bad_request", f"unknown field(s): {', '.join(unknown)[:200]}")
-    kinds = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
+    kinds = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "array": (list,)}
     for name, field in fields.items():
         if name not in body:
             if field.required:
@@ -256,7 +296,12 @@ class Api:
         return 200, openapi()
 
     def op_status(self, **_: Any) -> tuple[int, Any]:
-        return 200, {**self.service.snapshot, "devices": self.ops.devices()}
+        # The newest event id and the last line shown: a page that loads reads this, then streams
+        # the events after that id (?after=), so it misses nothing and shows what the customer sees.
+        recent = list(self.service.bus.recent())
+        display = next((e.data.get("line") for e in reversed(recent) if e.kind == "display"), None)
+        return 200, {**self.service.snapshot, "devices": self.ops.devices(), "display": display,
+                     "event_id": recent[-1].id if recent else 0, "emulated": sorted(self.service.controls)}
 
     def op_health(self, **_: Any) -> tuple[int, Any]:
         from terminal.service.doctor import diagnose_till
@@ -270,6 +315,31 @@ class Api:
             tender=request.tender))
         view = self._wait_for(order.order_id, query)
         return (201 if created else 200), view
+
+    def op_payments(self, *, query: dict[str, str], **_: Any) -> tuple[int, Any]:
+        limit = query.get("limit", "20")
+        if not limit.isdigit() or not 1 <= int(limit) <= PAYMENTS_MAX:
+            raise ApiError(400, "bad_request", f"limit is 1..{PAYMENTS_MAX}")
+        wanted = query.get("status")
+        reader = self.reader()
+        # A status is computed from the journal as it is now (a QR payment confirmed later), so
+        # the filter is applied to the views, over a window of the latest orders.
+        views = [payment_view(order, reader) for order in reader.recent_orders(PAYMENTS_MAX)]
+        views = [v for v in views if wanted is None or v["status"] == wanted]
+        return 200, {"payments": views[:int(limit)]}
+
+    def op_payment_qr(self, *, params: dict[str, str], **_: Any) -> tuple[int, Any]:
+        order = self.reader().order(params["order_id"])
+        code = self.reader().qr_code_url(order.txn_id) if order is not None and order.txn_id else ""
+        if not code:
+            raise ApiError(404, "not_found", "this payment shows no code (not qr-merchant, or not made yet)")
+        import io
+
+        import qrcode  # lazy: qrcode and Pillow cost start-up time
+
+        out = io.BytesIO()
+        qrcode.make(code, box_size=6, border=4).save(out, format="PNG")
+        return 200, (out.getvalue(), "image/png")
 
     def op_get_payment(self, *, params: dict[str, str], query: dict[str, str], **_: Any) -> tuple[int, Any]:
         return 200, self._wait_for(params["order_id"], query)
@@ -352,12 +422,71 @@ class Api:
         return 200, self.ops.cancellations()
 
     def op_emulator(self, *, params: dict[str, str], body: dict[str, Any], **_: Any) -> tuple[int, Any]:
-        control = self.service.controls.get(params["slot"])
-        if control is None:
-            known = ", ".join(sorted(self.service.controls)) or "none: this till has no emulated device"
-            raise ApiError(404, "not_found", f"no emulated device {params['slot'][:40]!r} ({known})")
+        control = self._control(params["slot"])
         reply = self.service.call(lambda: control(str(body["line"])))
         return 200, {"reply": reply}
+
+    def _control(self, slot: str) -> Callable[[str], str]:
+        control = self.service.controls.get(slot)
+        if control is None:
+            known = ", ".join(sorted(self.service.controls)) or "none: this till has no emulated device"
+            raise ApiError(404, "not_found", f"no emulated device {slot[:40]!r} ({known})")
+        return control
+
+    def _ask(self, slot: str, line: str) -> str:
+        control = self._control(slot)
+        reply = str(self.service.call(lambda: control(line)))
+        if not reply.startswith("ok"):
+            raise ApiError(409, "refused", reply.removeprefix("error: "))
+        return reply.removeprefix("ok:").strip()
+
+    def op_emulators(self, **_: Any) -> tuple[int, Any]:
+        cards: list[dict[str, Any]] = []
+        if "card_reader" in self.service.controls:  # "ok: approved (chip/swipe/tap), declined (...)"
+            listed = self._ask("card_reader", "cards")
+            cards = [{"name": n, "modes": m.split("/")} for n, m in re.findall(r"([\w.-]+) \(([\w/]*)\)", listed)]
+        return 200, {"slots": sorted(self.service.controls), "cards": cards}
+
+    def op_strokes(self, *, params: dict[str, str], body: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        strokes = body["strokes"]
+        points = sum(len(s) for s in strokes if isinstance(s, list))
+        if not strokes or points > 5000:
+            raise ApiError(400, "bad_request", "strokes: 1 to 5000 points")
+        line = "strokes " + json.dumps(strokes, separators=(",", ":"))
+        return 200, {"reply": self._ask(params["slot"], line)}
+
+    def op_scan_receipt(self, *, params: dict[str, str], body: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        self._control(params["slot"])  # 404 before any work for a slot not emulated
+        copy = str(body.get("copy", "cardholder"))
+        if copy not in ("merchant", "cardholder"):
+            raise ApiError(400, "bad_request", "copy is merchant or cardholder")
+        picture, _ = self.ops.receipt(self.ops.resolve(str(body["trace"])), copy=copy, fmt="png")
+        # The scanner emulator reads a picture from a file (`scan-image FILE.png`), as a developer
+        # would hand it one: written under var/, private, gone once read.
+        folder = Path(self.service.till.journal.path).parent / "tmp"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"scan-{secrets.token_hex(8)}.png"
+        try:
+            write_private(path, picture)
+            return 200, {"reply": self._ask(params["slot"], f"scan-image {path}")}
+        finally:
+            path.unlink(missing_ok=True)
+
+    def op_pages(self, *, params: dict[str, str], **_: Any) -> tuple[int, Any]:
+        return 200, {"pages": int(self._ask(params["slot"], "page-count"))}
+
+    def op_page(self, *, params: dict[str, str], **_: Any) -> tuple[int, Any]:
+        number = params["number"]
+        if number != "current" and not number.isdigit():
+            raise ApiError(400, "bad_request", "a page is a number from 1, or current")
+        import base64
+
+        return 200, (base64.b64decode(self._ask(params["slot"], f"page-png {number}")), "image/png")
+
+    def op_login(self, **_: Any) -> tuple[int, Any]:
+        raise AssertionError("served by the handler")  # pragma: no cover - sets the session cookie
+
+    op_session = op_logout = op_login
 
     def op_events(self, *, stream: Callable[[bytes], None] | None, **_: Any) -> tuple[int, Any]:
         raise AssertionError("served by the handler")  # pragma: no cover - streamed in _Handler
@@ -366,8 +495,10 @@ class Api:
 class ApiServer:
     """The HTTP server of one service; `start()` serves on its own thread, `close()` ends it."""
 
-    def __init__(self, api: Api, *, host: str = "127.0.0.1", port: int = 8080, token: str) -> None:
+    def __init__(self, api: Api, *, host: str = "127.0.0.1", port: int = 8080, token: str,
+                 sessions: Sessions | None = None) -> None:
         self.api, self.service, self.token = api, api.service, token
+        self.sessions = sessions or Sessions(api.service.till.clock.now)  # the web terminal's operators
         server = self
 
         class Handler(_Handler):
@@ -399,6 +530,14 @@ class ApiServer:
             self._thread.join()
 
 
+def _static_name(path: str) -> str | None:
+    """The web terminal's file a GET names ("/" is the page), or None for an API path."""
+    if path in ("/", "/ui", "/ui/"):
+        return "index.html"
+    name = path.removeprefix("/ui/")
+    return name if name != path and name in STATIC else None
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -412,6 +551,7 @@ def _seconds(text: str) -> float:
 class _Handler(BaseHTTPRequestHandler):
     server_api: ApiServer
     _unread = False  # a body that came with the request and was not read yet
+    _headers: list[tuple[str, str]]  # sent with this request's answer (a cookie)
     server_version = "OpenTill"
     protocol_version = "HTTP/1.1"
     # Headers and body leave as two writes: with Nagle on, each answer waited ~40 ms for the
@@ -423,6 +563,12 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.server_api.connections.add(self.connection)
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):  # the client went away (a browser closed): not an error
+            self.close_connection = True
 
     def finish(self) -> None:
         self.server_api.connections.discard(self.connection)
@@ -451,17 +597,23 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         api = self.server_api
         self._unread = "Content-Length" in self.headers or "Transfer-Encoding" in self.headers
+        self._headers = []
         try:
             url = urlsplit(self.path)
+            if method == "GET" and (name := _static_name(url.path)) is not None:
+                self._static(name)
+                return
             route, params = _match(method, url.path)
-            if route.auth:
-                self._authorise(api.token)
+            session = self._authorise(api, method) if route.auth else None
             query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
             body = self._body(route) if method == "POST" else {}
             if route.op == "events":
-                self._events()
+                self._events(query.get("after", ""), session)
                 return
-            status, payload = api.api.handle(route, params, query, body, None)
+            if route.op in ("login", "logout", "session"):
+                status, payload = self._ui(route.op, body, session)
+            else:
+                status, payload = api.api.handle(route, params, query, body, None)
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 raise
@@ -482,13 +634,69 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             self._unread = False
 
-    def _authorise(self, token: str) -> None:
+    def _authorise(self, api: ApiServer, method: str) -> Session | None:
+        """The register's bearer token, or a signed-in operator's session cookie (the browser);
+        a session's state-changing request must also carry its CSRF token."""
         given = self.headers.get("Authorization", "")
+        if not given:
+            session = api.sessions.get(self._cookie())
+            if session is not None:
+                if method != "GET" and not api.sessions.csrf_ok(session, self.headers.get("X-CSRF-Token", "")):
+                    raise ApiError(403, "csrf", "X-CSRF-Token is missing or wrong (sign in again)")
+                return session
         scheme, _, value = given.partition(" ")
         if scheme.lower() != "bearer" or not value:
-            raise ApiError(401, "unauthorised", "Authorization: Bearer <token from var/api.token> is required")
-        if not hmac.compare_digest(value.strip().encode(), token.encode()):
+            raise ApiError(401, "unauthorised", "Authorization: Bearer <token from var/api.token> is required"
+                                                " (or sign in at the web terminal)")
+        if not hmac.compare_digest(value.strip().encode(), api.token.encode()):
             raise ApiError(401, "unauthorised", "wrong API token")
+        return None
+
+    def _cookie(self) -> str:
+        try:
+            morsel = SimpleCookie(self.headers.get("Cookie", "")).get(COOKIE)
+        except CookieError:
+            return ""
+        return "" if morsel is None else morsel.value
+
+    def _ui(self, op: str, body: dict[str, Any], session: Session | None) -> tuple[int, Any]:
+        """The web terminal's sign-in, sign-out and who-am-I."""
+        api = self.server_api
+        service, till = api.service, api.service.till
+        if op == "login":
+            # JSON only: a form another site posts cannot say application/json without a CORS
+            # preflight we never answer, so no page elsewhere signs this browser in.
+            if not self.headers.get("Content-Type", "").startswith("application/json"):
+                raise ApiError(415, "bad_request", "sign in with a JSON body (Content-Type: application/json)")
+            operator, pin = str(body["operator"]), str(body["pin"])
+
+            def sign_in() -> str:  # AccessControl.sign_in: one PBKDF2, lockout, audited either way
+                till.sign_in(operator, pin)
+                return str(till.access.store.get(operator).role)
+
+            role = service.call(sign_in)
+            api.sessions.end(self._cookie())  # a new sign-in replaces this browser's session
+            session = api.sessions.create(operator, role)
+            self._headers.append(("Set-Cookie", f"{COOKIE}={session.id}; Path=/; HttpOnly; SameSite=Strict"))
+            return 200, session.public()
+        if session is None:
+            raise ApiError(401, "unauthorised", "sign in at the web terminal first")
+        if op == "session":
+            return 200, session.public()
+        api.sessions.end(session.id)
+        name = session.operator
+        service.call(lambda: till.sign_out() if till.cashier == name else None)
+        self._headers.append(("Set-Cookie", f"{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))
+        return 200, {"signed_out": name}
+
+    def _static(self, name: str) -> None:
+        try:
+            data = (WEB / name).read_bytes()
+        except OSError:
+            raise ApiError(404, "not_found", f"no such file: {name}") from None
+        if name == "index.html":
+            self._headers += [("Content-Security-Policy", CSP), ("X-Frame-Options", "DENY")]
+        self._send(200, (data, STATIC[name]))
 
     def _body(self, route: Route) -> dict[str, Any]:
         length = self.headers.get("Content-Length")
@@ -526,6 +734,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            for name, value in getattr(self, "_headers", ()):
+                self.send_header(name, value)
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
@@ -533,9 +744,10 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _events(self) -> None:
-        """Server-sent events until the client leaves or the service stops."""
-        last = self.headers.get("Last-Event-ID", "")
+    def _events(self, after: str, session: Session | None = None) -> None:
+        """Server-sent events until the client leaves or the service stops (or, for a browser,
+        until its session ends: an open stream does not keep a session alive, nor outlive it)."""
+        last = self.headers.get("Last-Event-ID", "") or after
         subscription = self.server_api.service.bus.subscribe(after=int(last) if last.isdigit() else None)
         try:
             self.send_response(200)
@@ -545,7 +757,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.wfile.write(b"retry: 1000\n\n")
             self.wfile.flush()
-            while not subscription.closed:
+            sessions = self.server_api.sessions
+            while not subscription.closed and (session is None or sessions.alive(session.id)):
                 event = subscription.next(KEEPALIVE_S)
                 self.wfile.write(b": ping\n\n" if event is None else event.sse())
                 self.wfile.flush()

@@ -93,6 +93,17 @@ class JournalReader:
         row = self._db.execute("SELECT status FROM qr_orders WHERE txn_id = ?", (txn_id,)).fetchone()
         return None if row is None else str(row[0])
 
+    def qr_code_url(self, txn_id: str) -> str:
+        """The code a merchant-presented QR payment shows ("" before the wallet made one)."""
+        row = self._db.execute("SELECT code_url FROM qr_orders WHERE txn_id = ?", (txn_id,)).fetchone()
+        return "" if row is None else str(row[0])
+
+    def recent_orders(self, limit: int) -> list[EcrOrder]:
+        """The latest orders, newest first."""
+        ids = [str(r[0]) for r in self._db.execute(
+            "SELECT order_id FROM ecr_orders ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,))]
+        return [order for i in ids if (order := _order(self._db, i)) is not None]
+
     def close(self) -> None:
         self._db.close()
 
