@@ -163,6 +163,7 @@ CREATE TABLE IF NOT EXISTS ecr_orders (
     pan_last4 TEXT NOT NULL DEFAULT '',
     entry_mode TEXT NOT NULL DEFAULT '',
     credited_minor INTEGER NOT NULL DEFAULT 0,
+    voided INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );

@@ -27,7 +27,7 @@ __all__ = ["ORDER_ID_MAX", "EcrOrder", "OrderConflict", "OrderJournal", "check_o
 ORDER_ID_MAX = 64
 _SNAPSHOT = ("txn_state", "stan", "batch", "auth_code", "rrn", "response_code", "pan_last4", "entry_mode")
 _COLUMNS = ("order_id", "amount_minor", "currency", "tender", "status", "outcome", "reason", "txn_id",
-            *_SNAPSHOT, "credited_minor", "created_at", "updated_at")
+            *_SNAPSHOT, "credited_minor", "voided", "created_at", "updated_at")
 
 
 class OrderConflict(InputError):
@@ -52,6 +52,7 @@ class EcrOrder(Record):
     pan_last4: str
     entry_mode: str
     credited_minor: int
+    voided: int  # 1 when what was credited is a void (撤销), not refunds
     created_at: str
     updated_at: str
 
@@ -144,5 +145,7 @@ def _keep_rows(db: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> Non
         "UPDATE ecr_orders SET txn_state = t.state, stan = t.stan, batch = t.batch, auth_code = t.auth_code,"
         " rrn = t.rrn, response_code = t.response_code, pan_last4 = t.pan_last4, entry_mode = t.entry_mode,"
         " credited_minor = (SELECT COALESCE(SUM(c.amount_minor), 0) FROM transactions c"
-        "   WHERE c.original_txn_id = t.txn_id AND c.state = 'APPROVED')"
+        "   WHERE c.original_txn_id = t.txn_id AND c.state = 'APPROVED'),"
+        " voided = EXISTS (SELECT 1 FROM transactions c"
+        "   WHERE c.original_txn_id = t.txn_id AND c.state = 'APPROVED' AND c.kind = 'void')"
         f" FROM transactions t WHERE t.txn_id = ecr_orders.txn_id AND {where}", args)

@@ -112,7 +112,8 @@ def payment_view(order: EcrOrder, reader: JournalReader | None = None) -> dict[s
     """How a payment reads back to the register (never more of the card than its last 4 digits)."""
     record = reader.txn(order.txn_id) if reader is not None and order.txn_id else None
     state = record.state if record is not None else order.txn_state
-    credits = reader.credits(order.txn_id) if reader is not None and record is not None else []
+    credits = reader.credits(order.txn_id) if reader is not None and record is not None else (
+        [("void", order.credited_minor)] if order.voided else [])  # settled: the kept copy says which
     credited = sum(a for _, a in credits) if record is not None else order.credited_minor
     view: dict[str, Any] = {
         "order_id": order.order_id,

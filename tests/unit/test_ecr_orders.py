@@ -104,3 +104,29 @@ def test_an_order_refused_before_it_started_leaves_nothing() -> None:
     _sent(journal, "sale-1")
     journal.drop_order("ECR-1")  # it made a transaction: kept, whatever the caller says
     assert journal.order("ECR-1") is not None
+
+
+def test_a_voided_payment_still_reads_voided_once_its_batch_is_settled(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    try:
+        _open(journal)
+        journal.bind_order("ECR-1")
+        _sent(journal, "sale-1")
+        journal.bind_order(None)
+        journal.record_answer("sale-1", approved=True, response_code="00", auth_code="1", rrn="2", at=AT)
+        journal.finish_order("ECR-1", outcome="APPROVED", reason="", at=AT)
+        journal.record_sent(txn_id="void-1", amount_minor=1234, currency="156", entry_mode="chip", pan_last4="0010",
+                            pan_token="t" * 64, at=AT, kind="void", original_txn_id="sale-1")
+        journal.record_answer("void-1", approved=True, response_code="00", auth_code="3", rrn="4", at=AT)
+        reader = JournalReader(tmp_path / "j.sqlite3")
+        try:
+            live = journal.order("ECR-1")
+            assert live is not None and payment_view(live, reader)["status"] == "voided"
+            journal.close_batch(journal.current_batch(), at=AT)
+            kept = journal.order("ECR-1")
+            assert kept is not None and (kept.voided, kept.credited_minor) == (1, 1234)
+            assert payment_view(kept, reader)["status"] == "voided"
+        finally:
+            reader.close()
+    finally:
+        journal.close()
