@@ -16,6 +16,7 @@ from bench.service import bench_service
 from bench.signature_image import bench_signature_image
 from bench.signature_pad import bench_signature_pad
 from bench.startup import bench_demo_rss, bench_help, bench_ready, bench_ready_real
+from bench.web import bench_web
 
 
 def main() -> int:
@@ -31,7 +32,7 @@ def main() -> int:
     results = [bench_sale(reps), bench_qr(reps), bench_ready(reps), bench_ready_real(reps), bench_help(reps),
                bench_demo_rss(),
                *bench_printer(reps), *bench_scanner(reps), *bench_signature_pad(reps), *bench_service(reps),
-               *bench_signature_image(reps)]
+               *bench_signature_image(reps), *bench_web(reps)]
     out = {"results": results, "all_within_target": all(r["within_target"] for r in results)}
     json.dump(out, sys.stdout, indent=2)
     sys.stdout.write("\n")

@@ -90,9 +90,10 @@ def bench_rss(reps: int) -> dict[str, Any]:
 class _Served:
     def __init__(self, var_dir: Path) -> None:
         from sim.run import build_service_till
-        from terminal.service.api import Api, ApiServer
+        from terminal.service.api import Api
         from terminal.service.events import EventBus
         from terminal.service.loop import Service
+        from terminal.service.server import ApiServer
 
         self.bus = EventBus()
         self.published: dict[int, float] = {}

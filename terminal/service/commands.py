@@ -148,10 +148,11 @@ def _print(args: argparse.Namespace, answer: Any) -> int:
 def local_api(args: argparse.Namespace) -> Iterator[Callable[[str, str, dict[str, Any] | None], Any]]:
     """No service runs on var/: the till opened for one command, its loop on a thread, asked
     through the same handlers as over HTTP."""
-    from terminal.service.api import Api, ApiError
+    from terminal.service.api import Api
     from terminal.service.client import ServiceError
     from terminal.service.events import EventBus
     from terminal.service.loop import Service
+    from terminal.service.routes import ApiError, error_of
 
     bus = EventBus()
     till, controls = open_till(args, display=bus.display)
@@ -166,9 +167,7 @@ def local_api(args: argparse.Namespace) -> Iterator[Callable[[str, str, dict[str
         except ApiError as exc:
             raise ServiceError(exc.status, exc.code, exc.message) from None
         except Exception as exc:
-            from terminal.service.api import _error_of
-
-            error = _error_of(exc)
+            error = error_of(exc)
             raise ServiceError(error.status, error.code, error.message) from exc
 
     try:
@@ -229,11 +228,12 @@ def _listen(text: str) -> tuple[str, int]:
 
 def run_service(args: argparse.Namespace) -> int:
     """`till run`: open the till, serve the payment API, run until SIGTERM / SIGINT."""
-    from terminal.service.api import Api, ApiServer, load_or_create_token
+    from terminal.service.api import Api
     from terminal.service.client import forget_service, publish_service
     from terminal.service.events import EventBus
     from terminal.service.loop import Service
     from terminal.service.notify import Notifier
+    from terminal.service.server import ApiServer, load_or_create_token
 
     host, port = _listen(args.listen)
     if host not in ("127.0.0.1", "localhost", "::1"):

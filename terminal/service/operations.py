@@ -73,7 +73,7 @@ class Operations:
         try:
             return self.service.call(find)
         except LookupError:
-            from terminal.service.api import ApiError
+            from terminal.service.routes import ApiError
 
             raise ApiError(404, "unknown_transaction", f"no transaction {ref[:40]!r} in the live journal") from None
 

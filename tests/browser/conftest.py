@@ -24,9 +24,10 @@ from typing import Any
 import pytest
 
 from sim.run import build_service_till
-from terminal.service.api import Api, ApiServer, _Handler
+from terminal.service.api import Api
 from terminal.service.events import EventBus
 from terminal.service.loop import Service
+from terminal.service.server import ApiServer, _Handler
 
 CHROMIUM = os.environ.get("OPENTILL_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("OPENTILL_CHROMEDRIVER", "/usr/bin/chromedriver")

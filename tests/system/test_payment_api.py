@@ -17,9 +17,11 @@ import pytest
 
 from sim.run import build_service_till
 from sim.wiring import build_emulated_till
-from terminal.service.api import MAX_BODY, Api, ApiServer, openapi
+from terminal.service.api import Api
 from terminal.service.events import EventBus
 from terminal.service.loop import Service
+from terminal.service.routes import MAX_BODY, openapi
+from terminal.service.server import ApiServer
 
 SUPERVISOR = {"supervisor": "supervisor-1", "pin": "8888", "reason": "customer changed their mind"}
 CASHIER = {"supervisor": "cashier-1", "pin": "1111", "reason": "try"}
@@ -223,4 +225,4 @@ def test_the_openapi_document_is_generated_from_the_routes_and_not_stale(running
     assert served == openapi()
     assert {"/v1/payments", "/v1/payments/{order_id}", "/v1/settlement", "/v1/events"} <= set(served["paths"])
     assert json.loads(DOCS.read_text(encoding="utf-8")) == served, (
-        "docs/openapi.json is stale: python -m terminal.service.api > docs/openapi.json")
+        "docs/openapi.json is stale: python -m terminal.service.routes > docs/openapi.json")

@@ -14,9 +14,10 @@ import pytest
 from sim.run import controls_of
 from sim.wiring import build_emulated_till
 from terminal.clock import FakeClock
-from terminal.service.api import Api, ApiServer
+from terminal.service.api import Api
 from terminal.service.events import EventBus
 from terminal.service.loop import Service
+from terminal.service.server import ApiServer
 from terminal.service.sessions import COOKIE, IDLE_S, MAX_SESSIONS, Sessions
 
 TOKEN = "w" * 32
