@@ -44,6 +44,7 @@ POLICY: Final[dict[str, frozenset[str]]] = {
     "abandon_receipts": frozenset({"supervisor"}),
     "audit_ack": frozenset({"supervisor"}),
     "accept_journal": frozenset({"supervisor"}),  # a journal that does not match its witness (acceptance.py)
+    "manage_operators": frozenset({"supervisor"}),  # add, disable, enable, reset a PIN (the web terminal, the API)
 }
 TXN_BOUND: Final = frozenset({"void", "refund"})  # issued for one original transaction, used only for it
 FINANCIAL: Final = frozenset({"void", "refund", "settle"})  # refused while the audit trail is broken

@@ -183,6 +183,17 @@ class Api:
     def op_exceptions(self, **_: Any) -> tuple[int, Any]:
         return 200, self.ops.exceptions()
 
+    def op_operators(self, **_: Any) -> tuple[int, Any]:
+        return 200, self.ops.operators()
+
+    def op_add_operator(self, *, body: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        return 200, self.ops.manage_operator("add", str(body["id"]), body)
+
+    def op_change_operator(self, *, params: dict[str, str], body: dict[str, Any], **_: Any) -> tuple[int, Any]:
+        if params["action"] not in ("disable", "enable", "reset-pin"):
+            raise ApiError(404, "not_found", "an operator is disabled, enabled or given a new PIN (reset-pin)")
+        return 200, self.ops.manage_operator(params["action"], params["operator_id"], body)
+
     def op_cancellations(self, **_: Any) -> tuple[int, Any]:
         return 200, self.ops.cancellations()
 

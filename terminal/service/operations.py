@@ -9,6 +9,7 @@ What leaves is masked: a transaction reads as its trace, amounts, codes and last
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from drivers.events import Role
@@ -19,6 +20,7 @@ from terminal.journal.core import TxnRecord
 from terminal.money import parse_amount
 from terminal.receipts.layout import Copy
 from terminal.receipts.spool import PrintJob
+from terminal.security.operators import check_new_pin
 
 if TYPE_CHECKING:
     from terminal.service.loop import Service
@@ -150,6 +152,40 @@ class Operations:
             return {"incidents": plain(journal.exception_report()),
                     "unresolved_reversals": [txn_view(r) for r in journal.unresolved_reversals()],
                     "pending_advices": len(journal.pending_advices())}
+
+        return self.service.call(run)
+
+    def operators(self) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            store, now = self.till.access.store, time.time()
+            return {"operators": [
+                {"id": op.id, "role": op.role, "disabled": op.disabled, "locked": store.failures(op.id)[1] > now}
+                for op in store.operators().values()]}
+
+        return self.service.call(run)
+
+    def manage_operator(self, action: str, operator_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A supervisor adds, disables, enables an operator or gives them a new PIN: their own PIN
+        for this one change, which the audit trail records with what was done (never the PIN)."""
+        def run() -> dict[str, Any]:
+            till = self.till
+            reason = f"{action} {operator_id}: {body['reason']}"
+            approval = till.approve("manage_operators", operator_id=body["supervisor"], pin=body["pin"], reason=reason)
+            till.access.consume(approval, "manage_operators")
+            store = till.access.store
+            if action == "add":
+                store.add(operator_id, str(body["role"]), check_new_pin(str(body["new_pin"])))
+            elif action == "disable":
+                store.disable(operator_id)
+            elif action == "enable":
+                store.enable(operator_id)
+            else:
+                if "new_pin" not in body:
+                    raise InputError("reset-pin needs new_pin (4..12 digits)")
+                store.set_pin(operator_id, check_new_pin(str(body["new_pin"])))
+            till.audit.record(operation="manage_operators", actor=approval.approver, approver=approval.approver,
+                              txn_id=None, reason=reason, result="done", at=till.clock.wall())
+            return {"done": action, "operator": operator_id}
 
         return self.service.call(run)
 

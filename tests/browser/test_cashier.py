@@ -286,3 +286,31 @@ def test_a_signature_drawn_with_the_mouse_is_on_the_merchant_copy(browser: Any, 
         plain = api.get(f"/v1/receipts/{payment.stan:06d}?copy=cardholder&format=png").content
     assert signed.startswith(b"\x89PNG") and len(signed) > len(plain)  # the signature's picture is on it
     _no_card_data(till)
+
+
+def test_a_supervisor_adds_and_disables_an_operator_and_it_is_audited(browser: Any, till: Till, shots: Path) -> None:
+    page = Page(browser, till.url, shots).open()
+    page.login()
+    page.tab("supervisor")
+    page.type("op-id", "cashier-9")
+    page.el("op-role").send_keys("cashier")
+    page.type("op-pin", "2468")
+    page.click("op-add")
+    page.supervisor("cashier-1", "1111")  # a cashier may not
+    page.wait_text("pin-error", "无此权限 / not allowed for this role")
+    page.supervisor("supervisor-1", "8888")
+    page.until(lambda d: "cashier-9" in page.text("sup-result"))
+    page.click("op-disable")
+    page.supervisor("supervisor-1", "8888")
+    page.until(lambda d: re.search(r"cashier-9\s+cashier\s+disabled", page.text("sup-result")) is not None)
+    page.screenshot("operators")
+    with _api(till) as api:
+        operators = {o["id"]: o for o in api.get("/v1/operators").json()["operators"]}
+        assert operators["cashier-9"] == {"id": "cashier-9", "role": "cashier", "disabled": True, "locked": False}
+        assert "pin" not in str(operators).lower().replace("pin_", "")  # no PIN nor its hash is ever sent
+        signed = api.post("/ui/login", json={"operator": "cashier-9", "pin": "2468"})
+        assert signed.status_code == 403  # disabled: cannot sign in
+    entries = till.service.call(till.till.audit.entries)
+    done = [e for e in entries if e["operation"] == "manage_operators"]
+    assert [(e["result"], e["reason"].split(":")[0]) for e in done if e["result"] == "done"] == [
+        ("done", "add cashier-9"), ("done", "disable cashier-9")]

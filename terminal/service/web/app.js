@@ -335,6 +335,29 @@ async function settle() {
   showSlip();
 }
 
+// -- operators: every change under the supervisor's own PIN, audited by the till --------------
+async function listOperators() {
+  try {
+    const { operators } = await api("GET", "/v1/operators");
+    supResult(`${t("operators")}\n` + operators.map((o) =>
+      `${o.id.padEnd(16)} ${o.role.padEnd(11)} ${o.disabled ? "disabled" : o.locked ? "locked" : "ok"}`).join("\n"));
+  } catch (err) {
+    say("sup-error", err.message);
+  }
+}
+
+async function changeOperator(action) {
+  const id = $("op-id").value.trim();
+  if (!id) return say("sup-error", t("op_id"));
+  const pin = $("op-pin").value;
+  const extra = action === "add" ? { id, role: $("op-role").value, new_pin: pin }
+    : action === "reset-pin" ? { new_pin: pin } : {};
+  const path = action === "add" ? "/v1/operators" : `/v1/operators/${encodeURIComponent(id)}/${action}`;
+  const done = await supervisorPrompt("reason_operators", (who) => api("POST", path, { ...who, ...extra }));
+  $("op-pin").value = "";
+  if (done) await listOperators();
+}
+
 async function report(path, title) {
   try {
     supResult(`${title}\n${JSON.stringify(await api("GET", path), null, 2)}`);
@@ -404,6 +427,11 @@ function wire() {
   $("sup-journal").addEventListener("click", () => report("/v1/transactions", t("journal")));
   $("pending-refresh").addEventListener("click", loadPending);
   $("sup-cancellations").addEventListener("click", () => report("/v1/reports/cancellations", t("cancellations")));
+  $("op-list").addEventListener("click", listOperators);
+  $("op-add").addEventListener("click", () => changeOperator("add"));
+  $("op-disable").addEventListener("click", () => changeOperator("disable"));
+  $("op-enable").addEventListener("click", () => changeOperator("enable"));
+  $("op-reset").addEventListener("click", () => changeOperator("reset-pin"));
   WIDE.addEventListener("change", () => showTab(currentTab));
 }
 
