@@ -110,6 +110,7 @@ function host() {
   $("host-latency").addEventListener("click", () => control("host", `latency ${$("host-latency-s").value.trim()}`));
   $("host-silent").addEventListener("click", () => control("host", "silent on"));
   $("host-decline").addEventListener("click", () => control("host", `decline ${$("host-decline-code").value.trim()}`));
+  $("host-drop").addEventListener("click", () => control("host", "drop 1"));
   $("host-clear").addEventListener("click", () => control("host", "clear"));
 }
 
@@ -183,5 +184,9 @@ export async function initDevices(apiFn, slots) {
   if (slots.includes("host")) host();
   if (slots.includes("signature_pad")) signaturePad();
   document.body.dataset.devices = "1";
-  if (slots.includes("wallet")) $("wallet-pay-shown").addEventListener("click", () => control("wallet", "pay-shown"));
+  if (slots.includes("wallet")) {
+    $("wallet-pay-shown").addEventListener("click", () => control("wallet", "pay-shown"));
+    $("wallet-fault-next").addEventListener("click", () => control("wallet", `fault ${$("wallet-fault").value} 1`));
+    $("wallet-clear").addEventListener("click", () => control("wallet", "fault clear"));
+  }
 }

@@ -32,6 +32,8 @@ const LABELS = {
   journal: ["本批交易", "Batch"],
   cancellations: ["取消记录", "Cancellations"],
   operators: ["操作员管理", "Operators"],
+  drop: ["丢弃应答", "Drop the answer"],
+  fault_next: ["下一应答出错", "Fault next answer"],
   op_id: ["操作员编号", "Operator id"],
   op_role: ["角色", "Role"],
   op_new_pin: ["新密码", "New PIN"],
