@@ -15,6 +15,7 @@ from emulator.link import active_links
 from terminal import devices
 from terminal.clock import FakeClock
 from terminal.errors import ConfigError
+from tests.support.depth import PROFILE
 
 __all__ = ["HilTarget", "hil_targets"]
 
@@ -64,6 +65,11 @@ def _parse_hil(value: str) -> HilTarget:
         except ConfigError as exc:
             raise pytest.UsageError(f"--hil {value}: {exc}") from exc
     return HilTarget(family=row.name, url=url.strip(), profile=profile)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    # Importing tests.support.depth above loaded the profile, before any test module is collected.
+    return f"Hypothesis depth: {PROFILE} (OPENTILL_DEEP=1 or HYPOTHESIS_PROFILE=deep goes deeper)"
 
 
 def pytest_configure(config: pytest.Config) -> None:
