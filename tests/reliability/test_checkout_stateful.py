@@ -13,7 +13,8 @@ owed reversals and advices first); offline sales while the network cable is pull
 as advices once it is back; host faults (lost, late, declined, dropped links, latency); the
 clock, the printer and the power. After every step `batch_totals_agree` holds the journal's
 open-batch totals to the model's and to the host's books, and the batch numbers to each other.
-Depth: OPENTILL_STATEFUL_EXAMPLES (default 40, ~30 s; 300 explores further, still repeatable).
+Depth: OPENTILL_STATEFUL_EXAMPLES (default 40, ~30 s; 300 explores further, still repeatable; OPENTILL_DEEP=1
+means 300).
 
 The model is tests/support/checkout_model.py; the host barrier and the power cycle are
 tests/support/harness.py, on the emulated world's own (sim/harness.py, the scenario rig's too).
@@ -42,6 +43,7 @@ from terminal.clock import FakeClock
 from terminal.errors import InputError, TerminalError
 from terminal.host.settlement import batch_totals
 from tests.support.checkout_model import Model
+from tests.support.depth import DEEP
 from tests.support.harness import CountingHost, TillHarness
 
 __all__: list[str] = []
@@ -466,7 +468,8 @@ class CheckoutMachine(RuleBasedStateMachine):
 
 # Bounded and repeatable for CI; OPENTILL_STATEFUL_EXAMPLES=1000 explores further (still repeatable).
 CheckoutMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("OPENTILL_STATEFUL_EXAMPLES", "40")), stateful_step_count=30, deadline=None,
+    max_examples=int(os.environ.get("OPENTILL_STATEFUL_EXAMPLES", "300" if DEEP else "40")),
+    stateful_step_count=30, deadline=None,
     derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 TestCheckoutStateful = CheckoutMachine.TestCase

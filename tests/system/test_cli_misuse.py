@@ -7,6 +7,7 @@ unbounded read fails the test with a MemoryError instead of taking the machine d
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -182,11 +183,66 @@ CASES: dict[str, tuple[Setup, tuple[str, ...]]] = {
 }
 
 
+# One child runs every case, one after the other, as `python -m terminal.cli` would (main(),
+# exit status, an uncaught exception printed): a process start per case cost ~20 s of the suite.
+# Each case has its own folder and working directory, and its own stdout and stderr at the file
+# descriptors, so whatever writes to fd 2 is seen; the child lives under the memory ceiling.
+# The entry point itself (`python -m terminal.cli`, its exit at the end) is the other tests' here.
+_BATCH = """
+import json, os, sys, traceback
+from terminal.cli import main
+captures = sys.argv[1]
+with open(os.path.join(captures, "cases.json")) as f:
+    cases = json.load(f)
+for name, cwd, args in cases:
+    os.chdir(cwd)
+    saved = [os.dup(1), os.dup(2)]
+    for fd, ext in ((1, "out"), (2, "err")):
+        out = os.open(os.path.join(captures, f"{name}.{ext}"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(out, fd)
+        os.close(out)
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for fd, old in zip((1, 2), saved):
+        os.dup2(old, fd)
+        os.close(old)
+    with open(os.path.join(captures, f"{name}.code"), "w") as f:
+        f.write(str(code))
+"""
+
+
+@pytest.fixture(scope="module")
+def bad_input_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
+    captures = tmp_path_factory.mktemp("captures")
+    cases: list[tuple[str, str, list[str]]] = []
+    for case, (setup, _) in CASES.items():
+        folder = tmp_path_factory.mktemp(case)
+        cases.append((case, str(folder), setup(folder)))
+    (captures / "cases.json").write_text(json.dumps(cases))
+    child = subprocess.run([sys.executable, "-c", _BATCH, str(captures)], cwd=ROOT, text=True,
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=300, preexec_fn=_ceiling)
+    assert child.returncode == 0, child.stderr[-2000:]
+    results: dict[str, subprocess.CompletedProcess[str]] = {}
+    for case, _, args in cases:
+        code = (captures / f"{case}.code").read_text()
+        results[case] = subprocess.CompletedProcess(args, int(code), (captures / f"{case}.out").read_text(),
+                                                    (captures / f"{case}.err").read_text())
+    return results
+
+
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
-    setup, needles = CASES[case]
-    args = setup(tmp_path)
-    assert_one_line(till(*args, cwd=tmp_path), *needles)
+def test_bad_input_is_one_line_and_exit_2(bad_input_results: dict[str, subprocess.CompletedProcess[str]],
+                                          case: str) -> None:
+    assert_one_line(bad_input_results[case], *CASES[case][1])
 
 
 def test_var_empty_touches_nothing_in_the_working_directory(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from emulator.card_reader.control import COMMANDS
 from emulator.card_reader.emulator import CardReaderEmulator
 from emulator.control import apply as handle_line
 from firmware_profiles import load_profile
+from tests.support.depth import examples
 
 PROFILE = load_profile("card_reader", "generic-pinpad")
 
@@ -111,7 +112,7 @@ def test_pin_line_answers_a_waiting_request(emulator: CardReaderEmulator) -> Non
     assert [e for e in host_reads(emulator, host) if isinstance(e, PinEntered)]
 
 
-@settings(deadline=None, max_examples=200)
+@settings(deadline=None, max_examples=examples(200))
 @given(line=st.text(max_size=60))
 def test_any_line_gets_one_line_and_never_raises(line: str) -> None:
     reply = handle_line(CardReaderEmulator(PROFILE), line)

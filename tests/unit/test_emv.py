@@ -18,6 +18,7 @@ from drivers.card_reader.events import EntryMode, StartRead
 from drivers.emv import tlv
 from emulator.card_reader import emv
 from emulator.card_reader.cards import get_card, load_catalogue
+from tests.support.depth import examples
 
 # PROTOCOLS.md §7: the field 55 of an ARQC, and the issuer's answer to it.
 FIELD_55 = bytes.fromhex(
@@ -186,7 +187,7 @@ def test_format0_refuses_bad_input_without_echoing_it(pin: str, pan: str) -> Non
     assert pin not in str(caught.value) and pan not in str(caught.value)
 
 
-@settings(deadline=None, max_examples=50)
+@settings(deadline=None, max_examples=examples(50))
 @given(pin=st.from_regex(r"\A[0-9]{4,12}\Z"), card=st.sampled_from(sorted(load_catalogue())))
 def test_pin_block_round_trip(pin: str, card: str) -> None:
     pan = get_card(card).pan

@@ -10,6 +10,7 @@ from drivers.base import Role
 from drivers.errors import LocalProtocolError
 from drivers.printer import events as ev
 from drivers.printer.codec import MAX_PAYLOAD, PrinterCodec
+from tests.support.depth import examples
 from tests.unit.test_printer_codec import CHINESE, H, decode
 
 MORE_COMMANDS = [
@@ -228,7 +229,7 @@ _PARAMS = st.sampled_from([0x00, 0x01, 0x04, 0x05, 0x0C, 0x1B, 0x21, 0x26, 0x2E,
 _TOKENS = st.tuples(_PREFIXES, st.lists(_PARAMS, max_size=2)).map(lambda t: bytes((t[0], *t[1])))
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(st.lists(_TOKENS, max_size=30).map(b"".join), st.booleans())
 def test_fast_and_slow_decode_paths_agree_on_command_dense_input(data: bytes, chinese: bool) -> None:
     fast, slow = _both_paths(data, chinese)

@@ -14,6 +14,7 @@ from drivers.printer import events as ev
 from drivers.printer.codec import PrinterCodec
 from emulator.printer.emulator import PrinterEmulator, render_stream
 from firmware_profiles import load_profile
+from tests.support.depth import examples
 
 H = bytes.fromhex
 STATUS_ALL = H("10 04 01 10 04 02 10 04 03 10 04 04")
@@ -246,7 +247,7 @@ def test_render_stream_starts_in_the_profile_text_mode() -> None:
     assert render_stream(data, load_profile("printer", "epson-tm-t20iii")).pages[0].text != "中文 ￥1.00"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.binary(max_size=600), st.integers(min_value=1, max_value=64),
        st.sampled_from(["epson-tm-t20iii", "generic-58mm", "cn-80mm"]),
        st.lists(st.sampled_from(["paper-out", "cover-open", "cutter", "overheat", "offline"]), max_size=2),

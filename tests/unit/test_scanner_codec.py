@@ -24,6 +24,7 @@ from drivers.scanner.codec import (
 )
 from firmware_profiles import list_profiles, load_profile, validate_profile
 from tests.support.codecs import drain_junk, feed, h
+from tests.support.depth import examples
 
 PROFILES = list_profiles("scanner")
 
@@ -317,7 +318,7 @@ def test_settings_defaults_are_the_schemas() -> None:
 _TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), min_size=1, max_size=300)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(name=st.sampled_from(PROFILES), text=_TEXT, symbology=st.sampled_from(sorted(SSI_SYMBOLOGIES)),
        split=st.integers(1, 7))
 def test_any_code_round_trips(name: str, text: str, symbology: str, split: int) -> None:
@@ -339,7 +340,7 @@ def test_any_code_round_trips(name: str, text: str, symbology: str, split: int) 
         assert got.aim == code_aim[style]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(name=st.sampled_from(PROFILES), role=st.sampled_from(list(Role)),
        chunks=st.lists(st.binary(min_size=1, max_size=40), max_size=12),
        idle=st.booleans())
@@ -367,7 +368,7 @@ _STREAMS = {  # (profile, role that receives) -> golden bytes that role takes
 }
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(key=st.sampled_from(sorted(_STREAMS, key=str)), data=st.data())
 def test_mutated_golden_streams_raise_only_remote_protocol_errors(key: tuple[str, Role], data: st.DataObject) -> None:
     stream = bytearray(_STREAMS[key])

@@ -17,6 +17,7 @@ from drivers.signature_pad import events as ev
 from drivers.signature_pad.codec import SignaturePadCodec, SignaturePadSettings
 from firmware_profiles import list_profiles, load_profile, validate_profile
 from tests.support.codecs import drain_junk, feed, h
+from tests.support.depth import examples
 
 PROFILES = list_profiles("signature_pad")
 LCD = load_profile("signature_pad", "topaz-lcd4x5")
@@ -173,7 +174,7 @@ def test_settings_defaults_are_the_schemas() -> None:
     assert SignaturePadSettings.from_profile(minimal) == SignaturePadSettings()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(samples=st.lists(st.tuples(st.integers(0, 4095), st.integers(0, 4095), st.booleans(), st.booleans()),
                         min_size=1, max_size=30), split=st.integers(1, 7))
 def test_any_pen_stream_round_trips(samples: list[tuple[int, int, bool, bool]], split: int) -> None:
@@ -189,7 +190,7 @@ def test_any_pen_stream_round_trips(samples: list[tuple[int, int, bool, bool]], 
     assert got == sent
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(text=st.text(st.characters(codec="gb18030", exclude_categories=("Cc", "Cs")), min_size=0, max_size=10),
        line=st.integers(1, 4))
 def test_any_text_line_round_trips(text: str, line: int) -> None:
@@ -201,7 +202,7 @@ def test_any_text_line_round_trips(text: str, line: int) -> None:
     assert feed(SignaturePadCodec(Role.DEVICE, LCD), wire, one_by_one=True) == [command]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(name=st.sampled_from(PROFILES), role=st.sampled_from(list(Role)),
        chunks=st.lists(st.binary(min_size=1, max_size=40), max_size=12))
 def test_junk_raises_only_remote_protocol_errors(name: str, role: Role, chunks: list[bytes]) -> None:

@@ -18,6 +18,7 @@ from drivers.signature_pad.strokes import (
     ink_points,
     ink_size,
 )
+from tests.support.depth import examples
 
 SMALL = Signature(strokes=(((10, 20), (11, 22), (9, 22)), ((300, 5),)), width=2151, height=601, dpi=410)
 
@@ -33,7 +34,7 @@ def test_golden_encoding() -> None:
 _POINT = st.tuples(st.integers(0, 4095), st.integers(0, 4095))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(strokes=st.lists(st.lists(_POINT, max_size=40).map(tuple), max_size=12).map(tuple),
        width=st.integers(1, 4096), height=st.integers(1, 4096), dpi=st.integers(1, 2000))
 def test_any_signature_round_trips(strokes: tuple[tuple[tuple[int, int], ...], ...], width: int, height: int,
@@ -56,7 +57,7 @@ def test_what_is_not_a_stored_signature_is_refused(data: bytes) -> None:
         decode_strokes(data)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(data=st.binary(max_size=60))
 def test_junk_raises_only_stroke_format_errors(data: bytes) -> None:
     with contextlib.suppress(StrokeFormatError):
