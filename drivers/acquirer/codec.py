@@ -23,7 +23,7 @@ from drivers.acquirer.spec import MTI_FIELD, FieldFormat, content_ok, field_form
 from drivers.errors import FrameError, LocalProtocolError, RemoteProtocolError
 from drivers.events import Role
 
-__all__ = ["HEADER_SIZE", "MAX_MESSAGE", "AcquirerCodec", "encode_body", "remember_body"]
+__all__ = ["HEADER_SIZE", "MAX_MESSAGE", "AcquirerCodec", "encode_body", "encode_fields", "remember_body"]
 
 HEADER_SIZE: Final = 2
 MAX_MESSAGE: Final = 8 * 1024  # bytes after the header; a larger header is a broken stream
@@ -62,12 +62,18 @@ def encode_body(message: HostMessage) -> bytes:
     known: bytes | None = message.__dict__.get(_BODY)
     if known is not None:
         return known
-    doc: dict[str, str] = {MTI_FIELD: message.mti}
-    rules = text_rules(message.mti)
-    for key, value in message.fields.items():
-        doc[key] = _outbound_field(rules, message.mti, key, value)
+    return encode_fields(message.mti, message.fields)
+
+
+def encode_fields(mti: str, fields: Mapping[str, str | bytes]) -> bytes:
+    """encode_body of a message of `mti` with `fields`, without making the message (the MAC input
+    is a variant of a message that exists already: its keys were checked when it was made)."""
+    doc: dict[str, str] = {MTI_FIELD: mti}
+    rules = text_rules(mti)
+    for key, value in fields.items():
+        doc[key] = _outbound_field(rules, mti, key, value)
     try:
-        raw, _ = iso8583.encode(doc, spec_for(message.mti))
+        raw, _ = iso8583.encode(doc, spec_for(mti))
     except iso8583.EncodeError as exc:
         # Lengths and classes were checked above; not chained: the error holds the document.
         raise LocalProtocolError(f"cannot encode field {exc.field}") from None

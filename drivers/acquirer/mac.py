@@ -17,7 +17,7 @@ from __future__ import annotations
 import hmac
 from typing import Final
 
-from drivers.acquirer.codec import encode_body, remember_body
+from drivers.acquirer.codec import encode_fields, remember_body
 from drivers.acquirer.events import HostMessage, response_mti
 from drivers.acquirer.keys import MAC_SIZE, retail_mac
 
@@ -36,8 +36,7 @@ def is_maced(mti: str) -> bool:
 
 def mac_input(message: HostMessage) -> bytes:
     """The bytes DE 64 authenticates (see the module docstring)."""
-    fields = {**message.fields, MAC_FIELD: bytes(MAC_SIZE)}
-    return encode_body(HostMessage(mti=message.mti, fields=fields))[:-MAC_SIZE]
+    return encode_fields(message.mti, {**message.fields, MAC_FIELD: bytes(MAC_SIZE)})[:-MAC_SIZE]
 
 
 def sign(message: HostMessage, mac_key: bytes) -> HostMessage:
