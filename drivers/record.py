@@ -9,6 +9,7 @@ equality, hash, readable repr, `field(repr=False / default_factory=...)`, `__pos
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
@@ -47,6 +48,8 @@ class Record:
     _fields: ClassVar[dict[str, _Field]] = {}
     _repr_names: ClassVar[tuple[str, ...]] = ()
     _compare_names: ClassVar[tuple[str, ...]] = ()
+    # The compared values as a tuple, in C (operator.attrgetter): equality and hashing are hot.
+    _get_values: ClassVar[Callable[[Any], tuple[Any, ...]]] = staticmethod(lambda record: ())
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Runs once per event class (~110 at start-up): kept to one pass over the class's own
@@ -72,6 +75,7 @@ class Record:
         cls._fields = fields
         cls._repr_names = tuple([n for n, f in fields.items() if f.repr])
         cls._compare_names = tuple([n for n, f in fields.items() if f.compare])
+        cls._get_values = staticmethod(_values_getter(cls._compare_names))
 
     def __init__(self, **kwargs: Any) -> None:
         # First instance of this class: compile its own __init__ (as dataclasses would, but only
@@ -90,7 +94,7 @@ class Record:
         raise FrozenRecordError(f"cannot delete field {name!r} of a frozen {type(self).__qualname__}")
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, n) for n in self._compare_names)
+        return type(self)._get_values(self)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -106,6 +110,15 @@ class Record:
 
 
 R = TypeVar("R", bound=Record)
+
+
+def _values_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    if not names:
+        return lambda record: ()
+    if len(names) == 1:
+        one = operator.attrgetter(names[0])
+        return lambda record: (one(record),)
+    return operator.attrgetter(*names)
 
 
 def field_names(record: Record | type[Record]) -> tuple[str, ...]:

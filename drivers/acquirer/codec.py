@@ -12,17 +12,18 @@ Errors never quote field contents: a message may hold a PAN or track 2.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
 import iso8583
 
 from drivers.acquirer.events import HostMessage
-from drivers.acquirer.spec import MTI_FIELD, binary_fields, content_ok, field_format, spec_for
+from drivers.acquirer.spec import MTI_FIELD, FieldFormat, content_ok, field_format, spec_for, text_rules
 from drivers.errors import FrameError, LocalProtocolError, RemoteProtocolError
 from drivers.events import Role
 
-__all__ = ["HEADER_SIZE", "MAX_MESSAGE", "AcquirerCodec", "encode_body"]
+__all__ = ["HEADER_SIZE", "MAX_MESSAGE", "AcquirerCodec", "encode_body", "encode_fields", "remember_body"]
 
 HEADER_SIZE: Final = 2
 MAX_MESSAGE: Final = 8 * 1024  # bytes after the header; a larger header is a broken stream
@@ -44,14 +45,35 @@ def _may_send(sender: Role, mti: str) -> bool:
     return _is_request(mti) == (sender is Role.HOST)
 
 
+# A message's body when whoever made the message already had it (mac.sign encodes the message
+# to MAC it; the frame would encode it again): kept on the message itself, so it lives no longer
+# than the fields it encodes, and equality, hash and repr never see it.
+_BODY: Final = "_encoded_body"
+
+
+def remember_body(message: HostMessage, body: bytes) -> None:
+    """`body` is `message`'s canonical encoding (what encode_body would make): keep it for the frame."""
+    object.__setattr__(message, _BODY, body)
+
+
 def encode_body(message: HostMessage) -> bytes:
     """The ISO 8583 bytes of `message` (no length header), whichever side sends it: what the
     frame carries and what the MAC (drivers/acquirer/mac.py) is computed over."""
-    doc: dict[str, str] = {MTI_FIELD: message.mti}
-    for key, value in message.fields.items():
-        doc[key] = _outbound_field(message.mti, key, value)
+    known: bytes | None = message.__dict__.get(_BODY)
+    if known is not None:
+        return known
+    return encode_fields(message.mti, message.fields)
+
+
+def encode_fields(mti: str, fields: Mapping[str, str | bytes]) -> bytes:
+    """encode_body of a message of `mti` with `fields`, without making the message (the MAC input
+    is a variant of a message that exists already: its keys were checked when it was made)."""
+    doc: dict[str, str] = {MTI_FIELD: mti}
+    rules = text_rules(mti)
+    for key, value in fields.items():
+        doc[key] = _outbound_field(rules, mti, key, value)
     try:
-        raw, _ = iso8583.encode(doc, spec_for(message.mti))
+        raw, _ = iso8583.encode(doc, spec_for(mti))
     except iso8583.EncodeError as exc:
         # Lengths and classes were checked above; not chained: the error holds the document.
         raise LocalProtocolError(f"cannot encode field {exc.field}") from None
@@ -60,11 +82,13 @@ def encode_body(message: HostMessage) -> bytes:
     return bytes(raw)
 
 
-def _outbound_field(mti: str, key: str, value: str | bytes) -> str:
-    fmt = field_format(mti, key)
-    if fmt is None:
+def _outbound_field(rules: Mapping[str, tuple[FieldFormat, re.Pattern[str] | None]], mti: str, key: str,
+                    value: str | bytes) -> str:
+    rule = rules.get(key)
+    if rule is None:
         raise LocalProtocolError(f"field {key} is not in the acquirer spec")
-    if isinstance(value, bytes) != (fmt.content == "b"):
+    fmt, pattern = rule
+    if isinstance(value, bytes) != (pattern is None):
         raise LocalProtocolError(
             f"field {key} is {'binary: give bytes' if fmt.content == 'b' else 'text: give str'}"
         )
@@ -74,7 +98,7 @@ def _outbound_field(mti: str, key: str, value: str | bytes) -> str:
         raise LocalProtocolError(f"field {key} is {len(value)} long; the spec says {bound}")
     if isinstance(value, bytes):
         return value.hex().upper()
-    if not content_ok(key, value, mti):
+    if pattern is None or pattern.fullmatch(value) is None:
         raise LocalProtocolError(_bad_content(key, mti))
     return value
 
@@ -139,16 +163,21 @@ class AcquirerCodec:
         if not _may_send(peer, mti):
             raise RemoteProtocolError(f"the peer may not send MTI {mti} to the {self.role.value} side")
         fields: dict[str, str | bytes] = {}
-        binary = binary_fields(mti)
+        rules = text_rules(mti)
         for key, value in doc.items():
             if key in ("p", "1"):
                 continue
-            if key in binary:
+            rule = rules.get(key)
+            if rule is None:  # not in the spec: pyiso8583 would have refused it (content_ok says so)
+                ok = content_ok(key, value, mti)
+            elif rule[1] is None:
                 fields[key] = bytes.fromhex(value)
-            elif content_ok(key, value, mti):
-                fields[key] = value
+                continue
             else:
+                ok = rule[1].fullmatch(value) is not None
+            if not ok:
                 raise RemoteProtocolError(_bad_content(key, mti))
+            fields[key] = value
         return HostMessage(mti=mti, fields=fields)
 
     def data_to_send(self) -> bytes:

@@ -20,6 +20,7 @@ the emulated card's (its cryptograms), not the link's. Nothing here logs, and er
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 
 from drivers.errors import LocalProtocolError
@@ -42,6 +43,18 @@ def _cipher(key24: bytes, iv: bytes | None = None) -> Any:
     from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
     return Cipher(TripleDES(key24), modes.ECB() if iv is None else modes.CBC(iv))
+
+
+@functools.lru_cache(maxsize=8)
+def _zero_iv_cipher(key24: bytes, cbc: bool) -> Any:
+    """The cipher (not a context: each call makes its own, so threads never share one) of a key
+    that serves many messages: the MAC's, one per session. Made once instead of once per MAC;
+    a few keys at most, in memory only, as the keys themselves are."""
+    return _cipher(key24, _ZERO_IV if cbc else None)
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
 def _tdes(key: bytes, data: bytes, *, decrypt: bool = False) -> bytes:
@@ -85,7 +98,9 @@ def retail_mac(key: bytes, data: bytes) -> bytes:
     data = data + bytes(-len(data) % _BLOCK) if data else bytes(_BLOCK)  # padding method 1
     chained = _ZERO_IV
     if len(data) > _BLOCK:
-        head = _cipher(k1 * 3, _ZERO_IV).encryptor()
+        head = _zero_iv_cipher(k1 * 3, True).encryptor()
         chained = head.update(data[:-_BLOCK])[-_BLOCK:]
-    last = _cipher(key + k1, chained).encryptor()
-    return bytes(last.update(data[-_BLOCK:]) + last.finalize())
+    # One block of 3DES-CBC chained on `chained` is 3DES-ECB of the block XOR `chained`: the
+    # key's one ECB cipher serves every message.
+    last = _zero_iv_cipher(key + k1, False).encryptor()
+    return bytes(last.update(_xor(data[-_BLOCK:], chained)) + last.finalize())

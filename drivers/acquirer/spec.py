@@ -175,6 +175,22 @@ _PATTERNS: Final = {
 _HEX: Final = re.compile(r"[0-9A-F]*")
 
 
+def text_rules(mti: str) -> dict[str, tuple[FieldFormat, re.Pattern[str] | None]]:
+    """Every DE of a message of `mti` with its format and, for a text field, the pattern of its
+    content class (None: binary): what `content_ok` and `field_format` say, looked up once per MTI
+    for the codec's per-field checks."""
+    rules = _RULES.get(mti)
+    if rules is None:
+        merged = {**FIELDS, **MTI_FIELDS.get(mti, {})}
+        rules = {key: (fmt, None if fmt.content == "b" else _PATTERNS[fmt.content]) for key, fmt in merged.items()}
+        if len(_RULES) < 64:  # MTIs are few; a stream of odd ones is not kept
+            _RULES[mti] = rules
+    return rules
+
+
+_RULES: dict[str, dict[str, tuple[FieldFormat, re.Pattern[str] | None]]] = {}
+
+
 def content_ok(key: str, value: str, mti: str = "") -> bool:
     """Does a text field's value fit its content class? (Lengths are pyiso8583's job.)"""
     fmt = field_format(mti, key) or FIELDS[key]

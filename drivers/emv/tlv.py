@@ -103,6 +103,13 @@ def encode(items: Mapping[str, bytes] | Iterable[tuple[str, bytes]]) -> bytes:
 
 # -- decoding ----------------------------------------------------------------------------------
 def _iter(data: bytes) -> Iterator[TLV]:
+    for tag, value in _pairs(data):
+        yield TLV(tag=tag, value=value)
+
+
+def _pairs(data: bytes) -> Iterator[tuple[str, bytes]]:
+    # (tag, value) without a TLV record each: decode_dict, the card's and the host's hot path,
+    # needs no more.
     i, end = 0, len(data)
     while i < end:
         if data[i] == 0x00:  # EMV Book 3 B1: 00 bytes may pad before, between or after objects
@@ -135,7 +142,7 @@ def _iter(data: bytes) -> Iterator[TLV]:
             length = first
         if i + length > end:
             raise TLVError(f"tag {tag}: value runs past the end of the data")
-        yield TLV(tag=tag, value=bytes(data[i : i + length]))
+        yield tag, data[i : i + length]
         i += length
 
 
@@ -147,10 +154,10 @@ def decode(data: bytes) -> list[TLV]:
 def decode_dict(data: bytes) -> dict[str, bytes]:
     """Top-level objects by tag; a repeated tag is an error (field 55 never repeats one)."""
     out: dict[str, bytes] = {}
-    for item in _iter(bytes(data)):
-        if item.tag in out:
-            raise TLVError(f"tag {item.tag} occurs twice")
-        out[item.tag] = item.value
+    for tag, value in _pairs(bytes(data)):
+        if tag in out:
+            raise TLVError(f"tag {tag} occurs twice")
+        out[tag] = value
     return out
 
 

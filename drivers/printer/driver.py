@@ -6,7 +6,11 @@ job on without blocking — the status answers as they arrive, the chunks as XON
 line time allow (a "not before" time, never a sleep), the status after — and finally returns
 PrintJobDone or PrintJobStopped. `fileno()`, `expecting()` and `wake_in()` tell the runtime
 when to poll again. Over a synchronous port (emu://: no descriptor, the peer cannot speak on
-its own) a wait that brings nothing is over at once, so a job there ends in a poll or two.
+its own) a wait that brings nothing is over at once, so a job there ends in a poll or two; and
+when the peer says it takes any number of bytes now as it would take them chunk by chunk (an
+emulator that nothing can stop part way: `takes_any()`), the job goes in one write instead of
+`chunk`-sized ones — the same bytes and events, without a step per chunk. A real line, a pty or
+a socket is always written chunk by chunk at the line's pace.
 `print_job()` and `status()` are the blocking forms, for tools and tests.
 
 Silence is never "paper OK" (python-escpos' `paper_status()` pitfall): a status request that is
@@ -32,6 +36,7 @@ __all__ = ["CHUNK", "PrinterDriver", "condition_events"]
 
 CHUNK = 256  # most bytes per write, so an XOFF is noticed before the printer's buffer overflows
 _KINDS = (1, 2, 3, 4)
+_STATUS_REQUESTS = tuple(ev.RequestStatus(kind=k) for k in _KINDS)  # frozen: made once, sent before and after every job
 _MAX_STEPS = 64  # reads per poll(): a chattering printer cannot keep poll() busy forever
 _WAIT_S = 0.05  # print_job(): longest single select() while it polls its job
 
@@ -54,6 +59,10 @@ class _Job:
         self.deadline = 0.0  # when the status answers are overdue
         self.not_before = 0.0  # the next chunk waits for the line to carry the last one
         self.xoff_until: float | None = None  # when an XOFF becomes "the printer holds it"
+
+
+def _no() -> bool:
+    return False
 
 
 def _bits_per_char(framing: str) -> int:
@@ -280,7 +289,10 @@ class PrinterDriver(Driver):
             return True
         if now < job.not_before:
             return False  # the line is still carrying the last chunk: wake_in() says when
-        chunk = job.data[job.sent : job.sent + self.chunk]
+        size = self.chunk
+        if synchronous and getattr(self.port, "takes_any", _no)():
+            size = len(job.data) - job.sent  # an in-process printer that nothing can stop takes it all
+        chunk = job.data[job.sent : job.sent + size]
         self._write(chunk)
         job.sent += len(chunk)
         self.last_job_bytes = job.sent
@@ -319,7 +331,7 @@ class PrinterDriver(Driver):
         # Bytes already waiting predate this request: ASB and flow control still count, a late
         # answer to an abandoned request is dropped instead of answering this one.
         self._take(self._read_available(0), stale=True)
-        self._write(b"".join(self._codec.send(ev.RequestStatus(kind=k)) for k in _KINDS))
+        self._write(b"".join([self._codec.send(request) for request in _STATUS_REQUESTS]))
 
     def _no_answer(self, got: int) -> DeviceFault:
         return self._fault(FaultKind.NO_ANSWER, f"{got} of 4 status replies within {self.timeout:g} s")

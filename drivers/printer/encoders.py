@@ -207,11 +207,28 @@ for _cls, (_prefix, _fn) in FLAGS.items():
     _ENCODERS[_cls] = _flag(_prefix, _fn)
 
 
+# A receipt is mostly the same few commands (alignment, print mode, the slip's repeated lines):
+# each distinct small one is encoded once. Commands are frozen records whose every field is
+# compared (none is `compare=False`), so equal values make equal bytes; the key is the class and
+# the values themselves (a tuple compares faster than the records would).
+_ENCODED: dict[tuple[type, bool, tuple[object, ...]], bytes] = {}
+_ENCODED_MAX, _ENCODED_SIZE = 512, 128
+
+
 def encode_command(cmd: ev.PrinterCommand, *, chinese: bool) -> bytes:
+    key = (cmd.__class__, chinese, cmd._values())
+    known = _ENCODED.get(key)
+    if known is not None:
+        return known
     encoder = _ENCODERS.get(type(cmd))
     if encoder is None:
         raise LocalProtocolError(f"{type(cmd).__name__} cannot be sent by the host")
-    return encoder(cmd, chinese)
+    data = encoder(cmd, chinese)
+    if len(data) <= _ENCODED_SIZE:
+        if len(_ENCODED) >= _ENCODED_MAX:
+            _ENCODED.clear()
+        _ENCODED[key] = data
+    return data
 
 
 def encode_reply(reply: ev.PrinterReply) -> bytes:

@@ -53,6 +53,12 @@ class Serial(SerialBase):  # type: ignore[misc]
         self._peer.receive(bytes(data))
         return len(data)
 
+    def takes_any(self) -> bool:
+        """The peer takes any number of bytes now as it would take them a few at a time (its own
+        `takes_any()`; False for a peer that does not say): a driver may then write them at once."""
+        takes_any = getattr(self._peer, "takes_any", None)
+        return takes_any is not None and bool(takes_any())
+
     def reset_input_buffer(self) -> None:
         self._pull()
         self._rx.clear()

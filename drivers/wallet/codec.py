@@ -26,7 +26,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import secrets
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -296,6 +295,12 @@ def _split_head(buffer: bytearray) -> tuple[str, int, int] | None:
     return lines[0], length, end + 4
 
 
+def _nonce() -> str:
+    import secrets  # lazy: secrets (and random under it) is not worth a till's start; a call needs it
+
+    return secrets.token_hex(16)
+
+
 class WalletCodec:
     """One link's state (the drivers/codec.py shape). `settings`: the terminal profile's `[wallet]`
     section (`key`, `mch_id`) or a whole terminal profile (then `[wallet]` and `terminal_id` are read
@@ -312,7 +317,7 @@ class WalletCodec:
         self.key = str(wallet.get("key") or self.TEST_KEY)
         self.mch_id = str(wallet.get("mch_id") or self.TEST_MCH_ID)
         self.terminal_id = str(wallet.get("terminal_id") or s.get("terminal_id") or "")
-        self.nonce: Callable[[], str] = lambda: secrets.token_hex(16)
+        self.nonce: Callable[[], str] = _nonce
         self._buffer = bytearray()
         self._broken = False
         self._pending: deque[tuple[str, str]] = deque()  # (op, order_no) of requests sent, in order

@@ -14,8 +14,11 @@ host logs it and does not answer.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
+from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Final
 
 from drivers.acquirer.events import HostMessage
@@ -99,15 +102,22 @@ def decline(request: HostMessage, *, now: datetime, currency: str) -> str | None
     return None
 
 
-def icc_items(request: HostMessage) -> dict[str, bytes]:
+def icc_items(request: HostMessage) -> Mapping[str, bytes]:
     """DE 55 as tag -> value ({} when absent); format_error has rejected a malformed one."""
     icc = request.get("55")
     if not isinstance(icc, bytes) or not icc:
         return {}
     try:
-        return tlv.decode_dict(icc)
+        return _icc_dict(icc)
     except RemoteProtocolError:
         return {}
+
+
+# One request's DE 55 is read by several checks and by the answer (the cryptogram, the ATC, the
+# amount signed): decoded once. The last one only: the host holds that request anyway.
+@functools.lru_cache(maxsize=1)
+def _icc_dict(icc: bytes) -> Mapping[str, bytes]:
+    return MappingProxyType(tlv.decode_dict(icc))
 
 
 def pan_of(request: HostMessage) -> str:
@@ -227,7 +237,7 @@ def _icc(request: HostMessage) -> bool:
     if request.mti == "0820" or not isinstance(icc, bytes) or not icc:
         return True
     try:
-        items = tlv.decode_dict(icc)
+        items = _icc_dict(icc)
         if "9F02" in items:
             tlv.decode_n(items["9F02"])
     except (RemoteProtocolError, ValueError):

@@ -54,7 +54,7 @@ from drivers.sensitive import Secret
 from emulator.base import Emulator
 from emulator.card_reader import emv
 from emulator.card_reader.cards import TestCard, get_card, load_catalogue
-from emulator.files import write_atomic
+from emulator.files import rewrite_in_place
 
 __all__ = ["CONTACTLESS_TAGS", "FAULTS", "ICC_TAGS", "CardReaderEmulator"]
 
@@ -146,7 +146,8 @@ class CardReaderEmulator(Emulator):
         if self._atc_file is not None:
             # Whole against a kill (a card never repeats an ATC then); a power cut of the developer's
             # machine may take the last ATCs back, which the host's replay check (whole ARQC) allows.
-            write_atomic(self._atc_file, json.dumps(self._atc, sort_keys=True).encode(), durable=False)
+            # The file only grows (cards are added, counters rise): rewritten in place.
+            rewrite_in_place(self._atc_file, json.dumps(self._atc, sort_keys=True).encode())
         return atc
 
     @staticmethod

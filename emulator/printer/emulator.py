@@ -211,6 +211,15 @@ class PrinterEmulator(Faults, Emulator):
             return max(0, self.capacity - self.backlog)
         return None
 
+    def takes_any(self) -> bool:
+        """Would bytes written now in one go be taken exactly as in small writes with the host
+        reading the replies in between? True when nothing can fill the buffer or stop the printer
+        part way: no clock (it prints at once), nothing held, printable, no fault waiting for bytes,
+        lines or the next cut. The driver then hands an in-process printer a job in one write."""
+        return (self._printable and self._held is None and not self.clocked and not self.disconnected
+                and self._out_after_bytes is None and self.paper_stage.line_limit is None
+                and not self._cutter_fails)
+
     def on_network(self) -> None:
         """Served over TCP: the window pushes back (emulator/link.py stops reading at a full buffer),
         so no XON/XOFF goes on the reply stream unless the profile's `network.flow_control` says so."""

@@ -11,9 +11,8 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from drivers.acquirer.events import HostMessage
 from drivers.card_reader.events import CardRead, EntryMode
@@ -48,40 +47,99 @@ class CardReader(Protocol):
     def complete(self, *, approved: bool, response_code: str, issuer_data: bytes = b"") -> DeviceFault | None: ...
 
 
-@dataclass(kw_only=True)
 class Sale:
-    """One customer payment, across PIN retries (each a host transaction with its own txn_id)."""
+    """One customer payment, across PIN retries (each a host transaction with its own txn_id).
+
+    A plain mutable record with a dataclass's keyword-only constructor, repr and equality,
+    written out: `dataclasses` (with `copy`) and the exec() it compiles a class with cost every
+    start ~2 ms, and a till makes one Sale class."""
 
     txn_id: str
     amount_minor: int
-    kind: str = "sale"  # or "void" / "refund" of `original`
-    original: TxnRecord | None = None
-    modes: frozenset[EntryMode] = frozenset(EntryMode)
-    fallbacks: int = 0
-    card: CardRead | None = None  # RAM only, dropped when the sale ends
-    pin_block: Secret[bytes] | None = None  # RAM only, dropped once the request is built
-    pin_tries: int = 0
-    record: TxnRecord | None = None
-    issuer_data: bytes = b""
-    offline: bool = False  # approved by the terminal with the host unreachable
-    outcome: str | None = None
-    response_code: str | None = None
-    reason: str | None = None  # why it was declined or cancelled, in words
-    cancel_reason: str | None = None
-    printed: list[PrintedCopy] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
+    kind: str  # or "void" / "refund" of `original`
+    original: TxnRecord | None
+    modes: frozenset[EntryMode]
+    fallbacks: int
+    card: CardRead | None  # RAM only, dropped when the sale ends
+    pin_block: Secret[bytes] | None  # RAM only, dropped once the request is built
+    pin_tries: int
+    record: TxnRecord | None
+    issuer_data: bytes
+    offline: bool  # approved by the terminal with the host unreachable
+    outcome: str | None
+    response_code: str | None
+    reason: str | None  # why it was declined or cancelled, in words
+    cancel_reason: str | None
+    printed: list[PrintedCopy]
+    messages: list[str]
     # QR payments (qr.py)
-    tender: str = "card"  # "card" (a scanned code still pays), "qr" (the customer's code), "qr-merchant"
-    qr_code: str | None = None  # the customer's one-time payment code: RAM only, dropped once the pay is built
-    qr_channel: str | None = None
-    qr_order: QrOrder | None = None
-    qr_paid_order: QrOrder | None = None  # the payment a QR void or refund credits
-    qr_sent_at: float = 0.0  # Clock time the pay (or the merchant order) left
-    qr_reverse_tries: int = 0
-    qr_polls: int = 0
-    qr_image: Path | None = None  # the merchant-presented code as a PNG
-    qr_refunded: bool = False  # the reverse found it paid and returned the money
-    signed: bool = False  # 电签: the cardholder signed on the pad (journalled, bound)
+    tender: str  # "card" (a scanned code still pays), "qr" (the customer's code), "qr-merchant"
+    qr_code: str | None  # the customer's one-time payment code: RAM only, dropped once the pay is built
+    qr_channel: str | None
+    qr_order: QrOrder | None
+    qr_paid_order: QrOrder | None  # the payment a QR void or refund credits
+    qr_sent_at: float  # Clock time the pay (or the merchant order) left
+    qr_reverse_tries: int
+    qr_polls: int
+    qr_image: Path | None  # the merchant-presented code as a PNG
+    qr_refunded: bool  # the reverse found it paid and returned the money
+    signed: bool  # 电签: the cardholder signed on the pad (journalled, bound)
+
+    def __init__(
+        self, *,
+        txn_id: str, amount_minor: int, kind: str = "sale", original: TxnRecord | None = None,
+        modes: frozenset[EntryMode] = frozenset(EntryMode), fallbacks: int = 0, card: CardRead | None = None,
+        pin_block: Secret[bytes] | None = None, pin_tries: int = 0, record: TxnRecord | None = None,
+        issuer_data: bytes = b"", offline: bool = False, outcome: str | None = None,
+        response_code: str | None = None, reason: str | None = None, cancel_reason: str | None = None,
+        printed: list[PrintedCopy] | None = None, messages: list[str] | None = None, tender: str = "card",
+        qr_code: str | None = None, qr_channel: str | None = None, qr_order: QrOrder | None = None,
+        qr_paid_order: QrOrder | None = None, qr_sent_at: float = 0.0, qr_reverse_tries: int = 0,
+        qr_polls: int = 0, qr_image: Path | None = None, qr_refunded: bool = False, signed: bool = False,
+    ) -> None:
+        self.txn_id = txn_id
+        self.amount_minor = amount_minor
+        self.kind = kind
+        self.original = original
+        self.modes = modes
+        self.fallbacks = fallbacks
+        self.card = card
+        self.pin_block = pin_block
+        self.pin_tries = pin_tries
+        self.record = record
+        self.issuer_data = issuer_data
+        self.offline = offline
+        self.outcome = outcome
+        self.response_code = response_code
+        self.reason = reason
+        self.cancel_reason = cancel_reason
+        self.printed = [] if printed is None else printed
+        self.messages = [] if messages is None else messages
+        self.tender = tender
+        self.qr_code = qr_code
+        self.qr_channel = qr_channel
+        self.qr_order = qr_order
+        self.qr_paid_order = qr_paid_order
+        self.qr_sent_at = qr_sent_at
+        self.qr_reverse_tries = qr_reverse_tries
+        self.qr_polls = qr_polls
+        self.qr_image = qr_image
+        self.qr_refunded = qr_refunded
+        self.signed = signed
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in _SALE_FIELDS)
+        return f"Sale({inner})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _SALE_FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, as a dataclass with eq
+
+
+_SALE_FIELDS: Final = tuple(Sale.__annotations__)  # the fields, in their order
 
 
 class FlowBase(Triggers):

@@ -3,7 +3,7 @@ GENERATE AC. Bounded everywhere: two fallbacks, three PIN tries, a deadline on e
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +30,7 @@ S = CheckoutState
 
 
 def _csprng_unpredictable_number() -> bytes:
-    return secrets.token_bytes(4)
+    return os.urandom(4)  # what secrets.token_bytes is, without importing secrets (and random) at start
 
 
 class CardSteps(FlowBase):

@@ -202,6 +202,11 @@ class Journal(OwedMessages, QrJournal, SignatureJournal, OrderJournal):
             with self._tx() as db:
                 db.execute("UPDATE counters SET value = ? WHERE name = 'batch'", (witness_batch,))
 
+    @property
+    def witness_syncs(self) -> int:
+        """The witness's fsyncs so far (with `commits`: what durability has cost, for the benchmarks)."""
+        return 0 if self._witness is None else self._witness.syncs
+
     def _write_witness(self) -> None:
         state = journal_state(self._db)
         if self._witness is None or state is None:

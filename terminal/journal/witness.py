@@ -151,6 +151,7 @@ class WitnessFile:
         self.log_path = path.with_name(path.name + ".log")
         self._fd: int | None = None
         self._gen = 0  # the generation of the newest valid slot read or written
+        self.syncs = 0  # fsyncs and fdatasyncs made, for the benchmarks (a sale's durability cost)
 
     def read(self) -> WitnessState | None:
         """The newest valid slot, None when there is no witness; JournalMismatch when neither slot
@@ -177,6 +178,7 @@ class WitnessFile:
         self._gen += 1
         os.pwrite(self._fd, _slot(self._gen, state), (self._gen % 2) * SLOT)
         os.fdatasync(self._fd)
+        self.syncs += 1
 
     def _create(self, state: WitnessState) -> None:
         """Temp file, fsync, rename, fsync of the folder: the file appears whole or not at all."""
@@ -191,6 +193,7 @@ class WitnessFile:
             os.close(fd)
         os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
+        self.syncs += 2
         self._fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
 
     def close(self) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import functools
 import textwrap
-import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -227,6 +226,8 @@ def _width(text: str) -> int:
 @functools.lru_cache(maxsize=1024)
 def _wide_width(text: str) -> int:
     # Receipt labels repeat on every slip: each distinct text is measured once.
+    import unicodedata  # lazy: a till is ready for sale before it lays out a slip
+
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
@@ -237,11 +238,10 @@ def _label(line: Line, chinese: bool) -> str:
 
 
 class _Encoder:
-    def __init__(self, printer: Mapping[str, Any]) -> None:
-        encoding = str(printer["text"]["encoding"])
+    def __init__(self, encoding: str, columns: int) -> None:
         self.chinese = encoding.lower() in {"gb18030", "gbk", "gb2312"}
         self.encoding = "gb18030" if self.chinese else encoding
-        self.columns = int(printer["fonts"]["a"]["columns"])
+        self.columns = columns
 
     def encode(self, text: str) -> bytes:
         if self.chinese:
@@ -250,26 +250,33 @@ class _Encoder:
 
 
 def to_commands(receipt: Receipt, printer: Mapping[str, Any]) -> list[PrinterCommand]:
-    enc = _Encoder(printer)
+    encoding, columns = str(printer["text"]["encoding"]), int(printer["fonts"]["a"]["columns"])
+    qr = bool(printer["features"]["native_qr"]), int(printer["media"]["dots"])
     out: list[PrinterCommand] = [Initialize()]
-    if enc.chinese:
+    if _Encoder(encoding, columns).chinese:
         out.append(ChineseMode(on=True))
     for line in receipt.lines:
-        out += _line_commands(line, enc, printer)
+        if line.image is not None:  # a signature: never kept past its slip
+            out += [SetAlignment(align=line.align), line.image]
+        elif line.qr:  # this sale's own (and a raster QR is big): not worth keeping
+            out += [SetAlignment(align=Align.CENTER), *_qr_commands(line.qr, native=qr[0], dots=qr[1])]
+        else:
+            out += _line_commands(line, encoding, columns)
     out += [FeedLines(lines=3), Cut(partial=True)]
     return out
 
 
-def _line_commands(line: Line, enc: _Encoder, printer: Mapping[str, Any]) -> list[PrinterCommand]:
+# Most lines of a slip are the same on both copies and on every sale (the merchant, the titles,
+# the labels, the rules): each distinct line is laid out once. Commands are frozen records, so
+# the slips share them. Lines hold no card data (the card number is masked on the slip).
+@functools.lru_cache(maxsize=256)
+def _line_commands(line: Line, encoding: str, columns: int) -> tuple[PrinterCommand, ...]:
+    enc = _Encoder(encoding, columns)
     if line.rule:
-        return [SetAlignment(align=Align.LEFT), PrintText(data=b"-" * enc.columns + b"\n")]
-    if line.qr:
-        return [SetAlignment(align=Align.CENTER), *_qr_commands(line.qr, printer)]
-    if line.image is not None:
-        return [SetAlignment(align=line.align), line.image]
+        return (SetAlignment(align=Align.LEFT), PrintText(data=b"-" * enc.columns + b"\n"))
     mode = SelectPrintMode(bold=line.bold, double_height=line.large, double_width=line.large)
     text = line_text(line, enc.columns, enc.chinese)
-    return [SetAlignment(align=line.align), mode, PrintText(data=enc.encode(text)), SelectPrintMode()]
+    return (SetAlignment(align=line.align), mode, PrintText(data=enc.encode(text)), SelectPrintMode())
 
 
 def line_text(line: Line, columns: int, chinese: bool) -> str:
@@ -302,8 +309,8 @@ def _wrap(line: Line, label: str, columns: int, chinese: bool) -> list[str]:
     return rows
 
 
-def _qr_commands(data: str, printer: Mapping[str, Any]) -> Sequence[PrinterCommand]:
-    if printer["features"]["native_qr"]:
+def _qr_commands(data: str, *, native: bool, dots: int) -> Sequence[PrinterCommand]:
+    if native:
         return [
             QrSelectModel(model=2),
             QrSetModuleSize(size=6),
@@ -311,7 +318,7 @@ def _qr_commands(data: str, printer: Mapping[str, Any]) -> Sequence[PrinterComma
             QrStore(data=data.encode("ascii")),
             QrPrint(),
         ]
-    return [_raster_qr(data, dots=int(printer["media"]["dots"]))]
+    return [_raster_qr(data, dots=dots)]
 
 
 def _raster_qr(data: str, *, dots: int) -> PrintRasterImage:

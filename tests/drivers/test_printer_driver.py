@@ -93,6 +93,9 @@ class PausingPeer(PrinterEmulator):
         self.state = "idle"
         self.chunks: list[int] = []
 
+    def takes_any(self) -> bool:
+        return False  # its XOFF follows no buffer of its own: the driver must write chunk by chunk
+
     def receive(self, data: bytes) -> None:
         super().receive(data)
         if not data.startswith(b"\x10\x04"):
@@ -243,6 +246,39 @@ def test_xoff_pauses_the_job_until_xon() -> None:
     assert sum(peer.chunks) == 41 * 20 + 3
     assert max(peer.chunks) <= min(CHUNK, PROFILE["serial"]["xoff_free"] // 2)
     assert len(peer.pages) == 1
+
+
+class CountingPrinter(PrinterEmulator):
+    """Counts the job's writes (status requests aside)."""
+
+    def __init__(self) -> None:
+        super().__init__(PROFILE)
+        self.writes: list[int] = []
+
+    def receive(self, data: bytes) -> None:
+        if not data.startswith(b"\x10\x04"):
+            self.writes.append(len(data))
+        super().receive(data)
+
+
+LONG_JOB = [ev.PrintText(data=b"y" * 40 + b"\n")] * 20 + [ev.Cut()]
+
+
+def test_an_in_process_printer_nothing_can_stop_takes_the_job_in_one_write() -> None:
+    peer = CountingPrinter()
+    with connect(peer) as driver:
+        assert driver.print_job(LONG_JOB) == []
+    assert peer.writes == [41 * 20 + 3]
+    assert peer.pages[0].text.count("y" * 40) == 20
+
+
+def test_a_fault_waiting_for_bytes_keeps_the_job_in_chunks() -> None:
+    peer = CountingPrinter()
+    peer.set_fault("paper-out", after_bytes=500)
+    with connect(peer) as driver:
+        conditions = driver.print_job(LONG_JOB)
+    assert ev.PaperOut() in conditions
+    assert len(peer.writes) > 1 and max(peer.writes) <= driver.chunk
 
 
 def test_xoff_that_never_lifts_is_a_fault() -> None:

@@ -85,6 +85,8 @@ def test_de64_is_the_mac_of_the_message_up_to_de64() -> None:
     signed = mac.sign(request, KEY)
     body = encode_body(signed)
     assert body[-8:] == signed.fields["64"] == _x9_19(KEY, body[:-8])
+    # sign() keeps the body it MACed for the frame: the same bytes a fresh encoding makes
+    assert body == encode_body(HostMessage(mti=signed.mti, fields=dict(signed.fields)))
     assert mac.verify(signed, KEY)
     assert not mac.verify(request, KEY)  # no DE 64
     assert not mac.verify(signed, bytes(16))  # another key

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from drivers.card_reader.codec import ACK, EOT, NAK, CardReaderCodec, Link, LinkSettings
+from drivers.card_reader.codec import ACK, EOT, NAK, CardReaderCodec, Link, LinkSettings, lrc
 from drivers.card_reader.events import (
     CancelRead,
     CardRead,
@@ -418,3 +418,12 @@ def test_every_command_byte_has_a_message() -> None:
         with pytest.raises(FrameError) as caught:
             decode_message(bytes([command]) + b"\xff" * 40, sender=sender)
         assert "unknown command" not in str(caught.value)
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 7, 8, 9, 63, 64, 65, 255, 1000])
+def test_lrc_is_the_xor_of_every_byte(size: int) -> None:
+    data = bytes((i * 37 + 11) % 256 for i in range(size))
+    expected = 0
+    for b in data:
+        expected ^= b
+    assert lrc(data) == lrc(bytearray(data)) == expected

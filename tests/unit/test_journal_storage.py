@@ -248,8 +248,10 @@ def test_a_journal_ahead_of_its_witness_is_a_crash_between_two_writes_and_opens(
 def test_the_witness_holds_the_stan_before_the_request_may_leave(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal.sqlite3")
     try:
+        synced = journal.witness_syncs  # counted for bench/sale.py's floor
         stan = journal.record_sent(txn_id="a", amount_minor=5, currency="156", entry_mode="swipe",
                                    pan_last4="0010", pan_token="t" * 64, at=AT).stan
+        assert journal.witness_syncs == synced + 1  # one slot write, one fdatasync
         assert f'"stan": {stan}' in (tmp_path / "journal.witness").read_text()
         assert f'"stan": {journal.next_stan()}' in (tmp_path / "journal.witness").read_text()
     finally:

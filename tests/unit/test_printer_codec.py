@@ -358,3 +358,23 @@ def test_python_escpos_output_decodes_to_the_expected_events() -> None:
         ev.QrPrint(),
         ev.PrintText(data="中文测试\n".encode("gb18030")),
     ]
+
+
+def test_encoding_is_a_pure_function_of_the_command_and_the_mode() -> None:
+    """encode_command keeps the bytes of small commands it has encoded: the same values give the
+    same bytes (in Chinese mode and not), and a command that cannot be sent raises every time."""
+    from drivers.printer.encoders import encode_command
+
+    text = "合计".encode("gb18030") + b"\n"
+    assert encode_command(ev.PrintText(data=text), chinese=True) == text
+    assert encode_command(ev.PrintText(data=text), chinese=True) == text
+    with pytest.raises(LocalProtocolError):
+        encode_command(ev.PrintText(data=text[:1] + b"\n"), chinese=True)  # a split GB18030 code
+    with pytest.raises(LocalProtocolError):
+        encode_command(ev.PrintText(data=text[:1] + b"\n"), chinese=True)
+    bold = encode_command(ev.SelectPrintMode(bold=True), chinese=False)
+    assert bold == b"\x1b!\x08" == encode_command(ev.SelectPrintMode(bold=True), chinese=True)
+    assert encode_command(ev.SelectPrintMode(), chinese=False) == b"\x1b!\x00"
+    for _ in range(2):
+        with pytest.raises(LocalProtocolError):
+            encode_command(ev.SetAlignment(align=7), chinese=False)  # type: ignore[arg-type]

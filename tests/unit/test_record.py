@@ -79,3 +79,24 @@ def test_replace_and_field_names() -> None:
     child = Child(name="a", code=1)
     assert field_names(child) == ("code", "name", "blob", "tags")
     assert replace(child, name="b") == Child(name="b", code=1)
+
+
+class NoFields(Record):
+    pass
+
+
+class OneField(Record):
+    only: int
+
+
+class Inherits(Child):  # no annotations of its own: the parent's tables, the parent's values
+    pass
+
+
+def test_equality_and_hash_for_none_one_and_inherited_fields() -> None:
+    assert NoFields() == NoFields() and hash(NoFields()) == hash(NoFields())
+    assert OneField(only=1) == OneField(only=1) != OneField(only=2)
+    assert hash(OneField(only=1)) == hash(OneField(only=1))
+    assert Inherits(name="a", tags=["x"]) == Inherits(name="a", tags=["y"])  # tags: compare=False
+    assert Inherits(name="a") != Child(name="a")  # another class
+    assert Inherits(name="a", code=1) != Inherits(name="a", code=2)
