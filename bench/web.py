@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -87,37 +86,23 @@ def bench_rss(reps: int) -> dict[str, Any]:
             "added_mb": round(added, 1), "target_mb": 15, "within_target": added < 15}
 
 
-class _Served:
-    def __init__(self, var_dir: Path) -> None:
-        from sim.run import build_service_till
-        from terminal.service.api import Api
-        from terminal.service.events import EventBus
-        from terminal.service.loop import Service
-        from terminal.service.server import ApiServer
+def _served(var_dir: Path) -> Any:
+    """`till run` in process, its events stamped with the wall time they were published."""
+    from sim.run import InProcessService
+    from terminal.service.events import EventBus
 
-        self.bus = EventBus()
-        self.published: dict[int, float] = {}
-        publish = self.bus.publish
+    bus, published = EventBus(), {}
+    publish = bus.publish
 
-        def stamped(kind: str, **data: Any) -> Any:
-            event = publish(kind, **data)
-            self.published[event.id] = time.time() * 1000
-            return event
+    def stamped(kind: str, **data: Any) -> Any:
+        event = publish(kind, **data)
+        published[event.id] = time.time() * 1000
+        return event
 
-        self.bus.publish = stamped  # type: ignore[method-assign]
-        self.till, controls = build_service_till("emulated-counter", var_dir=var_dir, display=self.bus.display)
-        self.service = Service(self.till, bus=self.bus, controls=controls)
-        self.server = ApiServer(Api(self.service), host="127.0.0.1", port=0, token="x" * 32)
-        self.loop = threading.Thread(target=self.service.run, name="till-loop")
-        self.loop.start()
-        self.server.start()
-
-    def close(self) -> None:
-        self.service.stop()
-        self.loop.join()
-        self.server.close()
-        self.service.close()
-        self.till.close()
+    bus.publish = stamped  # type: ignore[method-assign]
+    served = InProcessService(var_dir, token="x" * 32, bus=bus)
+    served.published = published  # type: ignore[attr-defined]
+    return served
 
 
 def _events_at_least(count: int) -> Any:
@@ -138,7 +123,7 @@ def bench_browser(reps: int) -> list[dict[str, Any]]:
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(flag)
     with tempfile.TemporaryDirectory() as tmp:
-        served = _Served(Path(tmp) / "var")
+        served = _served(Path(tmp) / "var")
         driver = webdriver.Chrome(service=DriverService(executable_path=CHROMEDRIVER), options=options)
         try:
             wait = WebDriverWait(driver, 30, poll_frequency=0.01)

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from sim.wiring import build_emulated_till
 
-__all__ = ["build_service_till", "web_words"]
+__all__ = ["InProcessService", "build_service_till", "web_words"]
 
 
 def build_service_till(profile: str, *, var_dir: Path, display: Callable[[str], None],
@@ -39,6 +40,50 @@ def build_service_till(profile: str, *, var_dir: Path, display: Callable[[str], 
                                host_transport="tcp", persist_emulated_books=True, absent=absent,
                                overrides=overrides)
     return till, controls_of(till)
+
+
+class InProcessService:
+    """`till run` of an emulated profile inside this process, for tests and benches: the service
+    loop on a thread of its own, the payment API on a free loopback port (`url`), until `close()`.
+    `handler`: a subclass of the server's request handler to serve with (a test that keeps every
+    byte it sent); `bus`: the event bus to publish on."""
+
+    def __init__(self, var_dir: Path, *, token: str, profile: str = "emulated-counter",
+                 overrides: Mapping[str, Any] | None = None, bus: Any = None, handler: Any = None) -> None:
+        from terminal.service.api import Api
+        from terminal.service.events import EventBus
+        from terminal.service.loop import Service
+        from terminal.service.server import ApiServer
+
+        self.bus = bus or EventBus()
+        self.till, self.controls = build_service_till(profile, var_dir=var_dir, display=self.bus.display,
+                                                      overrides=overrides)
+        try:
+            self.service = Service(self.till, bus=self.bus, controls=self.controls)
+            self.server = ApiServer(Api(self.service), host="127.0.0.1", port=0, token=token)
+        except BaseException:
+            self.till.close()
+            raise
+        if handler is not None:
+            handler.server_api = self.server
+            self.server.httpd.RequestHandlerClass = handler
+        self.loop = threading.Thread(target=self.service.run, name="till-loop")
+        self.loop.start()
+        self.server.start()
+        self.url = self.server.url
+
+    def control(self, slot: str, line: str) -> str:
+        """A control line to an emulated device, on the loop's thread; it must answer ok."""
+        reply = self.service.call(lambda: self.controls[slot](line))
+        assert reply.startswith("ok"), reply
+        return reply
+
+    def close(self) -> None:
+        self.service.stop()
+        self.loop.join()
+        self.server.close()
+        self.service.close()
+        self.till.close()
 
 
 def controls_of(till: Any) -> dict[str, Callable[[str], str]]:

@@ -185,11 +185,15 @@ Controls = dict[str, Callable[[str], str]]
 def open_till(args: argparse.Namespace, *, display: Callable[[str], None]) -> tuple[Any, Controls]:
     """The till of a profile: in emulator mode the emulated world (`args.emulated_world`),
     otherwise the real devices the profile names."""
+    from terminal import devices
     from terminal.app import build_till, load_terminal_profile
     from terminal.service.reconnect import start_unplugged
 
     urls = _device_urls(args.device)
     terminal = load_terminal_profile(args.profile)
+    if unknown := sorted(set(urls) - set(devices.fitted(terminal))):
+        raise InputError(f"--device {unknown[0][:40]}: this profile has no such device slot"
+                         f" (its slots: {', '.join(devices.fitted(terminal))})")
     if _emulated(terminal, urls):
         build: EmulatedWorld = args.emulated_world
         return build(args.profile, var_dir=args.var, display=display, device_urls=urls,

@@ -23,11 +23,8 @@ from typing import Any
 
 import pytest
 
-from sim.run import build_service_till
-from terminal.service.api import Api
-from terminal.service.events import EventBus
-from terminal.service.loop import Service
-from terminal.service.server import ApiServer, _Handler
+from sim.run import InProcessService
+from terminal.service.server import _Handler
 
 CHROMIUM = os.environ.get("OPENTILL_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("OPENTILL_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -86,14 +83,10 @@ class _Tee:
         return getattr(self._inner, name)
 
 
-class Till:
-    """`till run` of the emulated counter, in process."""
+class Till(InProcessService):
+    """`till run` of the emulated counter, in process; every byte it sent is kept (`sent`)."""
 
     def __init__(self, var_dir: Path, overrides: dict[str, Any] | None = None) -> None:
-        self.bus = EventBus()
-        self.till, self.controls = build_service_till("emulated-counter", var_dir=var_dir, display=self.bus.display,
-                                                      overrides=overrides)
-        self.service = Service(self.till, bus=self.bus, controls=self.controls)
         self.sent: list[bytes] = []
         lock = threading.Lock()
         sent = self.sent
@@ -103,25 +96,7 @@ class Till:
                 super().setup()
                 self.wfile = _Tee(self.wfile, sent, lock)  # type: ignore[assignment]
 
-        self.server = ApiServer(Api(self.service), host="127.0.0.1", port=0, token=TOKEN)
-        Keeping.server_api = self.server
-        self.server.httpd.RequestHandlerClass = Keeping
-        self.loop = threading.Thread(target=self.service.run, name="till-loop")
-        self.loop.start()
-        self.server.start()
-        self.url = self.server.url
-
-    def control(self, slot: str, line: str) -> str:
-        reply = self.service.call(lambda: self.controls[slot](line))
-        assert reply.startswith("ok"), reply
-        return reply
-
-    def close(self) -> None:
-        self.service.stop()
-        self.loop.join()
-        self.server.close()
-        self.service.close()
-        self.till.close()
+        super().__init__(var_dir, token=TOKEN, overrides=overrides, handler=Keeping)
 
 
 @pytest.fixture

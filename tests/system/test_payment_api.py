@@ -7,7 +7,6 @@ Waiting is the API's own (`?wait=` holds the answer until the payment is decided
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from sim.run import build_service_till
+from sim.run import InProcessService, build_service_till
 from sim.wiring import build_emulated_till
-from terminal.service.api import Api
-from terminal.service.events import EventBus
 from terminal.service.loop import Service
 from terminal.service.routes import MAX_BODY, openapi
-from terminal.service.server import ApiServer
 
 SUPERVISOR = {"supervisor": "supervisor-1", "pin": "8888", "reason": "customer changed their mind"}
 CASHIER = {"supervisor": "cashier-1", "pin": "1111", "reason": "try"}
@@ -29,20 +25,10 @@ TEST_PAN = "4761739001010010"  # the emulated `approved` card's PAN: never in an
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 
-class Running:
+class Running(InProcessService):
     def __init__(self, var_dir: Path) -> None:
-        self.bus = EventBus()
-        self.till = build_emulated_till(var_dir=var_dir, display=self.bus.display, host_transport="emu")
-        from emulator.control import apply
-
-        controls = {slot: (lambda line, p=peer: apply(p, line)) for slot, peer in self.till.emulators.devices.items()}
-        self.service = Service(self.till, bus=self.bus, controls=controls)
-        self.server = ApiServer(Api(self.service), host="127.0.0.1", port=0, token="t" * 32)
-        self.loop = threading.Thread(target=self.service.run, name="till-loop")
-        self.loop.start()
-        self.server.start()
-        self.http = httpx.Client(base_url=self.server.url, headers={"Authorization": "Bearer " + "t" * 32},
-                                 timeout=60)
+        super().__init__(var_dir, token="t" * 32)
+        self.http = httpx.Client(base_url=self.url, headers={"Authorization": "Bearer " + "t" * 32}, timeout=60)
         self.answers: list[str] = []  # every body the API sent, for the card-data check
 
     def ask(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -57,11 +43,7 @@ class Running:
 
     def close(self) -> None:
         self.http.close()
-        self.service.stop()
-        self.loop.join()
-        self.server.close()
-        self.service.close()
-        self.till.close()
+        super().close()
 
 
 @pytest.fixture

@@ -4,37 +4,24 @@ token unchanged. In process, like test_payment_api.py (every device and the host
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from sim.run import controls_of
-from sim.wiring import build_emulated_till
+from sim.run import InProcessService
 from terminal.clock import FakeClock
-from terminal.service.api import Api
-from terminal.service.events import EventBus
-from terminal.service.loop import Service
-from terminal.service.server import ApiServer
 from terminal.service.sessions import COOKIE, IDLE_S, MAX_SESSIONS, Sessions
 
 TOKEN = "w" * 32
 
 
-class Served:
+class Served(InProcessService):
     def __init__(self, var_dir: Path) -> None:
-        bus = EventBus()
-        self.till = build_emulated_till(var_dir=var_dir, display=bus.display, host_transport="emu")
-        self.service = Service(self.till, bus=bus, controls=controls_of(self.till))
-        self.server = ApiServer(Api(self.service), host="127.0.0.1", port=0, token=TOKEN)
-        self.loop = threading.Thread(target=self.service.run, name="till-loop")
-        self.loop.start()
-        self.server.start()
-        self.browser = httpx.Client(base_url=self.server.url, timeout=30)  # cookies, no token
-        self.register = httpx.Client(base_url=self.server.url, timeout=30,
-                                     headers={"Authorization": f"Bearer {TOKEN}"})
+        super().__init__(var_dir, token=TOKEN)
+        self.browser = httpx.Client(base_url=self.url, timeout=30)  # cookies, no token
+        self.register = httpx.Client(base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"})
 
     def login(self, operator: str = "cashier-1", pin: str = "1111") -> str:
         answer = self.browser.post("/ui/login", json={"operator": operator, "pin": pin})
@@ -44,11 +31,7 @@ class Served:
     def close(self) -> None:
         self.browser.close()
         self.register.close()
-        self.service.stop()
-        self.loop.join()
-        self.server.close()
-        self.service.close()
-        self.till.close()
+        super().close()
 
 
 @pytest.fixture
@@ -116,7 +99,7 @@ def test_sign_out_ends_the_session(served: Served) -> None:
 def test_the_device_panels_routes(served: Served) -> None:
     csrf = served.login()
     emulators = served.browser.get("/v1/emulators").json()
-    assert emulators["slots"] == ["card_reader", "printer", "scanner", "signature_pad", "wallet"]
+    assert emulators["slots"] == ["card_reader", "host", "printer", "scanner", "signature_pad", "wallet"]
     assert {"name": "approved", "modes": ["chip", "swipe", "tap"]} in emulators["cards"]
     assert all("pan" not in card for card in emulators["cards"])
     status = served.browser.get("/v1/status").json()

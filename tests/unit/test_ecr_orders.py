@@ -25,6 +25,16 @@ def _sent(journal: Journal, txn_id: str, amount: int = 1234) -> None:
                         pan_token="t" * 64, at=AT)
 
 
+def _paid(journal: Journal, order_id: str, txn_id: str) -> None:
+    """The register's order, paid by `txn_id` (approved by the host), its sale over."""
+    _open(journal, order_id)
+    journal.bind_order(order_id)
+    _sent(journal, txn_id)
+    journal.bind_order(None)
+    journal.record_answer(txn_id, approved=True, response_code="00", auth_code="123456", rrn="000000000009", at=AT)
+    journal.finish_order(order_id, outcome="APPROVED", reason="", at=AT)
+
+
 def test_the_same_order_is_the_same_payment_and_another_payment_is_a_conflict() -> None:
     journal = Journal(":memory:")
     order, created = journal.open_order(order_id="ECR-1", amount_minor=1234, currency="156", tender="card", at=AT)
@@ -68,13 +78,7 @@ def test_a_bound_order_names_every_row_inserted_in_the_same_commit_and_the_last_
 def test_a_finished_order_keeps_its_row_when_the_batch_leaves_the_journal(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
     try:
-        _open(journal)
-        journal.bind_order("ECR-1")
-        _sent(journal, "sale-1")
-        journal.bind_order(None)
-        journal.record_answer("sale-1", approved=True, response_code="00", auth_code="123456", rrn="000000000009",
-                              at=AT)
-        journal.finish_order("ECR-1", outcome="APPROVED", reason="", at=AT)
+        _paid(journal, "ECR-1", "sale-1")
         reader = JournalReader(tmp_path / "j.sqlite3")
         try:
             order = journal.order("ECR-1")
@@ -109,12 +113,7 @@ def test_an_order_refused_before_it_started_leaves_nothing() -> None:
 def test_a_voided_payment_still_reads_voided_once_its_batch_is_settled(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
     try:
-        _open(journal)
-        journal.bind_order("ECR-1")
-        _sent(journal, "sale-1")
-        journal.bind_order(None)
-        journal.record_answer("sale-1", approved=True, response_code="00", auth_code="1", rrn="2", at=AT)
-        journal.finish_order("ECR-1", outcome="APPROVED", reason="", at=AT)
+        _paid(journal, "ECR-1", "sale-1")
         journal.record_sent(txn_id="void-1", amount_minor=1234, currency="156", entry_mode="chip", pan_last4="0010",
                             pan_token="t" * 64, at=AT, kind="void", original_txn_id="sale-1")
         journal.record_answer("void-1", approved=True, response_code="00", auth_code="3", rrn="4", at=AT)
