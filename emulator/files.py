@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 __all__ = ["rewrite_in_place", "write_atomic"]
@@ -16,6 +15,8 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     rename alone is whole against a killed process (the page cache outlives it), not against a
     power cut of the machine (the emulated card's ATC, written before every cryptogram, where an
     fsync would be most of the emulator's cost of a sale)."""
+    import tempfile  # the first write, not every start of the emulated world (tempfile brings shutil, random)
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:

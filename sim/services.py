@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terminal import devices
-from terminal.app import load_terminal_profile
 from terminal.errors import ConfigError, InputError
+from terminal.profiles import load_terminal_profile
 
 if TYPE_CHECKING:
     from emulator.acquirer.simulator import AcquirerSimulator
@@ -55,10 +55,11 @@ def emulated_families() -> dict[str, devices.DeviceFamily]:
             if row.emulator is not None and row.profile_kind != "terminal"}
 
 
-def served_links() -> dict[str, devices.DeviceFamily]:
+def served_links(*, plugins: bool = True) -> dict[str, devices.DeviceFamily]:
     """Links of the terminal profile (not serial devices) whose simulator serves on its own port
-    with `till NAME --listen` (the wallet gateway); the acquirer's is `till host`."""
-    return {row.url_kind: row for row in devices.families().values()
+    with `till NAME --listen` (the wallet gateway); the acquirer's is `till host`. `plugins=False`:
+    the built-in ones only (see devices.families)."""
+    return {row.url_kind: row for row in devices.families(plugins=plugins).values()
             if row.emulator is not None and row.profile_kind == "terminal" and row.family != devices.HOST_LINK}
 
 

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Self
 
-from firmware_profiles import ProfileError, load_profile
 from terminal import devices
 from terminal.checkout.flow import TENDERS, Sale, SaleFlow
 from terminal.checkout.table import HOUSEKEEPING, RESTING, CheckoutState
@@ -22,6 +21,7 @@ from terminal.clock import Clock, SystemClock
 from terminal.errors import ConfigError, InputError
 from terminal.host.link import HostLink
 from terminal.journal import Acceptor, Journal
+from terminal.profiles import load_terminal_profile
 from terminal.receipts.layout import Copy
 from terminal.receipts.spool import PrintJob
 from terminal.runtime import Runtime, Source
@@ -38,26 +38,9 @@ log = logging.getLogger(__name__)
 AUDIT_BROKEN = ("审计记录异常，暂停收款业务，请主管确认 / audit trail broken: sales, voids, refunds and settlement "
                 "wait for a supervisor (Till.acknowledge_audit; `till audit verify` shows why)")
 BOOT_IO_WAIT_S = 5.0  # at boot, how long one wait for the host may take before the till gives up waiting
-# Where `Till.sale` hands back: done, or waiting for a person (paper, a signature, a settlement
-# when the sale filled the journal).
 # Where `Till.sale` returns: at rest, or waiting for a person (paper, a signature, the customer's
 # payment code: `Till.enter_code`, or a scan, goes on).
 SETTLED_STATES = {*RESTING, CheckoutState.PRINTER_PAUSED, CheckoutState.SIGNATURE_REQUIRED, CheckoutState.SCANNING}
-
-
-def load_terminal_profile(name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A terminal profile by name or path, with "section.key" overrides applied."""
-    try:
-        terminal = load_profile("terminal", name)
-    except ProfileError as exc:
-        raise ConfigError(str(exc)) from exc
-    for key, value in (overrides or {}).items():
-        section, _, field = key.partition(".")
-        if field:
-            terminal.setdefault(section, {})[field] = value
-        else:
-            terminal[section] = value
-    return terminal
 
 
 def device_profiles(terminal: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

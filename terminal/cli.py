@@ -30,7 +30,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="till", description="OpenTill: a payment terminal runtime.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from terminal.service.commands import add_parsers as service_parsers
+    from terminal.service.arguments import add_parsers as service_parsers
 
     service_parsers(sub)
     demo = sub.add_parser("demo", help="run one card sale with every device and the host emulated")
@@ -89,15 +89,23 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
     _access_parsers(sub)
     if not argv or argv[0] not in sub.choices:  # help, or a served link's command: read the registry
-        _served_link_parsers(sub)
+        # `till --help` lists the built-in simulators without scanning the installed packages'
+        # entry points (~15 ms); a plugin's own command (any other word) is looked up in full.
+        helping = not argv or argv[0] in ("-h", "--help")
+        _served_link_parsers(sub, chosen=list(argv[:1]), plugins=not helping)
+        if helping:
+            p.epilog = "Device plugins (entry points opentill.devices) add their families to `till emulate`."
     return p
 
 
-def _served_link_parsers(sub: Any) -> None:
+def _served_link_parsers(sub: Any, *, chosen: list[str], plugins: bool) -> None:
     from sim.services import control_help_of, served_links
 
-    for kind, row in served_links().items():
-        link = sub.add_parser(kind, help=f"simulator of the {row.description}", epilog=control_help_of(row),
+    for kind, row in served_links(plugins=plugins).items():
+        # Its control vocabulary is its simulator's module docstring: imported only for its own
+        # command (`till wallet --help`), not for `till --help`.
+        epilog = control_help_of(row) if [kind] == chosen else None
+        link = sub.add_parser(kind, help=f"simulator of the {row.description}", epilog=epilog,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
         link.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to serve on (port 0 picks one)")
         link.add_argument("--cert", metavar="PEM", help="serve HTTPS with this certificate chain")
@@ -179,7 +187,8 @@ class _Output:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from terminal.service.commands import COMMANDS, run_command
+    from terminal.service.arguments import COMMANDS
+    from terminal.service.commands import run_command
 
     if args.command in COMMANDS:
         return run_command(args, _read_pin, _emulated_world)
@@ -474,7 +483,7 @@ def _access_parsers(sub: Any) -> None:
                                            "operations go on")
     journal = sub.add_parser("journal", help="the open batch's transactions (or --batch N); `check` and `accept`: "
                                              "its integrity and witness (docs/reliability.md)")
-    from terminal.service.commands import journal_options
+    from terminal.service.arguments import journal_options
 
     journal_options(journal)  # no subcommand: the transactions, as `till transactions`
     journal_sub = journal.add_subparsers(dest="journal_command", required=False, metavar="SUBCOMMAND")

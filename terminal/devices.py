@@ -118,10 +118,13 @@ def _key(name: str) -> str:
     return name.replace("-", "_")
 
 
-def families() -> dict[str, DeviceFamily]:
+def families(*, plugins: bool = True) -> dict[str, DeviceFamily]:
     """Every registered row: the built-in families, then entry points (which may add rows, never
-    replace a built-in one)."""
+    replace a built-in one). `plugins=False`: the built-in rows only, without the entry-point scan
+    (`till --help`)."""
     global _cache
+    if not plugins and _cache is None:
+        return {row.name: row for row in _BUILTIN}
     if _cache is None:
         rows = {row.name: row for row in _BUILTIN}
         taken = {_key(name): name for name in rows}  # "card-reader" is "card_reader": one name

@@ -25,17 +25,19 @@ import contextlib
 import logging
 import os
 import queue
-import ssl
 import threading
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drivers.errors import PortError, ProtocolError
 from drivers.events import DeviceFault, FaultKind, Role
 from drivers.transport import Peer, resolve_peer
 from drivers.wallet.codec import AnyRequest, WalletCodec, op_of
 from drivers.wallet.events import Statement, TradeState, WalletAnswer
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["DEFAULT_TIMEOUT_S", "WalletDriver"]
 
@@ -173,6 +175,8 @@ class WalletDriver:
     def _verify(self) -> ssl.SSLContext | bool:
         if not self.url.startswith("https://"):
             return True
+        import ssl  # on the worker, with httpx: a till without a wallet never loads OpenSSL's TLS
+
         return ssl.create_default_context(cafile=self.ca_file or None)
 
     def _work(self) -> None:
