@@ -6,13 +6,12 @@ CatalogueError at load, not a strange read later) and keeps PAN, PINs and track 
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from drivers.card_reader.events import Cvm
+from drivers.record import Record, field
 
 __all__ = [
     "BEHAVIOURS",
@@ -37,8 +36,7 @@ class CatalogueError(ValueError):
     """cards.toml breaks its own rules (documented at its top)."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class TestCard:
+class TestCard(Record):
     __test__ = False  # not a pytest test class
 
     name: str
@@ -104,6 +102,8 @@ def _card(name: str, raw: dict[str, Any]) -> TestCard:
 
 
 def parse_catalogue(text: str) -> dict[str, TestCard]:
+    import tomllib  # when the catalogue is first read (a card presented), not at every emulator start
+
     try:
         data = tomllib.loads(text)
         return {name: _card(name, raw) for name, raw in data.items()}

@@ -17,10 +17,9 @@ and the acquirer simulator (the issuer side: `verify_arqc`, `make_arpc`, `verify
 
 from __future__ import annotations
 
-import calendar
 import datetime
 import functools
-import secrets
+import os
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -94,6 +93,12 @@ _CID = {"arqc": b"\x80", "tc": b"\x40", "aac": b"\x00"}
 _CVM_RESULTS = {Cvm.ONLINE_PIN: "020000", Cvm.SIGNATURE: "1E0000", Cvm.NONE: "1F0002"}
 _AC_TAGS = ("9F02", "9F03", "9F1A", "95", "5F2A", "9A", "9C", "9F37", "82", "9F36")
 _ZERO_AMOUNT = bytes(6)
+
+
+def _last_day(year: int, month: int) -> int:
+    """The last day of a card's expiry month (5F24 is YYMMDD)."""
+    first_of_next = datetime.date(year + month // 12, month % 12 + 1, 1)
+    return (first_of_next - datetime.timedelta(days=1)).day
 
 
 def _psn_digits(psn: str) -> str:
@@ -196,7 +201,7 @@ def first_ac(card: TestCard, read: StartRead, *, country: str, today: datetime.d
     values = {
         "5A": tlv.encode_cn(card.pan),
         "57": tlv.encode_track2(card.track2),
-        "5F24": tlv.encode_n(f"{card.expiry}{calendar.monthrange(year, month)[1]:02d}", 3),
+        "5F24": tlv.encode_n(f"{card.expiry}{_last_day(year, month):02d}", 3),
         "5F34": tlv.encode_n(card.pan_sequence or "0", 1),
         "82": _AIP,
         "95": bytes(5),  # TVR: no failed checks
@@ -206,7 +211,7 @@ def first_ac(card: TestCard, read: StartRead, *, country: str, today: datetime.d
         "5F2A": tlv.encode_n(read.currency, 2),
         "9F1A": tlv.encode_n(country, 2),
         "9F36": counter,
-        "9F37": unpredictable or secrets.token_bytes(4),  # the terminal's (a scenario's comes from its seed)
+        "9F37": unpredictable or os.urandom(4),  # the terminal's (a scenario's comes from its seed)
         "9F27": _CID["arqc"],
         "9F10": _IAD_HEAD + bytes([0x03, _CVR_ARQC, 0, 0]),
         "9F34": bytes.fromhex(_CVM_RESULTS[card.cvm]),

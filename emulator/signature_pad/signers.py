@@ -18,11 +18,13 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import random
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import random
 
 __all__ = ["Strokes", "fit_to_pad", "load_signer_file", "resample", "strokes_from_json", "strokes_from_name",
            "strokes_from_svg"]
@@ -251,6 +253,8 @@ def strokes_from_name(name: str, seed: int = 0) -> Strokes:
     name = " ".join(name.split())
     if not name:
         raise ValueError("a name to sign has at least one character")
+    import random  # a signer's first stroke, not the emulator's start
+
     rng = random.Random(f"{seed}:{name}")
     strokes = _glyph_strokes(name) or _scribble(name, rng)
     scale = max(1.0, max(abs(v) for s in strokes for p in s for v in p))

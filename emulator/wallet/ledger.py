@@ -7,7 +7,6 @@ is answered from the order booked, never charged again. Refunds are bounded by w
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
@@ -145,6 +144,8 @@ class Ledger:
                     rows.append((when, [*base, "REFUND", "OTHERS", "CNY", "0.00", "0.00", f"50{o.transaction_id[2:]}",
                                         refund_no, yuan(fen), "SUCCESS", o.description, yuan(fee), "0.60%"]))
                     refunded, fees, count = refunded + fen, fees + fee, count + 1
+        import csv  # the statement, once a day: not at every start of the emulated world
+
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(STATEMENT_HEADER)
