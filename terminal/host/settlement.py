@@ -142,8 +142,10 @@ class Archive:
 
     def prune(self, *, before: datetime, receipts: Path | None = None) -> list[int]:
         """Retention: delete every batch archive settled before `before` — its JSON, CSV, digest,
-        QR orders and signatures — and the e-receipts of its transactions in `receipts` (they
-        carry the signature's picture). Returns the batches deleted, oldest first."""
+        QR orders and signatures — and the e-receipts in `receipts` that belong to it: its
+        transactions' copies (they carry the signature's picture), its settlement slip
+        (`settlement-NNNNNN`) and its merchant-code slips (`pay-<order_no>`, from its QR orders).
+        Returns the batches deleted, oldest first."""
         import json
 
         doomed: dict[int, set[str]] = {}
@@ -158,17 +160,35 @@ class Archive:
                 log.warning("archive %s not read for retention: %s", path.name, type(exc).__name__)
         if not doomed:
             return []
+        slips = {f"settlement-{batch:06d}" for batch in doomed} | self._payment_code_slips(doomed)
         # The signatures first: a crash half-way leaves the totals, never a signature past its time.
         suffixes = ("-signatures.json", "-qr.json", ".csv", ".sha256", ".json")
         for batch in sorted(doomed):
             for suffix in suffixes:
                 (self.folder / f"batch-{batch:06d}{suffix}").unlink(missing_ok=True)
         txn_ids = set().union(*doomed.values())
-        if receipts is not None and receipts.is_dir() and txn_ids:
+        if receipts is not None and receipts.is_dir():
             for entry in os.scandir(receipts):  # one listing, not one glob per transaction
-                if entry.name[:36] in txn_ids:
+                if entry.name[:36] in txn_ids or entry.name.rpartition(".")[0] in slips:
                     os.unlink(entry.path)
         return sorted(doomed)
+
+    def _payment_code_slips(self, batches: dict[int, set[str]]) -> set[str]:
+        """The e-receipt names of the merchant-code slips (主扫, `pay-<order_no>`) of `batches`,
+        from their QR archives (read before those go)."""
+        import json
+
+        names = set()
+        for batch in batches:
+            path = self.folder / f"batch-{batch:06d}-qr.json"
+            try:
+                names |= {f"pay-{o['order_no']}" for o in json.loads(path.read_text())["orders"]
+                          if isinstance(o, dict) and o.get("order_no")}
+            except FileNotFoundError:
+                continue  # a batch without QR payments
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("QR archive %s not read for retention: %s", path.name, type(exc).__name__)
+        return names
 
     def qr_orders(self) -> list[dict[str, Any]]:
         """Every QR row of the settled batches' archives (for reconciling a day's statement)."""

@@ -1,5 +1,6 @@
 """The batch archive's retention (terminal/host/settlement.py `Archive.prune`): a settled batch's
-files, its QR orders, its e-signatures and its e-receipts go together once they are older than the
+files, its QR orders, its e-signatures and its e-receipts (its copies, its settlement slip, its
+merchant-code slips) go together once they are older than the
 retention; what cannot be read is kept (never delete what you cannot date)."""
 
 from __future__ import annotations
@@ -28,15 +29,21 @@ def test_old_archives_go_with_their_signatures_and_e_receipts(tmp_path: Path) ->
     archive.write(1, [_record(TXN)], BatchTotals(), T0)
     archive.write_signatures(1, [{"txn_id": TXN, "stan": 2, "amount_minor": 1000, "strokes": "AA==",
                                   "feature_code": "00000001", "binding": "ab"}], T0)
+    archive.write_qr(1, [{"order_no": "OT1", "txn_id": "2" * 36}], T0)
     archive.write(2, [_record("1" * 36)], BatchTotals(), T0 + timedelta(days=10))
-    for name in (f"{TXN}-merchant.png", f"{TXN}-merchant.json", f"{'1' * 36}-merchant.png", "settlement-1.png"):
+    archive.write_qr(2, [{"order_no": "OT2", "txn_id": "3" * 36}], T0 + timedelta(days=10))
+    kept = [f"{'1' * 36}-merchant.png", "pay-OT2.json", "pay-OT2.png", "settlement-000002.png", "settlement-1.png"]
+    for name in (f"{TXN}-merchant.png", f"{TXN}-merchant.json", "settlement-000001.png", "settlement-000001.json",
+                 "pay-OT1.png", "pay-OT1.json", *kept):
         (receipts / name).write_bytes(b"x")
     (archive.folder / "batch-000003.json").write_text("not json")  # unreadable: kept
     assert archive.signature(TXN) is not None and archive.signature("000002") is not None
     assert archive.prune(before=T0 + timedelta(days=5), receipts=receipts) == [1]
     assert sorted(p.name for p in archive.folder.iterdir()) == [
-        "batch-000002.csv", "batch-000002.json", "batch-000002.sha256", "batch-000003.json"]
-    assert sorted(p.name for p in receipts.iterdir()) == [f"{'1' * 36}-merchant.png", "settlement-1.png"]
+        "batch-000002-qr.json", "batch-000002.csv", "batch-000002.json", "batch-000002.sha256", "batch-000003.json"]
+    # the batch's settlement slip and merchant-code slips go with it; another batch's, and a name
+    # that is not a slip of this batch, stay
+    assert sorted(p.name for p in receipts.iterdir()) == kept
     assert archive.signature(TXN) is None
     assert archive.prune(before=T0 + timedelta(days=5), receipts=receipts) == []
 
