@@ -46,10 +46,11 @@ class InProcessService:
     """`till run` of an emulated profile inside this process, for tests and benches: the service
     loop on a thread of its own, the payment API on a free loopback port (`url`), until `close()`.
     `handler`: a subclass of the server's request handler to serve with (a test that keeps every
-    byte it sent); `bus`: the event bus to publish on."""
+    byte it sent); `bus`: the event bus to publish on; `tls`: serve HTTPS with this context."""
 
     def __init__(self, var_dir: Path, *, token: str, profile: str = "emulated-counter",
-                 overrides: Mapping[str, Any] | None = None, bus: Any = None, handler: Any = None) -> None:
+                 overrides: Mapping[str, Any] | None = None, bus: Any = None, handler: Any = None,
+                 tls: Any = None) -> None:
         from terminal.service.api import Api
         from terminal.service.events import EventBus
         from terminal.service.loop import Service
@@ -60,7 +61,7 @@ class InProcessService:
                                                       overrides=overrides)
         try:
             self.service = Service(self.till, bus=self.bus, controls=self.controls)
-            self.server = ApiServer(Api(self.service), host="127.0.0.1", port=0, token=token)
+            self.server = ApiServer(Api(self.service), host="127.0.0.1", port=0, token=token, tls=tls)
         except BaseException:
             self.till.close()
             raise

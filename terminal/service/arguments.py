@@ -18,6 +18,9 @@ def add_parsers(sub: Any) -> None:
     _till_options(run)
     run.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
                      help=f"where the payment API listens (default {DEFAULT_LISTEN}; port 0 picks a free one)")
+    run.add_argument("--cert", type=Path, metavar="PEM",
+                     help="serve HTTPS with this certificate chain (a register or tablet on the shop's network)")
+    run.add_argument("--key", type=Path, metavar="PEM", help="the certificate's private key (with --cert)")
     status = sub.add_parser("status", help="the running terminal: state, payment in hand, journal, devices")
     pay = sub.add_parser("pay", help="take a payment as a cash register would (through the payment API)")
     pay.add_argument("amount", help="e.g. 12.34")

@@ -1,7 +1,9 @@
 """Finding and asking the `till run` of a var/ folder: what the operator commands use.
 
 A running service holds the journal's lock and has written var/service.json (its URL and pid,
-0600). A leftover service.json of a service that died is recognised by the lock being free.
+0600; over HTTPS also its certificate's path). A leftover service.json of a service that died is
+recognised by the lock being free. Over HTTPS the client trusts exactly that certificate (pinned:
+the one the service on this var/ loaded), whatever the name it was issued to.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -31,8 +34,11 @@ class ServiceError(TerminalError):
         self.status, self.code = status, code
 
 
-def publish_service(var_dir: Path, url: str) -> None:
-    write_private(var_dir / SERVICE_FILE, json.dumps({"url": url, "pid": os.getpid()}).encode())
+def publish_service(var_dir: Path, url: str, *, cert: Path | None = None) -> None:
+    info: dict[str, Any] = {"url": url, "pid": os.getpid()}
+    if cert is not None:
+        info["cert"] = str(cert.resolve())
+    write_private(var_dir / SERVICE_FILE, json.dumps(info).encode())
 
 
 def forget_service(var_dir: Path) -> None:
@@ -53,14 +59,32 @@ def find_service(var_dir: Path) -> ServiceClient | None:
     try:
         info = json.loads((var_dir / SERVICE_FILE).read_text(encoding="utf-8"))
         url, token = str(info["url"]), (var_dir / "api.token").read_text(encoding="ascii").strip()
+        cert = Path(info["cert"]) if info.get("cert") else None
     except (OSError, ValueError, KeyError, TypeError):
         raise JournalError(f"{held} (it serves no payment API to ask)") from None
-    return ServiceClient(url, token)
+    return ServiceClient(url, token, cert=cert)
+
+
+def pinned_context(cert: Path) -> ssl.SSLContext:
+    """A client context that trusts `cert` itself and nothing else (self-signed or not): the
+    name check adds nothing to a pin, and a till's certificate rarely names 127.0.0.1."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no system CAs: only the pin
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(cafile=cert)
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # the leaf itself may be the anchor
+    context.check_hostname = False
+    return context
 
 
 class ServiceClient:
-    def __init__(self, url: str, token: str, *, timeout: float = 150.0) -> None:
+    def __init__(self, url: str, token: str, *, timeout: float = 150.0, cert: Path | None = None) -> None:
         self.url, self._token, self.timeout = url.rstrip("/"), token, timeout
+        self._context: ssl.SSLContext | None = None
+        if cert is not None:
+            try:
+                self._context = pinned_context(cert)
+            except (OSError, ssl.SSLError) as exc:
+                raise InputError(f"the till service's certificate {cert} cannot be read: {exc}") from None
 
     def get(self, path: str) -> Any:
         return self._ask("GET", path, None)
@@ -76,7 +100,7 @@ class ServiceClient:
         request = urllib.request.Request(self.url + path, data=data, method=method, headers={
             "Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._context) as answer:
                 content = answer.read()
         except urllib.error.HTTPError as exc:
             try:

@@ -189,12 +189,17 @@ def run_service(args: argparse.Namespace) -> int:
     from terminal.service.events import EventBus
     from terminal.service.loop import Service
     from terminal.service.notify import Notifier
-    from terminal.service.server import ApiServer, load_or_create_token
+    from terminal.service.server import ApiServer, load_or_create_token, tls_context
 
     host, port = _listen(args.listen)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("the payment API listens on %s: every client there needs the token of var/api.token", host)
+    if args.key is not None and args.cert is None:
+        raise InputError("--key goes with --cert (the certificate it is the key of)")
+    tls = None if args.cert is None else tls_context(args.cert, args.key)  # before the till opens: fail first
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the payment API listens on %s: every client there needs the token of var/api.token%s", host,
+                    "" if tls else "; over plain HTTP the token, PINs and the web session travel in clear"
+                                   " (give --cert and --key)")
     logging.getLogger("transitions").setLevel(logging.WARNING)  # every callback at INFO: not a till's log
     bus = EventBus()
     till, controls = open_till(args, display=bus.display)
@@ -203,13 +208,13 @@ def run_service(args: argparse.Namespace) -> int:
         token = load_or_create_token(args.var)
         service = Service(till, bus=bus, controls=controls, notifier=Notifier.from_env())
         try:
-            server = ApiServer(Api(service), host=host, port=port, token=token)
+            server = ApiServer(Api(service), host=host, port=port, token=token, tls=tls)
         except OSError as exc:
             raise ConfigError(f"--listen {args.listen}: {exc.strerror or exc}") from None
         previous = {sig: signal.signal(sig, lambda *_: service.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
         server.start()
         try:
-            publish_service(args.var, server.url)
+            publish_service(args.var, server.url, cert=args.cert)
 
             def ready() -> None:
                 print(f"till run: ready at {server.url} (state {till.flow.state.name}; token in "

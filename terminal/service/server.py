@@ -4,6 +4,11 @@ files, the register's bearer token and the browser's session cookie with its CSR
 A till has one register and a browser or two, the routes are few, and the stdlib server costs
 nothing at start-up or in memory on a Pi (measured in bench/). Every request is answered by a
 thread of the server; what a request does is `Api.dispatch`'s (api.py).
+
+With a certificate (`till run --cert PEM --key PEM`) it serves HTTPS: the TLS handshake is done
+on the connection's own thread (a slow or plain-HTTP client never holds up the others) and the
+session cookie is `Secure`. A register or tablet on the shop's network then never sends the
+token, a PIN or the cookie in clear.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import logging
 import secrets
 import socket
+import ssl
 import threading
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
@@ -28,7 +34,7 @@ from terminal.service.api import Api
 from terminal.service.routes import MAX_BODY, ApiError, Route, check_body, error_of, match
 from terminal.service.sessions import COOKIE, Session, Sessions
 
-__all__ = ["CSP", "STATIC", "ApiServer", "load_or_create_token"]
+__all__ = ["CSP", "STATIC", "ApiServer", "load_or_create_token", "tls_context"]
 
 log = logging.getLogger(__name__)
 KEEPALIVE_S = 15.0  # an SSE comment this often, so proxies and browsers keep the stream
@@ -56,12 +62,26 @@ def load_or_create_token(var_dir: Path) -> str:
     return token
 
 
+def tls_context(cert: Path, key: Path | None = None) -> ssl.SSLContext:
+    """The server side of HTTPS from a PEM certificate chain and its private key (`key` None: the
+    key is in the chain's file); TLS 1.2 at least. A file that will not load is a ConfigError."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"--cert {cert}{f' --key {key}' if key else ''}: cannot load the certificate and its key:"
+                          f" {getattr(exc, 'strerror', None) or exc}") from None
+    return context
+
+
 class ApiServer:
-    """The HTTP server of one service; `start()` serves on its own thread, `close()` ends it."""
+    """The HTTP server of one service; `start()` serves on its own thread, `close()` ends it.
+    `tls`: serve HTTPS with this context (`tls_context`)."""
 
     def __init__(self, api: Api, *, host: str = "127.0.0.1", port: int = 8080, token: str,
-                 sessions: Sessions | None = None) -> None:
-        self.api, self.service, self.token = api, api.service, token
+                 sessions: Sessions | None = None, tls: ssl.SSLContext | None = None) -> None:
+        self.api, self.service, self.token, self.tls = api, api.service, token, tls
         self.sessions = sessions or Sessions(api.service.till.clock.now)  # the web terminal's operators
         server = self
 
@@ -69,6 +89,8 @@ class ApiServer:
             server_api = server
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)
+        if tls is not None:  # accept() hands over a TLS socket; its handshake is the handler's (setup)
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
         self.httpd.daemon_threads = False  # joined at close: no request is cut off mid-answer
         self._thread: threading.Thread | None = None
         self.connections: set[Any] = set()  # open client sockets, shut at close so their threads end
@@ -76,7 +98,12 @@ class ApiServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
+
+    @property
+    def cookie_flags(self) -> str:
+        """The session cookie's attributes: `Secure` too when served over HTTPS."""
+        return "Path=/; HttpOnly; SameSite=Strict" + ("; Secure" if self.tls else "")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
@@ -114,11 +141,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     timeout = 60.0  # an idle keep-alive connection is let go after this (and at close, at once)
 
+    _handshake_failed = False
+
     def setup(self) -> None:
+        if self.server_api.tls is not None:
+            self.request.settimeout(self.timeout)
+            try:
+                self.request.do_handshake()  # on this connection's thread, not the accepting one
+            except (ssl.SSLError, OSError) as exc:  # plain HTTP to the HTTPS port, a scanner, a timeout
+                log.debug("TLS handshake with %s failed: %s", self.client_address[0], exc)
+                self._handshake_failed = True
         super().setup()
         self.server_api.connections.add(self.connection)
 
     def handle(self) -> None:
+        if self._handshake_failed:
+            return
         try:
             super().handle()
         except (ConnectionResetError, BrokenPipeError):  # the client went away (a browser closed): not an error
@@ -231,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
             role = service.call(sign_in)
             api.sessions.end(self._cookie())  # a new sign-in replaces this browser's session
             session = api.sessions.create(operator, role)
-            self._headers.append(("Set-Cookie", f"{COOKIE}={session.id}; Path=/; HttpOnly; SameSite=Strict"))
+            self._headers.append(("Set-Cookie", f"{COOKIE}={session.id}; {api.cookie_flags}"))
             return 200, session.public()
         if session is None:
             raise ApiError(401, "unauthorised", "sign in at the web terminal first")
@@ -240,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
         api.sessions.end(session.id)
         name = session.operator
         service.call(lambda: till.sign_out() if till.cashier == name else None)
-        self._headers.append(("Set-Cookie", f"{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))
+        self._headers.append(("Set-Cookie", f"{COOKIE}=; {api.cookie_flags}; Max-Age=0"))
         return 200, {"signed_out": name}
 
     def _static(self, name: str) -> None:

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,16 +20,18 @@ from typing import IO, Any
 import httpx
 
 from terminal import i18n
+from terminal.service.client import pinned_context
 from tests.support.processes import served
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class TillRun:
-    def __init__(self, proc: subprocess.Popen[str], url: str, var: Path, log: IO[str]) -> None:
+    def __init__(self, proc: subprocess.Popen[str], url: str, var: Path, log: IO[str],
+                 verify: ssl.SSLContext | bool = True) -> None:
         self.proc, self.url, self.var, self.log = proc, url, var, log
         token = (var / "api.token").read_text(encoding="ascii").strip()
-        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=90)
+        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=90, verify=verify)
 
     def control(self, slot: str, line: str) -> None:
         reply = self.http.post(f"/v1/emulators/{slot}", json={"line": line}).json()["reply"]
@@ -55,7 +58,8 @@ class TillRun:
 
 
 @contextmanager
-def till_run(var: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[TillRun]:
+def till_run(var: Path, *args: str, env: dict[str, str] | None = None,
+             verify: ssl.SSLContext | bool = True) -> Iterator[TillRun]:
     log = (var.parent / "till-run.log").open("a", encoding="utf-8")  # not a pipe: a full pipe would stop the till
     proc = subprocess.Popen([sys.executable, "-m", "terminal.cli", "run", "--var", str(var), "--listen",
                              "127.0.0.1:0", *args], stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
@@ -64,8 +68,8 @@ def till_run(var: Path, *args: str, env: dict[str, str] | None = None) -> Iterat
     try:
         assert proc.stdout is not None
         ready = proc.stdout.readline()
-        assert "ready at http://" in ready, (var.parent / "till-run.log").read_text(encoding="utf-8")[-3000:]
-        run = TillRun(proc, ready.split("ready at ")[1].split()[0], var, log)
+        assert "ready at http" in ready, (var.parent / "till-run.log").read_text(encoding="utf-8")[-3000:]
+        run = TillRun(proc, ready.split("ready at ")[1].split()[0], var, log, verify)
         yield run
     finally:
         if run is not None:
@@ -191,3 +195,17 @@ def test_a_card_reader_missing_at_start_leaves_qr_payments_and_is_opened_when_it
             assert reader.control("present approved chip").startswith("ok")
             paid = run.http.post("/v1/payments?wait=60", json={"order_id": "M-3", "amount": "3.00"}).json()
             assert paid.get("status") == "approved", paid
+
+
+def test_till_run_over_https_answers_the_operator_commands_through_its_pinned_certificate(tmp_path: Path) -> None:
+    from tests.system.test_payment_api_tls import _self_signed
+
+    var = tmp_path / "var"
+    cert, key = _self_signed(tmp_path, "till.local")
+    with till_run(var, "--cert", str(cert), "--key", str(key), verify=pinned_context(cert)) as run:
+        assert run.url.startswith("https://")
+        paid = run.http.post("/v1/payments", json={"order_id": "T-1", "amount": "1.00", "tender": "qr"})
+        assert paid.status_code == 201
+        status = _cli(var, "status", "--json")  # finds the service in var/, trusts its certificate only
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["state"] in ("SCANNING", "IDLE")

@@ -1,0 +1,113 @@
+"""`till run --cert PEM --key PEM`: the payment API over HTTPS. The operator commands trust the
+service's own certificate (pinned from var/service.json), whatever name it was issued to; the web
+session cookie is Secure; a plain-HTTP client or a failed handshake costs the others nothing; a
+certificate that will not load is refused before the till opens."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from sim.run import InProcessService
+from terminal.cli import main
+from terminal.errors import ConfigError, InputError
+from terminal.service.client import ServiceClient, find_service, publish_service
+from terminal.service.server import tls_context
+from terminal.service.sessions import COOKIE
+
+TOKEN = "t" * 32
+
+
+def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    """A till's self-signed certificate for `name` (not 127.0.0.1: the pin must not need it)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> tuple[Path, Path]:
+    return _self_signed(tmp_path, "till.local")
+
+
+@pytest.fixture
+def served(var_dir: Path, certs: tuple[Path, Path]) -> Iterator[InProcessService]:
+    s = InProcessService(var_dir, token=TOKEN, tls=tls_context(*certs))
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def test_the_commands_trust_the_services_own_certificate(served: InProcessService, certs: tuple[Path, Path],
+                                                         var_dir: Path) -> None:
+    assert served.url.startswith("https://127.0.0.1:")
+    (var_dir / "api.token").write_text(TOKEN + "\n")  # as `till run --cert` leaves var/ behind it
+    publish_service(var_dir, served.url, cert=certs[0])
+    client = find_service(var_dir)
+    assert client is not None
+    assert client.get("/v1/status")["state"] == "IDLE"
+
+
+def test_another_certificate_is_not_trusted(served: InProcessService, tmp_path: Path) -> None:
+    other, _ = _self_signed(tmp_path, "elsewhere.local")
+    with pytest.raises(InputError, match="does not answer"):
+        ServiceClient(served.url, TOKEN, cert=other).get("/v1/status")
+
+
+def test_the_web_session_cookie_is_secure(served: InProcessService, certs: tuple[Path, Path]) -> None:
+    context = ssl.create_default_context(cafile=str(certs[0]))
+    context.check_hostname = False  # the test's browser reaches it as 127.0.0.1
+    with httpx.Client(base_url=served.url, verify=context, timeout=30) as browser:
+        answer = browser.post("/ui/login", json={"operator": "cashier-1", "pin": "1111"})
+        assert answer.status_code == 200, answer.text
+        cookie = answer.headers["set-cookie"]
+        assert cookie.startswith(f"{COOKIE}=") and "; Secure" in cookie and "HttpOnly" in cookie
+        out = browser.post("/ui/logout", headers={"X-CSRF-Token": answer.json()["csrf"]})
+        assert out.status_code == 200 and "; Secure" in out.headers["set-cookie"]
+
+
+def test_plain_http_to_the_https_port_gets_nothing_and_harms_nobody(served: InProcessService,
+                                                                    certs: tuple[Path, Path]) -> None:
+    host, port = served.server.httpd.server_address[:2]
+    with socket.create_connection((str(host), int(port)), timeout=30) as plain:
+        plain.sendall(f"GET /v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
+        plain.shutdown(socket.SHUT_WR)
+        assert b"IDLE" not in plain.recv(4096)  # no answer in clear: the handshake failed, the connection closed
+    assert ServiceClient(served.url, TOKEN, cert=certs[0]).get("/v1/status")["state"] == "IDLE"
+
+
+def test_a_certificate_that_will_not_load_is_a_clear_error(tmp_path: Path, certs: tuple[Path, Path]) -> None:
+    broken = tmp_path / "broken.pem"
+    broken.write_text("not a certificate")
+    with pytest.raises(ConfigError, match=r"broken\.pem"):
+        tls_context(broken, certs[1])
+    with pytest.raises(ConfigError, match="cannot load"):
+        tls_context(certs[0], tmp_path / "missing.key")
+
+
+def test_till_run_refuses_a_key_without_its_certificate(tmp_path: Path, certs: tuple[Path, Path],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--var", str(tmp_path / "var"), "--key", str(certs[1])]) != 0
+    assert "--key goes with --cert" in capsys.readouterr().err
+    assert not (tmp_path / "var" / "journal.sqlite3").exists()  # refused before the till opened
