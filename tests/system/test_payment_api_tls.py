@@ -8,15 +8,10 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from sim.run import InProcessService
 from terminal.cli import main
@@ -24,30 +19,14 @@ from terminal.errors import ConfigError, InputError
 from terminal.service.client import ServiceClient, find_service, publish_service
 from terminal.service.server import tls_context
 from terminal.service.sessions import COOKIE
+from tests.support.certs import self_signed
 
 TOKEN = "t" * 32
 
 
-def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
-    """A till's self-signed certificate for `name` (not 127.0.0.1: the pin must not need it)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 @pytest.fixture
 def certs(tmp_path: Path) -> tuple[Path, Path]:
-    return _self_signed(tmp_path, "till.local")
+    return self_signed(tmp_path, "till.local")
 
 
 @pytest.fixture
@@ -70,7 +49,7 @@ def test_the_commands_trust_the_services_own_certificate(served: InProcessServic
 
 
 def test_another_certificate_is_not_trusted(served: InProcessService, tmp_path: Path) -> None:
-    other, _ = _self_signed(tmp_path, "elsewhere.local")
+    other, _ = self_signed(tmp_path, "elsewhere.local")
     with pytest.raises(InputError, match="does not answer"):
         ServiceClient(served.url, TOKEN, cert=other).get("/v1/status")
 

@@ -21,6 +21,7 @@ import httpx
 
 from terminal import i18n
 from terminal.service.client import pinned_context
+from tests.support.certs import self_signed
 from tests.support.processes import served
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,10 +199,8 @@ def test_a_card_reader_missing_at_start_leaves_qr_payments_and_is_opened_when_it
 
 
 def test_till_run_over_https_answers_the_operator_commands_through_its_pinned_certificate(tmp_path: Path) -> None:
-    from tests.system.test_payment_api_tls import _self_signed
-
     var = tmp_path / "var"
-    cert, key = _self_signed(tmp_path, "till.local")
+    cert, key = self_signed(tmp_path, "till.local")
     with till_run(var, "--cert", str(cert), "--key", str(key), verify=pinned_context(cert)) as run:
         assert run.url.startswith("https://")
         paid = run.http.post("/v1/payments", json={"order_id": "T-1", "amount": "1.00", "tender": "qr"})
