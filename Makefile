@@ -23,6 +23,9 @@ test: $(BIN)/till
 	@bash scripts/install-tools.sh || true
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	@# Byte-compiled once here: with PYTHONDONTWRITEBYTECODE set (as on CI) every till, emulator and
+	@# crash-kill child the tests start would otherwise compile each module it imports again.
+	@$(BIN)/python -m compileall -q terminal drivers emulator sim firmware_profiles tests > /dev/null
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/till
