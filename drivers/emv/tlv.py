@@ -97,7 +97,9 @@ def encode(items: Mapping[str, bytes] | Iterable[tuple[str, bytes]]) -> bytes:
     pairs = items.items() if isinstance(items, Mapping) else items
     out = bytearray()
     for tag, value in pairs:
-        out += encode_tag(tag) + encode_length(len(value)) + bytes(value)
+        size = len(value)
+        # The short form inline: EMV values are almost all under 128 bytes.
+        out += encode_tag(tag) + (bytes((size,)) if size < 0x80 else encode_length(size)) + bytes(value)
     return bytes(out)
 
 

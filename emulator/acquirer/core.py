@@ -44,7 +44,7 @@ from emulator.acquirer.ledger import (
 )
 from emulator.books import BookFile
 from emulator.card_reader.cards import TestCard, card_by_pan, get_card
-from emulator.card_reader.emv import make_arpc, verify_arqc, verify_pin_block
+from emulator.card_reader.emv import make_arpc, verify_arqc_items, verify_pin_block
 
 __all__ = ["BOOKS_FILE", "Acquirer"]
 
@@ -593,7 +593,9 @@ def _batch_of(request: HostMessage) -> int:
 def _card_checks(request: HostMessage, card: TestCard, pin_key: bytes) -> str | None:
     """The issuer's own checks before its answer for the card: the chip's ARQC, then the PIN."""
     icc = request.get("55")
-    if isinstance(icc, bytes) and icc and not verify_arqc(icc, card.pan, _psn(request)):
+    # rules.icc_items is DE 55 decoded once for the host's checks ({} when it does not decode,
+    # which verifies as nothing does).
+    if isinstance(icc, bytes) and icc and not verify_arqc_items(rules.icc_items(request), card.pan, _psn(request)):
         log.warning("ARQC did not verify for terminal=%s stan=%s", request.terminal_id, request.stan)
         return DO_NOT_HONOUR
     if card.cvm.value == "online-pin":
@@ -608,10 +610,16 @@ def _issuer_script(request: HostMessage, code: str) -> dict[str, str | bytes]:
     icc = request.get("55")
     if not isinstance(icc, bytes) or not icc:
         return {}
-    try:
-        arqc = tlv.find(icc, "9F26")
-    except RemoteProtocolError:
-        return {}
+    items = rules.icc_items(request)
+    if items and not any(int(tag[:2], 16) & 0x20 for tag in items):
+        # No template at the top level, so the first 9F26 depth-first is the top-level one; DE 55
+        # is decoded already (the rules read it): nothing to search.
+        arqc = items.get("9F26")
+    else:
+        try:
+            arqc = tlv.find(icc, "9F26")
+        except RemoteProtocolError:
+            return {}
     arc = code.encode("ascii")
     if arqc is None or len(arc) != 2:
         return {}

@@ -12,7 +12,7 @@ Cryptogram version: Visa CVN 10 (PROTOCOLS.md §7), via `pyemv.cvn.VisaCVN10`:
 - ARPC method 1: 3DES(ARQC XOR ARC), sent as tag 91 = ARPC || ARC.
 
 Users: emulator/card_reader/emulator.py (the card side: `first_ac`, `second_ac`, `encrypt_pin_block`)
-and the acquirer simulator (the issuer side: `verify_arqc`, `make_arpc`, `verify_pin_block`).
+and the acquirer simulator (the issuer side: `verify_arqc` / `verify_arqc_items`, `make_arpc`, `verify_pin_block`).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ __all__ = [
     "pin_block_format0",
     "second_ac",
     "verify_arqc",
+    "verify_arqc_items",
     "verify_pin_block",
 ]
 
@@ -165,6 +166,11 @@ def verify_arqc(icc_data: bytes, pan: str, psn: str) -> bool:
         items = tlv.decode_dict(icc_data)
     except RemoteProtocolError:
         return False
+    return verify_arqc_items(items, pan, psn)
+
+
+def verify_arqc_items(items: Mapping[str, bytes], pan: str, psn: str) -> bool:
+    """verify_arqc of field 55 already decoded (tag -> value): the host has read it for its checks."""
     iad, arqc = items.get("9F10", b""), items.get("9F26", b"")
     if len(iad) < 7 or iad[2] != 0x0A or len(arqc) != 8 or not all(t in items for t in _AC_TAGS if t != "9F03"):
         return False
