@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from drivers.errors import FrameError, LocalProtocolError
 from drivers.events import Role
 from drivers.printer import events as ev
-from drivers.printer.encoders import encode_command, encode_reply
+from drivers.printer.encoders import ENCODED, PLAIN, encode_command, encode_reply
 from drivers.printer.tables import MAX_PAYLOAD
 
 __all__ = ["DEFAULTS", "MAX_PAYLOAD", "XOFF", "XON", "PrinterCodec", "power_on_chinese"]
@@ -38,20 +38,48 @@ XON, XOFF = 0x11, 0x13
 # device role (the emulator) decodes commands, so they load when the first DEVICE codec is built
 # (`_load_device_tables`): a till's host codecs never pay for them.
 _TEXT: re.Pattern[bytes]
-_TEXT_CN: re.Pattern[bytes]
 _CACHE: dict[int, ev.PrinterCommand]
 decode_command: Callable[[bytes | bytearray, int], tuple[ev.PrinterCommand, int] | None]
 _device_tables_loaded = False
 
 
 def _load_device_tables() -> None:
-    global _TEXT, _TEXT_CN, _CACHE, decode_command, _device_tables_loaded
+    global _TEXT, _CACHE, decode_command, _device_tables_loaded
     from drivers.printer import decoders
 
     _TEXT = re.compile(rb"[\t\n\r\x20-\xff]+")
-    _TEXT_CN = re.compile(rb"(?:[\t\n\r\x20-\x80\xff]|[\x81-\xfe][\x00-\xff])+")
     _CACHE, decode_command = decoders.CACHE, decoders.decode_command
     _device_tables_loaded = True
+
+
+def _text_end(buf: bytearray, pos: int, chinese: bool) -> int:
+    """Where the text run at `pos` ends (`pos`: no text there, or a GB18030 lead byte waiting).
+
+    In Chinese mode a lead byte 0x81..0xFE takes the byte after it, whatever it is: the run is
+    `(?:[\\t\\n\\r\\x20-\\x80\\xff]|[\\x81-\\xfe][\\x00-\\xff])+`. That pattern costs a regex branch per
+    byte; the plain text class is one scan. They differ only where the run's last byte is a
+    lead: the byte after any byte outside 0x81..0xFE starts a character (whether that byte was
+    a single or a second byte), so the trailing run of 0x81..0xFE bytes, if odd, ends in a lead."""
+    text = _TEXT.match(buf, pos)
+    if text is None:
+        return pos
+    end = text.end()
+    if not chinese:
+        return end
+    start = pos  # a character starts here
+    while True:
+        i = end
+        while i > start and 0x81 <= buf[i - 1] <= 0xFE:
+            i -= 1
+        if not (end - i) & 1:
+            return end
+        if end >= len(buf):
+            return end - 1  # a lead byte waiting for its second byte
+        start = end = end + 1  # the lead's second byte (a control byte here) is text
+        text = _TEXT.match(buf, end)
+        if text is None:
+            return end
+        end = text.end()
 
 
 _MODES = (ev.ChineseMode, ev.Initialize)
@@ -127,6 +155,24 @@ class PrinterCodec:
             raise LocalProtocolError(f"the printer does not send {type(event).__name__}")
         return encode_reply(event)
 
+    def send_many(self, commands: Iterable[ev.PrinterCommand]) -> bytes:
+        """Host role: send() of each command in order, joined. A job is mostly the same few small
+        commands, already encoded (encoders.ENCODED): those are looked up here without a call per
+        command; anything else (a mode, a miss, a bad command) goes through send() itself."""
+        parts: list[bytes] = []
+        append, known, send = parts.append, ENCODED, self.send
+        plain = frozenset() if self._device else PLAIN  # the device role's send() refuses commands
+        chinese = self.chinese_mode
+        for cmd in commands:
+            kind = cmd.__class__
+            if kind in plain:
+                data = known.get((kind, chinese, kind._get_values(cmd)))
+                append(data if data is not None else encode_command(cmd, chinese=chinese))
+            else:
+                append(send(cmd))
+                chinese = self.chinese_mode
+        return b"".join(parts)
+
     def _track_mode(self, event: ev.PrinterCommand) -> None:
         if type(event) is ev.ChineseMode:
             self.chinese_mode = event.on
@@ -151,9 +197,9 @@ class PrinterCodec:
                 buf.clear()
                 self._pos = 0
             return None
-        text = (_TEXT_CN if self.chinese_mode else _TEXT).match(buf, pos)
-        if text is not None:
-            end = self._pos = text.end()
+        end = _text_end(buf, pos, self.chinese_mode)
+        if end > pos:
+            self._pos = end
             return ev.PrintText(data=bytes(buf[pos:end]))
         decoded = None if self.chinese_mode and 0x81 <= buf[pos] <= 0xFE else decode_command(buf, pos)
         if decoded is None:  # a command (or a GB18030 lead byte) waiting for its next bytes
@@ -173,14 +219,13 @@ class PrinterCodec:
         out: list[ev.PrinterCommand] = []
         append = out.append
         buf, pos, size = self._buffer, self._pos, len(self._buffer)
-        text_re = _TEXT_CN if self.chinese_mode else _TEXT
+        chinese, text_end = self.chinese_mode, _text_end
         cache = _CACHE
         while pos < size:
             first = buf[pos]
             if first >= 0x20 or first in _TEXT_CONTROLS:
-                text = text_re.match(buf, pos)
-                if text is not None:
-                    end = text.end()
+                end = text_end(buf, pos, chinese)
+                if end > pos:
                     append(ev.PrintText(data=bytes(buf[pos:end])))
                     pos = end
                     continue
@@ -198,7 +243,7 @@ class PrinterCodec:
             append(cmd)
             if type(cmd) in _MODES:
                 self._track_mode(cmd)
-                text_re = _TEXT_CN if self.chinese_mode else _TEXT
+                chinese = self.chinese_mode
         if pos >= size:
             buf.clear()
         else:

@@ -341,13 +341,13 @@ class PrinterDriver(Driver):
         # LocalProtocolError with nothing printed and our text-mode tracking left as it was.
         scratch = PrinterCodec(Role.HOST, self.profile)
         scratch.chinese_mode = self._codec.chinese_mode
-        parts = []
-        for cmd in commands:
-            if isinstance(cmd, ev.RequestStatus):
-                raise LocalProtocolError("ask status with status(), not inside a print job")
-            parts.append(scratch.send(cmd))
+        if any(issubclass(kind, ev.RequestStatus) for kind in set(map(type, commands))):  # a few kinds
+            first = next(i for i, cmd in enumerate(commands) if isinstance(cmd, ev.RequestStatus))
+            scratch.send_many(commands[:first])  # a bad command before it is the first error, as ever
+            raise LocalProtocolError("ask status with status(), not inside a print job")
+        data = scratch.send_many(commands)
         self._codec.chinese_mode = scratch.chinese_mode
-        return b"".join(parts)
+        return data
 
     def _take(self, data: bytes, *, stale: bool = False) -> dict[int, int]:
         """Decode replies: returns DLE EOT answers, handles ASB and flow control on the way.

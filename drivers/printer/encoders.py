@@ -16,7 +16,7 @@ from drivers.errors import LocalProtocolError
 from drivers.printer import events as ev
 from drivers.printer.tables import DLE, ESC, FLAGS, GS, MAX_BARCODE, MAX_PAYLOAD, ONE_BYTE, QR_LEVELS
 
-__all__ = ["encode_command", "encode_reply"]
+__all__ = ["ENCODED", "PLAIN", "encode_command", "encode_reply"]
 
 XON, XOFF = 0x11, 0x13
 _MAX_PAREN: Final = 0xFFFF
@@ -213,10 +213,16 @@ for _cls, (_prefix, _fn) in FLAGS.items():
 # the values themselves (a tuple compares faster than the records would).
 _ENCODED: dict[tuple[type, bool, tuple[object, ...]], bytes] = {}
 _ENCODED_MAX, _ENCODED_SIZE = 512, 128
+ENCODED = _ENCODED  # read by PrinterCodec.send_many(), which looks a job's commands up without a call each
+# The command classes whose bytes are all they do: no mode to track, nothing to await (the
+# codec's send() does more for ChineseMode, Initialize and RequestStatus).
+_STATEFUL: set[type[ev.PrinterCommand]] = {ev.ChineseMode, ev.Initialize, ev.RequestStatus}
+PLAIN: frozenset[type[ev.PrinterCommand]] = frozenset(_ENCODERS) - _STATEFUL
 
 
 def encode_command(cmd: ev.PrinterCommand, *, chinese: bool) -> bytes:
-    key = (cmd.__class__, chinese, cmd._values())
+    kind = cmd.__class__
+    key = (kind, chinese, kind._get_values(cmd))  # the C getter itself, not a method frame around it
     known = _ENCODED.get(key)
     if known is not None:
         return known

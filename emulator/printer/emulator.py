@@ -42,6 +42,7 @@ from emulator.printer.render import RenderedPage
 __all__ = ["PaperState", "PrinterEmulator", "RenderResult", "render_stream"]
 
 _REALTIME = (ev.RequestStatus, ev.RecoverFromError)
+_KINDS = (1, 2, 3, 4)  # DLE EOT n
 
 
 def _ignore(cmd: ev.PrinterCommand) -> None:
@@ -97,6 +98,8 @@ class PrinterEmulator(Faults, Emulator):
         self.drawer_pulses = 0
         self.bytes_received = 0
         self._asb_mask = 0
+        self._answered: ev.PrinterStatus | None = None  # the status _answers were made from
+        self._answers: dict[int, bytes] = {}  # DLE EOT kind -> its answer byte
         self._archive: PageArchive | None = None  # use_folder(): pages saved as they are cut
         self._raw = bytearray()  # with an archive: bytes taken since the last saved cut
         self._raw_base = 0  # the byte position (of _accepted) where _raw starts
@@ -333,7 +336,12 @@ class PrinterEmulator(Faults, Emulator):
         return found
 
     def _answer_status(self, kind: int) -> None:
-        self._outbox += self._codec.send(ev.StatusReply(kind=kind, value=self.sensors().status_byte(kind)))
+        status = self.sensors()
+        if status is not self._answered:  # a status is frozen: its four answers are made once
+            send = self._codec.send
+            self._answers = {k: send(ev.StatusReply(kind=k, value=status.status_byte(k))) for k in _KINDS}
+            self._answered = status
+        self._outbox += self._answers[kind]
 
     def _recover(self, *, clear: bool) -> None:
         """DLE ENQ: recoverable errors (the autocutter) clear; with 2, the buffers are emptied first."""

@@ -136,7 +136,9 @@ class Paper:
         if lf < 0:
             self._add(data)
             return None
-        if lf == len(data) - 1 and self.line_limit is None and not (self._chinese and _SPLIT_RISK.search(data)):
+        # One LF, the last byte: _SPLIT_RISK could only match at the byte before it.
+        split_risk = self._chinese and lf and 0x81 <= data[lf - 1] <= 0xFE
+        if lf == len(data) - 1 and self.line_limit is None and not split_risk:
             # The usual receipt line, one line ended by LF: _add() then _end_line(always=True), inline.
             spans = self._spans
             if lf:

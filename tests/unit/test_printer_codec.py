@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 from drivers.base import Role
 from drivers.errors import FrameError, LocalProtocolError, RemoteProtocolError
 from drivers.printer import events as ev
-from drivers.printer.codec import DEFAULTS, PrinterCodec, power_on_chinese
+from drivers.printer.codec import DEFAULTS, PrinterCodec, _text_end, power_on_chinese
 from firmware_profiles import load_schema, validate_profile
 
 H = bytes.fromhex
@@ -141,6 +143,34 @@ def test_chinese_pair_is_never_split_and_its_second_byte_is_not_a_command() -> N
         assert all(len(t) % 2 == 0 for t in texts), texts  # only whole 2-byte codes
         assert b"".join(texts) == "中文".encode("gb18030") + b"\x81\x1b"
     assert decode(data)[-2:] == [ev.ChineseMode(on=False), ev.Initialize()]
+
+
+# The text run as the codec documents it: in Chinese mode a lead byte 0x81..0xFE takes the byte after it.
+_RUN = {False: re.compile(rb"[\t\n\r\x20-\xff]+"),
+        True: re.compile(rb"(?:[\t\n\r\x20-\x80\xff]|[\x81-\xfe][\x00-\xff])+")}
+_FRAMING_BYTES = st.binary(max_size=24).map(lambda b: bytes(x if x % 3 else 0x81 + x % 0x7E for x in b))
+
+
+@given(_FRAMING_BYTES, st.booleans())
+def test_text_runs_end_where_the_documented_pattern_ends(data: bytes, chinese: bool) -> None:
+    # The codec frames text without the per-byte pattern (it is slow): the same runs, at every start.
+    PrinterCodec(Role.DEVICE)  # the device role's tables load with its first codec
+    for pos in range(len(data)):
+        match = _RUN[chinese].match(data, pos)
+        assert _text_end(bytearray(data), pos, chinese) == (pos if match is None else match.end())
+
+
+def test_send_many_is_send_of_each_joined() -> None:
+    job = [ev.Initialize(), ev.ChineseMode(on=True), ev.SetAlignment(align=ev.Align.CENTER),
+           ev.SelectPrintMode(bold=True), ev.PrintText(data="中文 A\n".encode("gb18030")), ev.Initialize(),
+           ev.PrintText(data=b"\x81\x40\n"), ev.FeedLines(lines=3), ev.Cut(partial=True)]
+    one, many = PrinterCodec(Role.HOST), PrinterCodec(Role.HOST)
+    assert many.send_many(job) == b"".join(one.send(cmd) for cmd in job)
+    assert many.chinese_mode == one.chinese_mode is False
+    with pytest.raises(LocalProtocolError):
+        PrinterCodec(Role.HOST).send_many([ev.ChineseMode(on=True), ev.PrintText(data=b"\x81\n")])
+    with pytest.raises(LocalProtocolError):
+        PrinterCodec(Role.DEVICE).send_many([ev.Cut()])
 
 
 def test_chinese_mode_follows_power_on_and_initialize() -> None:
