@@ -5,6 +5,7 @@ run once each where the machine has them."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 import shutil
@@ -198,7 +199,8 @@ def test_install_into_a_prefix_is_idempotent_and_keeps_the_sites_files(tmp_path:
     assert "opentill.service: up to date" in said
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+# scripts/install-tools.sh installs shellcheck (make test runs it); outside CI a machine without it skips.
+@pytest.mark.skipif(shutil.which("shellcheck") is None and not os.environ.get("CI"), reason="shellcheck not installed")
 def test_install_script_is_shellcheck_clean() -> None:
     done = subprocess.run(["shellcheck", str(INSTALL)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout
