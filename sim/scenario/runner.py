@@ -443,7 +443,7 @@ class ScenarioRunner:
 
     def _reprint(self, copy: Copy) -> dict[str, Any] | Refused:
         # From the journal, so it works after a reboot.
-        result = self.ctx.rig.act(lambda t: t.flow.reprint_last(copy, approval=_supervisor(t, "reprint")))
+        result = self.ctx.rig.act(lambda t: t.flow.reprint(copy, approval=_supervisor(t, "reprint")))
         if isinstance(result, Refused) or result is None:
             return result if isinstance(result, Refused) else {"from": "journal"}
         return {"from": "journal", "problems": list(result)}

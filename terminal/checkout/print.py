@@ -152,7 +152,7 @@ class PrintSteps(FlowBase):
         self.spool.pending.clear()
         self.abandon_printing()
 
-    def reprint_last(self, copy: Copy = Copy.CARDHOLDER, *, approval: Approval, txn_id: str | None = None) -> list[str]:
+    def reprint(self, copy: Copy = Copy.CARDHOLDER, *, approval: Approval, txn_id: str | None = None) -> list[str]:
         """Supervisor: print the last decided transaction's copy (or `txn_id`'s) again, marked
         REPRINT / 重打印. Read from the journal, so it works after a restart too. Returns the
         problems known at once (the port failed); otherwise the copy prints while the machine goes

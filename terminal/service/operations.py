@@ -101,7 +101,7 @@ class Operations:
         def run() -> dict[str, Any]:
             approval = self.till.approve("reprint", operator_id=body["supervisor"], pin=body["pin"],
                                          reason=body["reason"], txn_id=txn_id)
-            problems = self.till.flow.reprint_last(copy, approval=approval, txn_id=txn_id)
+            problems = self.till.flow.reprint(copy, approval=approval, txn_id=txn_id)
             return {"txn_id": txn_id, "copy": copy.value, "problems": problems}
 
         return self.service.call(run)

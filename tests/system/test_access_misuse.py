@@ -46,7 +46,7 @@ def test_a_hand_made_approval_voids_reprints_and_settles_nothing(till: EmulatedT
     with pytest.raises(AccessDenied):
         till.flow.begin_credit("void", txn, 1000, approval=forged["void"])
     with pytest.raises(AccessDenied):
-        till.flow.reprint_last(approval=forged["reprint"])
+        till.flow.reprint(approval=forged["reprint"])
     with pytest.raises(AccessDenied):
         till.flow.start_settlement(approval=forged["settle"])
     assert [str(e["result"]).split(" ")[0] for e in till.audit.entries()] == ["refused"] * 3
@@ -96,7 +96,7 @@ def test_a_truncated_audit_trail_is_caught_at_boot_and_blocks_settlement(
     with build_emulated_till(clock=clock, var_dir=var_dir) as till:
         _approved(till)
         for _ in range(2):  # audited: granted, used
-            till.flow.reprint_last(approval=till.approve("reprint", operator_id="supervisor-1", pin="8888",
+            till.flow.reprint(approval=till.approve("reprint", operator_id="supervisor-1", pin="8888",
                                                          reason="test"))
             till.runtime.run_until(lambda: not till.flow.spool.busy, io_wait=2.0)
     db = sqlite3.connect(var_dir / "journal.sqlite3")
@@ -129,7 +129,7 @@ def test_the_settlement_slip_prints_the_audit_head_and_count(till: EmulatedTill)
 def test_a_supervisor_acknowledges_a_broken_trail_and_money_moves_again(clock: FakeClock, var_dir: Path) -> None:
     with build_emulated_till(clock=clock, var_dir=var_dir) as till:
         _approved(till)
-        till.flow.reprint_last(approval=till.approve("reprint", operator_id="supervisor-1", pin="8888", reason="t"))
+        till.flow.reprint(approval=till.approve("reprint", operator_id="supervisor-1", pin="8888", reason="t"))
         till.runtime.run_until(lambda: not till.flow.spool.busy, io_wait=2.0)
     db = sqlite3.connect(var_dir / "journal.sqlite3")
     db.execute("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)")

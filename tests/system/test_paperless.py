@@ -46,7 +46,7 @@ def test_no_printer_is_opened_and_a_sale_writes_both_copies_as_e_receipts(till: 
 def test_a_reprint_and_the_settlement_slip_are_e_receipts_too(till: EmulatedTill, var_dir: Path) -> None:
     till.emulators.card_reader.present("approved")
     sale = till.sale(500)
-    till.flow.reprint_last(approval=approve(till, "reprint", txn_id=sale.txn_id))
+    till.flow.reprint(approval=approve(till, "reprint", txn_id=sale.txn_id))
     reprints = sorted((var_dir / "receipts").glob(f"{sale.txn_id}-cardholder-reprint-*.json"))
     assert len(reprints) == 1 and json.loads(reprints[0].read_text(encoding="utf-8"))["reprint"] is True
     assert "重打印" in reprints[0].read_text(encoding="utf-8")

@@ -115,5 +115,5 @@ def test_operator_can_abandon_receipts_and_reprint_later(
         assert _state(till) is S.IDLE and sale.outcome == "APPROVED"
 
         printer.close_cover()
-        assert till.flow.reprint_last(Copy.CARDHOLDER, approval=approve(till, "reprint")) == []
+        assert till.flow.reprint(Copy.CARDHOLDER, approval=approve(till, "reprint")) == []
         assert "重打印 REPRINT" in printer.pages[-1].text and "CARDHOLDER COPY" in printer.pages[-1].text

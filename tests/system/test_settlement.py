@@ -80,7 +80,7 @@ def test_a_full_journal_refuses_sales_until_settled(clock: FakeClock, var_dir: P
         assert _state(till) is S.SETTLE_REQUIRED
         with pytest.raises(JournalError, match="交易流水已满，请先结算"):
             till.flow.begin_sale(400)
-        assert till.flow.reprint_last(Copy.CARDHOLDER, approval=approve(till, "reprint")) == []  # reprints still work
+        assert till.flow.reprint(Copy.CARDHOLDER, approval=approve(till, "reprint")) == []  # reprints still work
         result = till.settle(**SUPERVISOR, io_wait=2.0)
         assert result is not None and result.balanced
         assert _state(till) is S.IDLE
