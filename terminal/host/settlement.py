@@ -158,9 +158,15 @@ class Archive:
                     doomed[int(doc["batch"])] = {str(t["txn_id"]) for t in doc["transactions"]}
             except (OSError, ValueError, KeyError, TypeError) as exc:  # kept: never delete what cannot be read
                 log.warning("archive %s not read for retention: %s", path.name, type(exc).__name__)
+        slips: set[str] = set()
+        for batch in list(doomed):
+            codes = self._payment_code_slips(batch)
+            if codes is None:  # its QR orders cannot be read: the batch is kept whole, slips and all
+                del doomed[batch]
+            else:
+                slips |= {f"settlement-{batch:06d}", *codes}
         if not doomed:
             return []
-        slips = {f"settlement-{batch:06d}" for batch in doomed} | self._payment_code_slips(doomed)
         # The signatures first: a crash half-way leaves the totals, never a signature past its time.
         suffixes = ("-signatures.json", "-qr.json", ".csv", ".sha256", ".json")
         for batch in sorted(doomed):
@@ -173,22 +179,20 @@ class Archive:
                     os.unlink(entry.path)
         return sorted(doomed)
 
-    def _payment_code_slips(self, batches: dict[int, set[str]]) -> set[str]:
-        """The e-receipt names of the merchant-code slips (主扫, `pay-<order_no>`) of `batches`,
-        from their QR archives (read before those go)."""
+    def _payment_code_slips(self, batch: int) -> set[str] | None:
+        """The e-receipt names of the batch's merchant-code slips (主扫, `pay-<order_no>`), from its
+        QR archive (read before it goes); None when that archive is there but cannot be read."""
         import json
 
-        names = set()
-        for batch in batches:
-            path = self.folder / f"batch-{batch:06d}-qr.json"
-            try:
-                names |= {f"pay-{o['order_no']}" for o in json.loads(path.read_text())["orders"]
-                          if isinstance(o, dict) and o.get("order_no")}
-            except FileNotFoundError:
-                continue  # a batch without QR payments
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning("QR archive %s not read for retention: %s", path.name, type(exc).__name__)
-        return names
+        path = self.folder / f"batch-{batch:06d}-qr.json"
+        try:
+            orders = json.loads(path.read_text())["orders"]
+            return {f"pay-{o['order_no']}" for o in orders if isinstance(o, dict) and o.get("order_no")}
+        except FileNotFoundError:
+            return set()  # a batch without QR payments
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("QR archive %s not read for retention: %s", path.name, type(exc).__name__)
+            return None
 
     def qr_orders(self) -> list[dict[str, Any]]:
         """Every QR row of the settled batches' archives (for reconciling a day's statement)."""

@@ -2,26 +2,30 @@
 
 A running service holds the journal's lock and has written var/service.json (its URL and pid,
 0600; over HTTPS also its certificate's path). A leftover service.json of a service that died is
-recognised by the lock being free. Over HTTPS the client trusts exactly that certificate (pinned:
-the one the service on this var/ loaded), whatever the name it was issued to.
+recognised by the lock being free. Over HTTPS service.json also holds the SHA-256 of the
+certificate the service loaded, and the client trusts exactly that certificate (pinned by its
+fingerprint, not by a CA: a shop-wide CA's other certificates do not pass), whatever name it was
+issued to.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
+import http.client
 import json
 import os
 import ssl
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from terminal.errors import InputError, JournalError, TerminalError
 from terminal.journal.lock import JournalLock, JournalLocked
 from terminal.security.files import write_private
 
-__all__ = ["ServiceClient", "ServiceError", "find_service", "forget_service", "publish_service"]
+__all__ = ["ServiceClient", "ServiceError", "find_service", "fingerprint_of", "forget_service", "publish_service"]
 
 SERVICE_FILE = "service.json"
 
@@ -35,10 +39,23 @@ class ServiceError(TerminalError):
 
 
 def publish_service(var_dir: Path, url: str, *, cert: Path | None = None) -> None:
+    """var/service.json: where the service on `var_dir` answers (and, over HTTPS, the fingerprint
+    of its certificate, the first of the `--cert` file: the leaf)."""
     info: dict[str, Any] = {"url": url, "pid": os.getpid()}
     if cert is not None:
-        info["cert"] = str(cert.resolve())
+        info["cert_sha256"] = fingerprint_of(cert)
     write_private(var_dir / SERVICE_FILE, json.dumps(info).encode())
+
+
+def fingerprint_of(cert: Path) -> str:
+    """SHA-256 (hex) of the DER of the first certificate in a PEM file (a chain starts with its leaf)."""
+    text = cert.read_text(encoding="ascii", errors="replace")
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    start = text.find(begin)
+    stop = text.find(end, start)
+    if start < 0 or stop < 0:
+        raise InputError(f"{cert}: no PEM certificate in it")
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(text[start:stop + len(end)])).hexdigest()
 
 
 def forget_service(var_dir: Path) -> None:
@@ -59,32 +76,24 @@ def find_service(var_dir: Path) -> ServiceClient | None:
     try:
         info = json.loads((var_dir / SERVICE_FILE).read_text(encoding="utf-8"))
         url, token = str(info["url"]), (var_dir / "api.token").read_text(encoding="ascii").strip()
-        cert = Path(info["cert"]) if info.get("cert") else None
+        pin = str(info.get("cert_sha256") or "")
     except (OSError, ValueError, KeyError, TypeError):
         raise JournalError(f"{held} (it serves no payment API to ask)") from None
-    return ServiceClient(url, token, cert=cert)
-
-
-def pinned_context(cert: Path) -> ssl.SSLContext:
-    """A client context that trusts `cert` itself and nothing else (self-signed or not): the
-    name check adds nothing to a pin, and a till's certificate rarely names 127.0.0.1."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no system CAs: only the pin
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_verify_locations(cafile=cert)
-    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # the leaf itself may be the anchor
-    context.check_hostname = False
-    return context
+    return ServiceClient(url, token, pin=pin)
 
 
 class ServiceClient:
-    def __init__(self, url: str, token: str, *, timeout: float = 150.0, cert: Path | None = None) -> None:
-        self.url, self._token, self.timeout = url.rstrip("/"), token, timeout
-        self._context: ssl.SSLContext | None = None
-        if cert is not None:
-            try:
-                self._context = pinned_context(cert)
-            except (OSError, ssl.SSLError) as exc:
-                raise InputError(f"the till service's certificate {cert} cannot be read: {exc}") from None
+    """Asks one service. `pin`: over HTTPS, the SHA-256 of the certificate it must show (the chain
+    is not checked against any CA and the name not against the URL: the pin is the whole trust)."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 150.0, pin: str = "") -> None:
+        self.url, self._token, self.timeout, self._pin = url.rstrip("/"), token, timeout, pin.lower()
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InputError(f"the till service's address {url!r} is not http(s)://HOST:PORT")
+        if parts.scheme == "https" and not self._pin:
+            raise InputError(f"the till service at {url} serves HTTPS but var/{SERVICE_FILE} pins no certificate")
+        self._host, self._port, self._tls = parts.hostname, parts.port, parts.scheme == "https"
 
     def get(self, path: str) -> Any:
         return self._ask("GET", path, None)
@@ -97,17 +106,40 @@ class ServiceClient:
 
     def _ask(self, method: str, path: str, body: dict[str, Any] | None, *, raw: bool = False) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
+        connection = self._connection()
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self._context) as answer:
-                content = answer.read()
-        except urllib.error.HTTPError as exc:
+            connection.connect()
+            if self._tls:
+                self._check_pin(connection)
+            connection.request(method, path, body=data, headers={
+                "Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
+            answer = connection.getresponse()
+            content = answer.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise InputError(f"the till service at {self.url} does not answer: {exc}") from None
+        finally:
+            connection.close()
+        if answer.status >= 400:
             try:
-                error = json.loads(exc.read())["error"]
-                raise ServiceError(exc.code, str(error["code"]), str(error["message"])) from None
+                error = json.loads(content)["error"]
+                raise ServiceError(answer.status, str(error["code"]), str(error["message"])) from None
             except (ValueError, KeyError, TypeError):
-                raise ServiceError(exc.code, "http", f"the service answered {exc.code}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise InputError(f"the till service at {self.url} does not answer: {getattr(exc, 'reason', exc)}") from None
+                raise ServiceError(answer.status, "http", f"the service answered {answer.status}") from None
         return content if raw else json.loads(content)
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if not self._tls:
+            return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.check_hostname = False  # the pin is checked instead, right after the handshake
+        context.verify_mode = ssl.CERT_NONE
+        return http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout, context=context)
+
+    def _check_pin(self, connection: http.client.HTTPConnection) -> None:
+        """Before a byte of the request (the token, a PIN) leaves: the certificate shown is the pinned one."""
+        sock = connection.sock
+        der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
+        if der is None or not hmac.compare_digest(hashlib.sha256(der).hexdigest(), self._pin):
+            raise ssl.SSLCertVerificationError(
+                f"it showed a certificate other than the one var/{SERVICE_FILE} pins (nothing was sent)")

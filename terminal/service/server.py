@@ -68,10 +68,13 @@ def tls_context(cert: Path, key: Path | None = None) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
-        context.load_cert_chain(cert, key)
+        # No pass phrase: a service started by systemd has no one to type it (OpenSSL would ask on
+        # the tty and wait); an encrypted key is refused instead.
+        context.load_cert_chain(cert, key, password=lambda: b"")
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"--cert {cert}{f' --key {key}' if key else ''}: cannot load the certificate and its key:"
-                          f" {getattr(exc, 'strerror', None) or exc}") from None
+        raise ConfigError(f"--cert {cert}{f' --key {key}' if key else ''}: cannot load the certificate and its key"
+                          f" ({getattr(exc, 'strerror', None) or exc}); the key must be PEM, unencrypted, readable"
+                          " by the till's user only") from None
     return context
 
 
@@ -144,26 +147,32 @@ class _Handler(BaseHTTPRequestHandler):
     _handshake_failed = False
 
     def setup(self) -> None:
+        # Known before the handshake: close() shuts a connection still in it (a port scanner's
+        # silent connect must not hold a stopping till for the handshake's timeout).
+        self.server_api.connections.add(self.request)
         if self.server_api.tls is not None:
             self.request.settimeout(self.timeout)
-            try:
-                self.request.do_handshake()  # on this connection's thread, not the accepting one
-            except (ssl.SSLError, OSError) as exc:  # plain HTTP to the HTTPS port, a scanner, a timeout
-                log.debug("TLS handshake with %s failed: %s", self.client_address[0], exc)
-                self._handshake_failed = True
+            self._handshake()
         super().setup()
-        self.server_api.connections.add(self.connection)
+
+    def _handshake(self) -> None:
+        """TLS, on this connection's thread (not the accepting one)."""
+        try:
+            self.request.do_handshake()
+        except OSError as exc:  # ssl.SSLError too: plain HTTP to the HTTPS port, a scanner, a timeout, close()
+            log.debug("TLS handshake with %s failed: %s", self.client_address[0], exc)
+            self._handshake_failed = True
 
     def handle(self) -> None:
         if self._handshake_failed:
             return
         try:
             super().handle()
-        except (ConnectionResetError, BrokenPipeError):  # the client went away (a browser closed): not an error
-            self.close_connection = True
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):  # the client went away or broke TLS:
+            self.close_connection = True                               # its connection ends, no traceback
 
     def finish(self) -> None:
-        self.server_api.connections.discard(self.connection)
+        self.server_api.connections.discard(self.request)
         super().finish()
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:

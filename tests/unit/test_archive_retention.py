@@ -55,3 +55,16 @@ def test_the_signature_archive_is_owner_only_and_none_is_written_without_signatu
     assert path is not None and path.name == "batch-000004-signatures.json"
     assert path.stat().st_mode & 0o777 == 0o600
     assert json.loads(path.read_text())["signatures"][0]["stan"] == 7
+
+
+def test_a_batch_whose_qr_orders_cannot_be_read_is_kept_whole(tmp_path: Path) -> None:
+    archive, receipts = Archive(tmp_path / "batches"), tmp_path / "receipts"
+    receipts.mkdir()
+    archive.write(1, [_record(TXN)], BatchTotals(), T0)
+    (archive.folder / "batch-000001-qr.json").write_text("{ torn")  # its merchant-code slips unknown
+    names = [f"{TXN}-merchant.png", "pay-OT1.png", "settlement-000001.png"]
+    for name in names:
+        (receipts / name).write_bytes(b"x")
+    assert archive.prune(before=T0 + timedelta(days=5), receipts=receipts) == []
+    assert sorted(p.name for p in receipts.iterdir()) == sorted(names)
+    assert (archive.folder / "batch-000001.json").exists() and (archive.folder / "batch-000001-qr.json").exists()
