@@ -408,3 +408,18 @@ def test_encoding_is_a_pure_function_of_the_command_and_the_mode() -> None:
     for _ in range(2):
         with pytest.raises(LocalProtocolError):
             encode_command(ev.SetAlignment(align=7), chinese=False)  # type: ignore[arg-type]
+
+
+def test_text_runs_end_where_the_documented_pattern_ends_for_every_short_string() -> None:
+    # Every string of up to 4 bytes over one byte of each class that matters (control, text,
+    # 0x80, lead bytes at both ends of their range, 0xFF): the edges a random draw may miss.
+    import itertools
+
+    PrinterCodec(Role.DEVICE)
+    alphabet = bytes((0x00, 0x09, 0x1B, 0x41, 0x80, 0x81, 0xA1, 0xFE, 0xFF))
+    for size in range(1, 5):
+        for chars in itertools.product(alphabet, repeat=size):
+            data = bytes(chars)
+            for chinese, pos in itertools.product((False, True), range(size)):
+                match = _RUN[chinese].match(data, pos)
+                assert _text_end(bytearray(data), pos, chinese) == (pos if match is None else match.end()), data
