@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drivers.acquirer.spec import BatchTotals
+from emulator.wallet.payers import BIG_PAYMENT_FEN
 from terminal.checkout.table import LIMITS, CheckoutState
 
 __all__ = ["APPROVING", "PAYERS", "QR_END", "Model", "QrCase", "Timer"]
@@ -484,6 +485,8 @@ class Model:
         """A payment code reached the till (SCANNING, or AWAITING_CARD: the card read is cancelled)."""
         assert self.sale is not None and self.state in (S.SCANNING, S.AWAITING_CARD)
         allowed = PAYERS.get(suffix, PAYERS["00"])
+        if allowed is PAYERS["00"] and self.amounts[self.sale] > BIG_PAYMENT_FEN:
+            allowed = _PAYS_LATE  # over 1000.00 even this payer types a password (10 s), as "01"
         self.fly(self.sale, QrCase("customer", allowed, suffix not in NEVER_PAYS))
 
     def qr_credit(self, txn_id: str, kind: str, original: str, amount: int) -> None:
