@@ -4,6 +4,16 @@
 the printer, the host's faults and the power) it says where the checkout must be, which journal
 rows and reversals exist, and what the exception report holds. tests/reliability/
 test_checkout_stateful.py drives it side by side with a real till and compares the two.
+
+QR payments (docs/qr-payments.md) are modelled exactly up to the point the order leaves for the
+wallet (SCANNING, its cancel and its timeout; the row committed SENT), and from there as a set:
+while the wallet decides, the model says only "somewhere in the QR wait" (`qr_flight`) and which
+outcomes the payer and the faults allow (`QrCase.allowed`). When that payment polls, reverses and
+ends depends on the wallet's and the till's timers meeting (a clock jump past `give_up_s` reverses
+a payer who paid meanwhile; a query one tick earlier finds the payment): not worth a second copy
+of qr.py here. So the test tells the model which allowed outcome the till reached (`qr_done`,
+`qr_decided`) and the model checks it is allowed and carries on exactly (printing, IDLE, the
+housekeeping timer). The money is checked without the model: wallet ledger against the journal.
 """
 
 from __future__ import annotations
@@ -12,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drivers.acquirer.spec import BatchTotals
+from emulator.wallet.payers import BIG_PAYMENT_FEN
 from terminal.checkout.table import LIMITS, CheckoutState
 
-__all__ = ["APPROVING", "Model", "Timer"]
+__all__ = ["APPROVING", "PAYERS", "QR_END", "Model", "QrCase", "Timer"]
 
 S = CheckoutState
 # Test cards the issuer approves (pin-required: the emulated cardholder types the right PIN at once).
@@ -22,11 +33,42 @@ APPROVING = frozenset({"approved", "approved-swipe", "pin-required", "removed-be
 PULLED_BEFORE_SECOND_AC = "removed-before-second-ac"  # approved online, then the card leaves: reversed
 PULLED_DURING_READ = "removed-during-read"  # the read fails (no fallback): the sale is cancelled
 
+# What a QR payment may end as in the journal: APPROVED (paid), DECLINED (nothing taken), REVERSED
+# (paid, the reverse refunded it) or SENT (待确认: unknown, resolved later by a query).
+QR_END = frozenset({"APPROVED", "DECLINED", "REVERSED", "SENT"})
+_PAYS_LATE = frozenset({"APPROVED", "REVERSED"})  # paid; a clock jump past give_up_s reverses it
+# The wallet simulator's test payers (emulator/wallet/payers.py, by the code's last two digits) and
+# what each may end as with a healthy wallet and no power cut.
+PAYERS: dict[str, frozenset[str]] = {
+    "00": frozenset({"APPROVED"}),  # pays at once (over 1000.00: a password, 10 s: as "01")
+    "01": _PAYS_LATE,  # password, pays after 10 s
+    "02": _PAYS_LATE,  # slow password, 25 s
+    "03": frozenset({"DECLINED"}),  # never pays: reversed, closed
+    "04": frozenset({"DECLINED"}),  # not enough balance
+    "05": frozenset({"DECLINED"}),  # code expired
+    "06": _PAYS_LATE,  # paid, the pay's answer lost: found by a query
+    "07": frozenset({"REVERSED"}),  # pays just as the reverse lands: the reverse refunds it
+    "08": frozenset({"DECLINED"}),  # never pays, two reverses answered recall=Y
+    "09": _PAYS_LATE,  # HTTP 202 in progress, pays after 10 s
+    "10": _PAYS_LATE,  # SYSTEMERROR though paid at once
+}
+NEVER_PAYS = frozenset({"03", "04", "05", "08"})
+
 
 @dataclass
 class Timer:
     name: str
     due: float
+
+
+@dataclass
+class QrCase:
+    """A QR row: a payment by the customer's code ("customer"), the merchant's ("merchant") or a
+    void/refund of one ("refund"); `allowed` is what its journal row may end as."""
+
+    mode: str
+    allowed: frozenset[str]
+    may_pay: bool  # the wallet may take money for it (a payer who pays, or a refund that refunds)
 
 
 @dataclass
@@ -78,6 +120,12 @@ class Model:
     conn: str = "none"  # "none"; "fresh": open, no request yet (the host cannot route to it); "tagged"
     paper_ok: bool = True
     cover_open: bool = False
+    # QR payments. `qr_flight`: the sale's order is with the wallet (the till is in one of
+    # table.QR_WAITING, which one is not modelled); `state` is then QR_PAYING as a placeholder.
+    qr: dict[str, QrCase] = field(default_factory=dict)  # txn_id -> its case, while its row is live
+    qr_flight: bool = False
+    wallet_faulty: bool = False  # wallet faults set and maybe not all used up
+    decided_later: set[str] = field(default_factory=set)  # QR rows the idle resolver decided (no slip printed then)
 
     # -- time ---------------------------------------------------------------------------------
     def arm(self, name: str, seconds: float) -> None:
@@ -91,7 +139,8 @@ class Model:
         if timer is not None and timer.due <= self.now and self.timer is timer:
             self.timer = None
             route: dict[tuple[str, S], Callable[[], object]] = {
-                ("card_wait", S.AWAITING_CARD): self.cancel, ("host", S.AUTHORIZING): self.lose_host,
+                ("card_wait", S.AWAITING_CARD): self.cancel, ("code_wait", S.SCANNING): self.cancel,
+                ("host", S.AUTHORIZING): self.lose_host,
                 ("printer_check", S.PRINTER_PAUSED): self.resume, ("reversal", S.OUTCOME_UNKNOWN): self.reversal_due,
                 ("sign_on", S.SIGNING_ON): self.sign_on_failed, ("housekeeping", S.IDLE): self.housekeeping,
                 ("advice", S.FORWARDING): self.advice_round_over,
@@ -136,6 +185,10 @@ class Model:
         if self.state is S.AUTHORIZING:
             assert self.sale is not None
             self.owe(self.sale)  # every row still SENT gets its reversal
+        if self.qr_flight:  # the order stays SENT (unknown); the resolver asks the wallet after the boot
+            assert self.sale is not None
+            self.widen(self.sale)
+            self.qr_flight = False
         self.idle(enter=False)
         self.timer, self.current, self.conn, self.retry_at = None, None, "none" if self.down else "fresh", 0.0
         self.signed_on, self.sign_on_at, self.advice_at = False, 0.0, 0.0
@@ -391,11 +444,12 @@ class Model:
         only that the host and the terminal close the same batch with the same money."""
         for _ in range(2):  # 0500 (and 0320s and the 0500 after them): all answered "now"
             assert self.request() == "now", "settle is modelled with a healthy host only"
-        carried = [t for t in self.rows if t in self.queue]
+        carried = [t for t in self.rows if t in self.queue or (t in self.qr and self.rows[t] == "SENT")]
         self.incidents += [("carried_over", t) for t in carried] + [("batch_settled", "None")]
         gone = [t for t in self.rows if t not in carried]
         for t in gone:
             del self.rows[t]
+            self.qr.pop(t, None)
             self.revs.pop(t, None)
             self.attempts.pop(t, None)
         self.owed_receipts -= set(gone)  # copies a supervisor abandoned leave with their batch
@@ -411,6 +465,88 @@ class Model:
         """What the journal's open batch must hold: approved sales (offline ones too), voids and refunds."""
         totals = BatchTotals()
         for txn_id, state in self.rows.items():
-            if state in ("APPROVED", "OFFLINE"):
+            if state in ("APPROVED", "OFFLINE") and txn_id not in self.qr:  # the card batch: the wallet settles QR
                 totals = totals.plus(self.kinds[txn_id], self.amounts[txn_id])
         return totals
+
+    # -- QR payments ------------------------------------------------------------------------------
+    def begin_qr(self, txn_id: str, amount: int, *, merchant: bool) -> None:
+        """tender "qr": SCANNING waits for the customer's code (as long as for a card); "qr-merchant":
+        the order is created (row SENT) and its code shown at once."""
+        self.sale, self.amounts[txn_id], self.kinds[txn_id] = txn_id, amount, "sale"
+        if merchant:
+            # Paid or not is the customer's choice (the test's `pay` of the wallet): any outcome.
+            self.fly(txn_id, QrCase("merchant", frozenset({"APPROVED", "DECLINED", "REVERSED", "SENT"}), True))
+        else:
+            self.state = S.SCANNING
+            self.arm("code_wait", self.card_wait)
+
+    def qr_code(self, suffix: str) -> None:
+        """A payment code reached the till (SCANNING, or AWAITING_CARD: the card read is cancelled)."""
+        assert self.sale is not None and self.state in (S.SCANNING, S.AWAITING_CARD)
+        allowed = PAYERS.get(suffix, PAYERS["00"])
+        if allowed is PAYERS["00"] and self.amounts[self.sale] > BIG_PAYMENT_FEN:
+            allowed = _PAYS_LATE  # over 1000.00 even this payer types a password (10 s), as "01"
+        self.fly(self.sale, QrCase("customer", allowed, suffix not in NEVER_PAYS))
+
+    def qr_credit(self, txn_id: str, kind: str, original: str, amount: int) -> None:
+        """A void or refund of a QR payment: a wallet refund (QR_REFUNDING), no host message. It is
+        refunded (APPROVED), refused (DECLINED) or left unknown (SENT, retried later)."""
+        self.amounts[txn_id], self.kinds[txn_id], self.originals[txn_id] = amount, kind, original
+        self.sale = txn_id
+        allowed = frozenset({"APPROVED"}) if not self.wallet_faulty else frozenset({"APPROVED", "DECLINED", "SENT"})
+        self.fly(txn_id, QrCase("refund", allowed, True))
+
+    def fly(self, txn_id: str, case: QrCase) -> None:
+        self.rows[txn_id], self.qr[txn_id] = "SENT", case
+        self.state, self.qr_flight, self.timer = S.QR_PAYING, True, None  # the QR states arm their own waits
+        if self.wallet_faulty:
+            self.widen(txn_id)
+
+    def widen(self, txn_id: str) -> None:
+        """A wallet fault or a power cut while the order is open: any outcome the money allows (a
+        payer who never pays is never APPROVED nor REVERSED)."""
+        case = self.qr[txn_id]
+        if case.mode == "refund":
+            case.allowed = frozenset({"APPROVED", "DECLINED", "SENT"})
+        else:
+            case.allowed = QR_END if case.may_pay else frozenset({"DECLINED", "SENT"})
+
+    def wallet_fault(self, on: bool) -> None:
+        self.wallet_faulty = on
+        if on:
+            for txn_id, case in self.qr.items():
+                if self.rows.get(txn_id) == "SENT" and case.allowed != QR_END:
+                    self.widen(txn_id)
+
+    def qr_done(self, state: str) -> str | None:
+        """The till left the QR wait with the row in `state`: None when that is allowed (the model
+        goes on from there exactly as the till must), else why not."""
+        sale = self.sale
+        assert self.qr_flight and sale is not None
+        case = self.qr[sale]
+        if state not in case.allowed:
+            return f"QR {case.mode} {sale} ended {state}, allowed {sorted(case.allowed)}"
+        self.qr_flight, self.rows[sale] = False, state
+        if state == "SENT":  # 待确认: the order stays unknown; the resolver decides it later
+            self.widen(sale)
+        if state == "DECLINED":  # definitely failed: shown, not printed
+            self.idle()
+        else:  # paid; refunded by the reverse (已退款); or pending (待确认): a slip each
+            self.printed(approved=state == "APPROVED")
+        return None
+
+    def qr_decided(self, txn_id: str, state: str) -> str | None:
+        """A row left SENT (unknown) later, by the idle resolver (a query, a reverse or a refund
+        sent again): None when allowed."""
+        case = self.qr[txn_id]
+        if self.rows[txn_id] != "SENT" or state not in case.allowed - {"SENT"}:
+            return f"QR {case.mode} {txn_id}: {self.rows[txn_id]} -> {state}, allowed {sorted(case.allowed)}"
+        self.rows[txn_id] = state
+        self.decided_later.add(txn_id)
+        if state == "APPROVED":
+            self.owed_receipts.add(txn_id)  # owed: printed at the next boot (as REPRINT)
+        return None
+
+    def qr_unresolved(self) -> list[str]:
+        return [t for t, c in self.qr.items() if self.rows.get(t) == "SENT"]

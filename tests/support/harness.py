@@ -1,6 +1,7 @@
 """The stateful test's world, on the emulated world's harness (sim/harness.py, which the scenario
 rig uses too): a counting host that outlives every power cycle, one FakeClock and one var dir for
-every boot, and a printer whose roll outlives a reboot.
+every boot, a printer whose roll outlives a reboot, and a wallet gateway simulator (in process, on
+the till's clock while a till is up) whose books outlive it too.
 
 Host latency is real time in the simulator (its reactor's timers): `settle` also waits until no
 answer is held back by it, so a rule still ends with the till quiet.
@@ -25,6 +26,7 @@ from typing import Any
 from drivers.events import DeviceFault, FaultKind
 from drivers.transport import attach_peer, detach_peer
 from emulator.printer.emulator import PrinterEmulator
+from emulator.wallet.peer import WalletPeer
 from firmware_profiles import load_profile
 from sim.harness import QUIET_S, CountingDriver, CountingHost, Harness, HarnessError, NotQuiet, Tally
 from sim.wiring import EmulatedTill, build_emulated_till
@@ -91,6 +93,7 @@ class TillHarness(Harness):
         super().__init__(LatentHost(), lambda _: self._build())
         self.var_dir, self.clock = var_dir, clock
         self.unplugged = False
+        self.wallet: WalletPeer | None = None  # the first boot's wallet gateway, kept for every later boot
         self.printer = PrinterEmulator(load_profile("printer", printer_profile))
         self.host.start()
         try:
@@ -101,8 +104,10 @@ class TillHarness(Harness):
 
     def _build(self) -> EmulatedTill:
         link = CableDriver(self.host.url, self.tally, lambda: self.unplugged, connect_timeout=10.0)
-        return build_emulated_till(clock=self.clock, var_dir=self.var_dir, device_urls={"printer": self.printer_url},
-                                   host=link, boot_io_wait=0.0)
+        till = build_emulated_till(clock=self.clock, var_dir=self.var_dir, device_urls={"printer": self.printer_url},
+                                   host=link, boot_io_wait=0.0, wallet_peer=self.wallet)
+        self.wallet = self.wallet or till.emulators.wallet
+        return till
 
     def unplug(self) -> None:
         """The network goes: the host sees the link close, and no new one opens until `plug()`."""
