@@ -123,7 +123,7 @@ def families(*, plugins: bool = True) -> dict[str, DeviceFamily]:
     replace a built-in one). `plugins=False`: the built-in rows only, without the entry-point scan
     (`till --help`)."""
     global _cache
-    if not plugins and _cache is None:
+    if not plugins:
         return {row.name: row for row in _BUILTIN}
     if _cache is None:
         rows = {row.name: row for row in _BUILTIN}

@@ -1,11 +1,10 @@
 """Finding and asking the `till run` of a var/ folder: what the operator commands use.
 
 A running service holds the journal's lock and has written var/service.json (its URL and pid,
-0600; over HTTPS also its certificate's path). A leftover service.json of a service that died is
-recognised by the lock being free. Over HTTPS service.json also holds the SHA-256 of the
-certificate the service loaded, and the client trusts exactly that certificate (pinned by its
-fingerprint, not by a CA: a shop-wide CA's other certificates do not pass), whatever name it was
-issued to.
+0600). A leftover service.json of a service that died is recognised by the lock being free. Over
+HTTPS service.json also holds the SHA-256 of the certificate the service loaded, and the client
+trusts exactly that certificate (pinned by its fingerprint, not by a CA: a shop-wide CA's other
+certificates do not pass), whatever name it was issued to.
 """
 
 from __future__ import annotations
@@ -38,12 +37,12 @@ class ServiceError(TerminalError):
         self.status, self.code = status, code
 
 
-def publish_service(var_dir: Path, url: str, *, cert: Path | None = None) -> None:
-    """var/service.json: where the service on `var_dir` answers (and, over HTTPS, the fingerprint
-    of its certificate, the first of the `--cert` file: the leaf)."""
+def publish_service(var_dir: Path, url: str, *, pin: str = "") -> None:
+    """var/service.json: where the service on `var_dir` answers (and, over HTTPS, `pin`: the
+    fingerprint of its certificate, `fingerprint_of`)."""
     info: dict[str, Any] = {"url": url, "pid": os.getpid()}
-    if cert is not None:
-        info["cert_sha256"] = fingerprint_of(cert)
+    if pin:
+        info["cert_sha256"] = pin
     write_private(var_dir / SERVICE_FILE, json.dumps(info).encode())
 
 

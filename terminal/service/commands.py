@@ -185,7 +185,7 @@ def _listen(text: str) -> tuple[str, int]:
 def run_service(args: argparse.Namespace) -> int:
     """`till run`: open the till, serve the payment API, run until SIGTERM / SIGINT."""
     from terminal.service.api import Api
-    from terminal.service.client import forget_service, publish_service
+    from terminal.service.client import fingerprint_of, forget_service, publish_service
     from terminal.service.events import EventBus
     from terminal.service.loop import Service
     from terminal.service.notify import Notifier
@@ -194,7 +194,9 @@ def run_service(args: argparse.Namespace) -> int:
     host, port = _listen(args.listen)
     if args.key is not None and args.cert is None:
         raise InputError("--key goes with --cert (the certificate it is the key of)")
-    tls = None if args.cert is None else tls_context(args.cert, args.key)  # before the till opens: fail first
+    # Before the till opens: fail first. The pin is of the certificate just loaded (not re-read later).
+    tls = None if args.cert is None else tls_context(args.cert, args.key)
+    pin = "" if args.cert is None else fingerprint_of(args.cert)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the payment API listens on %s: every client there needs the token of var/api.token%s", host,
@@ -214,7 +216,7 @@ def run_service(args: argparse.Namespace) -> int:
         previous = {sig: signal.signal(sig, lambda *_: service.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
         server.start()
         try:
-            publish_service(args.var, server.url, cert=args.cert)
+            publish_service(args.var, server.url, pin=pin)
 
             def ready() -> None:
                 print(f"till run: ready at {server.url} (state {till.flow.state.name}; token in "

@@ -44,7 +44,7 @@ def test_the_commands_trust_the_services_own_certificate(served: InProcessServic
                                                          var_dir: Path) -> None:
     assert served.url.startswith("https://127.0.0.1:")
     (var_dir / "api.token").write_text(TOKEN + "\n")  # as `till run --cert` leaves var/ behind it
-    publish_service(var_dir, served.url, cert=certs[0])
+    publish_service(var_dir, served.url, pin=fingerprint_of(certs[0]))
     client = find_service(var_dir)
     assert client is not None
     assert client.get("/v1/status")["state"] == "IDLE"
